@@ -1,0 +1,1 @@
+//! TEE attestation evidence, statement binding and confidential inputs.

@@ -1,0 +1,551 @@
+//! The interpreter.
+//!
+//! One generic loop serves both modes: `step::<false>` is fast mode (no record),
+//! `step::<true>` additionally fills a [`CpuEvent`] and keeps timestamps. The
+//! const parameter removes every tracing branch from the fast path at compile time.
+
+use crate::error::ExecError;
+use crate::instruction::{Instruction, Opcode};
+use crate::memory::Memory;
+use crate::program::Program;
+use crate::record::{
+    timestamp, BoundaryState, CpuEvent, MemoryAccess, Position, Shard, SyscallEvent, TouchedWord,
+};
+use std::collections::VecDeque;
+
+/// Limits on one execution.
+#[derive(Clone, Debug, Default)]
+pub struct ExecConfig {
+    /// Stop with [`ExecError::CycleLimit`] after this many cycles without HALT.
+    pub max_cycles: Option<u64>,
+    /// Stop with [`ExecError::MemoryLimit`] when pages touched pass this many bytes.
+    pub max_memory_bytes: Option<u64>,
+}
+
+/// What a completed run produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub cycles: u64,
+    pub exit_code: u32,
+    /// Bytes written to fd 3, in order.
+    pub public_values: Vec<u8>,
+    /// Bytes written to fd 1.
+    pub stdout: Vec<u8>,
+    /// Bytes written to fd 2.
+    pub stderr: Vec<u8>,
+    /// Buffers written to fd 4 (host-side hints), one per WRITE.
+    pub hint_output: Vec<Vec<u8>>,
+}
+
+impl ExecOutput {
+    /// SHA-256 of the public values: the digest the statement carries.
+    pub fn public_values_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(&self.public_values).into()
+    }
+}
+
+/// Per-shard state kept only in tracing mode.
+pub(crate) struct Tracer {
+    pub(crate) shard: Shard,
+    /// `(addr, prev_value, prev_ts)` of each memory word at its first access in this shard.
+    pub(crate) first_touch: Vec<(u32, u32, u64)>,
+    /// Accesses with an earlier timestamp happened before this shard.
+    pub(crate) shard_start_ts: u64,
+}
+
+/// Runs one program on one input.
+pub struct Executor<'p> {
+    pub(crate) program: &'p Program,
+    pub(crate) regs: [u32; 32],
+    pub(crate) pc: u32,
+    pub(crate) clk: u64,
+    pub(crate) memory: Memory,
+    pub(crate) inputs: VecDeque<Vec<u8>>,
+    pub(crate) committed: [Option<u32>; 8],
+    pub(crate) output: ExecOutput,
+    pub(crate) halted: bool,
+    pub(crate) config: ExecConfig,
+    pub(crate) reg_ts: [u64; 32],
+    pub(crate) tracer: Option<Tracer>,
+}
+
+impl<'p> Executor<'p> {
+    /// Loads the program's image into a fresh memory. All registers start at 0
+    /// and the pc at the entry point; the guest sets up its own stack.
+    pub fn new(program: &'p Program, inputs: Vec<Vec<u8>>, config: ExecConfig) -> Executor<'p> {
+        // The image is loaded without a limit; the limit applies to what the guest touches.
+        let mut memory = Memory::new(None);
+        for (addr, value) in program.image_words() {
+            memory
+                .store(addr, value)
+                .expect("memory without a limit cannot be full");
+        }
+        memory.set_limit(config.max_memory_bytes);
+        Executor {
+            program,
+            regs: [0; 32],
+            pc: program.entry,
+            clk: 0,
+            memory,
+            inputs: inputs.into(),
+            committed: [None; 8],
+            output: ExecOutput::default(),
+            halted: false,
+            config,
+            reg_ts: [0; 32],
+            tracer: None,
+        }
+    }
+
+    pub fn registers(&self) -> [u32; 32] {
+        self.regs
+    }
+
+    pub fn pc(&self) -> u32 {
+        self.pc
+    }
+
+    /// Cycles executed so far.
+    pub fn cycles(&self) -> u64 {
+        self.clk
+    }
+
+    /// The word at a 4-aligned address (0 if never written).
+    pub fn read_word(&self, addr: u32) -> u32 {
+        self.memory.load(addr & !3)
+    }
+
+    /// Every memory word accessed during a traced run with its final value and
+    /// timestamp, in address order (empty after a fast-mode run).
+    pub fn final_memory(&self) -> Vec<(u32, u32, u64)> {
+        self.memory.touched_words()
+    }
+
+    /// Fast mode: runs to HALT without recording anything.
+    pub fn run(&mut self) -> Result<ExecOutput, ExecError> {
+        let limit = self.config.max_cycles.unwrap_or(u64::MAX);
+        while self.clk < limit {
+            if self.step::<false>()? {
+                return Ok(self.finish());
+            }
+        }
+        Err(ExecError::CycleLimit { pc: self.pc, limit })
+    }
+
+    /// Tracing mode: runs to HALT, handing each shard of at most `shard_cycles`
+    /// cycles to `on_shard` as soon as it is complete, so memory stays bounded by
+    /// the shard size. An error from `on_shard` stops execution.
+    pub fn run_traced<E: From<ExecError>>(
+        &mut self,
+        shard_cycles: u64,
+        mut on_shard: impl FnMut(Shard) -> Result<(), E>,
+    ) -> Result<ExecOutput, E> {
+        assert!(shard_cycles > 0, "shard_cycles must be positive");
+        self.memory.enable_timestamps();
+        let limit = self.config.max_cycles.unwrap_or(u64::MAX);
+        let mut index = 0u32;
+        loop {
+            let shard_end = limit.min(self.clk.saturating_add(shard_cycles));
+            let capacity = (shard_end - self.clk).min(1 << 22) as usize;
+            self.tracer = Some(Tracer {
+                shard: Shard {
+                    index,
+                    start: self.boundary(),
+                    end: self.boundary(),
+                    cpu: Vec::with_capacity(capacity),
+                    syscalls: Vec::new(),
+                    syscall_accesses: Vec::new(),
+                    touched: Vec::new(),
+                    halted: false,
+                },
+                first_touch: Vec::new(),
+                shard_start_ts: timestamp(self.clk, Position::Rs1),
+            });
+            while self.clk < shard_end && !self.halted {
+                self.step::<true>()?;
+            }
+            let shard = self.close_shard();
+            let halted = shard.halted;
+            on_shard(shard)?;
+            if halted {
+                return Ok(self.finish());
+            }
+            if self.clk >= limit {
+                return Err(ExecError::CycleLimit { pc: self.pc, limit }.into());
+            }
+            index += 1;
+        }
+    }
+
+    /// Tracing mode, collecting every shard in memory (for tests and small programs).
+    pub fn trace(&mut self, shard_cycles: u64) -> Result<(ExecOutput, Vec<Shard>), ExecError> {
+        let mut shards = Vec::new();
+        let output = self.run_traced(shard_cycles, |s| {
+            shards.push(s);
+            Ok::<(), ExecError>(())
+        })?;
+        Ok((output, shards))
+    }
+
+    fn boundary(&self) -> BoundaryState {
+        BoundaryState {
+            clk: self.clk,
+            pc: self.pc,
+            registers: self.regs,
+            register_ts: self.reg_ts,
+        }
+    }
+
+    fn close_shard(&mut self) -> Shard {
+        let tracer = self.tracer.take().expect("a shard is open");
+        let mut shard = tracer.shard;
+        shard.end = self.boundary();
+        shard.halted = self.halted;
+        shard.touched = tracer
+            .first_touch
+            .into_iter()
+            .map(|(addr, initial_value, initial_ts)| TouchedWord {
+                addr,
+                initial_value,
+                initial_ts,
+                final_value: self.memory.load(addr),
+                final_ts: self.memory.timestamp(addr),
+            })
+            .collect();
+        shard.touched.sort_unstable_by_key(|t| t.addr);
+        shard
+    }
+
+    fn finish(&mut self) -> ExecOutput {
+        let mut out = std::mem::take(&mut self.output);
+        out.cycles = self.clk;
+        out
+    }
+
+    /// Records a memory access at `ts` in tracing mode.
+    #[inline(always)]
+    pub(crate) fn touch(&mut self, addr: u32, prev_value: u32, ts: u64) -> u64 {
+        let prev_ts = self.memory.touch(addr, ts);
+        let tracer = self.tracer.as_mut().expect("tracing");
+        if prev_ts < tracer.shard_start_ts {
+            tracer.first_touch.push((addr, prev_value, prev_ts));
+        }
+        prev_ts
+    }
+
+    /// A word-granular access made by a syscall: writes `value` (pass the current
+    /// value for a read) and records it in tracing mode.
+    pub(crate) fn syscall_access<const TRACE: bool>(
+        &mut self,
+        addr: u32,
+        value: u32,
+    ) -> Result<(), ExecError> {
+        let prev_value = self.memory.load(addr);
+        if value != prev_value {
+            self.store_word(addr, value)?;
+        }
+        if TRACE {
+            let prev_ts = self.touch(addr, prev_value, timestamp(self.clk, Position::Memory));
+            self.tracer
+                .as_mut()
+                .expect("tracing")
+                .shard
+                .syscall_accesses
+                .push(MemoryAccess {
+                    addr,
+                    value,
+                    prev_value,
+                    prev_ts,
+                });
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn store_word(&mut self, addr: u32, value: u32) -> Result<(), ExecError> {
+        self.memory
+            .store(addr, value)
+            .map_err(|e| ExecError::MemoryLimit {
+                pc: self.pc,
+                addr,
+                limit_bytes: e.limit_bytes,
+            })
+    }
+
+    #[inline(always)]
+    fn check_access(&self, addr: u32, width: u32, kind: &'static str) -> Result<(), ExecError> {
+        if addr & (width - 1) != 0 {
+            return Err(ExecError::MisalignedAccess {
+                pc: self.pc,
+                addr,
+                width,
+                kind,
+            });
+        }
+        if addr < crate::elf::MIN_ADDRESS {
+            return Err(ExecError::ReservedAddress {
+                pc: self.pc,
+                addr,
+                kind,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn load<const TRACE: bool>(
+        &mut self,
+        addr: u32,
+        width: u32,
+        ev: &mut CpuEvent,
+    ) -> Result<u32, ExecError> {
+        self.check_access(addr, width, "load")?;
+        let word_addr = addr & !3;
+        let word = self.memory.load(word_addr);
+        if TRACE {
+            ev.mem_addr = word_addr;
+            ev.mem_value = word;
+            ev.mem_prev = word;
+            ev.mem_prev_ts = self.touch(word_addr, word, timestamp(self.clk, Position::Memory));
+        }
+        Ok(word >> ((addr & 3) * 8))
+    }
+
+    #[inline(always)]
+    fn store<const TRACE: bool>(
+        &mut self,
+        addr: u32,
+        width: u32,
+        value: u32,
+        ev: &mut CpuEvent,
+    ) -> Result<(), ExecError> {
+        self.check_access(addr, width, "store")?;
+        let word_addr = addr & !3;
+        let prev = self.memory.load(word_addr);
+        let word = if width == 4 {
+            value
+        } else {
+            let shift = (addr & 3) * 8;
+            let mask = (u32::MAX >> (32 - 8 * width)) << shift;
+            (prev & !mask) | ((value << shift) & mask)
+        };
+        self.store_word(word_addr, word)?;
+        if TRACE {
+            ev.mem_addr = word_addr;
+            ev.mem_value = word;
+            ev.mem_prev = prev;
+            ev.mem_prev_ts = self.touch(word_addr, prev, timestamp(self.clk, Position::Memory));
+        }
+        Ok(())
+    }
+
+    /// Executes one instruction; returns whether the program halted.
+    #[inline(always)]
+    fn step<const TRACE: bool>(&mut self) -> Result<bool, ExecError> {
+        use Opcode::*;
+        let pc = self.pc;
+        let Some(&ins) = self.program.fetch(pc) else {
+            return Err(if pc % 4 != 0 {
+                ExecError::MisalignedPc { pc }
+            } else {
+                ExecError::PcOutOfProgram { pc }
+            });
+        };
+        let mut ev = CpuEvent::default();
+        let (a, b) = (self.regs[ins.rs1 as usize], self.regs[ins.rs2 as usize]);
+        if TRACE {
+            self.trace_reads(&ins, a, b, &mut ev);
+        }
+        let imm = ins.imm;
+        let mut next_pc = pc.wrapping_add(4);
+        let result = match ins.opcode {
+            Add => a.wrapping_add(b),
+            Sub => a.wrapping_sub(b),
+            Sll => a << (b & 31),
+            Slt => ((a as i32) < (b as i32)) as u32,
+            Sltu => (a < b) as u32,
+            Xor => a ^ b,
+            Srl => a >> (b & 31),
+            Sra => ((a as i32) >> (b & 31)) as u32,
+            Or => a | b,
+            And => a & b,
+            Mul => a.wrapping_mul(b),
+            Mulh => (((a as i32 as i64) * (b as i32 as i64)) >> 32) as u32,
+            Mulhsu => (((a as i32 as i64) * (b as i64)) >> 32) as u32,
+            Mulhu => (((a as u64) * (b as u64)) >> 32) as u32,
+            Div => match (a as i32, b as i32) {
+                (_, 0) => u32::MAX,
+                (x, y) => x.wrapping_div(y) as u32, // INT_MIN / -1 = INT_MIN
+            },
+            Divu => a.checked_div(b).unwrap_or(u32::MAX),
+            Rem => match (a as i32, b as i32) {
+                (x, 0) => x as u32,
+                (x, y) => x.wrapping_rem(y) as u32, // INT_MIN % -1 = 0
+            },
+            Remu => {
+                if b == 0 {
+                    a
+                } else {
+                    a % b
+                }
+            }
+            Addi => a.wrapping_add(imm),
+            Slti => ((a as i32) < (imm as i32)) as u32,
+            Sltiu => (a < imm) as u32,
+            Xori => a ^ imm,
+            Ori => a | imm,
+            Andi => a & imm,
+            Slli => a << imm,
+            Srli => a >> imm,
+            Srai => ((a as i32) >> imm) as u32,
+            Lui => imm,
+            Auipc => pc.wrapping_add(imm),
+            Jal => {
+                next_pc = pc.wrapping_add(imm);
+                pc.wrapping_add(4)
+            }
+            Jalr => {
+                next_pc = a.wrapping_add(imm) & !1;
+                pc.wrapping_add(4)
+            }
+            Beq | Bne | Blt | Bge | Bltu | Bgeu => {
+                let taken = match ins.opcode {
+                    Beq => a == b,
+                    Bne => a != b,
+                    Blt => (a as i32) < (b as i32),
+                    Bge => (a as i32) >= (b as i32),
+                    Bltu => a < b,
+                    _ => a >= b,
+                };
+                if taken {
+                    next_pc = pc.wrapping_add(imm);
+                }
+                return self.retire::<TRACE>(&ins, None, next_pc, ev);
+            }
+            Lb => self.load::<TRACE>(a.wrapping_add(imm), 1, &mut ev)? as i8 as u32,
+            Lh => self.load::<TRACE>(a.wrapping_add(imm), 2, &mut ev)? as i16 as u32,
+            Lw => self.load::<TRACE>(a.wrapping_add(imm), 4, &mut ev)?,
+            Lbu => self.load::<TRACE>(a.wrapping_add(imm), 1, &mut ev)? & 0xff,
+            Lhu => self.load::<TRACE>(a.wrapping_add(imm), 2, &mut ev)? & 0xffff,
+            Sb | Sh | Sw => {
+                let width = match ins.opcode {
+                    Sb => 1,
+                    Sh => 2,
+                    _ => 4,
+                };
+                self.store::<TRACE>(a.wrapping_add(imm), width, b, &mut ev)?;
+                return self.retire::<TRACE>(&ins, None, next_pc, ev);
+            }
+            Fence => return self.retire::<TRACE>(&ins, None, next_pc, ev),
+            Ecall => {
+                let result = self.ecall::<TRACE>(a, b)?;
+                if self.halted {
+                    next_pc = 0;
+                }
+                result
+            }
+            Unsupported => {
+                return Err(ExecError::UnsupportedInstruction {
+                    pc,
+                    word: imm,
+                    name: Instruction::unsupported_name(imm),
+                })
+            }
+            Invalid => return Err(ExecError::InvalidInstruction { pc, word: imm }),
+        };
+        self.retire::<TRACE>(&ins, Some(result), next_pc, ev)
+    }
+
+    /// Writes rd, advances pc and clk, and stores the event.
+    #[inline(always)]
+    fn retire<const TRACE: bool>(
+        &mut self,
+        ins: &Instruction,
+        result: Option<u32>,
+        next_pc: u32,
+        mut ev: CpuEvent,
+    ) -> Result<bool, ExecError> {
+        if let Some(value) = result {
+            let rd = ins.rd as usize;
+            if rd != 0 {
+                if TRACE {
+                    ev.rd = value;
+                    ev.rd_prev = self.regs[rd];
+                    ev.rd_prev_ts =
+                        std::mem::replace(&mut self.reg_ts[rd], timestamp(self.clk, Position::Rd));
+                }
+                self.regs[rd] = value;
+            }
+        }
+        if TRACE {
+            ev.pc = self.pc;
+            self.tracer.as_mut().expect("tracing").shard.cpu.push(ev);
+        }
+        self.pc = next_pc;
+        self.clk += 1;
+        Ok(self.halted)
+    }
+
+    /// Records the register reads `ins` makes.
+    #[inline(always)]
+    fn trace_reads(&mut self, ins: &Instruction, a: u32, b: u32, ev: &mut CpuEvent) {
+        let (reads_rs1, reads_rs2) = operand_reads(ins.opcode);
+        if reads_rs1 {
+            ev.rs1 = a;
+            ev.rs1_prev_ts = std::mem::replace(
+                &mut self.reg_ts[ins.rs1 as usize],
+                timestamp(self.clk, Position::Rs1),
+            );
+        }
+        if reads_rs2 {
+            ev.rs2 = b;
+            ev.rs2_prev_ts = std::mem::replace(
+                &mut self.reg_ts[ins.rs2 as usize],
+                timestamp(self.clk, Position::Rs2),
+            );
+        }
+    }
+}
+
+/// Which of rs1 and rs2 an opcode reads.
+pub fn operand_reads(op: Opcode) -> (bool, bool) {
+    use Opcode::*;
+    match op {
+        Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Mul | Mulh | Mulhsu | Mulhu
+        | Div | Divu | Rem | Remu | Beq | Bne | Blt | Bge | Bltu | Bgeu | Sb | Sh | Sw | Ecall => {
+            (true, true)
+        }
+        Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Jalr | Lb | Lh | Lw
+        | Lbu | Lhu => (true, false),
+        Lui | Auipc | Jal | Fence | Unsupported | Invalid => (false, false),
+    }
+}
+
+/// Helper for syscalls in tracing mode: opens the event before its accesses.
+impl Executor<'_> {
+    pub(crate) fn begin_syscall_event(&mut self, code: u32, arg1: u32, arg2: u32) -> Option<usize> {
+        let clk = self.clk;
+        let tracer = self.tracer.as_mut()?;
+        let first_access = tracer.shard.syscall_accesses.len() as u32;
+        tracer.shard.syscalls.push(SyscallEvent {
+            clk,
+            code,
+            arg1,
+            arg2,
+            result: 0,
+            first_access,
+            access_count: 0,
+        });
+        Some(tracer.shard.syscalls.len() - 1)
+    }
+
+    pub(crate) fn end_syscall_event(&mut self, event: Option<usize>, result: u32) {
+        if let (Some(i), Some(tracer)) = (event, self.tracer.as_mut()) {
+            let count = tracer.shard.syscall_accesses.len() as u32;
+            let ev = &mut tracer.shard.syscalls[i];
+            ev.result = result;
+            ev.access_count = count - ev.first_access;
+        }
+    }
+}

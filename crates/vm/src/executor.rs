@@ -134,47 +134,60 @@ impl<'p> Executor<'p> {
     }
 
     /// Tracing mode: runs to HALT, handing each shard of at most `shard_cycles`
-    /// cycles to `on_shard` as soon as it is complete, so memory stays bounded by
-    /// the shard size. An error from `on_shard` stops execution.
+    /// cycles to `on_shard` as soon as it is complete. The shard's buffers are
+    /// reused for the next one, so memory stays bounded by the shard size and no
+    /// fresh pages are faulted in per shard; `on_shard` copies out what it keeps.
+    /// An error from `on_shard` stops execution.
     pub fn run_traced<E: From<ExecError>>(
         &mut self,
         shard_cycles: u64,
-        mut on_shard: impl FnMut(Shard) -> Result<(), E>,
+        mut on_shard: impl FnMut(&Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
         assert!(shard_cycles > 0, "shard_cycles must be positive");
         self.memory.enable_timestamps();
         let limit = self.config.max_cycles.unwrap_or(u64::MAX);
-        let mut index = 0u32;
+        let capacity = shard_cycles.min(limit).min(1 << 24) as usize;
+        let mut tracer = Tracer {
+            shard: Shard {
+                index: 0,
+                start: self.boundary(),
+                end: self.boundary(),
+                cpu: Vec::with_capacity(capacity),
+                syscalls: Vec::new(),
+                syscall_accesses: Vec::new(),
+                touched: Vec::new(),
+                halted: false,
+            },
+            first_touch: Vec::new(),
+            shard_start_ts: 0,
+        };
         loop {
             let shard_end = limit.min(self.clk.saturating_add(shard_cycles));
-            let capacity = (shard_end - self.clk).min(1 << 22) as usize;
-            self.tracer = Some(Tracer {
-                shard: Shard {
-                    index,
-                    start: self.boundary(),
-                    end: self.boundary(),
-                    cpu: Vec::with_capacity(capacity),
-                    syscalls: Vec::new(),
-                    syscall_accesses: Vec::new(),
-                    touched: Vec::new(),
-                    halted: false,
-                },
-                first_touch: Vec::new(),
-                shard_start_ts: timestamp(self.clk, Position::Rs1),
-            });
+            tracer.shard_start_ts = timestamp(self.clk, Position::Rs1);
+            tracer.shard.start = self.boundary();
+            self.tracer = Some(tracer);
             while self.clk < shard_end && !self.halted {
-                self.step::<true>()?;
+                if let Err(e) = self.step::<true>() {
+                    self.tracer = None;
+                    return Err(e.into());
+                }
             }
-            let shard = self.close_shard();
-            let halted = shard.halted;
-            on_shard(shard)?;
-            if halted {
+            tracer = self.tracer.take().expect("a shard is open");
+            self.close_shard(&mut tracer);
+            on_shard(&tracer.shard)?;
+            if self.halted {
                 return Ok(self.finish());
             }
             if self.clk >= limit {
                 return Err(ExecError::CycleLimit { pc: self.pc, limit }.into());
             }
-            index += 1;
+            let shard = &mut tracer.shard;
+            shard.index += 1;
+            shard.cpu.clear();
+            shard.syscalls.clear();
+            shard.syscall_accesses.clear();
+            shard.touched.clear();
+            tracer.first_touch.clear();
         }
     }
 
@@ -182,7 +195,7 @@ impl<'p> Executor<'p> {
     pub fn trace(&mut self, shard_cycles: u64) -> Result<(ExecOutput, Vec<Shard>), ExecError> {
         let mut shards = Vec::new();
         let output = self.run_traced(shard_cycles, |s| {
-            shards.push(s);
+            shards.push(s.clone());
             Ok::<(), ExecError>(())
         })?;
         Ok((output, shards))
@@ -197,24 +210,20 @@ impl<'p> Executor<'p> {
         }
     }
 
-    fn close_shard(&mut self) -> Shard {
-        let tracer = self.tracer.take().expect("a shard is open");
-        let mut shard = tracer.shard;
+    fn close_shard(&self, tracer: &mut Tracer) {
+        let shard = &mut tracer.shard;
         shard.end = self.boundary();
         shard.halted = self.halted;
-        shard.touched = tracer
-            .first_touch
-            .into_iter()
-            .map(|(addr, initial_value, initial_ts)| TouchedWord {
+        shard.touched.extend(tracer.first_touch.iter().map(
+            |&(addr, initial_value, initial_ts)| TouchedWord {
                 addr,
                 initial_value,
                 initial_ts,
                 final_value: self.memory.load(addr),
                 final_ts: self.memory.timestamp(addr),
-            })
-            .collect();
+            },
+        ));
         shard.touched.sort_unstable_by_key(|t| t.addr);
-        shard
     }
 
     fn finish(&mut self) -> ExecOutput {

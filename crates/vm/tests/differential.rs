@@ -9,8 +9,8 @@
 //!
 //! Knobs (environment):
 //! - `CLOAK_DIFF_PROGRAMS`  number of random programs (default 2000)
-//! - `CLOAK_DIFF_SEED`      base seed, decimal or 0x-hex, or `random` (default 0xC10A4)
-//!                          program i uses seed base+i
+//! - `CLOAK_DIFF_SEED`      base seed, decimal or 0x-hex, or `random` (default 0xC10A4);
+//!   program i of the run uses seed base+i
 //! - `CLOAK_DIFF_BATCH`     programs per qemu process (default 40)
 //! - `CLOAK_DIFF_THREADS`   worker threads (default: available parallelism)
 //! - `CLOAK_DIFF_TEXT_LOADS=1` also load from the text segment
@@ -178,11 +178,13 @@ fn word(bytes: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap())
 }
 
-/// Describes how sub-program `k` of `batch` diverges, or None if it agrees.
-fn diff_sub(batch: &Batch, k: usize, qemu_out: &[u8], cloak: &[u8]) -> Option<String> {
+/// Describes how sub-program `k` of `batch` diverges (and which dumped
+/// registers differ), or None if it agrees.
+fn diff_sub(batch: &Batch, k: usize, qemu_out: &[u8], cloak: &[u8]) -> Option<(String, Vec<Reg>)> {
     let sub = &batch.subs[k];
     let start = k * REGION_SIZE as usize;
     let mut lines = Vec::new();
+    let mut regs = Vec::new();
     let mut count = 0;
     for off in (0..REGION_SIZE as usize).step_by(4) {
         let (q, c) = (word(qemu_out, start + off), word(cloak, start + off));
@@ -195,6 +197,7 @@ fn diff_sub(batch: &Batch, k: usize, qemu_out: &[u8], cloak: &[u8]) -> Option<St
         }
         if off < 4 * DUMP_REGS {
             let r = off / 4 + 1;
+            regs.push(r as Reg);
             lines.push(format!(
                 "  register x{r} ({}): qemu={q:#010x} cloak={c:#010x}",
                 ABI[r]
@@ -216,7 +219,7 @@ fn diff_sub(batch: &Batch, k: usize, qemu_out: &[u8], cloak: &[u8]) -> Option<St
             count - lines.len()
         ));
     }
-    Some(lines.join("\n"))
+    Some((lines.join("\n"), regs))
 }
 
 fn sub_header(batch: &Batch, k: usize, ctx: &RunCtx) -> String {
@@ -250,7 +253,13 @@ struct RunCtx {
 
 /// Runs one batch on both sides; returns failure reports (empty = agreement).
 /// With `CLOAK_DIFF_SAVE_DIR` set, the ELFs of a failing batch are saved there.
-fn check_batch(qemu_bin: &Path, elf_path: &Path, batch: &Batch, ctx: &RunCtx) -> Vec<String> {
+/// Each report comes with the index of its program in the run (for ordering).
+fn check_batch(
+    qemu_bin: &Path,
+    elf_path: &Path,
+    batch: &Batch,
+    ctx: &RunCtx,
+) -> Vec<(u64, String)> {
     let mut reports = check_batch_inner(qemu_bin, elf_path, batch, ctx);
     if !reports.is_empty() {
         if let Some(dir) = std::env::var_os("CLOAK_DIFF_SAVE_DIR") {
@@ -266,21 +275,27 @@ fn check_batch(qemu_bin: &Path, elf_path: &Path, batch: &Batch, ctx: &RunCtx) ->
             ));
             let _ = qemu::write_elf(&q, &batch.elf(Tail::Qemu));
             let _ = qemu::write_elf(&c, &batch.elf(Tail::Cloak));
-            reports[0] = format!(
+            reports[0].1 = format!(
                 "(ELFs saved: {} and {})\n{}",
                 q.display(),
                 c.display(),
-                reports[0]
+                reports[0].1
             );
         }
     }
     reports
 }
 
-fn check_batch_inner(qemu_bin: &Path, elf_path: &Path, batch: &Batch, ctx: &RunCtx) -> Vec<String> {
+fn check_batch_inner(
+    qemu_bin: &Path,
+    elf_path: &Path,
+    batch: &Batch,
+    ctx: &RunCtx,
+) -> Vec<(u64, String)> {
+    let first = batch.subs[0].seed.wrapping_sub(ctx.base_seed);
     let qemu_elf = batch.elf(Tail::Qemu);
     if let Err(e) = qemu::write_elf(elf_path, &qemu_elf) {
-        return vec![format!("HARNESS ERROR: {e}")];
+        return vec![(first, format!("HARNESS ERROR: {e}"))];
     }
     // qemu runs in its own process while Cloak runs here.
     let running = qemu::spawn(qemu_bin, elf_path, QEMU_TIMEOUT);
@@ -290,21 +305,27 @@ fn check_batch_inner(qemu_bin: &Path, elf_path: &Path, batch: &Batch, ctx: &RunC
     let qemu_out = match qemu_out {
         Ok(o) if o.len() == batch.data.len() => o,
         Ok(o) => {
-            return vec![format!(
-                "HARNESS ERROR: qemu wrote {} bytes, expected {} (batch {}, seeds {:#x}..)\n{}",
-                o.len(),
-                batch.data.len(),
-                ctx.batch_index,
-                batch.subs[0].seed,
-                batch.listing(None, Tail::Qemu, None)
+            return vec![(
+                first,
+                format!(
+                    "HARNESS ERROR: qemu wrote {} bytes, expected {} (batch {}, seeds {:#x}..)\n{}",
+                    o.len(),
+                    batch.data.len(),
+                    ctx.batch_index,
+                    batch.subs[0].seed,
+                    batch.listing(None, Tail::Qemu, None)
+                ),
             )]
         }
         Err(e) => {
-            return vec![format!(
+            return vec![(
+                first,
+                format!(
                 "HARNESS ERROR: qemu run failed: {e} (batch {}, first seed {:#x}); listing:\n{}",
                 ctx.batch_index,
                 batch.subs[0].seed,
                 batch.listing(None, Tail::Qemu, None)
+            ),
             )]
         }
     };
@@ -331,17 +352,22 @@ fn check_batch_inner(qemu_bin: &Path, elf_path: &Path, batch: &Batch, ctx: &RunC
                     );
                 }
             }
-            return vec![s];
+            let key = k.map_or(first, |k| batch.subs[k].seed.wrapping_sub(ctx.base_seed));
+            return vec![(key, s)];
         }
     };
     let _ = cloak.cycles;
     let mut reports = Vec::new();
     for k in 0..batch.subs.len() {
-        if let Some(d) = diff_sub(batch, k, &qemu_out, &cloak.data) {
-            reports.push(format!(
-                "DIVERGENCE (qemu vs Cloak)\n{}\n{d}\nlisting:\n{}",
-                sub_header(batch, k, ctx),
-                batch.listing(Some(k), Tail::Cloak, None)
+        if let Some((d, regs)) = diff_sub(batch, k, &qemu_out, &cloak.data) {
+            reports.push((
+                batch.subs[k].seed.wrapping_sub(ctx.base_seed),
+                format!(
+                    "DIVERGENCE (qemu vs Cloak)\n{}\n{d}\nlisting (register dump at the end; \
+                     `# <- writes` marks writers of differing registers):\n{}",
+                    sub_header(batch, k, ctx),
+                    batch.listing_marked(Some(k), Tail::Cloak, None, &regs)
+                ),
             ));
         }
     }
@@ -385,7 +411,7 @@ fn differential_qemu() {
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
-    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
     let dir = tempfile::tempdir().expect("tempdir");
 
     std::thread::scope(|s| {
@@ -427,7 +453,9 @@ fn differential_qemu() {
         }
     });
 
-    let failures = failures.into_inner().unwrap();
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort_by_key(|f| f.0); // deterministic: lowest program index first
+    let failures: Vec<String> = failures.into_iter().map(|f| f.1).collect();
     let elapsed = started.elapsed();
     eprintln!(
         "differential_qemu: {} of {programs} programs checked in {elapsed:.2?}: {} divergent",
@@ -671,7 +699,7 @@ fn encoder_known_words() {
 }
 
 /// The generator is deterministic per seed, uses every RV32IM instruction, and
-/// its programs only ever branch forward.
+/// its programs only ever branch backward onto a forward trampoline.
 #[test]
 fn generator_is_deterministic_and_covers_rv32im() {
     let cfg = GenConfig::default();
@@ -682,16 +710,28 @@ fn generator_is_deterministic_and_covers_rv32im() {
     assert_eq!(a.data, b.data);
 
     let mut seen = std::collections::BTreeSet::new();
+    let (mut backward, mut far) = (0, 0);
+    let text = a.listing_insts(Tail::Cloak);
     for (i, inst) in a.text.iter().enumerate() {
         let name = inst.to_string().split(' ').next().unwrap().to_string();
         seen.insert(name);
-        match inst {
-            Inst::Branch { off, .. } | Inst::Jal { off, .. } => {
-                assert!(*off > 0, "backward jump at #{i}: {inst}")
+        // Termination: a backward jump may only land on a forward `jal x0`
+        // (a trampoline) that leaves past the jump itself.
+        if let Inst::Branch { off, .. } | Inst::Jal { off, .. } = inst {
+            if *off < 0 {
+                backward += 1;
+                let t = (i as i64 + *off as i64 / 4) as usize;
+                match text[t] {
+                    Inst::Jal { rd: 0, off: o } if t as i64 + o as i64 / 4 > i as i64 => {}
+                    other => panic!("backward jump at #{i} ({inst}) lands on {other}"),
+                }
             }
-            _ => {}
+            if off.abs() >= 2048 {
+                far += 1;
+            }
         }
     }
+    assert!(backward > 20 && far > 0, "backward {backward}, far {far}");
     let all = [
         "lui", "auipc", "jal", "jalr", "beq", "bne", "blt", "bge", "bltu", "bgeu", "lb", "lh",
         "lw", "lbu", "lhu", "sb", "sh", "sw", "addi", "slti", "sltiu", "xori", "ori", "andi",
@@ -704,16 +744,28 @@ fn generator_is_deterministic_and_covers_rv32im() {
     let progs: Vec<SubProgram> = (0..300).map(|s| gen::generate(s, &cfg)).collect();
     for p in &progs {
         for item in p.body.iter().flatten() {
-            let rd = match item {
-                Item::I(Inst::Lui { rd, .. } | Inst::Auipc { rd, .. } | Inst::OpImm { rd, .. })
-                | Item::I(Inst::Shift { rd, .. } | Inst::Op { rd, .. }) => Some(*rd),
-                Item::Jal { rd, .. } | Item::Load { rd, .. } | Item::TextLoad { rd, .. } => {
-                    Some(*rd)
-                }
-                Item::AuipcJalr { rd, tmp, .. } => Some((*rd).max(*tmp)),
-                _ => None,
+            let written: Vec<Reg> = match item {
+                Item::I(i) => i.rd().into_iter().collect(),
+                Item::Branch { .. } => vec![],
+                Item::Jal { rd, .. } => vec![*rd],
+                Item::AuipcJalr { rd, tmp, .. } => vec![*rd, *tmp],
+                Item::Load { rd, mode, .. } => match mode {
+                    gen::AddrMode::Base => vec![*rd],
+                    gen::AddrMode::AddiBase { tmp, .. } | gen::AddrMode::Lui { tmp } => {
+                        vec![*rd, *tmp]
+                    }
+                },
+                Item::Store { mode, .. } => match mode {
+                    gen::AddrMode::Base => vec![],
+                    gen::AddrMode::AddiBase { tmp, .. } | gen::AddrMode::Lui { tmp } => vec![*tmp],
+                },
+                Item::TextLoad { rd, tmp, .. } => vec![*rd, *tmp],
             };
-            assert_ne!(rd, Some(BASE), "seed {}: writes x31: {item:?}", p.seed);
+            assert!(
+                !written.contains(&BASE),
+                "seed {}: writes x31: {item:?}",
+                p.seed
+            );
         }
     }
 }

@@ -372,6 +372,23 @@ impl Inst {
     }
 }
 
+impl Inst {
+    /// The register this instruction writes, if any (x0 included).
+    pub fn rd(&self) -> Option<Reg> {
+        match *self {
+            Inst::Lui { rd, .. }
+            | Inst::Auipc { rd, .. }
+            | Inst::Jal { rd, .. }
+            | Inst::Jalr { rd, .. }
+            | Inst::Load { rd, .. }
+            | Inst::OpImm { rd, .. }
+            | Inst::Shift { rd, .. }
+            | Inst::Op { rd, .. } => Some(rd),
+            _ => None,
+        }
+    }
+}
+
 fn rn(r: Reg) -> &'static str {
     ABI[r as usize]
 }

@@ -355,8 +355,139 @@ fn addr_mode(rng: &mut ChaCha8Rng, off: u32) -> AddrMode {
     }
 }
 
+/// Straight-line ALU filler (may or may not be executed).
+fn filler(rng: &mut ChaCha8Rng, len: usize, out: &mut Vec<Inst>) {
+    for _ in 0..len {
+        let rd = rd(rng);
+        let rs1 = rs(rng);
+        out.push(if rng.gen_bool(0.5) {
+            Inst::OpImm {
+                op: pick(rng, &IMM_OPS),
+                rd,
+                rs1,
+                imm: edge_imm12(rng),
+            }
+        } else {
+            Inst::Op {
+                op: pick(rng, &R_OPS),
+                rd,
+                rs1,
+                rs2: rs(rng),
+            }
+        });
+    }
+}
+
+/// A self-contained unit with a *backward* jump or branch that still
+/// terminates (each instruction runs at most once), or a long forward one:
+///
+/// ```text
+///   [0]      jal  x0, back        ; skip the trampoline and the filler
+///   [1]      jal  x0, end         ; trampoline: the backward jump lands here
+///   [2..F+2) filler                ; never executed
+///   back:    jal rd, [1] | bXX rs1, rs2, [1] (falls through when not taken)
+///            | auipc t,0 ; jalr rd, [1]-back(t)
+///   end:
+/// ```
+/// With `far`, the filler is long, so offsets use the high immediate bits.
+fn hop_unit(rng: &mut ChaCha8Rng, far: bool) -> Vec<Inst> {
+    let mut v = Vec::new();
+    let big = |rng: &mut ChaCha8Rng| {
+        let b = rng.gen_range(8..=16);
+        rng.gen_range(1usize << b..1usize << (b + 1))
+    };
+    match rng.gen_range(0..5) {
+        // Backward JAL / branch.
+        k @ 0..=1 => {
+            let f = match (far, k) {
+                (false, _) => rng.gen_range(0..=6),
+                (true, 0) => big(rng),
+                (true, _) => rng.gen_range(400..=1022),
+            };
+            let off = 4 * (f as i32 + 2);
+            v.push(Inst::Jal { rd: ZERO, off });
+            v.push(Inst::Jal { rd: ZERO, off });
+            filler(rng, f, &mut v);
+            let back = -4 * (f as i32 + 1);
+            if k == 0 {
+                let rd = if rng.gen_ratio(1, 3) { ZERO } else { rd(rng) };
+                v.push(Inst::Jal { rd, off: back });
+            } else {
+                let rs1 = rs(rng);
+                let rs2 = if rng.gen_ratio(1, 6) { rs1 } else { rs(rng) };
+                v.push(Inst::Branch {
+                    op: pick(rng, &BR_OPS),
+                    rs1,
+                    rs2,
+                    off: back,
+                });
+            }
+        }
+        // Backward JALR through AUIPC.
+        2 => {
+            let f = if far {
+                rng.gen_range(200..=510)
+            } else {
+                rng.gen_range(0..=6)
+            };
+            v.push(Inst::Jal {
+                rd: ZERO,
+                off: 4 * (f as i32 + 2),
+            });
+            v.push(Inst::Jal {
+                rd: ZERO,
+                off: 4 * (f as i32 + 3),
+            });
+            filler(rng, f, &mut v);
+            let t = tmp(rng);
+            let rd = match rng.gen_range(0..4) {
+                0 => ZERO,
+                1 => t,
+                _ => rd(rng),
+            };
+            v.push(Inst::Auipc { rd: t, imm20: 0 });
+            v.push(Inst::Jalr {
+                rd,
+                rs1: t,
+                imm: -4 * (f as i32 + 1) + rng.gen_range(0..=1),
+            });
+        }
+        // Forward branch over a filler that runs when it is not taken.
+        3 => {
+            let f = if far {
+                rng.gen_range(400..=1022)
+            } else {
+                rng.gen_range(0..=6)
+            };
+            let rs1 = rs(rng);
+            let rs2 = if rng.gen_ratio(1, 6) { rs1 } else { rs(rng) };
+            v.push(Inst::Branch {
+                op: pick(rng, &BR_OPS),
+                rs1,
+                rs2,
+                off: 4 * (f as i32 + 1),
+            });
+            filler(rng, f, &mut v);
+        }
+        // Forward JAL over a filler that never runs.
+        _ => {
+            let f = if far { big(rng) } else { rng.gen_range(0..=6) };
+            v.push(Inst::Jal {
+                rd: rd(rng),
+                off: 4 * (f as i32 + 1),
+            });
+            filler(rng, f, &mut v);
+        }
+    }
+    v
+}
+
 fn gen_unit(rng: &mut ChaCha8Rng, cfg: &GenConfig, i: usize, n: usize) -> Unit {
     let mut u: Unit = Vec::new();
+    if rng.gen_ratio(1, 40) {
+        let far = rng.gen_ratio(1, 60);
+        return hop_unit(rng, far).into_iter().map(Item::I).collect();
+    }
     // Forward target: a unit boundary after this unit (n = end of body).
     let fwd = |rng: &mut ChaCha8Rng, max_skip: usize| -> usize {
         let skip = rng.gen_range(0..=max_skip);
@@ -691,9 +822,19 @@ pub fn assemble(progs: &[SubProgram]) -> Batch {
         }
         unit_addr.push(a);
 
-        for u in &p.body {
+        for (ui, u) in p.body.iter().enumerate() {
             for item in u {
                 let pc = TEXT_BASE + 4 * text.len() as u32;
+                // A target too far for the encoding (a big unit lies between)
+                // moves back to the farthest unit boundary in range.
+                let clamp = |target: usize, max: u32| -> usize {
+                    let mut t = target;
+                    while unit_addr[t] - pc > max {
+                        t -= 1;
+                    }
+                    assert!(t > ui, "no boundary in range");
+                    t
+                };
                 match *item {
                     Item::I(i) => text.push(i),
                     Item::Branch {
@@ -702,11 +843,13 @@ pub fn assemble(progs: &[SubProgram]) -> Batch {
                         rs2,
                         target,
                     } => {
+                        let target = clamp(target, 4092);
                         let off = unit_addr[target] as i32 - pc as i32;
                         assert!(off > 0);
                         text.push(Inst::Branch { op, rs1, rs2, off });
                     }
                     Item::Jal { rd, target } => {
+                        let target = clamp(target, (1 << 20) - 4);
                         let off = unit_addr[target] as i32 - pc as i32;
                         assert!(off > 0);
                         text.push(Inst::Jal { rd, off });
@@ -718,8 +861,9 @@ pub fn assemble(progs: &[SubProgram]) -> Batch {
                         far,
                         odd,
                     } => {
+                        let target = clamp(target, 2040);
                         let d = unit_addr[target] as i32 - pc as i32;
-                        assert!(d > 0 && d < 2040);
+                        assert!(d > 0 && d <= 2040);
                         let odd = odd as i32;
                         if far {
                             text.push(Inst::Auipc { rd: tmp, imm20: 1 });
@@ -963,6 +1107,17 @@ impl Batch {
 
     /// `addr: word  mnemonic` lines for sub-program `k` (or the whole text).
     pub fn listing(&self, k: Option<usize>, kind: Tail, mark_pc: Option<u32>) -> String {
+        self.listing_marked(k, kind, mark_pc, &[])
+    }
+
+    /// Like `listing`, flagging the instructions that write one of `regs`.
+    pub fn listing_marked(
+        &self,
+        k: Option<usize>,
+        kind: Tail,
+        mark_pc: Option<u32>,
+        regs: &[Reg],
+    ) -> String {
         let insts = self.listing_insts(kind);
         let (start, end) = match k {
             Some(k) => (self.subs[k].text_start, self.subs[k].text_end),
@@ -980,6 +1135,12 @@ impl Batch {
                     format!("   # -> {:#010x}", pc.wrapping_add(*off as u32))
                 }
                 _ => String::new(),
+            };
+            let extra = match inst.rd() {
+                Some(r) if r != 0 && regs.contains(&r) => {
+                    format!("{extra}   # <- writes {} (diverges)", ABI[r as usize])
+                }
+                _ => extra,
             };
             s.push_str(&format!(
                 "{mark} {pc:#010x}: {:08x}  {inst}{extra}\n",

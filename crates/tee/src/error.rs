@@ -84,7 +84,11 @@ pub enum TeeError {
 }
 
 impl TeeError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         TeeError::Io {
             action,
             path: path.into(),

@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use der::{Decode, Encode};
+use der::{DecodePem, Encode};
 use p384::ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, VerifyingKey};
 use serde::Serialize;
@@ -31,18 +31,16 @@ use crate::attestation::{Evidence, GpuDeviceEvidence, NvidiaGpuEvidence};
 use crate::error::TeeError;
 use crate::sources::{Binding, BindingValue, EvidenceSource, Probe, SourceKind};
 use crate::types::{no_panic, Digest32};
+use crate::x509::{strict_pem_chain, verify_chain_to};
 
 /// PEM of the NVIDIA Device Identity CA (the root of GPU attestation certificate chains).
 pub const NVIDIA_DEVICE_ROOT_CA_PEM: &str = include_str!("certs/nvidia_device_identity_ca.pem");
 
 const SPDM_REQUEST_LEN: usize = 37;
 const SIGNATURE_LEN: usize = 96;
-const OID_ECDSA_SHA384: der::oid::ObjectIdentifier =
-    der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const OID_TCG_DICE_TCB_INFO: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
 const MAX_REPORT_BYTES: usize = 64 * 1024;
-const MAX_CHAIN_CERTS: usize = 16;
 
 /// A parsed GPU attestation report (SPDM GET_MEASUREMENTS request + response).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -123,10 +121,15 @@ impl GpuReport {
         let req = r.take(SPDM_REQUEST_LEN, "SPDM GET_MEASUREMENTS request")?;
         let spdm_version = req[0];
         if !(0x11..=0x13).contains(&spdm_version) {
-            return Err(malformed(format!("unsupported SPDM version 0x{spdm_version:02x} in the request")));
+            return Err(malformed(format!(
+                "unsupported SPDM version 0x{spdm_version:02x} in the request"
+            )));
         }
         if req[1] != 0xe0 {
-            return Err(malformed(format!("request code 0x{:02x} is not GET_MEASUREMENTS (0xe0)", req[1])));
+            return Err(malformed(format!(
+                "request code 0x{:02x} is not GET_MEASUREMENTS (0xe0)",
+                req[1]
+            )));
         }
         let mut request_nonce = [0u8; 32];
         request_nonce.copy_from_slice(&req[4..36]);
@@ -139,7 +142,9 @@ impl GpuReport {
         }
         let code = r.u8("response code")?;
         if code != 0x60 {
-            return Err(malformed(format!("response code 0x{code:02x} is not MEASUREMENTS (0x60)")));
+            return Err(malformed(format!(
+                "response code 0x{code:02x} is not MEASUREMENTS (0x60)"
+            )));
         }
         r.take(2, "response params")?;
         let blocks = r.u8("number of blocks")?;
@@ -151,15 +156,23 @@ impl GpuReport {
             let index = m.u8("block index")?;
             let spec = m.u8("measurement specification")?;
             if spec != 1 {
-                return Err(malformed(format!("block {i}: measurement specification {spec} is not DMTF (1)")));
+                return Err(malformed(format!(
+                    "block {i}: measurement specification {spec} is not DMTF (1)"
+                )));
             }
             let size = usize::from(m.u16("block size")?);
-            let mut blk = Reader { b: m.take(size, "measurement block")?, pos: 0 };
+            let mut blk = Reader {
+                b: m.take(size, "measurement block")?,
+                pos: 0,
+            };
             let vtype = blk.u8("DMTF value type")?;
             let vsize = usize::from(blk.u16("DMTF value size")?);
             let value = blk.take(vsize, "DMTF value")?.to_vec();
             if blk.pos != blk.b.len() {
-                return Err(malformed(format!("block {i}: {} unexpected bytes after the value", blk.b.len() - blk.pos)));
+                return Err(malformed(format!(
+                    "block {i}: {} unexpected bytes after the value",
+                    blk.b.len() - blk.pos
+                )));
             }
             measurements.push((index, vtype, value));
         }
@@ -174,7 +187,10 @@ impl GpuReport {
         let opaque_len = usize::from(r.u16("opaque data length")?);
         let opaque_bytes = r.take(opaque_len, "opaque data")?;
         let mut opaque = Vec::new();
-        let mut o = Reader { b: opaque_bytes, pos: 0 };
+        let mut o = Reader {
+            b: opaque_bytes,
+            pos: 0,
+        };
         while o.pos < opaque_bytes.len() {
             let t = o.u16("opaque item type")?;
             let n = usize::from(o.u16("opaque item size")?);
@@ -183,7 +199,10 @@ impl GpuReport {
         let signed_len = r.pos;
         let signature = r.take(SIGNATURE_LEN, "ECDSA P-384 signature")?.to_vec();
         if let Some(p) = bytes[r.pos..].iter().position(|&b| b != 0) {
-            return Err(malformed(format!("non-zero byte at offset {} after the signature", r.pos + p)));
+            return Err(malformed(format!(
+                "non-zero byte at offset {} after the signature",
+                r.pos + p
+            )));
         }
         Ok(GpuReport {
             spdm_version,
@@ -197,13 +216,18 @@ impl GpuReport {
     }
 
     fn opaque(&self, t: u16) -> Option<&[u8]> {
-        self.opaque.iter().find(|(k, _)| *k == t).map(|(_, v)| v.as_slice())
+        self.opaque
+            .iter()
+            .find(|(k, _)| *k == t)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Driver version string from the signed opaque data.
     pub fn driver_version(&self) -> Option<String> {
         self.opaque(OPAQUE_DRIVER_VERSION).map(|b| {
-            String::from_utf8_lossy(b).trim_end_matches('\0').to_string()
+            String::from_utf8_lossy(b)
+                .trim_end_matches('\0')
+                .to_string()
         })
     }
 
@@ -211,7 +235,12 @@ impl GpuReport {
     pub fn vbios_version(&self) -> Option<String> {
         let b = self.opaque(OPAQUE_VBIOS_VERSION)?;
         let half = b.len() / 2;
-        let mut parts: Vec<String> = b.get(..half)?.iter().rev().map(|x| format!("{x:02x}")).collect();
+        let mut parts: Vec<String> = b
+            .get(..half)?
+            .iter()
+            .rev()
+            .map(|x| format!("{x:02x}"))
+            .collect();
         parts.push(format!("{:02x}", b.get(half)?));
         Some(parts.join("."))
     }
@@ -222,77 +251,10 @@ impl GpuReport {
     }
 }
 
-/// Splits a PEM bundle into DER certificates.
-pub(crate) fn parse_pem_chain(pem: &str) -> Result<Vec<Certificate>, TeeError> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut certs = Vec::new();
-    let mut rest = pem;
-    while let Some(b) = rest.find(BEGIN) {
-        let after = &rest[b..];
-        let e = after.find(END).ok_or_else(|| TeeError::Malformed {
-            what: "GPU certificate chain",
-            detail: format!("certificate {} has no END line", certs.len()),
-        })?;
-        let block = &after[..e + END.len()];
-        let cert = Certificate::from_pem(block.as_bytes()).map_err(|err| TeeError::Malformed {
-            what: "GPU certificate chain",
-            detail: format!("certificate {}: {err}", certs.len()),
-        })?;
-        certs.push(cert);
-        if certs.len() > MAX_CHAIN_CERTS {
-            return Err(TeeError::Malformed {
-                what: "GPU certificate chain",
-                detail: format!("more than {MAX_CHAIN_CERTS} certificates"),
-            });
-        }
-        rest = &after[e + END.len()..];
-    }
-    if !rest.trim_matches(|c: char| c.is_whitespace() || c == '\0').is_empty() {
-        return Err(TeeError::Malformed {
-            what: "GPU certificate chain",
-            detail: "unexpected text after the last certificate".into(),
-        });
-    }
-    if certs.is_empty() {
-        return Err(TeeError::Malformed {
-            what: "GPU certificate chain",
-            detail: "no certificate found".into(),
-        });
-    }
-    Ok(certs)
-}
-
 fn p384_key(cert: &Certificate) -> Result<VerifyingKey, String> {
     let spki = cert.tbs_certificate().subject_public_key_info();
     VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
         .map_err(|_| "public key is not an ECDSA P-384 key".to_string())
-}
-
-fn subject(cert: &Certificate) -> String {
-    cert.tbs_certificate().subject().to_string()
-}
-
-fn verify_cert_signature(cert: &Certificate, issuer: &Certificate) -> Result<(), String> {
-    if cert.signature_algorithm().oid != OID_ECDSA_SHA384 {
-        return Err(format!("signature algorithm {} is not ecdsa-with-SHA384", cert.signature_algorithm().oid));
-    }
-    let key = p384_key(issuer)?;
-    let tbs = cert.tbs_certificate().to_der().map_err(|e| format!("re-encoding: {e}"))?;
-    let sig_bytes = cert.signature().as_bytes().ok_or("signature has unused bits")?;
-    let sig = Signature::from_der(sig_bytes).map_err(|_| "signature is not a DER ECDSA signature".to_string())?;
-    key.verify(&tbs, &sig)
-        .map_err(|_| format!("signature does not verify with the key of `{}`", subject(issuer)))
-}
-
-fn check_validity(cert: &Certificate, time: u64) -> Result<(), String> {
-    let v = cert.tbs_certificate().validity();
-    let nb = v.not_before.to_unix_duration().as_secs();
-    let na = v.not_after.to_unix_duration().as_secs();
-    if time < nb || time > na {
-        return Err(format!("not valid at {time} (valid {nb}..{na})"));
-    }
-    Ok(())
 }
 
 fn leaf_fwid(cert: &Certificate) -> Option<Vec<u8>> {
@@ -308,25 +270,7 @@ pub fn verify_gpu_cert_chain(certs: &[Certificate], time: u64) -> Result<(), Str
     let root = Certificate::from_pem(NVIDIA_DEVICE_ROOT_CA_PEM.as_bytes())
         .map_err(|e| format!("embedded NVIDIA root certificate: {e}"))?;
     let root_der = root.to_der().map_err(|e| e.to_string())?;
-    let mut chain: Vec<&Certificate> = certs.iter().collect();
-    let ends_with_root = chain
-        .last()
-        .and_then(|c| c.to_der().ok())
-        .is_some_and(|d| d == root_der);
-    if !ends_with_root {
-        chain.push(&root);
-    }
-    if chain.len() < 2 {
-        return Err("chain holds only the root certificate".into());
-    }
-    for (i, pair) in chain.windows(2).enumerate() {
-        let (cert, issuer) = (pair[0], pair[1]);
-        check_validity(cert, time).map_err(|e| format!("certificate {i} `{}`: {e}", subject(cert)))?;
-        verify_cert_signature(cert, issuer).map_err(|e| format!("certificate {i} `{}`: {e}", subject(cert)))?;
-    }
-    check_validity(&root, time).map_err(|e| format!("NVIDIA root: {e}"))?;
-    verify_cert_signature(&root, &root).map_err(|e| format!("NVIDIA root self-signature: {e}"))?;
-    Ok(())
+    verify_chain_to(certs, &root_der, Some(time))
 }
 
 /// Result of verifying one GPU's evidence.
@@ -342,7 +286,12 @@ pub struct GpuCheck {
 pub fn verify_gpu_device(ev: &GpuDeviceEvidence, expected_nonce: &[u8; 32], time: u64) -> GpuCheck {
     let report = match GpuReport::parse(ev.attestation_report.as_slice()) {
         Ok(r) => r,
-        Err(e) => return GpuCheck { report: None, result: Err(e.to_string()) },
+        Err(e) => {
+            return GpuCheck {
+                report: None,
+                result: Err(e.to_string()),
+            }
+        }
     };
     let result = (|| {
         if &ev.nonce.0 != expected_nonce {
@@ -359,17 +308,20 @@ pub fn verify_gpu_device(ev: &GpuDeviceEvidence, expected_nonce: &[u8; 32], time
                 hex::encode(expected_nonce)
             ));
         }
-        let certs = parse_pem_chain(&ev.cert_chain_pem).map_err(|e| e.to_string())?;
+        let certs = strict_pem_chain("GPU certificate chain", ev.cert_chain_pem.as_bytes())
+            .map_err(|e| e.to_string())?;
         let leaf = certs.first().ok_or("empty certificate chain")?;
         let key = p384_key(leaf).map_err(|e| format!("leaf certificate: {e}"))?;
-        let sig = Signature::from_slice(&report.signature).map_err(|_| "malformed report signature".to_string())?;
+        let sig = Signature::from_slice(&report.signature)
+            .map_err(|_| "malformed report signature".to_string())?;
         let signed = ev
             .attestation_report
             .as_slice()
             .get(..report.signed_len)
             .ok_or("report shorter than its signed part")?;
-        key.verify(signed, &sig)
-            .map_err(|_| "report signature does not verify with the leaf certificate".to_string())?;
+        key.verify(signed, &sig).map_err(|_| {
+            "report signature does not verify with the leaf certificate".to_string()
+        })?;
         verify_gpu_cert_chain(&certs, time)?;
         match (report.fwid(), leaf_fwid(leaf)) {
             (Some(a), Some(b)) if a == b.as_slice() => Ok(()),
@@ -382,7 +334,10 @@ pub fn verify_gpu_device(ev: &GpuDeviceEvidence, expected_nonce: &[u8; 32], time
             (_, None) => Err("leaf certificate carries no FWID extension".into()),
         }
     })();
-    GpuCheck { report: Some(report), result }
+    GpuCheck {
+        report: Some(report),
+        result,
+    }
 }
 
 /// CC state of one GPU as reported by NVML.
@@ -491,7 +446,11 @@ pub fn nvml_status() -> NvmlStatus {
         } else {
             None
         };
-        NvmlStatus { driver_version, gpus, error }
+        NvmlStatus {
+            driver_version,
+            gpus,
+            error,
+        }
     });
     r.unwrap_or_else(|_| NvmlStatus {
         driver_version: None,
@@ -558,7 +517,9 @@ fn collect_nvml(nonce: [u8; 32]) -> Result<Evidence, TeeError> {
         detail,
     };
     let nvml = nvml_wrapper::Nvml::init().map_err(|e| fail(format!("cannot load NVML: {e}")))?;
-    let count = nvml.device_count().map_err(|e| fail(format!("device count: {e}")))?;
+    let count = nvml
+        .device_count()
+        .map_err(|e| fail(format!("device count: {e}")))?;
     if count == 0 {
         return Err(fail("no GPU".into()));
     }
@@ -571,7 +532,9 @@ fn collect_nvml(nonce: [u8; 32]) -> Result<Evidence, TeeError> {
             .is_cc_enabled()
             .map_err(|e| fail(format!("GPU {index}: reading CC mode: {e}")))?;
         if !cc_enabled {
-            return Err(fail(format!("GPU {index}: confidential-computing mode is off")));
+            return Err(fail(format!(
+                "GPU {index}: confidential-computing mode is off"
+            )));
         }
         let report = d
             .confidential_compute_gpu_attestation_report(nonce)

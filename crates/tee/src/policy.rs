@@ -353,14 +353,21 @@ rtmr3 = "0x{m}"
         let p = Policy::from_toml_str(&text).unwrap();
         assert_eq!(p.accepted_tcb_statuses.len(), 2);
         assert!(p.require_gpu_cc);
-        assert_eq!(p.allowed_measurements[0].mrtd, Some(Measurement([0xab; 48])));
+        assert_eq!(
+            p.allowed_measurements[0].mrtd,
+            Some(Measurement([0xab; 48]))
+        );
     }
 
     #[test]
     fn errors_are_specific() {
-        let e = Policy::from_toml_str("allow_dve = true").unwrap_err().to_string();
+        let e = Policy::from_toml_str("allow_dve = true")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("allow_dve"), "{e}");
-        let e = Policy::from_toml_str("version = 7").unwrap_err().to_string();
+        let e = Policy::from_toml_str("version = 7")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("version 7"), "{e}");
         let e = Policy::from_toml_str("accepted_tcb_statuses = [\"Revoked\"]")
             .unwrap_err()

@@ -176,7 +176,9 @@ impl EvidenceSource for ConfigfsTsmSource {
 
     fn collect(&self, binding: &BindingValue) -> Result<Evidence, TeeError> {
         let BindingValue::ReportData(rd) = binding else {
-            return Err(Self::err("TDX quotes bind report_data, not a GPU nonce".into()));
+            return Err(Self::err(
+                "TDX quotes bind report_data, not a GPU nonce".into(),
+            ));
         };
         let entry = TsmEntry::create(&self.dir)?;
         let provider = read_trimmed(&entry.path.join("provider"))?;
@@ -222,7 +224,8 @@ struct TsmEntry {
 impl TsmEntry {
     fn create(dir: &Path) -> Result<Self, TeeError> {
         let mut rnd = [0u8; 8];
-        getrandom::fill(&mut rnd).map_err(|e| TeeError::Crypto(format!("OS random source: {e}")))?;
+        getrandom::fill(&mut rnd)
+            .map_err(|e| TeeError::Crypto(format!("OS random source: {e}")))?;
         let path = dir.join(format!("cloak-{}-{}", std::process::id(), hex::encode(rnd)));
         std::fs::create_dir(&path).map_err(|e| TeeError::io("create directory", &path, e))?;
         Ok(TsmEntry { path })

@@ -168,12 +168,24 @@ impl fmt::Display for Statement {
                 .map(|x| x.to_string())
                 .unwrap_or_else(|| "(absent)".into())
         }
-        writeln!(f, "  program vk digest:    {}", opt(&self.program_vk_digest))?;
-        writeln!(f, "  public values digest: {}", opt(&self.public_values_digest))?;
+        writeln!(
+            f,
+            "  program vk digest:    {}",
+            opt(&self.program_vk_digest)
+        )?;
+        writeln!(
+            f,
+            "  public values digest: {}",
+            opt(&self.public_values_digest)
+        )?;
         writeln!(f, "  exit code:            {}", opt(&self.exit_code))?;
         writeln!(f, "  proof digest:         {}", opt(&self.proof_digest))?;
         writeln!(f, "  input key (X25519):   {}", opt(&self.input_key))?;
-        writeln!(f, "  GPU evidence digest:  {}", opt(&self.gpu_evidence_digest))?;
+        writeln!(
+            f,
+            "  GPU evidence digest:  {}",
+            opt(&self.gpu_evidence_digest)
+        )?;
         write!(f, "  nonce:                {}", self.nonce)
     }
 }
@@ -234,7 +246,12 @@ impl ExpectedStatement {
             }
         }
         let mut out = Vec::new();
-        cmp("program vk digest", &self.program_vk_digest, &s.program_vk_digest, &mut out);
+        cmp(
+            "program vk digest",
+            &self.program_vk_digest,
+            &s.program_vk_digest,
+            &mut out,
+        );
         cmp(
             "public values digest",
             &self.public_values_digest,
@@ -242,7 +259,12 @@ impl ExpectedStatement {
             &mut out,
         );
         cmp("exit code", &self.exit_code, &s.exit_code, &mut out);
-        cmp("proof digest", &self.proof_digest, &s.proof_digest, &mut out);
+        cmp(
+            "proof digest",
+            &self.proof_digest,
+            &s.proof_digest,
+            &mut out,
+        );
         cmp("input key", &self.input_key, &s.input_key, &mut out);
         cmp("nonce", &self.nonce, &Some(s.nonce), &mut out);
         out
@@ -270,13 +292,34 @@ mod tests {
         };
         let rd = base.report_data();
         let variants = [
-            Statement { program_vk_digest: None, ..base.clone() },
-            Statement { public_values_digest: Some(d(9)), ..base.clone() },
-            Statement { exit_code: Some(1), ..base.clone() },
-            Statement { proof_digest: Some(d(9)), ..base.clone() },
-            Statement { input_key: None, ..base.clone() },
-            Statement { gpu_evidence_digest: None, ..base.clone() },
-            Statement { nonce: Nonce([7; 32]), ..base.clone() },
+            Statement {
+                program_vk_digest: None,
+                ..base.clone()
+            },
+            Statement {
+                public_values_digest: Some(d(9)),
+                ..base.clone()
+            },
+            Statement {
+                exit_code: Some(1),
+                ..base.clone()
+            },
+            Statement {
+                proof_digest: Some(d(9)),
+                ..base.clone()
+            },
+            Statement {
+                input_key: None,
+                ..base.clone()
+            },
+            Statement {
+                gpu_evidence_digest: None,
+                ..base.clone()
+            },
+            Statement {
+                nonce: Nonce([7; 32]),
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.report_data(), rd, "{v:?}");
@@ -296,7 +339,10 @@ mod tests {
         let mut b = a.clone();
         b.gpu_evidence_digest = Some(d(3));
         assert_eq!(a.gpu_nonce(), b.gpu_nonce());
-        let c = Statement { exit_code: Some(0), ..a.clone() };
+        let c = Statement {
+            exit_code: Some(0),
+            ..a.clone()
+        };
         assert_ne!(a.gpu_nonce(), c.gpu_nonce());
     }
 

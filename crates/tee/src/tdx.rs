@@ -14,6 +14,7 @@ use crate::error::TeeError;
 use crate::policy::Policy;
 use crate::types::{no_panic, Measurement, ReportData};
 use crate::verdict::Check;
+use crate::x509::{strict_pem_chain, verify_chain_to, INTEL_SGX_ROOT_CA_DER};
 
 const TEE_TYPE_SGX: u32 = 0x0000_0000;
 const TEE_TYPE_TDX: u32 = 0x0000_0081;
@@ -92,7 +93,10 @@ fn json_dates(what: &'static str, json: &str) -> Result<(u64, u64), TeeError> {
         what,
         detail: format!("issueDate/nextUpdate: {e}"),
     })?;
-    Ok((parse_rfc3339(what, &d.issue_date)?, parse_rfc3339(what, &d.next_update)?))
+    Ok((
+        parse_rfc3339(what, &d.issue_date)?,
+        parse_rfc3339(what, &d.next_update)?,
+    ))
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.frac]Z` into Unix seconds.
@@ -102,7 +106,10 @@ pub(crate) fn parse_rfc3339(what: &'static str, s: &str) -> Result<u64, TeeError
         detail: format!("bad timestamp {s:?} (expected YYYY-MM-DDTHH:MM:SSZ)"),
     };
     let b = s.as_bytes();
-    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T')
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(10) != Some(&b'T')
     {
         return Err(bad());
     }
@@ -120,8 +127,13 @@ pub(crate) fn parse_rfc3339(what: &'static str, s: &str) -> Result<u64, TeeError
         || (rest.len() > 2
             && rest.starts_with('.')
             && rest.ends_with('Z')
-            && rest.bytes().skip(1).take(rest.len() - 2).all(|c| c.is_ascii_digit()));
-    if !frac_ok || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            && rest
+                .bytes()
+                .skip(1)
+                .take(rest.len() - 2)
+                .all(|c| c.is_ascii_digit()));
+    if !frac_ok || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60
+    {
         return Err(bad());
     }
     // Days from civil (Howard Hinnant's algorithm), valid for years >= 1970 here.
@@ -205,7 +217,11 @@ impl fmt::Display for QuoteInfo {
             writeln!(f, "{k:<16} {v}")
         }
         line(f, "quote version", &self.version)?;
-        line(f, "TEE type", &format!("{} (0x{:02x})", self.tee_type_name, self.tee_type))?;
+        line(
+            f,
+            "TEE type",
+            &format!("{} (0x{:02x})", self.tee_type_name, self.tee_type),
+        )?;
         line(f, "report body", &self.body)?;
         if let Some(m) = &self.mrtd {
             line(f, "MRTD", m)?;
@@ -233,7 +249,11 @@ impl fmt::Display for QuoteInfo {
         line(f, "debug", &self.debug)?;
         line(f, "report_data", &self.report_data)?;
         if self.trailing_zero_bytes > 0 {
-            line(f, "padding", &format!("{} zero bytes after the quote", self.trailing_zero_bytes))?;
+            line(
+                f,
+                "padding",
+                &format!("{} zero bytes after the quote", self.trailing_zero_bytes),
+            )?;
         }
         match &self.tcb {
             None => line(f, "TCB status", &"(not evaluated: no collateral given)"),
@@ -252,46 +272,25 @@ impl fmt::Display for QuoteInfo {
                         advisory_ids.join(", ")
                     },
                 )?;
-                line(f, "collateral exp.", &format!("{collateral_expires} (unix seconds)"))
+                line(
+                    f,
+                    "collateral exp.",
+                    &format!("{collateral_expires} (unix seconds)"),
+                )
             }
-            Some(TcbResult::Failed(e)) => line(f, "TCB status", &format!("VERIFICATION FAILED: {e}")),
+            Some(TcbResult::Failed(e)) => {
+                line(f, "TCB status", &format!("VERIFICATION FAILED: {e}"))
+            }
         }
     }
 }
 
-fn le_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-fn le_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// Length of the quote structure at the start of `bytes` (header, body, auth data).
-fn structure_len(b: &[u8]) -> Option<usize> {
-    let version = le_u16(b, 0)?;
-    let tee_type = le_u32(b, 4)?;
-    let (body_end, _) = match version {
-        3 | 4 => {
-            let len = match tee_type {
-                TEE_TYPE_TDX => 584,
-                TEE_TYPE_SGX => 384,
-                _ => return None,
-            };
-            (48 + len, ())
-        }
-        5 => {
-            let size = le_u32(b, 50)? as usize;
-            (48usize.checked_add(6)?.checked_add(size)?, ())
-        }
-        _ => return None,
-    };
-    let auth = le_u32(b, body_end)? as usize;
-    body_end.checked_add(4)?.checked_add(auth)
-}
-
-/// Parses a quote; bytes after the quote structure must all be zero (padding),
-/// so that every byte of the input is either authenticated or checked.
+/// Parses a quote strictly: the quote must re-encode to exactly its own bytes
+/// (so no length field can be stretched over padding), and bytes after it must
+/// all be zero (padding from the quote generator). Together with the signature
+/// and chain checks this makes every byte either authenticated or checked.
 fn parse_quote(bytes: &[u8]) -> Result<(Quote, usize), TeeError> {
+    use parity_scale_codec::Encode;
     if bytes.len() > MAX_QUOTE_BYTES {
         return Err(TeeError::TooLarge {
             what: "quote",
@@ -305,11 +304,29 @@ fn parse_quote(bytes: &[u8]) -> Result<(Quote, usize), TeeError> {
             detail: format!("{e:#}"),
         })
     })?;
-    let len = structure_len(bytes).ok_or_else(|| TeeError::Malformed {
-        what: "quote",
-        detail: "cannot determine the quote length".into(),
-    })?;
-    let tail = bytes.get(len..).unwrap_or(&[]);
+    let canonical = no_panic("quote", || Ok(quote.encode()))?;
+    match bytes.get(..canonical.len()) {
+        Some(prefix) if prefix == canonical.as_slice() => {}
+        Some(prefix) => {
+            let at = prefix
+                .iter()
+                .zip(&canonical)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            return Err(TeeError::Malformed {
+                what: "quote",
+                detail: format!("not in canonical form: byte {at} differs when the parsed quote is re-encoded (a length field does not match its contents)"),
+            });
+        }
+        None => {
+            return Err(TeeError::Malformed {
+                what: "quote",
+                detail: "shorter than its own encoding".into(),
+            })
+        }
+    }
+    let len = canonical.len();
+    let tail = &bytes[len..];
     if let Some(pos) = tail.iter().position(|&b| b != 0) {
         return Err(TeeError::Malformed {
             what: "quote",
@@ -320,6 +337,27 @@ fn parse_quote(bytes: &[u8]) -> Result<(Quote, usize), TeeError> {
         });
     }
     Ok((quote, tail.len()))
+}
+
+/// Checks, byte for byte, the certificate chains dcap-qvl does not fully use:
+/// the PCK chain in the quote (including the copy of the root) and the issuer
+/// chains in the collateral (including `pck_crl_issuer_chain`, which dcap-qvl
+/// ignores). Each must parse strictly and chain to the pinned Intel SGX Root CA.
+fn check_intel_chains(quote: &Quote, c: &QuoteCollateralV3) -> Result<(), TeeError> {
+    let check = |what: &'static str, pem: &[u8]| -> Result<(), TeeError> {
+        let certs = strict_pem_chain(what, pem)?;
+        verify_chain_to(&certs, INTEL_SGX_ROOT_CA_DER, None)
+            .map_err(|e| TeeError::QuoteVerification(format!("{what}: {e}")))
+    };
+    if let Ok(chain) = quote.raw_cert_chain() {
+        check("quote PCK certificate chain", chain)?;
+    }
+    if let Some(chain) = &c.pck_certificate_chain {
+        check("collateral pck_certificate_chain", chain.as_bytes())?;
+    }
+    check("collateral pck_crl_issuer_chain", c.pck_crl_issuer_chain.as_bytes())?;
+    check("collateral tcb_info_issuer_chain", c.tcb_info_issuer_chain.as_bytes())?;
+    check("collateral qe_identity_issuer_chain", c.qe_identity_issuer_chain.as_bytes())
 }
 
 fn info_from(quote: &Quote, trailing: usize) -> QuoteInfo {
@@ -399,7 +437,10 @@ pub fn inspect_quote_with_collateral(
 ) -> Result<QuoteInfo, TeeError> {
     let mut info = inspect_quote(bytes)?;
     info.tcb = Some(match verify_quote(bytes, collateral, time, true) {
-        Ok(v) => v.info.tcb.unwrap_or(TcbResult::Failed("no TCB result".into())),
+        Ok(v) => v
+            .info
+            .tcb
+            .unwrap_or(TcbResult::Failed("no TCB result".into())),
         Err(e) => TcbResult::Failed(e.to_string()),
     });
     Ok(info)
@@ -417,6 +458,9 @@ pub struct VerifiedQuote {
     pub advisory_ids: Vec<String>,
     /// Earliest expiry of the collateral (Unix seconds).
     pub collateral_expires: u64,
+    /// The platform TCB is below every level in Intel's TCB info (Intel's QVL:
+    /// "TCB not supported"); `tcb_status` is then OutOfDate (or Revoked).
+    pub below_oldest_tcb_level: bool,
 }
 
 /// Verifies a quote with dcap-qvl against Intel's production root CA.
@@ -436,12 +480,29 @@ pub fn verify_quote(
             quote.header.tee_type
         )));
     }
-    let claims = no_panic("quote", || {
-        QuoteVerifier::new_prod()
-            .allow_debug(allow_debug)
-            .verify_with_policy(bytes, collateral.0.clone(), time, &QuotePolicy::claims_only(time))
-            .map_err(|e| TeeError::QuoteVerification(format!("{e:#}")))
+    let verifier = QuoteVerifier::new_prod().allow_debug(allow_debug);
+    let policy = QuotePolicy::claims_only(time);
+    let first = no_panic("quote", || {
+        Ok(verifier.verify_with_policy(bytes, collateral.0.clone(), time, &policy))
     })?;
+    let mut below_oldest_tcb_level = false;
+    let claims = match first {
+        Ok(c) => c,
+        Err(e) if format!("{e:#}").contains("No matching TCB level found") => {
+            // Every signature and chain verified, but the platform is below the
+            // oldest TCB level Intel lists. Intel's QVL calls this "TCB not
+            // supported"; we classify it as OutOfDate (Revoked if any listed level
+            // is revoked), so only a policy that accepts OutOfDate accepts it.
+            below_oldest_tcb_level = true;
+            no_panic("quote", || {
+                verifier
+                    .dangerous_verify_claims_with_tcb_override(bytes, collateral.0.clone(), time, add_floor_level)
+                    .map_err(|e| TeeError::QuoteVerification(format!("{e:#}")))
+            })?
+        }
+        Err(e) => return Err(TeeError::QuoteVerification(format!("{e:#}"))),
+    };
+    check_intel_chains(&quote, &collateral.0)?;
     let mut info = info_from(&quote, trailing);
     info.tcb = Some(TcbResult::Verified {
         status: claims.tcb.status,
@@ -453,10 +514,47 @@ pub fn verify_quote(
         tcb_status: claims.tcb.status,
         advisory_ids: claims.tcb.advisory_ids,
         collateral_expires: claims.earliest_expiration_date,
+        below_oldest_tcb_level,
     })
 }
 
+/// Adds a catch-all TCB level below every listed one: all SVNs zero, status
+/// OutOfDate (Revoked if any listed level is Revoked), dated and advised like
+/// the oldest listed level.
+fn add_floor_level(mut info: dcap_qvl::TcbInfo) -> dcap_qvl::TcbInfo {
+    use dcap_qvl::{Tcb, TcbComponents, TcbLevel};
+    let revoked = info.tcb_levels.iter().any(|l| l.tcb_status == TcbStatus::Revoked);
+    let (sgx_n, tdx_n) = info
+        .tcb_levels
+        .first()
+        .map(|l| (l.tcb.sgx_components.len(), l.tcb.tdx_components.len()))
+        .unwrap_or((16, 16));
+    let oldest = info.tcb_levels.last().cloned();
+    let mut advisory_ids = oldest.as_ref().map(|l| l.advisory_ids.clone()).unwrap_or_default();
+    advisory_ids.sort();
+    advisory_ids.dedup();
+    info.tcb_levels.push(TcbLevel {
+        tcb: Tcb {
+            sgx_components: vec![TcbComponents { svn: 0 }; sgx_n],
+            tdx_components: vec![TcbComponents { svn: 0 }; tdx_n],
+            pce_svn: 0,
+        },
+        tcb_date: oldest.map(|l| l.tcb_date).unwrap_or_else(|| "1970-01-01T00:00:00Z".into()),
+        tcb_status: if revoked { TcbStatus::Revoked } else { TcbStatus::OutOfDate },
+        advisory_ids,
+    });
+    info
+}
+
 impl VerifiedQuote {
+    fn below_note(&self) -> &'static str {
+        if self.below_oldest_tcb_level {
+            " (platform TCB is below the oldest level in Intel's TCB info; Intel's QVL reports TCB not supported)"
+        } else {
+            ""
+        }
+    }
+
     /// Applies the quote-level parts of a policy: TCB status, advisories and
     /// measurements (MRTD/RTMRs). `compose_hash` is the RTMR3-verified dstack
     /// compose hash, if the quote came from dstack.
@@ -468,11 +566,12 @@ impl VerifiedQuote {
             "TDX TCB status",
             status_ok,
             if status_ok {
-                format!("{} is accepted", self.tcb_status)
+                format!("{} is accepted{}", self.tcb_status, self.below_note())
             } else {
                 format!(
-                    "{} is not accepted by the policy (accepted: {})",
+                    "{}{} is not accepted by the policy (accepted: {})",
                     self.tcb_status,
+                    self.below_note(),
                     policy
                         .accepted_tcb_statuses
                         .iter()
@@ -504,7 +603,11 @@ impl VerifiedQuote {
             } else {
                 format!(
                     "rejected by policy: {}",
-                    rejected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    rejected
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             },
         ));
@@ -524,13 +627,19 @@ fn measurement_check(info: &QuoteInfo, policy: &Policy, compose_hash: Option<&[u
         .enumerate()
         .find(|(_, m)| m.matches(mrtd, rtmr))
     {
-        return Check::pass(NAME, format!("match allowed_measurements entry {}", m.label(i)));
+        return Check::pass(
+            NAME,
+            format!("match allowed_measurements entry {}", m.label(i)),
+        );
     }
     if let Some(ch) = compose_hash {
         if policy.allowed_compose_hashes.iter().any(|h| &h.0 == ch) {
             return Check::pass(
                 NAME,
-                format!("dstack compose hash {} is allowed (verified through RTMR3)", hex::encode(ch)),
+                format!(
+                    "dstack compose hash {} is allowed (verified through RTMR3)",
+                    hex::encode(ch)
+                ),
             );
         }
     }
@@ -608,9 +717,22 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339("t", "1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(parse_rfc3339("t", "2025-06-19T10:16:03Z").unwrap(), 1_750_328_163);
-        assert_eq!(parse_rfc3339("t", "2024-02-29T23:59:59.123Z").unwrap(), 1_709_251_199);
-        for bad in ["", "2025-13-01T00:00:00Z", "2025-06-19 10:16:03Z", "2025-06-19T10:16:03+01:00", "x025-06-19T10:16:03Z", "1969-12-31T23:59:59Z"] {
+        assert_eq!(
+            parse_rfc3339("t", "2025-06-19T10:16:03Z").unwrap(),
+            1_750_328_163
+        );
+        assert_eq!(
+            parse_rfc3339("t", "2024-02-29T23:59:59.123Z").unwrap(),
+            1_709_251_199
+        );
+        for bad in [
+            "",
+            "2025-13-01T00:00:00Z",
+            "2025-06-19 10:16:03Z",
+            "2025-06-19T10:16:03+01:00",
+            "x025-06-19T10:16:03Z",
+            "1969-12-31T23:59:59Z",
+        ] {
             assert!(parse_rfc3339("t", bad).is_err(), "{bad}");
         }
     }

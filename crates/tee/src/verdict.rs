@@ -146,7 +146,11 @@ impl Verdict {
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head = if self.accepted { "ACCEPTED" } else { "REJECTED" };
+        let head = if self.accepted {
+            "ACCEPTED"
+        } else {
+            "REJECTED"
+        };
         writeln!(f, "Cloak attestation verdict: {head}")?;
         if self.insecure_dev {
             writeln!(
@@ -181,14 +185,22 @@ impl fmt::Display for Verdict {
                 if g.cc_enabled { "on" } else { "OFF" },
                 g.driver_version.as_deref().unwrap_or("?"),
                 g.vbios_version.as_deref().unwrap_or("?"),
-                if g.report_verified { "verified" } else { "NOT verified" }
+                if g.report_verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                }
             )?;
         }
         writeln!(f, "statement (format v{}):", self.attestation_version)?;
         writeln!(f, "{}", self.statement)?;
         writeln!(f, "report_data: {}", self.report_data)?;
         writeln!(f, "policy digest: {}", self.policy_digest)?;
-        writeln!(f, "verification time: {} (unix seconds)", self.verification_time)?;
+        writeln!(
+            f,
+            "verification time: {} (unix seconds)",
+            self.verification_time
+        )?;
         writeln!(f, "checks:")?;
         for c in &self.checks {
             writeln!(f, "  {c}")?;

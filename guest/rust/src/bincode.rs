@@ -6,7 +6,7 @@
 //! * `bool`: one byte, 0 or 1;
 //! * `usize` / `isize`: 8 bytes, as serde serializes them as `u64` / `i64`;
 //! * `Vec<T>`, `[T]`, `String`, `str`: `u64` length, then the elements;
-//! * `[T; N]` and tuples: the elements, no length;
+//! * `[T; N]` and tuples (up to 8): the elements, no length;
 //! * `Option<T>`: one byte 0 (None) or 1 followed by the value;
 //! * `char`: UTF-8 (1..4 bytes), as bincode does.
 
@@ -36,7 +36,11 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::UnexpectedEnd { needed, available } => {
-                write!(f, "unexpected end of input: need {} bytes, {} left", needed, available)
+                write!(
+                    f,
+                    "unexpected end of input: need {} bytes, {} left",
+                    needed, available
+                )
             }
             DecodeError::InvalidBool(b) => write!(f, "invalid bool byte {}", b),
             DecodeError::InvalidOptionTag(b) => write!(f, "invalid Option tag {}", b),
@@ -67,7 +71,10 @@ impl<'a> Reader<'a> {
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let available = self.data.len() - self.pos;
         if n > available {
-            return Err(DecodeError::UnexpectedEnd { needed: n, available });
+            return Err(DecodeError::UnexpectedEnd {
+                needed: n,
+                available,
+            });
         }
         let s = &self.data[self.pos..self.pos + n];
         self.pos += n;
@@ -81,7 +88,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a `u64` length prefix.
-    pub fn len(&mut self) -> Result<usize, DecodeError> {
+    pub fn read_len(&mut self) -> Result<usize, DecodeError> {
         let n = u64::from_le_bytes(self.array()?);
         if n > (u32::MAX as u64) {
             return Err(DecodeError::LengthOverflow(n));
@@ -97,11 +104,34 @@ impl<'a> Reader<'a> {
 /// A value that can be decoded from bincode.
 pub trait Decode: Sized {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Decodes `n` consecutive values (the body of a `Vec<Self>`); `u8`
+    /// overrides it with a single copy.
+    #[doc(hidden)]
+    fn decode_seq(r: &mut Reader<'_>, n: usize) -> Result<Vec<Self>, DecodeError> {
+        let mut v = Vec::with_capacity(core::cmp::min(n, r.remaining().len()));
+        for _ in 0..n {
+            v.push(Self::decode(r)?);
+        }
+        Ok(v)
+    }
 }
 
 /// A value that can be encoded as bincode.
 pub trait Encode {
     fn encode(&self, out: &mut Vec<u8>);
+
+    /// Encodes the elements of a slice (without its length); `u8` overrides
+    /// it with a single copy.
+    #[doc(hidden)]
+    fn encode_seq(items: &[Self], out: &mut Vec<u8>)
+    where
+        Self: Sized,
+    {
+        for x in items {
+            x.encode(out);
+        }
+    }
 }
 
 /// Decodes a value from `bytes` (trailing bytes are ignored, as in
@@ -133,7 +163,26 @@ macro_rules! int_impls {
         }
     )*};
 }
-int_impls!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128);
+int_impls!(u16, u32, u64, u128, i8, i16, i32, i64, i128);
+
+impl Decode for u8 {
+    #[inline]
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(r.take(1)?[0])
+    }
+    fn decode_seq(r: &mut Reader<'_>, n: usize) -> Result<Vec<Self>, DecodeError> {
+        Ok(r.take(n)?.to_vec())
+    }
+}
+impl Encode for u8 {
+    #[inline]
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(*self)
+    }
+    fn encode_seq(items: &[Self], out: &mut Vec<u8>) {
+        out.extend_from_slice(items)
+    }
+}
 
 impl Decode for usize {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -211,15 +260,8 @@ impl Encode for () {
 
 impl<T: Decode> Decode for Vec<T> {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let n = r.len()?;
-        if core::mem::size_of::<T>() == 1 && n > r.remaining().len() {
-            return Err(DecodeError::UnexpectedEnd { needed: n, available: r.remaining().len() });
-        }
-        let mut v = Vec::with_capacity(core::cmp::min(n, r.remaining().len()));
-        for _ in 0..n {
-            v.push(T::decode(r)?);
-        }
-        Ok(v)
+        let n = r.read_len()?;
+        T::decode_seq(r, n)
     }
 }
 impl<T: Encode> Encode for Vec<T> {
@@ -230,15 +272,13 @@ impl<T: Encode> Encode for Vec<T> {
 impl<T: Encode> Encode for [T] {
     fn encode(&self, out: &mut Vec<u8>) {
         (self.len() as u64).encode(out);
-        for x in self {
-            x.encode(out);
-        }
+        T::encode_seq(self, out);
     }
 }
 
 impl Decode for String {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let n = r.len()?;
+        let n = r.read_len()?;
         let b = r.take(n)?;
         let s = core::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8)?;
         Ok(String::from(s))
@@ -258,10 +298,7 @@ impl Encode for str {
 
 impl<T: Decode, const N: usize> Decode for [T; N] {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let mut v: Vec<T> = Vec::with_capacity(N);
-        for _ in 0..N {
-            v.push(T::decode(r)?);
-        }
+        let v = T::decode_seq(r, N)?;
         match v.try_into() {
             Ok(a) => Ok(a),
             Err(_) => unreachable!(),
@@ -270,9 +307,7 @@ impl<T: Decode, const N: usize> Decode for [T; N] {
 }
 impl<T: Encode, const N: usize> Encode for [T; N] {
     fn encode(&self, out: &mut Vec<u8>) {
-        for x in self {
-            x.encode(out);
-        }
+        T::encode_seq(self, out);
     }
 }
 
@@ -334,4 +369,102 @@ tuple_impls! {
     (0 A, 1 B, 2 C, 3 D)
     (0 A, 1 B, 2 C, 3 D, 4 E)
     (0 A, 1 B, 2 C, 3 D, 4 E, 5 F)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn encodings_match_bincode() {
+        assert_eq!(to_vec(&7u32), vec![7, 0, 0, 0]);
+        assert_eq!(to_vec(&0x0102030405060708u64), vec![8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(to_vec(&-2i16), vec![0xfe, 0xff]);
+        assert_eq!(to_vec(&true), vec![1]);
+        assert_eq!(to_vec(&5usize), vec![5, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            to_vec(&vec![1u8, 2, 3]),
+            vec![3, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]
+        );
+        assert_eq!(to_vec(&[1u8, 2, 3]), vec![1, 2, 3]);
+        assert_eq!(
+            to_vec(&[1u8, 2, 3][..]),
+            vec![3, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]
+        );
+        assert_eq!(to_vec("hi"), vec![2, 0, 0, 0, 0, 0, 0, 0, b'h', b'i']);
+        assert_eq!(to_vec(&Some(1u16)), vec![1, 1, 0]);
+        assert_eq!(to_vec(&None::<u16>), vec![0]);
+        assert_eq!(to_vec(&(1u8, 2u32)), vec![1, 2, 0, 0, 0]);
+        assert_eq!(
+            to_vec(&vec![1u32, 2]),
+            vec![2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]
+        );
+        assert_eq!(to_vec(&'é'), "é".as_bytes().to_vec());
+    }
+
+    type Mixed = (
+        u32,
+        u64,
+        Vec<u8>,
+        String,
+        Option<i64>,
+        [u16; 3],
+        bool,
+        Vec<Vec<u32>>,
+    );
+
+    #[test]
+    fn roundtrips() {
+        let v: Mixed = (
+            0xdeadbeef,
+            u64::MAX,
+            vec![9; 100],
+            String::from("Zürich"),
+            Some(-5),
+            [1, 2, 3],
+            true,
+            vec![vec![], vec![1, 2]],
+        );
+        let b = to_vec(&v);
+        let w: Mixed = from_bytes(&b).unwrap();
+        assert_eq!(v, w);
+        let c: char = from_bytes("日".as_bytes()).unwrap();
+        assert_eq!(c, '日');
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            from_bytes::<u32>(&[1, 2]),
+            Err(DecodeError::UnexpectedEnd {
+                needed: 4,
+                available: 2
+            })
+        );
+        assert_eq!(from_bytes::<bool>(&[2]), Err(DecodeError::InvalidBool(2)));
+        assert_eq!(
+            from_bytes::<Option<u8>>(&[3]),
+            Err(DecodeError::InvalidOptionTag(3))
+        );
+        assert_eq!(
+            from_bytes::<Vec<u8>>(&[5, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(DecodeError::UnexpectedEnd {
+                needed: 5,
+                available: 1
+            })
+        );
+        assert_eq!(
+            from_bytes::<Vec<u8>>(&[0, 0, 0, 0, 1, 0, 0, 0]),
+            Err(DecodeError::LengthOverflow(1 << 32))
+        );
+        assert_eq!(
+            from_bytes::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]),
+            Err(DecodeError::InvalidUtf8)
+        );
+        // Trailing bytes are ignored, as by bincode::deserialize.
+        assert_eq!(from_bytes::<u8>(&[1, 2]), Ok(1));
+    }
 }

@@ -32,7 +32,9 @@ unsafe impl Sync for BumpAllocator {}
 
 impl BumpAllocator {
     pub const fn new() -> Self {
-        BumpAllocator { state: UnsafeCell::new(State { pos: 0, high: 0 }) }
+        BumpAllocator {
+            state: UnsafeCell::new(State { pos: 0, high: 0 }),
+        }
     }
 
     #[inline]
@@ -69,7 +71,11 @@ unsafe impl GlobalAlloc for BumpAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let s = self.state();
-        let align = if layout.align() < 4 { 4 } else { layout.align() };
+        let align = if layout.align() < 4 {
+            4
+        } else {
+            layout.align()
+        };
         let start = match align_up(s.pos, align) {
             Some(v) => v,
             None => return ptr::null_mut(),

@@ -34,7 +34,11 @@ pub fn read<T: Decode>() -> T {
     let buf = read_vec();
     match crate::bincode::from_bytes(&buf) {
         Ok(v) => v,
-        Err(e) => panic!("cloak_guest::io::read::<{}>: {}", core::any::type_name::<T>(), e),
+        Err(e) => panic!(
+            "cloak_guest::io::read::<{}>: {}",
+            core::any::type_name::<T>(),
+            e
+        ),
     }
 }
 
@@ -81,7 +85,11 @@ pub struct FdWriter {
 
 impl FdWriter {
     pub const fn new(fd: u32) -> Self {
-        FdWriter { fd, buf: [0; 256], len: 0 }
+        FdWriter {
+            fd,
+            buf: [0; 256],
+            len: 0,
+        }
     }
 
     pub fn flush(&mut self) {

@@ -21,7 +21,11 @@ impl Default for Keccak256 {
 
 impl Keccak256 {
     pub const fn new() -> Self {
-        Keccak256 { state: [0; 25], buf: [0; RATE], buf_len: 0 }
+        Keccak256 {
+            state: [0; 25],
+            buf: [0; RATE],
+            buf_len: 0,
+        }
     }
 
     fn absorb_block(state: &mut [u64; 25], block: &[u8]) {

@@ -27,23 +27,32 @@
 //!     cloak_guest::io::commit(&(n * 2));
 //! }
 //! ```
-#![no_std]
-#![feature(alloc_error_handler)]
+//!
+//! Host builds (any target other than `riscv32`) compile the portable parts
+//! only (`bincode`, software SHA-256), so `cargo test` runs on the host; the
+//! system calls panic there.
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(target_os = "none", feature(alloc_error_handler))]
 
 extern crate alloc;
 
 pub mod bincode;
+#[cfg(target_arch = "riscv32")]
 pub mod heap;
 pub mod io;
 pub mod keccak;
 pub mod sha256;
 pub mod syscalls;
 
+#[cfg(target_arch = "riscv32")]
 mod rt;
 
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(target_arch = "riscv32")]
     pub use crate::rt::start_marker;
+    #[cfg(not(target_arch = "riscv32"))]
+    pub fn start_marker() {}
 }
 
 /// Declares the guest's main function: `cloak_guest::entrypoint!(main);`

@@ -58,7 +58,10 @@ impl Write for StackBuf {
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    let mut w = StackBuf { buf: [0; 512], len: 0 };
+    let mut w = StackBuf {
+        buf: [0; 512],
+        len: 0,
+    };
     let _ = writeln!(w, "{}", info);
     crate::syscalls::write(crate::syscalls::FD_STDERR, &w.buf[..w.len]);
     crate::syscalls::halt(1)

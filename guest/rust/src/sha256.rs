@@ -24,7 +24,10 @@ pub fn extend_soft(w: &mut [u32; 64]) {
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
         let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        w[i] = w[i - 16]
+            .wrapping_add(s0)
+            .wrapping_add(w[i - 7])
+            .wrapping_add(s1);
     }
 }
 
@@ -34,7 +37,11 @@ pub fn compress_soft(w: &[u32; 64], h: &mut [u32; 8]) {
     for i in 0..64 {
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
-        let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+        let t1 = hh
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(K[i])
+            .wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
         let t2 = s0.wrapping_add(maj);
@@ -52,10 +59,31 @@ pub fn compress_soft(w: &[u32; 64], h: &mut [u32; 8]) {
     }
 }
 
+/// One 64-byte block: big-endian words into `w[0..16]`, extend, compress.
+#[inline]
+fn process_block(h: &mut [u32; 8], w: &mut [u32; 64], block: &[u8], precompile: bool) {
+    let block: &[u8; 64] = block.try_into().unwrap();
+    for i in 0..16 {
+        w[i] = (block[4 * i] as u32) << 24
+            | (block[4 * i + 1] as u32) << 16
+            | (block[4 * i + 2] as u32) << 8
+            | block[4 * i + 3] as u32;
+    }
+    if precompile {
+        syscalls::sha256_extend(w);
+        syscalls::sha256_compress(w, h);
+    } else {
+        extend_soft(w);
+        compress_soft(w, h);
+    }
+}
+
 /// Incremental SHA-256.
 #[derive(Clone)]
 pub struct Sha256 {
     h: [u32; 8],
+    /// Message schedule (kept here to avoid zeroing 256 bytes per block).
+    w: [u32; 64],
     buf: [u8; 64],
     buf_len: usize,
     total: u64,
@@ -71,26 +99,31 @@ impl Default for Sha256 {
 impl Sha256 {
     /// Software implementation.
     pub const fn new() -> Self {
-        Sha256 { h: IV, buf: [0; 64], buf_len: 0, total: 0, precompile: false }
+        Sha256 {
+            h: IV,
+            w: [0; 64],
+            buf: [0; 64],
+            buf_len: 0,
+            total: 0,
+            precompile: false,
+        }
     }
 
     /// Uses the `SHA_EXTEND` and `SHA_COMPRESS` precompiles.
     pub const fn new_precompile() -> Self {
-        Sha256 { h: IV, buf: [0; 64], buf_len: 0, total: 0, precompile: true }
+        Sha256 {
+            h: IV,
+            w: [0; 64],
+            buf: [0; 64],
+            buf_len: 0,
+            total: 0,
+            precompile: true,
+        }
     }
 
+    #[inline]
     fn block(&mut self, block: &[u8]) {
-        let mut w = [0u32; 64];
-        for (i, c) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-        }
-        if self.precompile {
-            syscalls::sha256_extend(&mut w);
-            syscalls::sha256_compress(&mut w, &mut self.h);
-        } else {
-            extend_soft(&mut w);
-            compress_soft(&w, &mut self.h);
-        }
+        process_block(&mut self.h, &mut self.w, block, self.precompile)
     }
 
     pub fn update(&mut self, mut data: &[u8]) {
@@ -103,8 +136,7 @@ impl Sha256 {
             if self.buf_len < 64 {
                 return;
             }
-            let b = self.buf;
-            self.block(&b);
+            process_block(&mut self.h, &mut self.w, &self.buf, self.precompile);
             self.buf_len = 0;
         }
         let mut chunks = data.chunks_exact(64);
@@ -120,7 +152,11 @@ impl Sha256 {
         let bits = self.total.wrapping_mul(8);
         let mut pad = [0u8; 72];
         pad[0] = 0x80;
-        let zeros = if self.buf_len < 56 { 55 - self.buf_len } else { 119 - self.buf_len };
+        let zeros = if self.buf_len < 56 {
+            55 - self.buf_len
+        } else {
+            119 - self.buf_len
+        };
         pad[1 + zeros..9 + zeros].copy_from_slice(&bits.to_be_bytes());
         let total = self.total;
         self.update(&pad[..9 + zeros]);
@@ -146,4 +182,51 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new_precompile();
     h.update(data);
     h.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(d: [u8; 32]) -> alloc::string::String {
+        d.iter().map(|b| alloc::format!("{:02x}", b)).collect()
+    }
+
+    #[test]
+    fn known_vectors() {
+        assert_eq!(
+            hex(sha256_soft(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(sha256_soft(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(sha256_soft(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+        let a = alloc::vec![b'a'; 1_000_000];
+        assert_eq!(
+            hex(sha256_soft(&a)),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        );
+    }
+
+    #[test]
+    fn incremental_equals_one_shot() {
+        let data: alloc::vec::Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+        for split in [0, 1, 55, 56, 63, 64, 65, 127, 128, 500, 1000] {
+            for len in [0, 55, 56, 64, 119, 120, 1000] {
+                let d = &data[..len];
+                let s = core::cmp::min(split, len);
+                let mut h = Sha256::new();
+                h.update(&d[..s]);
+                h.update(&d[s..]);
+                assert_eq!(h.finalize(), sha256_soft(d), "split {} len {}", s, len);
+            }
+        }
+    }
 }

@@ -4,7 +4,30 @@
 //! The `syscall_*` functions have the names and C ABI of SP1 v4's
 //! `sp1-zkvm` syscalls, so code written against those symbols links here.
 
-use core::arch::asm;
+/// `ecall` with `code` in t0 and the arguments in a0, a1, a2; returns t0.
+///
+/// # Safety
+/// The system call may read or write guest memory named by the arguments.
+#[cfg(target_arch = "riscv32")]
+#[inline(always)]
+pub unsafe fn ecall(code: u32, a0: u32, a1: u32, a2: u32) -> u32 {
+    let t0: u32;
+    core::arch::asm!("ecall", inlateout("t0") code => t0, in("a0") a0, in("a1") a1, in("a2") a2,
+                     options(nostack));
+    t0
+}
+
+/// Host stand-in (for unit tests of the portable parts): panics.
+///
+/// # Safety
+/// Always safe; never returns.
+#[cfg(not(target_arch = "riscv32"))]
+pub unsafe fn ecall(code: u32, _a0: u32, _a1: u32, _a2: u32) -> u32 {
+    panic!(
+        "Cloak system call {:#x} is only available on riscv32 (the zkVM)",
+        code
+    )
+}
 
 pub const HALT: u32 = 0x0000_0000;
 pub const WRITE: u32 = 0x0000_0002;
@@ -37,8 +60,11 @@ pub const MEMORY_LIMIT: usize = 0x7800_0000;
 #[inline(always)]
 pub fn sys_halt(code: u32) -> ! {
     unsafe {
-        asm!("ecall", in("t0") HALT, in("a0") code, options(noreturn));
+        ecall(HALT, code, 0, 0);
     }
+    // HALT does not return.
+    #[allow(clippy::empty_loop)]
+    loop {}
 }
 
 /// Exit sequence (like SP1 v4 `syscall_halt`): 8 `COMMIT` words of the
@@ -50,13 +76,12 @@ pub fn halt(code: u32) -> ! {
         let j = 4 * i as usize;
         let word = u32::from_le_bytes([digest[j], digest[j + 1], digest[j + 2], digest[j + 3]]);
         unsafe {
-            asm!("ecall", inout("t0") COMMIT => _, in("a0") i, in("a1") word, options(nostack));
+            ecall(COMMIT, i, word, 0);
         }
     }
     for i in 0..8u32 {
         unsafe {
-            asm!("ecall", inout("t0") COMMIT_DEFERRED_PROOFS => _, in("a0") i, in("a1") 0u32,
-                 options(nostack));
+            ecall(COMMIT_DEFERRED_PROOFS, i, 0, 0);
         }
     }
     sys_halt(code)
@@ -106,18 +131,13 @@ pub extern "C" fn syscall_halt(exit_code: u8) -> ! {
 /// `ptr..ptr+len` must be readable.
 #[no_mangle]
 pub unsafe extern "C" fn syscall_write(fd: u32, ptr: *const u8, len: usize) {
-    asm!("ecall", inout("t0") WRITE => _, in("a0") fd, in("a1") ptr, in("a2") len,
-         options(nostack, readonly));
+    ecall(WRITE, fd, ptr as u32, len as u32);
 }
 
 /// `HINT_LEN`: SP1 v4 name.
 #[no_mangle]
 pub extern "C" fn syscall_hint_len() -> usize {
-    let len: usize;
-    unsafe {
-        asm!("ecall", inlateout("t0") HINT_LEN => len, options(nostack));
-    }
-    len
+    unsafe { ecall(HINT_LEN, 0, 0, 0) as usize }
 }
 
 /// `HINT_READ`: SP1 v4 name and signature.
@@ -127,7 +147,7 @@ pub extern "C" fn syscall_hint_len() -> usize {
 /// the length of the next input buffer.
 #[no_mangle]
 pub unsafe extern "C" fn syscall_hint_read(ptr: *mut u8, len: usize) {
-    asm!("ecall", inout("t0") HINT_READ => _, in("a0") ptr, in("a1") len, options(nostack));
+    ecall(HINT_READ, ptr as u32, len as u32, 0);
 }
 
 /// `SHA_EXTEND`: SP1 v4 name and signature.
@@ -136,7 +156,7 @@ pub unsafe extern "C" fn syscall_hint_read(ptr: *mut u8, len: usize) {
 /// `w` must point to 64 writable, aligned `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn syscall_sha256_extend(w: *mut [u32; 64]) {
-    asm!("ecall", inout("t0") SHA_EXTEND => _, in("a0") w, options(nostack));
+    ecall(SHA_EXTEND, w as u32, 0, 0);
 }
 
 /// `SHA_COMPRESS`: SP1 v4 name and signature.
@@ -145,7 +165,7 @@ pub unsafe extern "C" fn syscall_sha256_extend(w: *mut [u32; 64]) {
 /// `w` must point to 64 aligned `u32`, `state` to 8 writable aligned `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn syscall_sha256_compress(w: *mut [u32; 64], state: *mut [u32; 8]) {
-    asm!("ecall", inout("t0") SHA_COMPRESS => _, in("a0") w, in("a1") state, options(nostack));
+    ecall(SHA_COMPRESS, w as u32, state as u32, 0);
 }
 
 /// `KECCAK_PERMUTE`: SP1 v4 name and signature.
@@ -154,23 +174,19 @@ pub unsafe extern "C" fn syscall_sha256_compress(w: *mut [u32; 64], state: *mut 
 /// `state` must point to 25 writable, aligned `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn syscall_keccak_permute(state: *mut [u64; 25]) {
-    asm!("ecall", inout("t0") KECCAK_PERMUTE => _, in("a0") state, options(nostack));
+    ecall(KECCAK_PERMUTE, state as u32, 0, 0);
 }
 
 /// `ENTER_UNCONSTRAINED`: SP1 v4 name.  Cloak may reject it (see the ABI).
 #[no_mangle]
 pub extern "C" fn syscall_enter_unconstrained() -> bool {
-    let r: u32;
-    unsafe {
-        asm!("ecall", inlateout("t0") ENTER_UNCONSTRAINED => r, options(nostack));
-    }
-    r != 0
+    unsafe { ecall(ENTER_UNCONSTRAINED, 0, 0, 0) != 0 }
 }
 
 /// `EXIT_UNCONSTRAINED`: SP1 v4 name.
 #[no_mangle]
 pub extern "C" fn syscall_exit_unconstrained() {
     unsafe {
-        asm!("ecall", inout("t0") EXIT_UNCONSTRAINED => _, options(nostack));
+        ecall(EXIT_UNCONSTRAINED, 0, 0, 0);
     }
 }

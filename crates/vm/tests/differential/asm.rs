@@ -235,7 +235,9 @@ pub enum Inst {
         rs1: Reg,
         rs2: Reg,
     },
+    /// `fm` = 0 (FENCE) or 0b1000 (FENCE.TSO with pred = succ = rw).
     Fence {
+        fm: u32,
         pred: u32,
         succ: u32,
     },
@@ -363,9 +365,9 @@ impl Inst {
                 let (f7, f3) = op.funct();
                 r(f7, rs2, rs1, f3, rd, 0x33)
             }
-            Inst::Fence { pred, succ } => {
-                assert!(pred < 16 && succ < 16);
-                (pred << 24) | (succ << 20) | 0x0f
+            Inst::Fence { fm, pred, succ } => {
+                assert!(fm < 16 && pred < 16 && succ < 16);
+                (fm << 28) | (pred << 24) | (succ << 20) | 0x0f
             }
             Inst::Ecall => 0x0000_0073,
         }
@@ -474,7 +476,19 @@ impl fmt::Display for Inst {
                     rn(rs2)
                 )
             }
-            Inst::Fence { pred, succ } => write!(f, "fence {}, {}", iorw(pred), iorw(succ)),
+            Inst::Fence {
+                fm: 8,
+                pred: 3,
+                succ: 3,
+            } => write!(f, "fence.tso"),
+            Inst::Fence { fm, pred, succ } => {
+                let tso = if fm != 0 {
+                    format!(" (fm={fm})")
+                } else {
+                    String::new()
+                };
+                write!(f, "fence {}, {}{tso}", iorw(pred), iorw(succ))
+            }
             Inst::Ecall => write!(f, "ecall"),
         }
     }

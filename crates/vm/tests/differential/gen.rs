@@ -705,7 +705,12 @@ fn gen_unit(rng: &mut ChaCha8Rng, cfg: &GenConfig, i: usize, n: usize) -> Unit {
             } else {
                 (rng.gen_range(0..16), rng.gen_range(0..16))
             };
-            u.push(Item::I(Inst::Fence { pred, succ }));
+            let (fm, pred, succ) = if rng.gen_ratio(1, 5) {
+                (8, 3, 3)
+            } else {
+                (0, pred, succ)
+            };
+            u.push(Item::I(Inst::Fence { fm, pred, succ }));
         }
     }
     u
@@ -942,7 +947,7 @@ pub fn assemble(progs: &[SubProgram]) -> Batch {
         });
         data.extend_from_slice(&p.region);
     }
-    assert!(text.len() + TAIL_MAX <= total + TAIL_MAX);
+    assert_eq!(text.len() + TAIL_MAX, total);
     let data_filesz = match progs.last().and_then(|p| p.zero_from) {
         Some(z) => data.len() - (REGION_SIZE - z) as usize,
         None => data.len(),

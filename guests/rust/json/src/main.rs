@@ -92,7 +92,14 @@ fn main() {
     let digest = cloak_guest::sha256::sha256_soft(&canonical);
 
     for x in [
-        s.nulls, s.bools, s.trues, s.integers, s.floats, s.strings, s.arrays, s.objects,
+        s.nulls,
+        s.bools,
+        s.trues,
+        s.integers,
+        s.floats,
+        s.strings,
+        s.arrays,
+        s.objects,
         s.max_depth,
     ] {
         io::commit(&x);

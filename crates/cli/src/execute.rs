@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use cloak_vm::{ExecConfig, ExecOutput, Executor, Program};
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -36,7 +37,9 @@ pub struct ExecuteArgs {
     shard_cycles: u64,
 }
 
-pub fn run(args: ExecuteArgs) -> Result<()> {
+/// Runs the guest and prints its results. The process fails (status 1) when
+/// the guest exits with a non-zero code, so scripts notice guest panics.
+pub fn run(args: ExecuteArgs) -> Result<ExitCode> {
     let bytes =
         std::fs::read(&args.elf).with_context(|| format!("reading {}", args.elf.display()))?;
     let program =
@@ -66,7 +69,12 @@ pub fn run(args: ExecuteArgs) -> Result<()> {
         &output,
         elapsed.as_secs_f64(),
         matches!(args.mode, Mode::Trace).then_some(shards),
-    )
+    )?;
+    if output.exit_code != 0 {
+        eprintln!("guest exited with code {}", output.exit_code);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(out: &ExecOutput, secs: f64, shards: Option<u64>) -> Result<()> {

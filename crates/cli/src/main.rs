@@ -5,6 +5,7 @@ mod input;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "cloak", version, about = "Cloak: a confidential RISC-V zkVM")]
@@ -19,8 +20,19 @@ enum Command {
     Execute(execute::ExecuteArgs),
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            // The whole cause chain on one screen, without a backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
         Command::Execute(args) => execute::run(args),
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use dcap_qvl::quote::{Quote, Report};
+use dcap_qvl::quote::{AuthData, Quote, Report};
 use dcap_qvl::verify::QuoteVerifier;
 use dcap_qvl::{QuoteCollateralV3, QuotePolicy, TcbStatus};
 use serde::{Deserialize, Serialize};
@@ -344,6 +344,15 @@ fn parse_quote(bytes: &[u8]) -> Result<(Quote, usize), TeeError> {
 /// chains in the collateral (including `pck_crl_issuer_chain`, which dcap-qvl
 /// ignores). Each must parse strictly and chain to the pinned Intel SGX Root CA.
 fn check_intel_chains(quote: &Quote, c: &QuoteCollateralV3) -> Result<(), TeeError> {
+    if let AuthData::V4(a) = &quote.auth_data {
+        // dcap-qvl reads the QE report certification data without checking its type.
+        if a.certification_data.cert_type != 6 {
+            return Err(TeeError::QuoteVerification(format!(
+                "outer certification data type is {}, expected 6 (QE report certification data)",
+                a.certification_data.cert_type
+            )));
+        }
+    }
     let check = |what: &'static str, pem: &[u8]| -> Result<(), TeeError> {
         let certs = strict_pem_chain(what, pem)?;
         verify_chain_to(&certs, INTEL_SGX_ROOT_CA_DER, None)
@@ -355,9 +364,18 @@ fn check_intel_chains(quote: &Quote, c: &QuoteCollateralV3) -> Result<(), TeeErr
     if let Some(chain) = &c.pck_certificate_chain {
         check("collateral pck_certificate_chain", chain.as_bytes())?;
     }
-    check("collateral pck_crl_issuer_chain", c.pck_crl_issuer_chain.as_bytes())?;
-    check("collateral tcb_info_issuer_chain", c.tcb_info_issuer_chain.as_bytes())?;
-    check("collateral qe_identity_issuer_chain", c.qe_identity_issuer_chain.as_bytes())
+    check(
+        "collateral pck_crl_issuer_chain",
+        c.pck_crl_issuer_chain.as_bytes(),
+    )?;
+    check(
+        "collateral tcb_info_issuer_chain",
+        c.tcb_info_issuer_chain.as_bytes(),
+    )?;
+    check(
+        "collateral qe_identity_issuer_chain",
+        c.qe_identity_issuer_chain.as_bytes(),
+    )
 }
 
 fn info_from(quote: &Quote, trailing: usize) -> QuoteInfo {
@@ -496,7 +514,12 @@ pub fn verify_quote(
             below_oldest_tcb_level = true;
             no_panic("quote", || {
                 verifier
-                    .dangerous_verify_claims_with_tcb_override(bytes, collateral.0.clone(), time, add_floor_level)
+                    .dangerous_verify_claims_with_tcb_override(
+                        bytes,
+                        collateral.0.clone(),
+                        time,
+                        add_floor_level,
+                    )
                     .map_err(|e| TeeError::QuoteVerification(format!("{e:#}")))
             })?
         }
@@ -523,14 +546,20 @@ pub fn verify_quote(
 /// the oldest listed level.
 fn add_floor_level(mut info: dcap_qvl::TcbInfo) -> dcap_qvl::TcbInfo {
     use dcap_qvl::{Tcb, TcbComponents, TcbLevel};
-    let revoked = info.tcb_levels.iter().any(|l| l.tcb_status == TcbStatus::Revoked);
+    let revoked = info
+        .tcb_levels
+        .iter()
+        .any(|l| l.tcb_status == TcbStatus::Revoked);
     let (sgx_n, tdx_n) = info
         .tcb_levels
         .first()
         .map(|l| (l.tcb.sgx_components.len(), l.tcb.tdx_components.len()))
         .unwrap_or((16, 16));
     let oldest = info.tcb_levels.last().cloned();
-    let mut advisory_ids = oldest.as_ref().map(|l| l.advisory_ids.clone()).unwrap_or_default();
+    let mut advisory_ids = oldest
+        .as_ref()
+        .map(|l| l.advisory_ids.clone())
+        .unwrap_or_default();
     advisory_ids.sort();
     advisory_ids.dedup();
     info.tcb_levels.push(TcbLevel {
@@ -539,8 +568,14 @@ fn add_floor_level(mut info: dcap_qvl::TcbInfo) -> dcap_qvl::TcbInfo {
             tdx_components: vec![TcbComponents { svn: 0 }; tdx_n],
             pce_svn: 0,
         },
-        tcb_date: oldest.map(|l| l.tcb_date).unwrap_or_else(|| "1970-01-01T00:00:00Z".into()),
-        tcb_status: if revoked { TcbStatus::Revoked } else { TcbStatus::OutOfDate },
+        tcb_date: oldest
+            .map(|l| l.tcb_date)
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into()),
+        tcb_status: if revoked {
+            TcbStatus::Revoked
+        } else {
+            TcbStatus::OutOfDate
+        },
         advisory_ids,
     });
     info

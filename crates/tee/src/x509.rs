@@ -1,7 +1,7 @@
 //! Strict PEM certificate chains and ECDSA certificate signature checks
 //! (P-256/SHA-256 for Intel, P-384/SHA-384 for NVIDIA).
 
-use der::{DecodePem, Encode};
+use der::Encode;
 use x509_cert::Certificate;
 
 use crate::error::TeeError;
@@ -20,7 +20,10 @@ pub(crate) const INTEL_SGX_ROOT_CA_DER: &[u8] = include_bytes!("certs/intel_sgx_
 /// by line breaks, optionally followed by NUL padding. Any other byte is an
 /// error, so a changed byte anywhere is either a different certificate or a
 /// parse failure.
-pub(crate) fn strict_pem_chain(what: &'static str, pem: &[u8]) -> Result<Vec<Certificate>, TeeError> {
+pub(crate) fn strict_pem_chain(
+    what: &'static str,
+    pem: &[u8],
+) -> Result<Vec<Certificate>, TeeError> {
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
     let err = |detail: String| TeeError::Malformed { what, detail };
@@ -38,8 +41,26 @@ pub(crate) fn strict_pem_chain(what: &'static str, pem: &[u8]) -> Result<Vec<Cer
         let end = find(rest, END)
             .ok_or_else(|| err(format!("certificate {} has no END line", certs.len())))?
             + END.len();
-        let cert = Certificate::from_pem(&rest[..end])
+        let block = std::str::from_utf8(&rest[..end])
+            .map_err(|_| err(format!("certificate {}: not ASCII", certs.len())))?;
+        let (label, der_bytes) = der::pem::decode_vec(block.as_bytes())
             .map_err(|e| err(format!("certificate {}: {e}", certs.len())))?;
+        if label != "CERTIFICATE" {
+            return Err(err(format!(
+                "block {} is a {label}, not a CERTIFICATE",
+                certs.len()
+            )));
+        }
+        let cert = <Certificate as der::Decode>::from_der(&der_bytes)
+            .map_err(|e| err(format!("certificate {}: {e}", certs.len())))?;
+        // Reject encodings the decoder tolerates but that are not the canonical DER
+        // (otherwise two different byte strings would be the "same" certificate).
+        if cert.to_der().ok().as_deref() != Some(der_bytes.as_slice()) {
+            return Err(err(format!(
+                "certificate {} is not canonical DER",
+                certs.len()
+            )));
+        }
         certs.push(cert);
         if certs.len() > MAX_CHAIN_CERTS {
             return Err(err(format!("more than {MAX_CHAIN_CERTS} certificates")));
@@ -94,7 +115,10 @@ pub(crate) fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Resu
     if ok {
         Ok(())
     } else {
-        Err(format!("signature does not verify with the key of `{}`", subject(issuer)))
+        Err(format!(
+            "signature does not verify with the key of `{}`",
+            subject(issuer)
+        ))
     }
 }
 
@@ -107,7 +131,8 @@ pub(crate) fn verify_chain_to(
     root_der: &[u8],
     time: Option<u64>,
 ) -> Result<(), String> {
-    let root = <Certificate as der::Decode>::from_der(root_der).map_err(|e| format!("trust anchor: {e}"))?;
+    let root = <Certificate as der::Decode>::from_der(root_der)
+        .map_err(|e| format!("trust anchor: {e}"))?;
     let mut chain: Vec<&Certificate> = certs.iter().collect();
     let ends_with_root = chain
         .last()
@@ -122,9 +147,11 @@ pub(crate) fn verify_chain_to(
     for (i, pair) in chain.windows(2).enumerate() {
         let (cert, issuer) = (pair[0], pair[1]);
         if let Some(t) = time {
-            check_validity(cert, t).map_err(|e| format!("certificate {i} `{}`: {e}", subject(cert)))?;
+            check_validity(cert, t)
+                .map_err(|e| format!("certificate {i} `{}`: {e}", subject(cert)))?;
         }
-        verify_signed_by(cert, issuer).map_err(|e| format!("certificate {i} `{}`: {e}", subject(cert)))?;
+        verify_signed_by(cert, issuer)
+            .map_err(|e| format!("certificate {i} `{}`: {e}", subject(cert)))?;
     }
     if let Some(t) = time {
         check_validity(&root, t).map_err(|e| format!("root `{}`: {e}", subject(&root)))?;

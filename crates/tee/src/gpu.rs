@@ -492,7 +492,7 @@ impl EvidenceSource for NvmlSource {
         };
         Probe {
             kind: SourceKind::Nvml,
-            location: "NVML (libnvidia-ml.so.1)".into(),
+            location: "libnvidia-ml.so.1".into(),
             usable,
             detail,
             nvml: Some(st),

@@ -374,9 +374,11 @@ pub struct SegmentSpec<'a> {
 }
 
 /// Writes a minimal ELF32 RISC-V executable (for tests, fuzz seeds and tools
-/// that generate programs). The file is laid out header, program headers, then
-/// segment bytes in order.
+/// that generate programs): header, program headers, then each segment's bytes
+/// at a file offset congruent to its address modulo 4 KiB, as loaders that map
+/// pages (qemu-user, Linux) require.
 pub fn write_elf(entry: u32, segments: &[SegmentSpec<'_>]) -> Vec<u8> {
+    const PAGE: usize = 0x1000;
     let mut out = vec![0u8; EHDR_SIZE + PHDR_SIZE * segments.len()];
     out[0..4].copy_from_slice(b"\x7fELF");
     out[4] = 1; // ELFCLASS32
@@ -391,6 +393,8 @@ pub fn write_elf(entry: u32, segments: &[SegmentSpec<'_>]) -> Vec<u8> {
     out[42..44].copy_from_slice(&(PHDR_SIZE as u16).to_le_bytes());
     out[44..46].copy_from_slice(&(segments.len() as u16).to_le_bytes());
     for (i, seg) in segments.iter().enumerate() {
+        let misalign = (seg.vaddr as usize).wrapping_sub(out.len()) % PAGE;
+        out.resize(out.len() + misalign, 0);
         let file_offset = out.len() as u32;
         out.extend_from_slice(seg.data);
         let ph = EHDR_SIZE + i * PHDR_SIZE;
@@ -403,7 +407,7 @@ pub fn write_elf(entry: u32, segments: &[SegmentSpec<'_>]) -> Vec<u8> {
             seg.data.len() as u32,
             seg.data.len() as u32 + seg.zero_fill,
             flags,
-            4,
+            PAGE as u32,
         ]
         .into_iter()
         .enumerate()

@@ -20,8 +20,6 @@
 
 #[path = "differential/asm.rs"]
 mod asm;
-#[path = "differential/elf.rs"]
-mod elf;
 #[path = "differential/gen.rs"]
 mod gen;
 #[path = "differential/qemu.rs"]

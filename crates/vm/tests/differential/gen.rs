@@ -11,6 +11,7 @@
 //! the Cloak one (8 COMMITs of SHA-256("") + HALT).
 
 use super::asm::*;
+use cloak_vm::elf::SegmentSpec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -1084,20 +1085,21 @@ impl Batch {
     pub fn elf(&self, kind: Tail) -> Vec<u8> {
         let words = self.text_words(kind);
         let text: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        super::elf::write_elf(
+        let data = &self.data[..self.data_filesz];
+        cloak_vm::elf::write_elf(
             TEXT_BASE,
             &[
-                super::elf::Segment {
+                SegmentSpec {
                     vaddr: TEXT_BASE,
-                    flags: super::elf::PF_R | super::elf::PF_X,
                     data: &text,
-                    memsz: text.len() as u32,
+                    zero_fill: 0,
+                    executable: true,
                 },
-                super::elf::Segment {
+                SegmentSpec {
                     vaddr: self.data_base,
-                    flags: super::elf::PF_R | super::elf::PF_W,
-                    data: &self.data[..self.data_filesz],
-                    memsz: self.data.len() as u32,
+                    data,
+                    zero_fill: (self.data.len() - data.len()) as u32,
+                    executable: false,
                 },
             ],
         )

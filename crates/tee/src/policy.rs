@@ -123,7 +123,7 @@ pub struct AllowedMeasurements {
 impl AllowedMeasurements {
     /// Whether the given registers match every register this entry names.
     pub fn matches(&self, mrtd: &Measurement, rtmr: &[Measurement; 4]) -> bool {
-        let eq = |want: &Option<Measurement>, got: &Measurement| want.map_or(true, |w| &w == got);
+        let eq = |want: &Option<Measurement>, got: &Measurement| want.is_none_or(|w| &w == got);
         eq(&self.mrtd, mrtd)
             && eq(&self.rtmr0, &rtmr[0])
             && eq(&self.rtmr1, &rtmr[1])

@@ -274,7 +274,7 @@ impl Program {
                 ),
             });
         }
-        if entry % 4 != 0 {
+        if !entry.is_multiple_of(4) {
             return Err(ElfError::BadEntry {
                 entry,
                 reason: "is not 4-byte aligned",
@@ -349,7 +349,7 @@ fn validate_segment(ph: &ProgramHeader, file_len: usize) -> Result<(), ElfError>
             ph.vaddr
         )));
     }
-    if ph.vaddr % 4 != 0 {
+    if !ph.vaddr.is_multiple_of(4) {
         return Err(fail(format!(
             "p_vaddr {:#x} is not 4-byte aligned",
             ph.vaddr

@@ -355,7 +355,7 @@ impl<'p> Executor<'p> {
         use Opcode::*;
         let pc = self.pc;
         let Some(&ins) = self.program.fetch(pc) else {
-            return Err(if pc % 4 != 0 {
+            return Err(if !pc.is_multiple_of(4) {
                 ExecError::MisalignedPc { pc }
             } else {
                 ExecError::PcOutOfProgram { pc }

@@ -258,7 +258,7 @@ impl Executor<'_> {
     }
 
     fn check_region(&self, code: u32, ptr: u32, words: u32, what: &str) -> Result<(), ExecError> {
-        if ptr % 4 != 0 {
+        if !ptr.is_multiple_of(4) {
             return Err(self.fail(
                 code,
                 format!("{what} pointer {ptr:#010x} is not 4-byte aligned"),

@@ -310,6 +310,31 @@ impl Attestation {
         std::fs::write(path, self.to_json()).map_err(|e| TeeError::io("write", path, e))
     }
 
+    /// Embeds DCAP collateral into the TDX/dstack evidence (e.g. fetched by the
+    /// prover), so verifiers need no collateral file. Returns how many items
+    /// received it. Collateral is signed by Intel; verifiers still check it.
+    pub fn embed_collateral(&mut self, collateral: &Collateral) -> usize {
+        let mut n = 0;
+        for e in &mut self.evidence {
+            match e {
+                Evidence::Tdx(t) => t.collateral = Some(collateral.clone()),
+                Evidence::Dstack(d) => d.collateral = Some(collateral.clone()),
+                _ => continue,
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// The raw TDX quote of the platform evidence, if it is TDX or dstack.
+    pub fn tdx_quote(&self) -> Option<&[u8]> {
+        self.evidence.iter().find_map(|e| match e {
+            Evidence::Tdx(t) => Some(t.quote.as_slice()),
+            Evidence::Dstack(d) => Some(d.quote.as_slice()),
+            _ => None,
+        })
+    }
+
     /// The platform evidence items (TDX, dstack, dev).
     pub fn platform_evidence(&self) -> impl Iterator<Item = &Evidence> {
         self.evidence.iter().filter(|e| e.is_platform())

@@ -120,7 +120,7 @@ impl GpuReport {
         let mut r = Reader { b: bytes, pos: 0 };
         let req = r.take(SPDM_REQUEST_LEN, "SPDM GET_MEASUREMENTS request")?;
         let spdm_version = req[0];
-        if !(0x11..=0x13).contains(&spdm_version) {
+        if !(0x11..=0x12).contains(&spdm_version) {
             return Err(malformed(format!(
                 "unsupported SPDM version 0x{spdm_version:02x} in the request"
             )));
@@ -264,9 +264,15 @@ fn leaf_fwid(cert: &Certificate) -> Option<Vec<u8>> {
     v.get(v.len().checked_sub(48)?..).map(|s| s.to_vec())
 }
 
-/// Verifies a GPU certificate chain (leaf first) up to the pinned NVIDIA root
+/// Verifies a GPU certificate chain (PEM, leaf first) up to the pinned NVIDIA root
 /// at `time`. The chain may or may not include the root itself.
-pub fn verify_gpu_cert_chain(certs: &[Certificate], time: u64) -> Result<(), String> {
+pub fn verify_gpu_cert_chain(pem: &str, time: u64) -> Result<(), String> {
+    let certs =
+        strict_pem_chain("GPU certificate chain", pem.as_bytes()).map_err(|e| e.to_string())?;
+    verify_chain_root(&certs, time)
+}
+
+fn verify_chain_root(certs: &[Certificate], time: u64) -> Result<(), String> {
     let root = Certificate::from_pem(NVIDIA_DEVICE_ROOT_CA_PEM.as_bytes())
         .map_err(|e| format!("embedded NVIDIA root certificate: {e}"))?;
     let root_der = root.to_der().map_err(|e| e.to_string())?;
@@ -322,7 +328,7 @@ pub fn verify_gpu_device(ev: &GpuDeviceEvidence, expected_nonce: &[u8; 32], time
         key.verify(signed, &sig).map_err(|_| {
             "report signature does not verify with the leaf certificate".to_string()
         })?;
-        verify_gpu_cert_chain(&certs, time)?;
+        verify_chain_root(&certs, time)?;
         match (report.fwid(), leaf_fwid(leaf)) {
             (Some(a), Some(b)) if a == b.as_slice() => Ok(()),
             (Some(a), Some(b)) => Err(format!(

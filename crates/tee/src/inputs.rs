@@ -20,7 +20,7 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::attestation::check_version;
 use crate::error::TeeError;
@@ -154,7 +154,9 @@ impl InputSecretKey {
     pub fn derive(ikm: &[u8]) -> Self {
         let (sk, pk) = KemT::derive_keypair(ikm);
         let mut secret = Zeroizing::new([0u8; 32]);
-        secret.copy_from_slice(&sk.to_bytes());
+        let mut tmp = sk.to_bytes();
+        secret.copy_from_slice(&tmp);
+        tmp.as_mut_slice().zeroize();
         let mut public = [0u8; 32];
         public.copy_from_slice(&pk.to_bytes());
         InputSecretKey {

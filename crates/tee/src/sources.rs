@@ -146,7 +146,7 @@ impl EvidenceSource for ConfigfsTsmSource {
             Ok(m) if m.is_dir() => {
                 // Only a TDX guest kernel registers a provider; an entry is needed to see it,
                 // so report what we can without creating one.
-                match tempfile_probe(&self.dir) {
+                match probe_provider(&self.dir) {
                     Ok(provider) if provider == "tdx_guest" => {
                         (true, "present, provider tdx_guest".to_string())
                     }
@@ -240,7 +240,7 @@ impl Drop for TsmEntry {
     }
 }
 
-fn tempfile_probe(dir: &Path) -> Result<String, TeeError> {
+fn probe_provider(dir: &Path) -> Result<String, TeeError> {
     let entry = TsmEntry::create(dir)?;
     read_trimmed(&entry.path.join("provider"))
 }

@@ -4,9 +4,9 @@
 mod common;
 
 use cloak_tee::{
-    evaluate_attestation, verify_gpu_device, Attestation, DevSigner, Digest32, Evidence,
-    GpuDeviceEvidence, GpuReport, Nonce, NvidiaGpuEvidence, Outcome, Policy, Statement,
-    VerifyOptions, ATTESTATION_VERSION,
+    evaluate_attestation, verify_gpu_cert_chain, verify_gpu_device, Attestation, DevSigner,
+    Digest32, Evidence, GpuDeviceEvidence, GpuReport, Nonce, NvidiaGpuEvidence, Outcome, Policy,
+    Statement, VerifyOptions, ATTESTATION_VERSION,
 };
 use common::nvidia_data;
 
@@ -64,6 +64,7 @@ fn parses_the_report() {
 fn genuine_report_verifies() {
     let c = verify_gpu_device(&evidence(), &nonce(), T);
     assert_eq!(c.result, Ok(()));
+    assert_eq!(verify_gpu_cert_chain(&chain(), T), Ok(()));
 }
 
 #[test]

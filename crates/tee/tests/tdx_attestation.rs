@@ -65,10 +65,9 @@ fn tdx_evidence_quote_verifies_but_binding_fails() {
     assert!(!v.accepted);
     assert_eq!(v.tcb_status.as_deref(), Some("UpToDate"));
     // Embedded collateral works the same way.
-    let att2 = att_with(Evidence::Tdx(TdxEvidence {
-        quote: quote.clone().into(),
-        collateral: Some(c.clone()),
-    }));
+    let mut att2 = att.clone();
+    assert_eq!(att2.embed_collateral(&c), 1);
+    assert_eq!(att2.tdx_quote(), Some(quote.as_slice()));
     let v = evaluate_attestation(&att2, &pinned(&quote), &VerifyOptions::at(t));
     assert_eq!(outcome(&v, "TDX quote"), Outcome::Pass);
     // Unpinned default policy: measurement check fails with a helpful message.

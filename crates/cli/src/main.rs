@@ -1,5 +1,6 @@
 //! `cloak`: run, prove and verify RV32IM programs.
 
+mod attest;
 mod execute;
 mod input;
 
@@ -18,6 +19,10 @@ struct Cli {
 enum Command {
     /// Run a program and print its cycles, exit code, public values and output.
     Execute(execute::ExecuteArgs),
+    /// Report which TEE evidence sources this machine has; inspect or verify attestations.
+    Attest(attest::AttestArgs),
+    /// Verify a prover's attestation, then encrypt inputs to its attested key (HPKE).
+    EncryptInput(attest::EncryptArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +39,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Execute(args) => execute::run(args),
+        Command::Attest(args) => attest::run(args),
+        Command::EncryptInput(args) => attest::encrypt(args),
     }
 }

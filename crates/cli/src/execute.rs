@@ -58,7 +58,7 @@ pub fn run(args: ExecuteArgs) -> Result<ExitCode> {
     let mut shards = 0u64;
     let result = match args.mode {
         Mode::Fast => executor.run(),
-        Mode::Trace => executor.run_traced(args.shard_cycles.max(1), |_shard| {
+        Mode::Trace => executor.run_traced(args.shard_cycles, |_shard| {
             shards += 1;
             Ok::<(), cloak_vm::ExecError>(())
         }),

@@ -18,7 +18,9 @@ use std::collections::VecDeque;
 pub struct ExecConfig {
     /// Stop with [`ExecError::CycleLimit`] after this many cycles without HALT.
     pub max_cycles: Option<u64>,
-    /// Stop with [`ExecError::MemoryLimit`] when pages touched pass this many bytes.
+    /// Stop with [`ExecError::MemoryLimit`] when the guest's data pages (64 KiB each,
+    /// the loaded image included) pass this many bytes. Tracing mode also keeps a
+    /// timestamp page per touched page, and a record bounded by the shard size.
     pub max_memory_bytes: Option<u64>,
 }
 
@@ -137,13 +139,13 @@ impl<'p> Executor<'p> {
     /// cycles to `on_shard` as soon as it is complete. The shard's buffers are
     /// reused for the next one, so memory stays bounded by the shard size and no
     /// fresh pages are faulted in per shard; `on_shard` copies out what it keeps.
-    /// An error from `on_shard` stops execution.
+    /// An error from `on_shard` stops execution. A `shard_cycles` of 0 counts as 1.
     pub fn run_traced<E: From<ExecError>>(
         &mut self,
         shard_cycles: u64,
         mut on_shard: impl FnMut(&Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
-        assert!(shard_cycles > 0, "shard_cycles must be positive");
+        let shard_cycles = shard_cycles.max(1);
         self.memory.enable_timestamps();
         let limit = self.config.max_cycles.unwrap_or(u64::MAX);
         let capacity = shard_cycles.min(limit).min(1 << 24) as usize;

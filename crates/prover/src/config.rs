@@ -1,0 +1,145 @@
+//! The STARK configuration: KoalaBear with its degree-4 extension, Poseidon2
+//! with the crate's standard constants, hiding Merkle commitments and hiding
+//! FRI, so proofs are zero-knowledge. See docs/prover-design.md.
+
+use crate::challenger::DetChallenger;
+use p3_commit::ExtensionMmcs;
+use p3_dft::Radix2DitParallel;
+use p3_field::extension::BinomialExtensionField;
+use p3_field::Field;
+use p3_fri::{FriParameters, HidingFriPcs};
+use p3_koala_bear::{
+    default_koalabear_poseidon2_16, default_koalabear_poseidon2_24, KoalaBear, Poseidon2KoalaBear,
+};
+use p3_merkle_tree::MerkleTreeHidingMmcs;
+use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
+use p3_uni_stark::StarkConfig;
+use rand::rngs::{ChaCha20Rng, SysRng};
+use rand::{Rng, SeedableRng};
+
+/// Base field: KoalaBear, p = 2^31 - 2^24 + 1.
+pub type Val = KoalaBear;
+/// Challenge field: the degree-4 binomial extension (~124 bits).
+pub type Challenge = BinomialExtensionField<Val, 4>;
+pub type Perm16 = Poseidon2KoalaBear<16>;
+pub type Perm24 = Poseidon2KoalaBear<24>;
+/// Leaf hash: sponge over the width-24 permutation, rate 16, 8-element digests.
+pub type MerkleHash = PaddingFreeSponge<Perm24, 24, 16, 8>;
+/// Node compression: the width-16 permutation truncated to 8 elements.
+pub type MerkleCompress = TruncatedPermutation<Perm16, 2, 8, 16>;
+/// The zero-knowledge randomness stream. ChaCha20 is named explicitly (not
+/// `StdRng`, whose algorithm may change) so another backend can reproduce it.
+pub type ZkRng = ChaCha20Rng;
+/// Field elements of salt per Merkle leaf.
+pub const SALT_ELEMS: usize = 4;
+pub type ValMmcs = MerkleTreeHidingMmcs<
+    <Val as Field>::Packing,
+    <Val as Field>::Packing,
+    MerkleHash,
+    MerkleCompress,
+    ZkRng,
+    2,
+    8,
+    SALT_ELEMS,
+>;
+pub type ChallengeMmcs = ExtensionMmcs<Val, Challenge, ValMmcs>;
+pub type Dft = Radix2DitParallel<Val>;
+/// Random codewords the hiding PCS mixes into each batch (at least the extension degree).
+pub const NUM_RANDOM_CODEWORDS: usize = 4;
+pub type Pcs = HidingFriPcs<Val, Dft, ValMmcs, ChallengeMmcs, ZkRng>;
+pub type Config = StarkConfig<Pcs, Challenge, DetChallenger>;
+
+/// FRI and grinding parameters; prover and verifier must use the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FriSettings {
+    pub log_blowup: usize,
+    pub log_final_poly_len: usize,
+    pub max_log_arity: usize,
+    pub num_queries: usize,
+    pub batch_pow_bits: usize,
+    pub commit_pow_bits: usize,
+    pub query_pow_bits: usize,
+    /// Grinding before the out-of-domain point.
+    pub ood_pow_bits: usize,
+    /// Grinding before the LogUp challenges.
+    pub lookup_pow_bits: usize,
+}
+
+impl FriSettings {
+    /// Rate 1/2 with 87 queries and 16 bits of query grinding:
+    /// 1 * 87 + 16 = 103 conjectured bits (ethSTARK conjecture); Plonky3's stricter
+    /// per-instance estimate gives 100 bits for traces up to 2^24 rows.
+    pub const DEFAULT: FriSettings = FriSettings {
+        log_blowup: 1,
+        log_final_poly_len: 0,
+        max_log_arity: 1,
+        num_queries: 87,
+        batch_pow_bits: 12,
+        commit_pow_bits: 3,
+        query_pow_bits: 16,
+        ood_pow_bits: 6,
+        lookup_pow_bits: 8,
+    };
+
+    /// Conjectured security in bits: `log_blowup * num_queries + query_pow_bits`
+    /// (the same formula as `FriParameters::conjectured_soundness_bits`).
+    pub const fn conjectured_security_bits(&self) -> usize {
+        self.log_blowup * self.num_queries + self.query_pow_bits
+    }
+
+    /// The smallest trace height the hiding PCS accepts: its masking needs
+    /// `2 * (num_queries + 4 * opening points)` rows; tables are padded to this.
+    pub const fn min_trace_height(&self) -> usize {
+        (2 * (self.num_queries + 4 * 2)).next_power_of_two()
+    }
+
+    fn fri_parameters<M>(&self, mmcs: M) -> FriParameters<M> {
+        FriParameters {
+            log_blowup: self.log_blowup,
+            log_final_poly_len: self.log_final_poly_len,
+            max_log_arity: self.max_log_arity,
+            num_queries: self.num_queries,
+            batch_proof_of_work_bits: self.batch_pow_bits,
+            commit_proof_of_work_bits: self.commit_pow_bits,
+            query_proof_of_work_bits: self.query_pow_bits,
+            mmcs,
+        }
+    }
+}
+
+/// A config whose zero-knowledge randomness is derived from `seed`: the same
+/// seed and inputs give byte-identical proofs. The randomness lives in the config
+/// and advances with every commitment, so build one config per proof.
+pub fn seeded_config(fri: FriSettings, seed: [u8; 32]) -> Config {
+    let mut master = ZkRng::from_seed(seed);
+    let salt_rng = ZkRng::from_rng(&mut master);
+    let mask_rng = ZkRng::from_rng(&mut master);
+    let perm16 = default_koalabear_poseidon2_16();
+    let hash = MerkleHash::new(default_koalabear_poseidon2_24());
+    let compress = MerkleCompress::new(perm16.clone());
+    let val_mmcs = ValMmcs::new(hash, compress, 0, salt_rng);
+    let challenge_mmcs = ChallengeMmcs::new(val_mmcs.clone());
+    let pcs = Pcs::new(
+        Dft::default(),
+        val_mmcs,
+        fri.fri_parameters(challenge_mmcs),
+        NUM_RANDOM_CODEWORDS,
+        mask_rng,
+    );
+    Config::new(pcs, DetChallenger::new(perm16))
+        .with_ood_proof_of_work_bits(fri.ood_pow_bits)
+        .with_lookup_proof_of_work_bits(fri.lookup_pow_bits)
+}
+
+/// A config with fresh randomness from the operating system: what production
+/// proofs use, so two proofs of one statement differ.
+pub fn fresh_config(fri: FriSettings) -> Result<Config, rand::rngs::SysError> {
+    let mut seed = [0u8; 32];
+    ZkRng::try_from_rng(&mut SysRng)?.fill_bytes(&mut seed);
+    Ok(seeded_config(fri, seed))
+}
+
+/// The public seed for committing preprocessed tables (the verifying key).
+/// Preprocessed data is public, so its salts may be too; prover and verifier
+/// derive the same commitment from it independently.
+pub const KEYGEN_SEED: [u8; 32] = *b"cloak-keygen-preprocessed-v1\0\0\0\0";

@@ -1,0 +1,200 @@
+//! Keys, proving and verifying for a fixed list of AIRs (one instance each,
+//! possibly of different heights) under one commitment, with LogUp buses
+//! between them (`p3-batch-stark`).
+
+use crate::config::{seeded_config, Challenge, Config, FriSettings, Val, KEYGEN_SEED};
+use crate::proof::StarkProof;
+use p3_air::Air;
+use p3_batch_stark::folder::{
+    ProverConstraintFolderWithLookups, VerifierConstraintFolderWithLookups,
+};
+use p3_batch_stark::{prove_batch, verify_batch, CommonData, ProverData, StarkInstance};
+use p3_lookup::InteractionSymbolicBuilder;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use p3_uni_stark::StarkGenericConfig;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use thiserror::Error;
+
+/// What an AIR must support to be proven and verified here. (The prover also
+/// runs Plonky3's debug constraint checks in builds with debug assertions.)
+#[cfg(debug_assertions)]
+pub trait ProvableAir:
+    for<'a> Air<p3_air::DebugConstraintBuilder<'a, Val, Challenge>>
+    + Air<InteractionSymbolicBuilder<Val, Challenge>>
+    + for<'a> Air<ProverConstraintFolderWithLookups<'a, Config>>
+    + for<'a> Air<VerifierConstraintFolderWithLookups<'a, Config>>
+    + Clone
+    + Sync
+{
+}
+#[cfg(debug_assertions)]
+impl<A> ProvableAir for A where
+    A: for<'a> Air<p3_air::DebugConstraintBuilder<'a, Val, Challenge>>
+        + Air<InteractionSymbolicBuilder<Val, Challenge>>
+        + for<'a> Air<ProverConstraintFolderWithLookups<'a, Config>>
+        + for<'a> Air<VerifierConstraintFolderWithLookups<'a, Config>>
+        + Clone
+        + Sync
+{
+}
+
+/// What an AIR must support to be proven and verified here.
+#[cfg(not(debug_assertions))]
+pub trait ProvableAir:
+    Air<InteractionSymbolicBuilder<Val, Challenge>>
+    + for<'a> Air<ProverConstraintFolderWithLookups<'a, Config>>
+    + for<'a> Air<VerifierConstraintFolderWithLookups<'a, Config>>
+    + Clone
+    + Sync
+{
+}
+#[cfg(not(debug_assertions))]
+impl<A> ProvableAir for A where
+    A: Air<InteractionSymbolicBuilder<Val, Challenge>>
+        + for<'a> Air<ProverConstraintFolderWithLookups<'a, Config>>
+        + for<'a> Air<VerifierConstraintFolderWithLookups<'a, Config>>
+        + Clone
+        + Sync
+{
+}
+
+#[derive(Debug, Error)]
+pub enum ProveError {
+    #[error("{tables} tables but {traces} traces and {publics} public-value vectors")]
+    CountMismatch {
+        tables: usize,
+        traces: usize,
+        publics: usize,
+    },
+    #[error("table {table}: trace height {height} is not the 2^{log_height} fixed at setup")]
+    HeightMismatch {
+        table: usize,
+        height: usize,
+        log_height: usize,
+    },
+    #[error("setup failed: {0}")]
+    Setup(String),
+    #[error("proving failed: {0}")]
+    Prover(String),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("the proof does not verify: {0}")]
+    Invalid(String),
+    #[error("{tables} tables but {publics} public-value vectors")]
+    CountMismatch { tables: usize, publics: usize },
+    #[error("the verifier panicked on this proof (treated as invalid): {0}")]
+    Panicked(String),
+}
+
+/// What the prover needs besides the traces: the committed preprocessed tables.
+pub struct ProvingKey {
+    pub fri: FriSettings,
+    pub log_heights: Vec<usize>,
+    data: ProverData<Config>,
+}
+
+/// What the verifier needs: the commitment to the preprocessed tables and the
+/// table layout. Derived from the AIRs and heights alone (public data and a
+/// public keygen seed), so a verifier recomputes it rather than trusting a file.
+pub struct VerifyingKey {
+    pub fri: FriSettings,
+    pub log_heights: Vec<usize>,
+    common: CommonData<Config>,
+}
+
+/// Commits the preprocessed tables of `airs` at the given trace heights (log2).
+pub fn setup<A: ProvableAir>(
+    fri: FriSettings,
+    airs: &[A],
+    log_heights: &[usize],
+) -> Result<(ProvingKey, VerifyingKey), ProveError> {
+    // Each derivation gets a fresh config: the salts of the preprocessed
+    // commitment come from the config's randomness, which advances as it is used.
+    let make = || {
+        let config = seeded_config(fri, KEYGEN_SEED);
+        let ext: Vec<usize> = log_heights.iter().map(|h| h + config.is_zk()).collect();
+        ProverData::from_airs_and_degrees(&config, airs, &ext)
+            .map_err(|e| ProveError::Setup(format!("{e:?}")))
+    };
+    let data = make()?;
+    let common = make()?.common;
+    Ok((
+        ProvingKey {
+            fri,
+            log_heights: log_heights.to_vec(),
+            data,
+        },
+        VerifyingKey {
+            fri,
+            log_heights: log_heights.to_vec(),
+            common,
+        },
+    ))
+}
+
+/// Proves one instance of each AIR. `config` carries the zero-knowledge
+/// randomness ([`crate::fresh_config`], or [`crate::seeded_config`] for
+/// reproducible proofs) and must use the key's FRI settings.
+pub fn prove<A: ProvableAir>(
+    config: &Config,
+    pk: &ProvingKey,
+    airs: &[A],
+    traces: &[RowMajorMatrix<Val>],
+    public_values: &[Vec<Val>],
+) -> Result<StarkProof, ProveError> {
+    if airs.len() != traces.len() || airs.len() != public_values.len() {
+        return Err(ProveError::CountMismatch {
+            tables: airs.len(),
+            traces: traces.len(),
+            publics: public_values.len(),
+        });
+    }
+    for (table, (trace, &log_height)) in traces.iter().zip(&pk.log_heights).enumerate() {
+        if trace.height() != 1 << log_height {
+            return Err(ProveError::HeightMismatch {
+                table,
+                height: trace.height(),
+                log_height,
+            });
+        }
+    }
+    let trace_refs: Vec<&RowMajorMatrix<Val>> = traces.iter().collect();
+    let instances = StarkInstance::new_multiple(airs, &trace_refs, public_values);
+    prove_batch(config, &instances, &pk.data).map_err(|e| ProveError::Prover(format!("{e:?}")))
+}
+
+/// Verifies a proof. Any malformed or adversarial proof gives an error: Plonky3's
+/// verifier checks proof shapes itself, and a panic inside it (none is known)
+/// is caught and reported as an invalid proof rather than taking the caller down.
+pub fn verify<A: ProvableAir>(
+    vk: &VerifyingKey,
+    airs: &[A],
+    proof: &StarkProof,
+    public_values: &[Vec<Val>],
+) -> Result<(), VerifyError> {
+    if airs.len() != public_values.len() {
+        return Err(VerifyError::CountMismatch {
+            tables: airs.len(),
+            publics: public_values.len(),
+        });
+    }
+    // The verifier draws no randomness; any seed gives the same checks.
+    let config = seeded_config(vk.fri, KEYGEN_SEED);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        verify_batch(&config, airs, proof, public_values, &vk.common)
+    }));
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
+        Err(panic) => Err(VerifyError::Panicked(
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default(),
+        )),
+    }
+}

@@ -1,0 +1,86 @@
+//! Byte: provides `byte(op, x, y, op(x, y))` for every pair of bytes and
+//! op in AND, OR, XOR.
+//!
+//! `x`, `y` and the three results are preprocessed columns (fixed by the
+//! verifying key); the witness is one multiplicity column per operation. A
+//! lookup therefore also proves that `x`, `y` and `z` are bytes.
+
+use crate::bus::{AND_ID, BYTE_BUS, OR_ID, XOR_ID};
+use crate::event::{ByteOp, Multiplicities};
+use cloak_prover::Val;
+use p3_air::{Air, BaseAir, WindowAccess};
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_lookup::{Count, InteractionBuilder};
+use p3_matrix::dense::RowMajorMatrix;
+
+/// log2 of the table's height: one row per byte pair, row `x * 256 + y`.
+pub const LOG_HEIGHT: usize = 16;
+/// Preprocessed columns: x, y, x & y, x | y, x ^ y.
+pub const PREPROCESSED_WIDTH: usize = 5;
+/// Main columns: the multiplicities of the AND, OR and XOR entries.
+pub const WIDTH: usize = 3;
+
+/// The bus op id of each multiplicity column, in [`ByteOp::ALL`] order.
+const OP_IDS: [u32; 3] = [AND_ID, OR_ID, XOR_ID];
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ByteAir;
+
+impl<F: Field> BaseAir<F> for ByteAir {
+    fn width(&self) -> usize {
+        WIDTH
+    }
+    fn preprocessed_trace(&self) -> Option<RowMajorMatrix<F>> {
+        let mut values = Vec::with_capacity(PREPROCESSED_WIDTH << LOG_HEIGHT);
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                values.push(F::from_u8(x));
+                values.push(F::from_u8(y));
+                values.extend(ByteOp::ALL.map(|op| F::from_u8(op.apply(x, y))));
+            }
+        }
+        Some(RowMajorMatrix::new(values, PREPROCESSED_WIDTH))
+    }
+    fn preprocessed_width(&self) -> usize {
+        PREPROCESSED_WIDTH
+    }
+    fn main_next_row_columns(&self) -> Vec<usize> {
+        vec![]
+    }
+    fn preprocessed_next_row_columns(&self) -> Vec<usize> {
+        vec![]
+    }
+}
+
+impl<AB: InteractionBuilder> Air<AB> for ByteAir
+where
+    AB::F: Field,
+{
+    fn eval(&self, builder: &mut AB) {
+        // Widths are fixed by `BaseAir` above.
+        let prep = builder.preprocessed().current_slice().to_vec();
+        let mults = builder.main().current_slice().to_vec();
+        let (x, y) = (prep[0], prep[1]);
+        for (i, op_id) in OP_IDS.into_iter().enumerate() {
+            builder.push_interaction(
+                BYTE_BUS,
+                [
+                    AB::Expr::from_u32(op_id),
+                    x.into(),
+                    y.into(),
+                    prep[2 + i].into(),
+                ],
+                Count::provided(-mults[i].into()),
+            );
+        }
+    }
+}
+
+/// The multiplicity columns from the counted `byte` sends.
+pub fn trace(mults: &Multiplicities) -> RowMajorMatrix<Val> {
+    let mut values = Vec::with_capacity(WIDTH << LOG_HEIGHT);
+    for row in 0..1usize << LOG_HEIGHT {
+        values.extend(mults.byte.iter().map(|m| Val::from_u64(m[row])));
+    }
+    RowMajorMatrix::new(values, WIDTH)
+}

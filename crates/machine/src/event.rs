@@ -1,0 +1,148 @@
+//! The input of trace generation: ALU operations as the executor performed them,
+//! and the lookups the tables send, counted so the providing tables can fill
+//! their multiplicity columns.
+
+use crate::bus::alu_op;
+use cloak_vm::Opcode;
+use thiserror::Error;
+
+/// One executed ALU operation `a = opcode(b, c)`. For immediate forms `c` is the
+/// sign-extended immediate as a `u32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AluEvent {
+    pub opcode: Opcode,
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+}
+
+impl AluEvent {
+    /// The event with `a` computed from `b` and `c`; `None` for opcodes the
+    /// chips here do not handle.
+    pub fn new(opcode: Opcode, b: u32, c: u32) -> Option<AluEvent> {
+        let a = match alu_op(opcode)? {
+            Opcode::Add => b.wrapping_add(c),
+            Opcode::Sub => b.wrapping_sub(c),
+            Opcode::And => b & c,
+            Opcode::Or => b | c,
+            Opcode::Xor => b ^ c,
+            _ => return None,
+        };
+        Some(AluEvent { opcode, a, b, c })
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TraceError {
+    #[error("no chip handles {0:?}")]
+    UnsupportedOpcode(Opcode),
+    #[error("{opcode:?}({b:#x}, {c:#x}) is {expected:#x}, but the event says {a:#x}")]
+    WrongResult {
+        opcode: Opcode,
+        a: u32,
+        b: u32,
+        c: u32,
+        expected: u32,
+    },
+    #[error("{rows} rows do not fit a power-of-two trace")]
+    TooManyRows { rows: usize },
+}
+
+/// Checks an event's result and returns the operation it travels as.
+pub(crate) fn checked(event: &AluEvent) -> Result<Opcode, TraceError> {
+    let op = alu_op(event.opcode).ok_or(TraceError::UnsupportedOpcode(event.opcode))?;
+    let expected = AluEvent::new(event.opcode, event.b, event.c)
+        .ok_or(TraceError::UnsupportedOpcode(event.opcode))?
+        .a;
+    if expected != event.a {
+        return Err(TraceError::WrongResult {
+            opcode: event.opcode,
+            a: event.a,
+            b: event.b,
+            c: event.c,
+            expected,
+        });
+    }
+    Ok(op)
+}
+
+/// A bitwise operation on bytes, as the Byte table provides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteOp {
+    And,
+    Or,
+    Xor,
+}
+
+impl ByteOp {
+    /// In the Byte table's column order.
+    pub const ALL: [ByteOp; 3] = [ByteOp::And, ByteOp::Or, ByteOp::Xor];
+
+    pub fn apply(self, x: u8, y: u8) -> u8 {
+        match self {
+            ByteOp::And => x & y,
+            ByteOp::Or => x | y,
+            ByteOp::Xor => x ^ y,
+        }
+    }
+
+    /// The operation a bitwise ALU opcode performs on each byte.
+    pub fn of(op: Opcode) -> Option<ByteOp> {
+        match op {
+            Opcode::And => Some(ByteOp::And),
+            Opcode::Or => Some(ByteOp::Or),
+            Opcode::Xor => Some(ByteOp::Xor),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How often each value was looked up on the `range16` and `byte` buses: the
+/// multiplicity columns of the Range16 and Byte tables. Counters are `u64`, so
+/// no realistic trace overflows them (the LogUp height check bounds the total
+/// far lower anyway).
+#[derive(Clone, Debug)]
+pub struct Multiplicities {
+    pub(crate) range16: Vec<u64>,
+    /// Per [`ByteOp`], indexed by `x * 256 + y` (the Byte table's row).
+    pub(crate) byte: [Vec<u64>; 3],
+}
+
+impl Default for Multiplicities {
+    fn default() -> Self {
+        Multiplicities {
+            range16: vec![0; 1 << 16],
+            byte: std::array::from_fn(|_| vec![0; 1 << 16]),
+        }
+    }
+}
+
+impl Multiplicities {
+    /// Counts one `range16(x)` send.
+    pub fn range16(&mut self, x: u16) {
+        self.range16[x as usize] += 1;
+    }
+
+    /// Counts one `byte(op, x, y, op(x, y))` send.
+    pub fn byte(&mut self, op: ByteOp, x: u8, y: u8) {
+        self.byte[op.index()][(x as usize) << 8 | y as usize] += 1;
+    }
+
+    /// Counts the range checks of both limbs of `word`.
+    pub fn range16_word(&mut self, word: u32) {
+        self.range16(word as u16);
+        self.range16((word >> 16) as u16);
+    }
+}
+
+/// A table height for `rows` rows: the next power of two, at least `min_height`.
+pub(crate) fn padded_height(rows: usize, min_height: usize) -> Result<usize, TraceError> {
+    rows.max(min_height)
+        .max(1)
+        .checked_next_power_of_two()
+        .ok_or(TraceError::TooManyRows { rows })
+}

@@ -1,0 +1,60 @@
+//! Trace generation for the whole machine from a list of ALU events.
+
+use crate::event::{checked, AluEvent, Multiplicities, TraceError};
+use crate::{add_sub, bitwise, byte, range16};
+use cloak_prover::Val;
+use cloak_vm::Opcode;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+
+/// One trace per table of [`crate::MachineAir::all`].
+#[derive(Clone, Debug)]
+pub struct MachineTraces {
+    pub range16: RowMajorMatrix<Val>,
+    pub byte: RowMajorMatrix<Val>,
+    pub add_sub: RowMajorMatrix<Val>,
+    pub bitwise: RowMajorMatrix<Val>,
+}
+
+impl MachineTraces {
+    /// The chips' traces for `events`, each padded to a power of two of at least
+    /// `min_height` rows, and the lookup tables' multiplicities. `mults` holds
+    /// the sends of tables outside this crate's chips (e.g. the CPU's range
+    /// checks of `b` and `c`); the chips' own sends are added to it.
+    pub fn generate(
+        events: &[AluEvent],
+        min_height: usize,
+        mut mults: Multiplicities,
+    ) -> Result<MachineTraces, TraceError> {
+        let mut add_sub_events = Vec::new();
+        let mut bitwise_events = Vec::new();
+        for event in events {
+            match checked(event)? {
+                Opcode::Add | Opcode::Sub => add_sub_events.push(*event),
+                _ => bitwise_events.push(*event),
+            }
+        }
+        let add_sub = add_sub::trace(&add_sub_events, min_height, &mut mults)?;
+        let bitwise = bitwise::trace(&bitwise_events, min_height, &mut mults)?;
+        Ok(MachineTraces {
+            range16: range16::trace(&mults),
+            byte: byte::trace(&mults),
+            add_sub,
+            bitwise,
+        })
+    }
+
+    /// The traces in [`crate::MachineAir::all`] order.
+    pub fn into_vec(self) -> Vec<RowMajorMatrix<Val>> {
+        vec![self.range16, self.byte, self.add_sub, self.bitwise]
+    }
+
+    /// log2 of each trace's height, in [`crate::MachineAir::all`] order (what
+    /// `cloak_prover::setup` takes).
+    pub fn log_heights(&self) -> Vec<usize> {
+        [&self.range16, &self.byte, &self.add_sub, &self.bitwise]
+            .iter()
+            .map(|t| t.height().trailing_zeros() as usize)
+            .collect()
+    }
+}

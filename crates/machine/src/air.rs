@@ -4,7 +4,10 @@
 use crate::add_sub::AddSubAir;
 use crate::bitwise::BitwiseAir;
 use crate::byte::ByteAir;
+use crate::lt::LtAir;
+use crate::mul::MulAir;
 use crate::range16::Range16Air;
+use crate::shift::ShiftAir;
 use p3_air::{Air, BaseAir};
 use p3_field::Field;
 use p3_lookup::InteractionBuilder;
@@ -16,6 +19,9 @@ pub enum MachineAir {
     Byte(ByteAir),
     AddSub(AddSubAir),
     Bitwise(BitwiseAir),
+    Lt(LtAir),
+    Shift(ShiftAir),
+    Mul(MulAir),
 }
 
 impl MachineAir {
@@ -26,6 +32,9 @@ impl MachineAir {
             MachineAir::Byte(ByteAir),
             MachineAir::AddSub(AddSubAir),
             MachineAir::Bitwise(BitwiseAir),
+            MachineAir::Lt(LtAir),
+            MachineAir::Shift(ShiftAir),
+            MachineAir::Mul(MulAir),
         ]
     }
 }
@@ -37,6 +46,9 @@ macro_rules! forward {
             MachineAir::Byte($air) => $e,
             MachineAir::AddSub($air) => $e,
             MachineAir::Bitwise($air) => $e,
+            MachineAir::Lt($air) => $e,
+            MachineAir::Shift($air) => $e,
+            MachineAir::Mul($air) => $e,
         }
     };
 }

@@ -7,12 +7,14 @@
 //!
 //! | bus | message | provided by |
 //! |---|---|---|
-//! | `alu` | `(op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi)`, meaning `a = op(b, c)` | the ALU chips (AddSub, Bitwise) |
+//! | `alu` | `(op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi)`, meaning `a = op(b, c)` | the ALU chips (AddSub, Bitwise, Lt, Shift, Mul) |
 //! | `range16` | `(x)`, meaning `0 <= x < 2^16` | the Range16 table |
 //! | `byte` | `(op, x, y, z)`, meaning bytes `x`, `y` and `z = op(x, y)` | the Byte table |
 //!
 //! Range-check convention: each chip range-checks the limbs it *outputs* (for
-//! the ALU chips, `a`); whoever sends `b` and `c` on the `alu` bus (the CPU)
+//! the ALU chips, `a`; a chip whose constraints already bound `a`'s limbs
+//! below 2^16, e.g. as sums of constrained bits or bytes, says so in its
+//! module documentation); whoever sends `b` and `c` on the `alu` bus (the CPU)
 //! range-checks those. A chip may therefore rely on all six limbs of an `alu`
 //! message being below 2^16.
 
@@ -38,6 +40,24 @@ pub const AND_ID: u32 = Opcode::And as u32;
 pub const OR_ID: u32 = Opcode::Or as u32;
 /// `op` of XOR messages (see [`ADD_ID`]).
 pub const XOR_ID: u32 = Opcode::Xor as u32;
+/// `op` of signed less-than messages (see [`ADD_ID`]).
+pub const SLT_ID: u32 = Opcode::Slt as u32;
+/// `op` of unsigned less-than messages (see [`ADD_ID`]).
+pub const SLTU_ID: u32 = Opcode::Sltu as u32;
+/// `op` of left-shift messages (see [`ADD_ID`]).
+pub const SLL_ID: u32 = Opcode::Sll as u32;
+/// `op` of logical right-shift messages (see [`ADD_ID`]).
+pub const SRL_ID: u32 = Opcode::Srl as u32;
+/// `op` of arithmetic right-shift messages (see [`ADD_ID`]).
+pub const SRA_ID: u32 = Opcode::Sra as u32;
+/// `op` of MUL messages (see [`ADD_ID`]).
+pub const MUL_ID: u32 = Opcode::Mul as u32;
+/// `op` of MULH messages (see [`ADD_ID`]).
+pub const MULH_ID: u32 = Opcode::Mulh as u32;
+/// `op` of MULHSU messages (see [`ADD_ID`]).
+pub const MULHSU_ID: u32 = Opcode::Mulhsu as u32;
+/// `op` of MULHU messages (see [`ADD_ID`]).
+pub const MULHU_ID: u32 = Opcode::Mulhu as u32;
 
 /// The operation an `alu` message names for an executed opcode: immediate forms
 /// map to their register form. `None` for opcodes no ALU chip here handles yet.
@@ -48,6 +68,15 @@ pub fn alu_op(opcode: Opcode) -> Option<Opcode> {
         Opcode::And | Opcode::Andi => Some(Opcode::And),
         Opcode::Or | Opcode::Ori => Some(Opcode::Or),
         Opcode::Xor | Opcode::Xori => Some(Opcode::Xor),
+        Opcode::Slt | Opcode::Slti => Some(Opcode::Slt),
+        Opcode::Sltu | Opcode::Sltiu => Some(Opcode::Sltu),
+        Opcode::Sll | Opcode::Slli => Some(Opcode::Sll),
+        Opcode::Srl | Opcode::Srli => Some(Opcode::Srl),
+        Opcode::Sra | Opcode::Srai => Some(Opcode::Sra),
+        Opcode::Mul => Some(Opcode::Mul),
+        Opcode::Mulh => Some(Opcode::Mulh),
+        Opcode::Mulhsu => Some(Opcode::Mulhsu),
+        Opcode::Mulhu => Some(Opcode::Mulhu),
         _ => None,
     }
 }
@@ -65,9 +94,12 @@ mod tests {
     fn immediate_forms_travel_as_register_forms() {
         assert_eq!(alu_op(Opcode::Addi), Some(Opcode::Add));
         assert_eq!(alu_op(Opcode::Xori), Some(Opcode::Xor));
-        assert_eq!(alu_op(Opcode::Mul), None);
+        assert_eq!(alu_op(Opcode::Div), None);
         // Distinct ids, so no two chips answer the same message.
-        let ids = [ADD_ID, SUB_ID, AND_ID, OR_ID, XOR_ID];
+        assert_eq!(alu_op(Opcode::Sltiu), Some(Opcode::Sltu));
+        let ids = [
+            ADD_ID, SUB_ID, AND_ID, OR_ID, XOR_ID, SLT_ID, SLTU_ID, SLL_ID, SRL_ID, SRA_ID,
+        ];
         for (i, x) in ids.iter().enumerate() {
             assert!(!ids[i + 1..].contains(x));
         }

@@ -26,6 +26,15 @@ impl AluEvent {
             Opcode::And => b & c,
             Opcode::Or => b | c,
             Opcode::Xor => b ^ c,
+            Opcode::Slt => ((b as i32) < (c as i32)) as u32,
+            Opcode::Sltu => (b < c) as u32,
+            Opcode::Sll => b << (c & 31),
+            Opcode::Srl => b >> (c & 31),
+            Opcode::Sra => ((b as i32) >> (c & 31)) as u32,
+            Opcode::Mul => b.wrapping_mul(c),
+            Opcode::Mulh => ((i64::from(b as i32) * i64::from(c as i32)) >> 32) as u32,
+            Opcode::Mulhsu => ((i64::from(b as i32) * i64::from(c)) >> 32) as u32,
+            Opcode::Mulhu => ((u64::from(b) * u64::from(c)) >> 32) as u32,
             _ => return None,
         };
         Some(AluEvent { opcode, a, b, c })

@@ -1,9 +1,10 @@
 //! Cloak's RV32IM machine as AIR tables ("chips") connected by LogUp buses,
 //! and their trace generation. See docs/prover-design.md.
 //!
-//! Implemented so far: the ALU chips for ADD/SUB (and ADDI) and AND/OR/XOR (and
-//! their immediate forms), and the preprocessed lookup tables they use, Range16
-//! and Byte. The CPU table, which sends the `alu` messages, comes next; until
+//! Implemented so far: the ALU chips for ADD/SUB (and ADDI), AND/OR/XOR,
+//! SLT/SLTU and SLL/SRL/SRA (and their immediate forms) and
+//! MUL/MULH/MULHSU/MULHU, and the preprocessed lookup tables they use, Range16
+//! and Byte. DIV/DIVU/REM/REMU are not handled yet. The CPU table, which sends the `alu` messages, comes next; until
 //! then tests stand in for it.
 
 pub mod add_sub;
@@ -12,7 +13,10 @@ pub mod bitwise;
 pub mod bus;
 pub mod byte;
 pub mod event;
+pub mod lt;
+pub mod mul;
 pub mod range16;
+pub mod shift;
 pub mod trace;
 
 pub use air::MachineAir;

@@ -1,7 +1,7 @@
 //! Trace generation for the whole machine from a list of ALU events.
 
 use crate::event::{checked, AluEvent, Multiplicities, TraceError};
-use crate::{add_sub, bitwise, byte, range16};
+use crate::{add_sub, bitwise, byte, lt, mul, range16, shift};
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_matrix::dense::RowMajorMatrix;
@@ -14,6 +14,9 @@ pub struct MachineTraces {
     pub byte: RowMajorMatrix<Val>,
     pub add_sub: RowMajorMatrix<Val>,
     pub bitwise: RowMajorMatrix<Val>,
+    pub lt: RowMajorMatrix<Val>,
+    pub shift: RowMajorMatrix<Val>,
+    pub mul: RowMajorMatrix<Val>,
 }
 
 impl MachineTraces {
@@ -28,33 +31,63 @@ impl MachineTraces {
     ) -> Result<MachineTraces, TraceError> {
         let mut add_sub_events = Vec::new();
         let mut bitwise_events = Vec::new();
+        let mut lt_events = Vec::new();
+        let mut shift_events = Vec::new();
+        let mut mul_events = Vec::new();
         for event in events {
             match checked(event)? {
                 Opcode::Add | Opcode::Sub => add_sub_events.push(*event),
+                Opcode::Slt | Opcode::Sltu => lt_events.push(*event),
+                Opcode::Sll | Opcode::Srl | Opcode::Sra => shift_events.push(*event),
+                Opcode::Mul | Opcode::Mulh | Opcode::Mulhsu | Opcode::Mulhu => {
+                    mul_events.push(*event)
+                }
                 _ => bitwise_events.push(*event),
             }
         }
         let add_sub = add_sub::trace(&add_sub_events, min_height, &mut mults)?;
         let bitwise = bitwise::trace(&bitwise_events, min_height, &mut mults)?;
+        let lt = lt::trace(&lt_events, min_height, &mut mults)?;
+        let shift = shift::trace(&shift_events, min_height, &mut mults)?;
+        let mul = mul::trace(&mul_events, min_height, &mut mults)?;
         Ok(MachineTraces {
             range16: range16::trace(&mults),
             byte: byte::trace(&mults),
             add_sub,
             bitwise,
+            lt,
+            shift,
+            mul,
         })
     }
 
     /// The traces in [`crate::MachineAir::all`] order.
     pub fn into_vec(self) -> Vec<RowMajorMatrix<Val>> {
-        vec![self.range16, self.byte, self.add_sub, self.bitwise]
+        vec![
+            self.range16,
+            self.byte,
+            self.add_sub,
+            self.bitwise,
+            self.lt,
+            self.shift,
+            self.mul,
+        ]
     }
 
     /// log2 of each trace's height, in [`crate::MachineAir::all`] order (what
     /// `cloak_prover::setup` takes).
     pub fn log_heights(&self) -> Vec<usize> {
-        [&self.range16, &self.byte, &self.add_sub, &self.bitwise]
-            .iter()
-            .map(|t| t.height().trailing_zeros() as usize)
-            .collect()
+        [
+            &self.range16,
+            &self.byte,
+            &self.add_sub,
+            &self.bitwise,
+            &self.lt,
+            &self.shift,
+            &self.mul,
+        ]
+        .iter()
+        .map(|t| t.height().trailing_zeros() as usize)
+        .collect()
     }
 }

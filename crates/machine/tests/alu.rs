@@ -1,17 +1,23 @@
 //! The ALU chips and lookup tables prove honest executions and reject tampered
 //! traces: wrong results, non-boolean carries, flipped flags, bad bytes, wrong
-//! table multiplicities and messages no chip answers.
+//! table multiplicities and messages no chip answers; for Lt, Shift and Mul,
+//! tampers that keep the `alu` message and the Range16 multiplicities
+//! consistent, so that only the chip's own constraint or range check refuses.
 
 mod common;
 
 use cloak_machine::add_sub::cols as add_cols;
 use cloak_machine::bitwise::cols as bit_cols;
+use cloak_machine::bus::{alu_op, limbs};
+use cloak_machine::lt::cols as lt_cols;
+use cloak_machine::mul::cols as mul_cols;
+use cloak_machine::shift::cols as sh_cols;
 use cloak_machine::{AluEvent, MachineTraces, Multiplicities, TraceError};
 use cloak_prover::config::{seeded_config, FriSettings, Val};
 use cloak_prover::{prove, setup, verify, ProvingKey, VerifyingKey};
 use cloak_vm::Opcode;
-use common::{airs, traces, ADD_SUB, BITWISE, BYTE, RANGE16, SENDER};
-use p3_field::PrimeCharacteristicRing;
+use common::{airs, traces, ADD_SUB, BITWISE, BYTE, LT, MUL, RANGE16, SENDER, SHIFT};
+use p3_field::{Field, PrimeCharacteristicRing, PrimeField32};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -77,6 +83,87 @@ fn events() -> Vec<AluEvent> {
         let r = next();
         let op = if r & 1 == 0 { Opcode::Add } else { Opcode::Sub };
         push(op, r as u32, (r >> 32) as u32);
+    }
+    // Comparisons: every edge pair (equal words, limbs differing only low or
+    // only high, both signs), immediates, and random operands, some sharing
+    // the high limb.
+    for &b in &EDGES {
+        for &c in &EDGES {
+            push(Opcode::Slt, b, c);
+            push(Opcode::Sltu, b, c);
+        }
+        for imm in [1i32, -1, -2048] {
+            push(Opcode::Slti, b, imm as u32);
+            push(Opcode::Sltiu, b, imm as u32);
+        }
+    }
+    for (b, c) in [
+        (0x1234_5678, 0x1234_5679),
+        (0x8000_0001, 0x8000_0000),
+        (0x0001_0000, 0x0000_0001),
+        (0xffff_0000, 0x0000_ffff),
+        (5, 5),
+    ] {
+        for op in [Opcode::Slt, Opcode::Sltu] {
+            push(op, b, c);
+            push(op, c, b);
+        }
+    }
+    for i in 0..20 {
+        let r = next();
+        let op = if r & 1 == 0 {
+            Opcode::Slt
+        } else {
+            Opcode::Sltu
+        };
+        let (b, mut c) = (r as u32, (r >> 32) as u32);
+        if i % 4 == 0 {
+            c = (b & 0xffff_0000) | (c & 0xffff);
+        }
+        push(op, b, c);
+    }
+    // Shifts: amounts at the limb boundary, beyond 31 (only c mod 32 counts,
+    // c_hi included), immediates, and random operands.
+    let words = [
+        0,
+        1,
+        u32::MAX,
+        0x8000_0000,
+        0x7fff_ffff,
+        0x1234_5678,
+        0xedcb_a987,
+    ];
+    let amounts = [0, 1, 15, 16, 31, 32, 33, 0xffff_ffe0, 0x0001_0003];
+    for &b in &words {
+        for &c in &amounts {
+            for op in [Opcode::Sll, Opcode::Srl, Opcode::Sra] {
+                push(op, b, c);
+            }
+        }
+    }
+    for s in [0, 5, 31] {
+        for op in [Opcode::Slli, Opcode::Srli, Opcode::Srai] {
+            push(op, 0x8765_4321, s);
+        }
+    }
+    for i in 0..40 {
+        let r = next();
+        let op = [Opcode::Sll, Opcode::Srl, Opcode::Sra][i % 3];
+        push(op, r as u32, (r >> 32) as u32);
+    }
+    // Multiplications: signed and unsigned extremes and random operands.
+    let words = [0, 1, u32::MAX, 0x8000_0000, 0x7fff_ffff, 0xffff, 0x1_0000];
+    let muls = [Opcode::Mul, Opcode::Mulh, Opcode::Mulhsu, Opcode::Mulhu];
+    for &b in &words {
+        for &c in &words {
+            for op in muls {
+                push(op, b, c);
+            }
+        }
+    }
+    for i in 0..40 {
+        let r = next();
+        push(muls[i % 4], r as u32, (r >> 32) as u32);
     }
     out
 }
@@ -207,6 +294,249 @@ fn tampered_traces_are_rejected() {
     });
 }
 
+/// The row of the first `op(b, c)` event in a chip's trace, by the chip's
+/// `b_lo` column and the three following ones (`b_hi`, `c_lo`, `c_hi`) and its
+/// flag column.
+fn chip_row(t: &RowMajorMatrix<Val>, b_lo: usize, flag: usize, b: u32, c: u32) -> usize {
+    let (b, c) = (limbs(b), limbs(c));
+    let want = [b.0, b.1, c.0, c.1].map(Val::from_u32);
+    (0..t.height())
+        .find(|&r| {
+            let row = &t.values[r * t.width()..(r + 1) * t.width()];
+            row[flag] == Val::ONE && row[b_lo..b_lo + 4] == want
+        })
+        .expect("the event's row")
+}
+
+/// The sender's row of the first `op(b, c)` event.
+fn sender_row(t: &RowMajorMatrix<Val>, op: Opcode, b: u32, c: u32) -> usize {
+    let op = Val::from_u32(alu_op(op).expect("an ALU opcode") as u32);
+    let (b, c) = (limbs(b), limbs(c));
+    let want = [b.0, b.1, c.0, c.1].map(Val::from_u32);
+    let lo = common::SENDER_B_LO;
+    (0..t.height())
+        .find(|&r| {
+            let row = &t.values[r * t.width()..(r + 1) * t.width()];
+            row[0] == op && row[lo..lo + 4] == want
+        })
+        .expect("the event's sender row")
+}
+
+/// Sets an Lt row's result bit and the sender's `a_lo` to match, so only the
+/// Lt chip's own constraints stand in the way.
+fn set_lt_result(t: &mut [RowMajorMatrix<Val>], op: Opcode, b: u32, c: u32, a: u32) -> usize {
+    let flag = if op == Opcode::Slt {
+        lt_cols::IS_SLT
+    } else {
+        lt_cols::IS_SLTU
+    };
+    let row = chip_row(&t[LT], lt_cols::B_LO, flag, b, c);
+    *cell(&mut t[LT], row, lt_cols::A) = Val::from_u32(a);
+    let srow = sender_row(&t[SENDER], op, b, c);
+    *cell(&mut t[SENDER], srow, common::SENDER_A_LO) = Val::from_u32(a);
+    row
+}
+
+#[test]
+fn tampered_lt_traces_are_rejected() {
+    let f = fixture();
+    assert_tamper_rejected(&f, "lt: wrong result bit", |t| {
+        // 1 < 2: d = 1, r = 0. Claiming 0 needs r = -2.
+        let row = set_lt_result(t, Opcode::Sltu, 1, 2, 0);
+        *cell(&mut t[LT], row, lt_cols::R) = -Val::TWO;
+    });
+    assert_tamper_rejected(&f, "lt: equal words claimed less", |t| {
+        // d = 0 and r = 0 stay; only `a = 0 when equal` stands in the way.
+        set_lt_result(t, Opcode::Sltu, 5, 5, 1);
+    });
+    assert_tamper_rejected(&f, "lt: wrong first differing limb", |t| {
+        // 0x1_0000 < 1 is false; comparing the low limbs instead gives d = 1,
+        // r = 0 (the same range check), a = 1.
+        let row = set_lt_result(t, Opcode::Sltu, 0x0001_0000, 1, 1);
+        *cell(&mut t[LT], row, lt_cols::DIFF_HI) = Val::ZERO;
+        *cell(&mut t[LT], row, lt_cols::DIFF_LO) = Val::ONE;
+        *cell(&mut t[LT], row, lt_cols::D) = Val::ONE;
+        *cell(&mut t[LT], row, lt_cols::INV) = Val::ONE;
+        assert_eq!(*cell(&mut t[LT], row, lt_cols::R), Val::ZERO);
+    });
+    assert_tamper_rejected(&f, "lt: differing limbs claimed equal", |t| {
+        // 1 < 2 with no flag: d = 0, a = 0, r = 0.
+        let row = set_lt_result(t, Opcode::Sltu, 1, 2, 0);
+        for col in [lt_cols::DIFF_LO, lt_cols::D, lt_cols::INV] {
+            *cell(&mut t[LT], row, col) = Val::ZERO;
+        }
+    });
+    assert_tamper_rejected(&f, "lt: wrong sign bit", |t| {
+        // -1 < 0 signed; with b's sign bit cleared, b compares as 0x17fff:
+        // d = 0x8000 - 0x17fff, a = 0, r = -d - 1 (both out of range16).
+        let row = set_lt_result(t, Opcode::Slt, u32::MAX, 0, 0);
+        let d = Val::from_u32(0x8000) - Val::from_u32(0x1_7fff);
+        *cell(&mut t[LT], row, lt_cols::B_MSB) = Val::ZERO;
+        *cell(&mut t[LT], row, lt_cols::B_HI_CMP) = Val::from_u32(0x1_7fff);
+        *cell(&mut t[LT], row, lt_cols::D) = d;
+        *cell(&mut t[LT], row, lt_cols::INV) = d.inverse();
+        *cell(&mut t[LT], row, lt_cols::R) = -d - Val::ONE;
+    });
+    assert_tamper_rejected(&f, "lt: flipped signedness", |t| {
+        // SLTU(0xffff_ffff, 0) = 0 relabelled SLT: the row's a = 0 is then
+        // wrong, and the sender still says SLTU.
+        let row = chip_row(&t[LT], lt_cols::B_LO, lt_cols::IS_SLTU, u32::MAX, 0);
+        *cell(&mut t[LT], row, lt_cols::IS_SLTU) = Val::ZERO;
+        *cell(&mut t[LT], row, lt_cols::IS_SLT) = Val::ONE;
+    });
+}
+
+/// Sets a Shift row's result and the sender's `a` to match, so only the
+/// Shift chip's own constraints stand in the way.
+fn set_shift_result(t: &mut [RowMajorMatrix<Val>], op: Opcode, b: u32, c: u32, a: u32) -> usize {
+    let flag = match op {
+        Opcode::Sll => sh_cols::IS_SLL,
+        Opcode::Srl => sh_cols::IS_SRL,
+        _ => sh_cols::IS_SRA,
+    };
+    let row = chip_row(&t[SHIFT], sh_cols::B_LO, flag, b, c);
+    let (lo, hi) = limbs(a);
+    *cell(&mut t[SHIFT], row, sh_cols::A_LO) = Val::from_u32(lo);
+    *cell(&mut t[SHIFT], row, sh_cols::A_HI) = Val::from_u32(hi);
+    let srow = sender_row(&t[SENDER], op, b, c);
+    *cell(&mut t[SENDER], srow, common::SENDER_A_LO) = Val::from_u32(lo);
+    *cell(&mut t[SENDER], srow, common::SENDER_A_LO + 1) = Val::from_u32(hi);
+    row
+}
+
+#[test]
+fn tampered_shift_traces_are_rejected() {
+    let f = fixture();
+    assert_tamper_rejected(&f, "shift: wrong amount, consistent result", |t| {
+        // 0 << 33 is 0 for any amount: claiming s = 0 needs k = 33 / 32 in
+        // the field, which the range check of k refuses.
+        let row = chip_row(&t[SHIFT], sh_cols::B_LO, sh_cols::IS_SLL, 0, 33);
+        *cell(&mut t[SHIFT], row, sh_cols::SHAMT + 1) = Val::ZERO;
+        *cell(&mut t[SHIFT], row, sh_cols::SHAMT) = Val::ONE;
+        *cell(&mut t[SHIFT], row, sh_cols::K) = Val::from_u32(33) / Val::from_u32(32);
+        recount(t, &[1], &[u64::MAX]);
+    });
+    assert_tamper_rejected(&f, "shift: two amounts", |t| {
+        let row = chip_row(&t[SHIFT], sh_cols::B_LO, sh_cols::IS_SLL, 0, 33);
+        *cell(&mut t[SHIFT], row, sh_cols::SHAMT + 2) = Val::ONE;
+    });
+    assert_tamper_rejected(&f, "shift: wrong shifted limb", |t| {
+        // 0x8000_0000 >> 31 = 1, claimed 2.
+        set_shift_result(t, Opcode::Srl, 0x8000_0000, 31, 2);
+    });
+    assert_tamper_rejected(&f, "shift: sra without sign fill", |t| {
+        // 0x8000_0000 >>a 31 = -1; the logical result 1 with fill 0.
+        let row = set_shift_result(t, Opcode::Sra, 0x8000_0000, 31, 1);
+        *cell(&mut t[SHIFT], row, sh_cols::FILL) = Val::ZERO;
+    });
+    assert_tamper_rejected(&f, "shift: wrong bit of b", |t| {
+        // 1 << 1 = 2; with b's bit 0 moved to bit 1 the shift gives 4.
+        let row = set_shift_result(t, Opcode::Sll, 1, 1, 4);
+        *cell(&mut t[SHIFT], row, sh_cols::B_BITS) = Val::ZERO;
+        *cell(&mut t[SHIFT], row, sh_cols::B_BITS + 1) = Val::ONE;
+    });
+}
+
+/// Moves one count of the Range16 table from each `old` value to the `new`
+/// value in the same place, so that a tamper which changes range-checked
+/// values is not caught merely by stale multiplicities. New values outside
+/// the table are left for the lookup argument to refuse.
+fn recount(t: &mut [RowMajorMatrix<Val>], old: &[u64], new: &[u64]) {
+    for (&o, &n) in old.iter().zip(new) {
+        *cell(&mut t[RANGE16], o as usize, 0) -= Val::ONE;
+        if n < 1 << 16 {
+            *cell(&mut t[RANGE16], n as usize, 0) += Val::ONE;
+        }
+    }
+}
+
+/// The product bytes and carries of 8-byte operands, as the Mul chip lays
+/// them out.
+fn mul_columns(bx: [u64; 8], cx: [u64; 8]) -> ([u64; 8], [u64; 8]) {
+    let (mut p, mut carries, mut carry) = ([0; 8], [0; 8], 0);
+    for k in 0..8 {
+        let column = carry + (0..=k).map(|i| bx[i] * cx[k - i]).sum::<u64>();
+        p[k] = column & 0xff;
+        carry = column >> 8;
+        carries[k] = carry;
+    }
+    (p, carries)
+}
+
+#[test]
+fn tampered_mul_traces_are_rejected() {
+    let f = fixture();
+    assert_tamper_rejected(&f, "mul: wrong high word", |t| {
+        // MULHU(-1, -1) = 0xffff_fffe, claimed 0xffff_ffff.
+        let srow = sender_row(&t[SENDER], Opcode::Mulhu, u32::MAX, u32::MAX);
+        *cell(&mut t[SENDER], srow, common::SENDER_A_LO) = Val::from_u32(0xffff);
+        let row = (0..t[MUL].height())
+            .find(|&r| {
+                *cell(&mut t[MUL], r, mul_cols::IS_MULHU) == Val::ONE
+                    && *cell(&mut t[MUL], r, mul_cols::A_LO) == Val::from_u32(0xfffe)
+                    && *cell(&mut t[MUL], r, mul_cols::A_HI) == Val::from_u32(0xffff)
+            })
+            .expect("a MULHU(-1, -1) row");
+        *cell(&mut t[MUL], row, mul_cols::A_LO) = Val::from_u32(0xffff);
+    });
+    assert_tamper_rejected(&f, "mul: product byte of 256 or more", |t| {
+        // p_0 + 256, carry_0 - 1 and p_1 - 1 keep every column equation and
+        // the result; only the byte range check of p_0 stands in the way.
+        let row = (0..t[MUL].height())
+            .find(|&r| {
+                *cell(&mut t[MUL], r, mul_cols::P + 1) != Val::ZERO
+                    && *cell(&mut t[MUL], r, mul_cols::CARRY) != Val::ZERO
+            })
+            .expect("a row with p_1 and carry_0 non-zero");
+        let value = |t: &mut [RowMajorMatrix<Val>], col| {
+            u64::from(cell(&mut t[MUL], row, col).as_canonical_u32())
+        };
+        let (p0, p1, carry) = (
+            value(t, mul_cols::P),
+            value(t, mul_cols::P + 1),
+            value(t, mul_cols::CARRY),
+        );
+        *cell(&mut t[MUL], row, mul_cols::P) += Val::from_u32(256);
+        *cell(&mut t[MUL], row, mul_cols::CARRY) -= Val::ONE;
+        *cell(&mut t[MUL], row, mul_cols::P + 1) -= Val::ONE;
+        recount(
+            t,
+            &[p0, p0 << 8, p1, p1 << 8, carry],
+            &[p0 + 256, (p0 + 256) << 8, p1 - 1, (p1 - 1) << 8, carry - 1],
+        );
+    });
+    assert_tamper_rejected(&f, "mul: unsigned b in MULH", |t| {
+        // MULH(-1, -1) = 0; with b taken as unsigned 2^32 - 1 the product is
+        // -(2^32 - 1), high word 0xffff_ffff, with consistent bytes and carries.
+        let srow = sender_row(&t[SENDER], Opcode::Mulh, u32::MAX, u32::MAX);
+        *cell(&mut t[SENDER], srow, common::SENDER_A_LO) = Val::from_u32(0xffff);
+        *cell(&mut t[SENDER], srow, common::SENDER_A_LO + 1) = Val::from_u32(0xffff);
+        let row = (0..t[MUL].height())
+            .find(|&r| {
+                *cell(&mut t[MUL], r, mul_cols::IS_MULH) == Val::ONE
+                    && (0..4).all(|i| {
+                        *cell(&mut t[MUL], r, mul_cols::B + i) == Val::from_u32(0xff)
+                            && *cell(&mut t[MUL], r, mul_cols::C + i) == Val::from_u32(0xff)
+                    })
+            })
+            .expect("a MULH(-1, -1) row");
+        let (p, carries) = mul_columns([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], [0xff; 8]);
+        let (old_p, old_carries) = mul_columns([0xff; 8], [0xff; 8]);
+        let checked = |p: [u64; 8], carries: [u64; 8]| -> Vec<u64> {
+            p.iter().flat_map(|&x| [x, x << 8]).chain(carries).collect()
+        };
+        recount(t, &checked(old_p, old_carries), &checked(p, carries));
+        for k in 0..8 {
+            *cell(&mut t[MUL], row, mul_cols::P + k) = Val::from_u64(p[k]);
+            *cell(&mut t[MUL], row, mul_cols::CARRY + k) = Val::from_u64(carries[k]);
+        }
+        assert_eq!(p[4..], [0xff; 4]);
+        *cell(&mut t[MUL], row, mul_cols::B_NEG) = Val::ZERO;
+        *cell(&mut t[MUL], row, mul_cols::A_LO) = Val::from_u32(0xffff);
+        *cell(&mut t[MUL], row, mul_cols::A_HI) = Val::from_u32(0xffff);
+    });
+}
+
 #[test]
 fn trace_generation_rejects_bad_events() {
     let bad = AluEvent {
@@ -226,16 +556,54 @@ fn trace_generation_rejects_bad_events() {
         })
     );
     let mul = AluEvent {
-        opcode: Opcode::Mul,
+        opcode: Opcode::Div,
         a: 0,
         b: 0,
         c: 0,
     };
     assert_eq!(
         MachineTraces::generate(&[mul], 256, Multiplicities::default()).err(),
-        Some(TraceError::UnsupportedOpcode(Opcode::Mul))
+        Some(TraceError::UnsupportedOpcode(Opcode::Div))
     );
     assert!(AluEvent::new(Opcode::Beq, 1, 1).is_none());
     let ok = MachineTraces::generate(&events(), 256, Multiplicities::default()).unwrap();
-    assert_eq!(ok.log_heights(), vec![16, 16, 8, 8]);
+    assert_eq!(ok.log_heights(), vec![16, 16, 8, 8, 8, 8, 8]);
+    let bad_lt = AluEvent {
+        opcode: Opcode::Slti,
+        a: 0,
+        b: u32::MAX,
+        c: 0,
+    };
+    assert!(matches!(
+        MachineTraces::generate(&[bad_lt], 256, Multiplicities::default()),
+        Err(TraceError::WrongResult { expected: 1, .. })
+    ));
+    // SRAI by 32 + 1 is a shift by 1.
+    let bad_shift = AluEvent {
+        opcode: Opcode::Sra,
+        a: 0,
+        b: 0x8000_0000,
+        c: 33,
+    };
+    assert!(matches!(
+        MachineTraces::generate(&[bad_shift], 256, Multiplicities::default()),
+        Err(TraceError::WrongResult {
+            expected: 0xc000_0000,
+            ..
+        })
+    ));
+    // MULHSU treats c as unsigned: (-1) * (2^32 - 1) has high word -1.
+    let bad_mul = AluEvent {
+        opcode: Opcode::Mulhsu,
+        a: 0,
+        b: u32::MAX,
+        c: u32::MAX,
+    };
+    assert!(matches!(
+        MachineTraces::generate(&[bad_mul], 256, Multiplicities::default()),
+        Err(TraceError::WrongResult {
+            expected: 0xffff_ffff,
+            ..
+        })
+    ));
 }

@@ -14,6 +14,7 @@ use p3_matrix::dense::RowMajorMatrix;
 /// Sender columns: op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi, is_real.
 pub const SENDER_WIDTH: usize = 8;
 pub const SENDER_A_LO: usize = 1;
+pub const SENDER_B_LO: usize = 3;
 pub const SENDER_IS_REAL: usize = 7;
 
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +89,9 @@ pub const RANGE16: usize = 1;
 pub const BYTE: usize = 2;
 pub const ADD_SUB: usize = 3;
 pub const BITWISE: usize = 4;
+pub const LT: usize = 5;
+pub const SHIFT: usize = 6;
+pub const MUL: usize = 7;
 
 /// All traces for `events`, in `airs()` order.
 pub fn traces(events: &[AluEvent], min_height: usize) -> Vec<RowMajorMatrix<Val>> {

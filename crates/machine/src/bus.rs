@@ -10,6 +10,7 @@
 //! | `alu` | `(op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi)`, meaning `a = op(b, c)` | the ALU chips (AddSub, Bitwise, Lt, Shift, Mul) |
 //! | `range16` | `(x)`, meaning `0 <= x < 2^16` | the Range16 table |
 //! | `byte` | `(op, x, y, z)`, meaning bytes `x`, `y` and `z = op(x, y)` | the Byte table |
+//! | `program` | `(pc, op, rd, rs1, rs2, imm_lo, imm_hi)`: the program holds this instruction at `pc` | the Program table |
 //!
 //! Range-check convention: each chip range-checks the limbs it *outputs* (for
 //! the ALU chips, `a`; a chip whose constraints already bound `a`'s limbs
@@ -26,6 +27,9 @@ pub const ALU_BUS: &str = "alu";
 pub const RANGE16_BUS: &str = "range16";
 /// The byte-operation bus: `(op, x, y, z)` for bytes with `z = op(x, y)`.
 pub const BYTE_BUS: &str = "byte";
+/// The instruction-fetch bus: `(pc, op, rd, rs1, rs2, imm_lo, imm_hi)`, provided
+/// by the preprocessed Program table (see `crate::program`).
+pub const PROGRAM_BUS: &str = "program";
 
 /// The `op` field of `alu` and `byte` messages is the register-register
 /// opcode's `cloak_vm::Opcode as u8` value. Immediate forms travel as their

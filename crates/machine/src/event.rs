@@ -55,6 +55,12 @@ pub enum TraceError {
     },
     #[error("{rows} rows do not fit a power-of-two trace")]
     TooManyRows { rows: usize },
+    #[error(
+        "pc {pc:#010x} is not below the field modulus 0x7f000001: text that high cannot be proven"
+    )]
+    PcOutOfField { pc: u32 },
+    #[error("pc {pc:#010x} holds no executable instruction of the program")]
+    NotAnInstruction { pc: u32 },
 }
 
 /// Checks an event's result and returns the operation it travels as.

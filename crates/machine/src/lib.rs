@@ -15,6 +15,7 @@ pub mod byte;
 pub mod event;
 pub mod lt;
 pub mod mul;
+pub mod program;
 pub mod range16;
 pub mod shift;
 pub mod trace;

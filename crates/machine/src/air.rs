@@ -4,6 +4,7 @@
 use crate::add_sub::AddSubAir;
 use crate::bitwise::BitwiseAir;
 use crate::byte::ByteAir;
+use crate::divrem::DivRemAir;
 use crate::lt::LtAir;
 use crate::mul::MulAir;
 use crate::range16::Range16Air;
@@ -22,6 +23,7 @@ pub enum MachineAir {
     Lt(LtAir),
     Shift(ShiftAir),
     Mul(MulAir),
+    DivRem(DivRemAir),
 }
 
 impl MachineAir {
@@ -35,6 +37,7 @@ impl MachineAir {
             MachineAir::Lt(LtAir),
             MachineAir::Shift(ShiftAir),
             MachineAir::Mul(MulAir),
+            MachineAir::DivRem(DivRemAir),
         ]
     }
 }
@@ -49,6 +52,7 @@ macro_rules! forward {
             MachineAir::Lt($air) => $e,
             MachineAir::Shift($air) => $e,
             MachineAir::Mul($air) => $e,
+            MachineAir::DivRem($air) => $e,
         }
     };
 }

@@ -7,7 +7,7 @@
 //!
 //! | bus | message | provided by |
 //! |---|---|---|
-//! | `alu` | `(op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi)`, meaning `a = op(b, c)` | the ALU chips (AddSub, Bitwise, Lt, Shift, Mul) |
+//! | `alu` | `(op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi)`, meaning `a = op(b, c)` | the ALU chips (AddSub, Bitwise, Lt, Shift, Mul, DivRem); DivRem also sends `SLTU` messages to Lt |
 //! | `range16` | `(x)`, meaning `0 <= x < 2^16` | the Range16 table |
 //! | `byte` | `(op, x, y, z)`, meaning bytes `x`, `y` and `z = op(x, y)` | the Byte table |
 //! | `program` | `(pc, op, rd, rs1, rs2, imm_lo, imm_hi)`: the program holds this instruction at `pc` | the Program table |
@@ -62,6 +62,14 @@ pub const MULH_ID: u32 = Opcode::Mulh as u32;
 pub const MULHSU_ID: u32 = Opcode::Mulhsu as u32;
 /// `op` of MULHU messages (see [`ADD_ID`]).
 pub const MULHU_ID: u32 = Opcode::Mulhu as u32;
+/// `op` of DIV messages (see [`ADD_ID`]).
+pub const DIV_ID: u32 = Opcode::Div as u32;
+/// `op` of DIVU messages (see [`ADD_ID`]).
+pub const DIVU_ID: u32 = Opcode::Divu as u32;
+/// `op` of REM messages (see [`ADD_ID`]).
+pub const REM_ID: u32 = Opcode::Rem as u32;
+/// `op` of REMU messages (see [`ADD_ID`]).
+pub const REMU_ID: u32 = Opcode::Remu as u32;
 
 /// The operation an `alu` message names for an executed opcode: immediate forms
 /// map to their register form. `None` for opcodes no ALU chip here handles yet.
@@ -81,6 +89,10 @@ pub fn alu_op(opcode: Opcode) -> Option<Opcode> {
         Opcode::Mulh => Some(Opcode::Mulh),
         Opcode::Mulhsu => Some(Opcode::Mulhsu),
         Opcode::Mulhu => Some(Opcode::Mulhu),
+        Opcode::Div => Some(Opcode::Div),
+        Opcode::Divu => Some(Opcode::Divu),
+        Opcode::Rem => Some(Opcode::Rem),
+        Opcode::Remu => Some(Opcode::Remu),
         _ => None,
     }
 }
@@ -98,11 +110,13 @@ mod tests {
     fn immediate_forms_travel_as_register_forms() {
         assert_eq!(alu_op(Opcode::Addi), Some(Opcode::Add));
         assert_eq!(alu_op(Opcode::Xori), Some(Opcode::Xor));
-        assert_eq!(alu_op(Opcode::Div), None);
+        assert_eq!(alu_op(Opcode::Lb), None);
+        assert_eq!(alu_op(Opcode::Remu), Some(Opcode::Remu));
         // Distinct ids, so no two chips answer the same message.
         assert_eq!(alu_op(Opcode::Sltiu), Some(Opcode::Sltu));
         let ids = [
-            ADD_ID, SUB_ID, AND_ID, OR_ID, XOR_ID, SLT_ID, SLTU_ID, SLL_ID, SRL_ID, SRA_ID,
+            ADD_ID, SUB_ID, AND_ID, OR_ID, XOR_ID, SLT_ID, SLTU_ID, SLL_ID, SRL_ID, SRA_ID, MUL_ID,
+            MULH_ID, MULHSU_ID, MULHU_ID, DIV_ID, DIVU_ID, REM_ID, REMU_ID,
         ];
         for (i, x) in ids.iter().enumerate() {
             assert!(!ids[i + 1..].contains(x));

@@ -35,6 +35,14 @@ impl AluEvent {
             Opcode::Mulh => ((i64::from(b as i32) * i64::from(c as i32)) >> 32) as u32,
             Opcode::Mulhsu => ((i64::from(b as i32) * i64::from(c)) >> 32) as u32,
             Opcode::Mulhu => ((u64::from(b) * u64::from(c)) >> 32) as u32,
+            // RISC-V: x / 0 = -1 and x % 0 = x; INT_MIN / -1 = INT_MIN (wrapping)
+            // and INT_MIN % -1 = 0.
+            Opcode::Div if c == 0 => u32::MAX,
+            Opcode::Div => (b as i32).wrapping_div(c as i32) as u32,
+            Opcode::Divu => b.checked_div(c).unwrap_or(u32::MAX),
+            Opcode::Rem if c == 0 => b,
+            Opcode::Rem => (b as i32).wrapping_rem(c as i32) as u32,
+            Opcode::Remu => b.checked_rem(c).unwrap_or(b),
             _ => return None,
         };
         Some(AluEvent { opcode, a, b, c })

@@ -3,15 +3,16 @@
 //!
 //! Implemented so far: the ALU chips for ADD/SUB (and ADDI), AND/OR/XOR,
 //! SLT/SLTU and SLL/SRL/SRA (and their immediate forms) and
-//! MUL/MULH/MULHSU/MULHU, and the preprocessed lookup tables they use, Range16
-//! and Byte. DIV/DIVU/REM/REMU are not handled yet. The CPU table, which sends the `alu` messages, comes next; until
-//! then tests stand in for it.
+//! MUL/MULH/MULHSU/MULHU and DIV/DIVU/REM/REMU, and the preprocessed lookup
+//! tables they use, Range16 and Byte. The CPU table, which sends the `alu`
+//! messages, comes next; until then tests stand in for it.
 
 pub mod add_sub;
 pub mod air;
 pub mod bitwise;
 pub mod bus;
 pub mod byte;
+pub mod divrem;
 pub mod event;
 pub mod lt;
 pub mod mul;

@@ -1,7 +1,7 @@
 //! Trace generation for the whole machine from a list of ALU events.
 
 use crate::event::{checked, AluEvent, Multiplicities, TraceError};
-use crate::{add_sub, bitwise, byte, lt, mul, range16, shift};
+use crate::{add_sub, bitwise, byte, divrem, lt, mul, range16, shift};
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_matrix::dense::RowMajorMatrix;
@@ -17,6 +17,7 @@ pub struct MachineTraces {
     pub lt: RowMajorMatrix<Val>,
     pub shift: RowMajorMatrix<Val>,
     pub mul: RowMajorMatrix<Val>,
+    pub divrem: RowMajorMatrix<Val>,
 }
 
 impl MachineTraces {
@@ -34,6 +35,7 @@ impl MachineTraces {
         let mut lt_events = Vec::new();
         let mut shift_events = Vec::new();
         let mut mul_events = Vec::new();
+        let mut divrem_events = Vec::new();
         for event in events {
             match checked(event)? {
                 Opcode::Add | Opcode::Sub => add_sub_events.push(*event),
@@ -42,11 +44,17 @@ impl MachineTraces {
                 Opcode::Mul | Opcode::Mulh | Opcode::Mulhsu | Opcode::Mulhu => {
                     mul_events.push(*event)
                 }
+                Opcode::Div | Opcode::Divu | Opcode::Rem | Opcode::Remu => {
+                    divrem_events.push(*event)
+                }
                 _ => bitwise_events.push(*event),
             }
         }
         let add_sub = add_sub::trace(&add_sub_events, min_height, &mut mults)?;
         let bitwise = bitwise::trace(&bitwise_events, min_height, &mut mults)?;
+        // DivRem's `|r| < |c|` lookups come after the sender's comparisons.
+        let (divrem, divrem_lts) = divrem::trace(&divrem_events, min_height, &mut mults)?;
+        lt_events.extend(divrem_lts);
         let lt = lt::trace(&lt_events, min_height, &mut mults)?;
         let shift = shift::trace(&shift_events, min_height, &mut mults)?;
         let mul = mul::trace(&mul_events, min_height, &mut mults)?;
@@ -58,6 +66,7 @@ impl MachineTraces {
             lt,
             shift,
             mul,
+            divrem,
         })
     }
 
@@ -71,6 +80,7 @@ impl MachineTraces {
             self.lt,
             self.shift,
             self.mul,
+            self.divrem,
         ]
     }
 
@@ -85,6 +95,7 @@ impl MachineTraces {
             &self.lt,
             &self.shift,
             &self.mul,
+            &self.divrem,
         ]
         .iter()
         .map(|t| t.height().trailing_zeros() as usize)

@@ -1,14 +1,16 @@
 //! The ALU chips and lookup tables prove honest executions and reject tampered
 //! traces: wrong results, non-boolean carries, flipped flags, bad bytes, wrong
-//! table multiplicities and messages no chip answers; for Lt, Shift and Mul,
-//! tampers that keep the `alu` message and the Range16 multiplicities
-//! consistent, so that only the chip's own constraint or range check refuses.
+//! table multiplicities and messages no chip answers; for Lt, Shift, Mul and
+//! DivRem, tampers that keep the `alu` message and the Range16 multiplicities
+//! consistent, so that only the chip's own constraint, range check or (for
+//! DivRem) its `SLTU(|r|, |c|)` lookup refuses.
 
 mod common;
 
 use cloak_machine::add_sub::cols as add_cols;
 use cloak_machine::bitwise::cols as bit_cols;
 use cloak_machine::bus::{alu_op, limbs};
+use cloak_machine::divrem::{self, cols as dr_cols};
 use cloak_machine::lt::cols as lt_cols;
 use cloak_machine::mul::cols as mul_cols;
 use cloak_machine::shift::cols as sh_cols;
@@ -16,7 +18,7 @@ use cloak_machine::{AluEvent, MachineTraces, Multiplicities, TraceError};
 use cloak_prover::config::{seeded_config, FriSettings, Val};
 use cloak_prover::{prove, setup, verify, ProvingKey, VerifyingKey};
 use cloak_vm::Opcode;
-use common::{airs, traces, ADD_SUB, BITWISE, BYTE, LT, MUL, RANGE16, SENDER, SHIFT};
+use common::{airs, traces, ADD_SUB, BITWISE, BYTE, DIVREM, LT, MUL, RANGE16, SENDER, SHIFT};
 use p3_field::{Field, PrimeCharacteristicRing, PrimeField32};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
@@ -164,6 +166,28 @@ fn events() -> Vec<AluEvent> {
     for i in 0..40 {
         let r = next();
         push(muls[i % 4], r as u32, (r >> 32) as u32);
+    }
+    // Divisions: every pair of signed and unsigned extremes, 7 and -7 by 2
+    // and -2, division by zero and INT_MIN / -1 for all four ops, and random
+    // operands (some with small divisors).
+    let dividends = [0, 1, u32::MAX, 0x8000_0000, 0x7fff_ffff, 7, -7i32 as u32];
+    let divisors = [0, 1, u32::MAX, 0x8000_0000, 0x7fff_ffff, 2, -2i32 as u32];
+    let divs = [Opcode::Div, Opcode::Divu, Opcode::Rem, Opcode::Remu];
+    for &b in &dividends {
+        for &c in &divisors {
+            for op in divs {
+                push(op, b, c);
+            }
+        }
+    }
+    for i in 0..40 {
+        let r = next();
+        let c = if i % 3 == 0 {
+            (r >> 32) as u32 >> 20
+        } else {
+            (r >> 32) as u32
+        };
+        push(divs[i % 4], r as u32, c);
     }
     out
 }
@@ -555,19 +579,19 @@ fn trace_generation_rejects_bad_events() {
             expected: 2
         })
     );
-    let mul = AluEvent {
-        opcode: Opcode::Div,
+    let load = AluEvent {
+        opcode: Opcode::Lb,
         a: 0,
         b: 0,
         c: 0,
     };
     assert_eq!(
-        MachineTraces::generate(&[mul], 256, Multiplicities::default()).err(),
-        Some(TraceError::UnsupportedOpcode(Opcode::Div))
+        MachineTraces::generate(&[load], 256, Multiplicities::default()).err(),
+        Some(TraceError::UnsupportedOpcode(Opcode::Lb))
     );
     assert!(AluEvent::new(Opcode::Beq, 1, 1).is_none());
     let ok = MachineTraces::generate(&events(), 256, Multiplicities::default()).unwrap();
-    assert_eq!(ok.log_heights(), vec![16, 16, 8, 8, 8, 8, 8]);
+    assert_eq!(ok.log_heights(), vec![16, 16, 8, 8, 9, 8, 8, 8]);
     let bad_lt = AluEvent {
         opcode: Opcode::Slti,
         a: 0,
@@ -606,4 +630,145 @@ fn trace_generation_rejects_bad_events() {
             ..
         })
     ));
+    // RISC-V division edge cases: INT_MIN / -1 = INT_MIN, x % 0 = x, x / 0 = -1.
+    for (opcode, b, c, expected) in [
+        (Opcode::Div, 0x8000_0000, u32::MAX, 0x8000_0000),
+        (Opcode::Rem, 0x8000_0000, u32::MAX, 0),
+        (Opcode::Remu, 7, 0, 7),
+        (Opcode::Div, 7, 0, u32::MAX),
+        (Opcode::Rem, -7i32 as u32, 2, u32::MAX),
+    ] {
+        let bad = AluEvent {
+            opcode,
+            a: expected.wrapping_add(1),
+            b,
+            c,
+        };
+        assert_eq!(
+            MachineTraces::generate(&[bad], 256, Multiplicities::default()).err(),
+            Some(TraceError::WrongResult {
+                opcode,
+                a: expected.wrapping_add(1),
+                b,
+                c,
+                expected
+            })
+        );
+    }
+}
+
+/// The DivRem row of the first `op(b, c)` event.
+fn divrem_row(t: &RowMajorMatrix<Val>, op: Opcode, b: u32, c: u32) -> usize {
+    let flag = match op {
+        Opcode::Div => dr_cols::IS_DIV,
+        Opcode::Divu => dr_cols::IS_DIVU,
+        Opcode::Rem => dr_cols::IS_REM,
+        _ => dr_cols::IS_REMU,
+    };
+    let bytes =
+        |w: u32| -> [Val; 4] { std::array::from_fn(|k| Val::from_u32(w >> (8 * k) & 0xff)) };
+    (0..t.height())
+        .find(|&r| {
+            let row = &t.values[r * t.width()..(r + 1) * t.width()];
+            row[flag] == Val::ONE
+                && row[dr_cols::B..dr_cols::B + 4] == bytes(b)
+                && row[dr_cols::C..dr_cols::C + 4] == bytes(c)
+        })
+        .expect("the event's DivRem row")
+}
+
+/// Replaces the DivRem row of `op(b, c)` by one claiming quotient `q` and
+/// remainder `r` (carries and high product bytes recomputed, the Range16
+/// multiplicities moved, the sender's `a` set to match), so only DivRem's own
+/// constraints and its `SLTU(|r|, |c|)` lookup stand in the way.
+fn set_divrem(t: &mut [RowMajorMatrix<Val>], op: Opcode, b: u32, c: u32, q: u32, r: u32) -> usize {
+    let honest = |op| AluEvent::new(op, b, c).unwrap().a;
+    let (q0, r0) = match op {
+        Opcode::Div | Opcode::Rem => (honest(Opcode::Div), honest(Opcode::Rem)),
+        _ => (honest(Opcode::Divu), honest(Opcode::Remu)),
+    };
+    assert!((q, r) != (q0, r0), "not a tamper");
+    let row = divrem_row(&t[DIVREM], op, b, c);
+    let (_, old, _) = divrem::witness(op, b, c, q0, r0);
+    let (cells, new, _) = divrem::witness(op, b, c, q, r);
+    let width = t[DIVREM].width();
+    t[DIVREM].values[row * width..(row + 1) * width].copy_from_slice(&cells);
+    let canonical =
+        |v: Vec<Val>| -> Vec<u64> { v.iter().map(|x| u64::from(x.as_canonical_u32())).collect() };
+    recount(t, &canonical(old), &canonical(new));
+    let a = if matches!(op, Opcode::Div | Opcode::Divu) {
+        q
+    } else {
+        r
+    };
+    let (lo, hi) = limbs(a);
+    let srow = sender_row(&t[SENDER], op, b, c);
+    *cell(&mut t[SENDER], srow, common::SENDER_A_LO) = Val::from_u32(lo);
+    *cell(&mut t[SENDER], srow, common::SENDER_A_LO + 1) = Val::from_u32(hi);
+    row
+}
+
+#[test]
+fn divrem_witnesses_match_the_honest_trace() {
+    // `set_divrem`'s baseline: `witness` with the true q and r is the row
+    // trace generation writes, so every tamper below changes only what it says.
+    let t = traces(&events(), FRI.min_trace_height());
+    for (op, b, c, q, r) in [
+        (Opcode::Div, -7i32 as u32, 2, -3i32 as u32, u32::MAX),
+        (Opcode::Remu, 7, 0, u32::MAX, 7),
+        (Opcode::Rem, 0x8000_0000, u32::MAX, 0x8000_0000, 0),
+    ] {
+        let row = divrem_row(&t[DIVREM], op, b, c);
+        let w = t[DIVREM].width();
+        let (cells, _, _) = divrem::witness(op, b, c, q, r);
+        assert_eq!(t[DIVREM].values[row * w..(row + 1) * w], cells);
+    }
+}
+
+#[test]
+fn tampered_divrem_traces_are_rejected() {
+    let f = fixture();
+    assert_tamper_rejected(&f, "divrem: q + 1 with r - c", |t| {
+        // -7 / 2 = -3 rem -1; -2 * 2 + -3 = -7 too, with r of b's sign, but
+        // |r| = 3 >= 2: the SLTU(3, 2) lookup has no Lt row to answer it.
+        set_divrem(t, Opcode::Div, -7i32 as u32, 2, -2i32 as u32, -3i32 as u32);
+    });
+    assert_tamper_rejected(&f, "divrem: remainder >= divisor", |t| {
+        // 7 % 2 claimed 3 (with q = 2): 2 * 2 + 3 = 7.
+        set_divrem(t, Opcode::Remu, 7, 2, 2, 3);
+    });
+    assert_tamper_rejected(&f, "divrem: remainder of the wrong sign", |t| {
+        // 7 / 2 claimed 4 with r = -1: 4 * 2 - 1 = 7 and |r| = 1 < 2 (the same
+        // Lt lookup as the honest row); only the sign constraint refuses.
+        set_divrem(t, Opcode::Div, 7, 2, 4, u32::MAX);
+    });
+    assert_tamper_rejected(&f, "divrem: remainder of the wrong sign, negative b", |t| {
+        // -7 % 2 claimed 1 (q = -4): -4 * 2 + 1 = -7, |r| = 1.
+        set_divrem(t, Opcode::Rem, -7i32 as u32, 2, -4i32 as u32, 1);
+    });
+    assert_tamper_rejected(&f, "divrem: division by zero claimed for c != 0", |t| {
+        // 7 % 2 claimed as 7 % 0 = 7: c_zero set, q = -1, r = b.
+        let row = set_divrem(t, Opcode::Remu, 7, 2, u32::MAX, 7);
+        *cell(&mut t[DIVREM], row, dr_cols::C_ZERO) = Val::ONE;
+        *cell(&mut t[DIVREM], row, dr_cols::C_INV) = Val::ZERO;
+    });
+    assert_tamper_rejected(&f, "divrem: wrong quotient for c = 0", |t| {
+        // 7 / 0 claimed 0 with r = 7: 0 * 0 + 7 = 7 holds; only the
+        // division-by-zero constraints refuse.
+        set_divrem(t, Opcode::Divu, 7, 0, 0, 7);
+    });
+    assert_tamper_rejected(&f, "divrem: wrong remainder for c = 0", |t| {
+        // -7 % 0 claimed 0 with q = -1.
+        set_divrem(t, Opcode::Rem, -7i32 as u32, 0, u32::MAX, 0);
+    });
+    assert_tamper_rejected(&f, "divrem: c = 0 not flagged", |t| {
+        // 7 / 0 claimed 0 (r = 7) with c_zero cleared.
+        let row = set_divrem(t, Opcode::Divu, 7, 0, 0, 7);
+        *cell(&mut t[DIVREM], row, dr_cols::C_ZERO) = Val::ZERO;
+    });
+    assert_tamper_rejected(&f, "divrem: overflow claimed for other operands", |t| {
+        // The overflow flag drops the sign-extension check of the high bytes.
+        let row = divrem_row(&t[DIVREM], Opcode::Div, 7, 2);
+        *cell(&mut t[DIVREM], row, dr_cols::OVERFLOW) = Val::ONE;
+    });
 }

@@ -92,6 +92,7 @@ pub const BITWISE: usize = 4;
 pub const LT: usize = 5;
 pub const SHIFT: usize = 6;
 pub const MUL: usize = 7;
+pub const DIVREM: usize = 8;
 
 /// All traces for `events`, in `airs()` order.
 pub fn traces(events: &[AluEvent], min_height: usize) -> Vec<RowMajorMatrix<Val>> {

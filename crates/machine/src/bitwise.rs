@@ -9,6 +9,7 @@
 
 use crate::bus::{ALU_BUS, AND_ID, BYTE_BUS, OR_ID, XOR_ID};
 use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
+use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use p3_air::{Air, BaseAir, WindowAccess};
 use p3_field::PrimeCharacteristicRing;
@@ -49,12 +50,7 @@ impl<AB: InteractionBuilder> Air<AB> for BitwiseAir {
         let flags = [r[IS_AND], r[IS_OR], r[IS_XOR]];
         // Flags: booleans with a boolean sum, so at most one is set; padding
         // rows have none and send and receive nothing.
-        let mut is_real = AB::Expr::ZERO;
-        for flag in flags {
-            builder.assert_bool(flag);
-            is_real += flag.into();
-        }
-        builder.assert_bool(is_real.clone());
+        let is_real = assert_at_most_one(builder, &flags);
         let op: AB::Expr = [AND_ID, OR_ID, XOR_ID]
             .into_iter()
             .zip(flags)

@@ -48,6 +48,7 @@
 
 use crate::bus::{limbs, ALU_BUS, DIVU_ID, DIV_ID, RANGE16_BUS, REMU_ID, REM_ID, SLTU_ID};
 use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
@@ -109,12 +110,7 @@ impl<AB: InteractionBuilder> Air<AB> for DivRemAir {
         let r = builder.main().current_slice().to_vec();
         let flags = [r[IS_DIV], r[IS_DIVU], r[IS_REM], r[IS_REMU]];
         // Flags: booleans with a boolean sum; padding rows have none.
-        let mut is_real = AB::Expr::ZERO;
-        for flag in flags {
-            builder.assert_bool(flag);
-            is_real += flag.into();
-        }
-        builder.assert_bool(is_real.clone());
+        let is_real = assert_at_most_one(builder, &flags);
         let is_signed: AB::Expr = r[IS_DIV] + r[IS_REM];
         for i in 0..4 {
             builder.assert_bool(r[SIGN + i]);

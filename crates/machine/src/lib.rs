@@ -14,6 +14,7 @@ pub mod bus;
 pub mod byte;
 pub mod divrem;
 pub mod event;
+pub mod flags;
 pub mod lt;
 pub mod mul;
 pub mod program;

@@ -27,6 +27,7 @@
 
 use crate::bus::{limbs, ALU_BUS, MULHSU_ID, MULHU_ID, MULH_ID, MUL_ID, RANGE16_BUS};
 use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
@@ -79,12 +80,7 @@ impl<AB: InteractionBuilder> Air<AB> for MulAir {
         let flags = [r[IS_MUL], r[IS_MULH], r[IS_MULHSU], r[IS_MULHU]];
         // Flags: booleans with a boolean sum, so at most one is set; padding
         // rows have none.
-        let mut is_real = AB::Expr::ZERO;
-        for flag in flags {
-            builder.assert_bool(flag);
-            is_real += flag.into();
-        }
-        builder.assert_bool(is_real.clone());
+        let is_real = assert_at_most_one(builder, &flags);
         builder.assert_bool(r[B_SIGN]);
         builder.assert_bool(r[C_SIGN]);
         builder.assert_eq(r[B_NEG], r[B_SIGN] * (r[IS_MULH] + r[IS_MULHSU]));

@@ -22,6 +22,7 @@
 
 use crate::bus::{limbs, ALU_BUS, RANGE16_BUS, SLL_ID, SRA_ID, SRL_ID};
 use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
@@ -71,12 +72,7 @@ impl<AB: InteractionBuilder> Air<AB> for ShiftAir {
         let flags = [r[IS_SLL], r[IS_SRL], r[IS_SRA]];
         // Flags: booleans with a boolean sum, so at most one is set; padding
         // rows have none.
-        let mut is_real = AB::Expr::ZERO;
-        for flag in flags {
-            builder.assert_bool(flag);
-            is_real += flag.into();
-        }
-        builder.assert_bool(is_real.clone());
+        let is_real = assert_at_most_one(builder, &flags);
 
         // b's bits.
         let bits: Vec<AB::Var> = r[B_BITS..B_BITS + 32].to_vec();

@@ -9,6 +9,7 @@
 
 pub mod add_sub;
 pub mod air;
+pub mod air_enum;
 pub mod bitwise;
 pub mod bus;
 pub mod byte;

@@ -8,7 +8,7 @@ use cloak_prover::config::{seeded_config, FriSettings, Val};
 use cloak_prover::{prove, setup, verify};
 use cloak_vm::{ExecConfig, Executor, Program};
 use p3_air::{Air, BaseAir, WindowAccess};
-use p3_field::{Field, PrimeCharacteristicRing};
+use p3_field::PrimeCharacteristicRing;
 use p3_lookup::{Count, InteractionBuilder};
 use p3_matrix::dense::RowMajorMatrix;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -41,45 +41,11 @@ impl<AB: InteractionBuilder> Air<AB> for Fetcher {
     }
 }
 
-#[derive(Clone, Debug)]
-enum TestAir {
-    Fetcher(Fetcher),
-    Program(ProgramAir),
-}
-
-macro_rules! fwd {
-    ($self:ident, $a:ident => $e:expr) => {
-        match $self {
-            TestAir::Fetcher($a) => $e,
-            TestAir::Program($a) => $e,
-        }
-    };
-}
-
-impl<F: Field> BaseAir<F> for TestAir {
-    fn width(&self) -> usize {
-        fwd!(self, a => BaseAir::<F>::width(a))
-    }
-    fn preprocessed_trace(&self) -> Option<RowMajorMatrix<F>> {
-        fwd!(self, a => BaseAir::<F>::preprocessed_trace(a))
-    }
-    fn preprocessed_width(&self) -> usize {
-        fwd!(self, a => BaseAir::<F>::preprocessed_width(a))
-    }
-    fn main_next_row_columns(&self) -> Vec<usize> {
-        fwd!(self, a => BaseAir::<F>::main_next_row_columns(a))
-    }
-    fn preprocessed_next_row_columns(&self) -> Vec<usize> {
-        fwd!(self, a => BaseAir::<F>::preprocessed_next_row_columns(a))
-    }
-}
-
-impl<AB: InteractionBuilder> Air<AB> for TestAir
-where
-    AB::F: Field,
-{
-    fn eval(&self, builder: &mut AB) {
-        fwd!(self, a => a.eval(builder))
+cloak_machine::air_enum! {
+    #[derive(Clone, Debug)]
+    enum TestAir {
+        Fetcher(Fetcher),
+        Program(ProgramAir),
     }
 }
 

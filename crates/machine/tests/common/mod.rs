@@ -7,7 +7,7 @@ use cloak_machine::bus::{alu_op, limbs, ALU_BUS, RANGE16_BUS};
 use cloak_machine::{AluEvent, MachineAir, MachineTraces, Multiplicities};
 use cloak_prover::Val;
 use p3_air::{Air, BaseAir, WindowAccess};
-use p3_field::{Field, PrimeCharacteristicRing};
+use p3_field::PrimeCharacteristicRing;
 use p3_lookup::{Count, InteractionBuilder};
 use p3_matrix::dense::RowMajorMatrix;
 
@@ -70,11 +70,13 @@ pub fn sender_trace(
     RowMajorMatrix::new(values, SENDER_WIDTH)
 }
 
-/// The sender first, then the machine's tables in `MachineAir::all` order.
-#[derive(Clone, Copy, Debug)]
-pub enum TestAir {
-    Sender(AluSender),
-    Machine(MachineAir),
+cloak_machine::air_enum! {
+    /// The sender first, then the machine's tables in `MachineAir::all` order.
+    #[derive(Clone, Copy, Debug)]
+    pub enum TestAir {
+        Sender(AluSender),
+        Machine(MachineAir),
+    }
 }
 
 pub fn airs() -> Vec<TestAir> {
@@ -100,43 +102,4 @@ pub fn traces(events: &[AluEvent], min_height: usize) -> Vec<RowMajorMatrix<Val>
     let sender = sender_trace(events, min_height, &mut mults);
     let machine = MachineTraces::generate(events, min_height, mults).expect("valid events");
     std::iter::once(sender).chain(machine.into_vec()).collect()
-}
-
-macro_rules! forward {
-    ($self:ident, $air:ident => $e:expr) => {
-        match $self {
-            TestAir::Sender($air) => $e,
-            TestAir::Machine($air) => $e,
-        }
-    };
-}
-
-impl<F: Field> BaseAir<F> for TestAir {
-    fn width(&self) -> usize {
-        forward!(self, a => BaseAir::<F>::width(a))
-    }
-    fn num_public_values(&self) -> usize {
-        forward!(self, a => BaseAir::<F>::num_public_values(a))
-    }
-    fn preprocessed_trace(&self) -> Option<RowMajorMatrix<F>> {
-        forward!(self, a => BaseAir::<F>::preprocessed_trace(a))
-    }
-    fn preprocessed_width(&self) -> usize {
-        forward!(self, a => BaseAir::<F>::preprocessed_width(a))
-    }
-    fn main_next_row_columns(&self) -> Vec<usize> {
-        forward!(self, a => BaseAir::<F>::main_next_row_columns(a))
-    }
-    fn preprocessed_next_row_columns(&self) -> Vec<usize> {
-        forward!(self, a => BaseAir::<F>::preprocessed_next_row_columns(a))
-    }
-}
-
-impl<AB: InteractionBuilder> Air<AB> for TestAir
-where
-    AB::F: Field,
-{
-    fn eval(&self, builder: &mut AB) {
-        forward!(self, a => a.eval(builder))
-    }
 }

@@ -4,14 +4,19 @@
 use crate::add_sub::AddSubAir;
 use crate::bitwise::BitwiseAir;
 use crate::byte::ByteAir;
+use crate::commit::CommitAir;
+use crate::cpu::CpuAir;
 use crate::divrem::DivRemAir;
+use crate::hint::HintAir;
 use crate::lt::LtAir;
+use crate::memory::{ImageAir, MemoryAir};
 use crate::mul::MulAir;
+use crate::program::ProgramAir;
 use crate::range16::Range16Air;
 use crate::shift::ShiftAir;
 
 crate::air_enum! {
-    #[derive(Clone, Copy, Debug)]
+    #[derive(Clone, Debug)]
     pub enum MachineAir {
         Range16(Range16Air),
         Byte(ByteAir),
@@ -21,12 +26,44 @@ crate::air_enum! {
         Shift(ShiftAir),
         Mul(MulAir),
         DivRem(DivRemAir),
+        Program(ProgramAir),
+        Image(ImageAir),
+        Cpu(CpuAir),
+        Memory(MemoryAir),
+        Commit(CommitAir),
+        Hint(HintAir),
     }
 }
 
+/// Index of each table in [`MachineAir::for_program`]'s list.
+pub mod table {
+    pub const RANGE16: usize = 0;
+    pub const BYTE: usize = 1;
+    pub const ADD_SUB: usize = 2;
+    pub const BITWISE: usize = 3;
+    pub const LT: usize = 4;
+    pub const SHIFT: usize = 5;
+    pub const MUL: usize = 6;
+    pub const DIVREM: usize = 7;
+    pub const PROGRAM: usize = 8;
+    pub const IMAGE: usize = 9;
+    pub const CPU: usize = 10;
+    pub const MEMORY: usize = 11;
+    pub const COMMIT: usize = 12;
+    pub const HINT: usize = 13;
+    /// Number of tables.
+    pub const COUNT: usize = 14;
+    /// Table names, for reports.
+    pub const NAMES: [&str; COUNT] = [
+        "range16", "byte", "add_sub", "bitwise", "lt", "shift", "mul", "divrem", "program",
+        "image", "cpu", "memory", "commit", "hint",
+    ];
+}
+
 impl MachineAir {
-    /// Every table, in the order [`crate::MachineTraces::into_vec`] lists traces.
-    pub fn all() -> Vec<MachineAir> {
+    /// The ALU chips and the lookup tables they use, in
+    /// [`crate::ChipTraces::into_vec`] order: the tables that need no program.
+    pub fn alu_chips() -> Vec<MachineAir> {
         vec![
             MachineAir::Range16(Range16Air),
             MachineAir::Byte(ByteAir),
@@ -37,5 +74,19 @@ impl MachineAir {
             MachineAir::Mul(MulAir),
             MachineAir::DivRem(DivRemAir),
         ]
+    }
+
+    /// Every table of the machine running one program, in [`table`] order.
+    pub fn for_program(program: ProgramAir, image: ImageAir) -> Vec<MachineAir> {
+        let mut airs = MachineAir::alu_chips();
+        airs.extend([
+            MachineAir::Program(program),
+            MachineAir::Image(image),
+            MachineAir::Cpu(CpuAir),
+            MachineAir::Memory(MemoryAir),
+            MachineAir::Commit(CommitAir),
+            MachineAir::Hint(HintAir),
+        ]);
+        airs
     }
 }

@@ -10,7 +10,11 @@
 //! | `alu` | `(op, a_lo, a_hi, b_lo, b_hi, c_lo, c_hi)`, meaning `a = op(b, c)` | the ALU chips (AddSub, Bitwise, Lt, Shift, Mul, DivRem); DivRem also sends `SLTU` messages to Lt |
 //! | `range16` | `(x)`, meaning `0 <= x < 2^16` | the Range16 table |
 //! | `byte` | `(op, x, y, z)`, meaning bytes `x`, `y` and `z = op(x, y)` | the Byte table |
-//! | `program` | `(pc, op, rd, rs1, rs2, imm_lo, imm_hi)`: the program holds this instruction at `pc` | the Program table |
+//! | `program` | `(pc, rd, rs1, rs2, imm_lo, imm_hi, target, value_lo, value_hi, alu_op, flags...)`: the program holds this decoded instruction at `pc` (see `crate::program`) | the Program table |
+//! | `memory` | `(key, lo, hi, ts)`: word `key` holds `(lo, hi)` since timestamp `ts`; every access consumes one state and provides the next | the Memory table (initial states), the CPU and HintRead (accesses); consumed finally by the Memory table |
+//! | `image` | `(key, lo, hi)`: the ELF's initial memory holds this non-zero word | the preprocessed Image table |
+//! | `commit` | `(index_lo, index_hi, lo, hi)`: COMMIT of word `index` of the public-values digest | the Commit table |
+//! | `hint` | `(clk, ptr_lo, ptr_hi, len_lo, len_hi)`: HINT_READ at cycle `clk` | the HintRead table |
 //!
 //! Range-check convention: each chip range-checks the limbs it *outputs* (for
 //! the ALU chips, `a`; a chip whose constraints already bound `a`'s limbs
@@ -30,6 +34,25 @@ pub const BYTE_BUS: &str = "byte";
 /// The instruction-fetch bus: `(pc, op, rd, rs1, rs2, imm_lo, imm_hi)`, provided
 /// by the preprocessed Program table (see `crate::program`).
 pub const PROGRAM_BUS: &str = "program";
+
+/// The memory bus: `(key, lo, hi, ts)`. Registers are keys 0..32; the memory
+/// word at byte address `4w` is key `MEMORY_KEY_BASE + w`.
+pub const MEMORY_BUS: &str = "memory";
+/// The initial-image bus: `(key, lo, hi)`, provided by the preprocessed Image table.
+pub const IMAGE_BUS: &str = "image";
+/// The public-values digest bus: `(index_lo, index_hi, lo, hi)`.
+pub const COMMIT_BUS: &str = "commit";
+/// The input bus: `(clk, ptr_lo, ptr_hi, len_lo, len_hi)` of one HINT_READ.
+pub const HINT_BUS: &str = "hint";
+
+/// The `memory` key of the word at byte address `4w` is `MEMORY_KEY_BASE + w`,
+/// so memory words never share a key with the 32 registers.
+pub const MEMORY_KEY_BASE: u32 = 32;
+
+/// The `memory` key of the word holding byte address `addr`.
+pub const fn memory_key(addr: u32) -> u32 {
+    MEMORY_KEY_BASE + (addr >> 2)
+}
 
 /// The `op` field of `alu` and `byte` messages is the register-register
 /// opcode's `cloak_vm::Opcode as u8` value. Immediate forms travel as their

@@ -63,10 +63,22 @@ pub enum TraceError {
     },
     #[error("{rows} rows do not fit a power-of-two trace")]
     TooManyRows { rows: usize },
-    #[error(
-        "pc {pc:#010x} is not below the field modulus 0x7f000001: text that high cannot be proven"
-    )]
+    #[error("pc {pc:#010x} is at or above 0x40000000: text that high cannot be proven")]
     PcOutOfField { pc: u32 },
+    #[error("pc {pc:#010x}: syscall {code:#010x} ({name}) has no table in the prover yet")]
+    UnprovableSyscall {
+        pc: u32,
+        code: u32,
+        name: &'static str,
+    },
+    #[error("pc {pc:#010x}: memory access at {addr:#010x} is at or above 0x80000000, which the prover does not cover")]
+    AddressOutOfRange { pc: u32, addr: u32 },
+    #[error("the execution ran {cycles} cycles; one proof covers at most {max} (timestamps must stay below 2^29)")]
+    TooManyCycles { cycles: u64, max: u64 },
+    #[error("the execution did not halt within the traced cycles, so it cannot be proven as one shard")]
+    NotHalted,
+    #[error("the record is inconsistent: {0}")]
+    BadRecord(String),
     #[error("pc {pc:#010x} holds no executable instruction of the program")]
     NotAnInstruction { pc: u32 },
 }

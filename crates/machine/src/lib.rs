@@ -1,11 +1,11 @@
 //! Cloak's RV32IM machine as AIR tables ("chips") connected by LogUp buses,
-//! and their trace generation. See docs/prover-design.md.
+//! their trace generation, and proving and verifying whole executions. See
+//! docs/prover-design.md.
 //!
-//! Implemented so far: the ALU chips for ADD/SUB (and ADDI), AND/OR/XOR,
-//! SLT/SLTU and SLL/SRL/SRA (and their immediate forms) and
-//! MUL/MULH/MULHSU/MULHU and DIV/DIVU/REM/REMU, and the preprocessed lookup
-//! tables they use, Range16 and Byte. The CPU table, which sends the `alu`
-//! messages, comes next; until then tests stand in for it.
+//! Tables: CPU (one row per cycle), Program and Image (preprocessed from the
+//! ELF), Memory (initial and final state of every touched word), Commit (the
+//! public-values digest), HintRead (input words), the ALU chips (AddSub,
+//! Bitwise, Lt, Shift, Mul, DivRem) and the lookup tables Range16 and Byte.
 
 pub mod add_sub;
 pub mod air;
@@ -13,16 +13,23 @@ pub mod air_enum;
 pub mod bitwise;
 pub mod bus;
 pub mod byte;
+pub mod commit;
+pub mod cpu;
 pub mod divrem;
 pub mod event;
 pub mod flags;
+pub mod hint;
 pub mod lt;
+pub mod memory;
 pub mod mul;
 pub mod program;
 pub mod range16;
 pub mod shift;
 pub mod trace;
+pub mod witness;
+pub mod zkvm;
 
 pub use air::MachineAir;
 pub use event::{AluEvent, ByteOp, Multiplicities, TraceError};
-pub use trace::MachineTraces;
+pub use trace::ChipTraces;
+pub use zkvm::{MachineKeys, Proof, Statement, ZkvmError};

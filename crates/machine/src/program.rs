@@ -1,41 +1,86 @@
-//! Program: the preprocessed instruction table, providing
-//! `program(pc, op, rd, rs1, rs2, imm_lo, imm_hi)` for every executable
-//! instruction of the ELF.
+//! Program: the preprocessed instruction table, providing one `program`
+//! message per executable instruction of the ELF: its pc and its *decoded*
+//! form (operand registers, immediate, branch/jump target, the constant a
+//! LUI/AUIPC/JAL/JALR writes, the `alu` op id, and one flag per instruction
+//! class).
 //!
-//! The instruction columns are preprocessed, so they are fixed by the verifying
-//! key: a prover cannot run an instruction the program does not contain. The
-//! only witness is how often each instruction was fetched. Padding rows (and
-//! words that are not executable instructions, which are left out) carry
-//! `is_real = 0`, and `mult * (1 - is_real) = 0` stops a prover from fetching
-//! them.
+//! All of it is preprocessed, so it is fixed by the verifying key: a prover
+//! cannot run an instruction the program does not contain, nor decode one
+//! differently. The CPU copies the message into its own columns, so the flags
+//! it branches on need no booleanity or exclusivity constraints of their own:
+//! the decoder here makes them one-hot per class. The only witness is how often
+//! each instruction was fetched. Padding rows carry `is_real = 0`, and
+//! `mult * (1 - is_real) = 0` stops a prover from fetching them.
 //!
-//! `op` is `cloak_vm::Opcode as u8` of the decoded instruction itself (ADDI
-//! stays ADDI here; the CPU maps it to the `alu` bus form). `imm` is the
-//! sign-extended immediate as two 16-bit limbs.
+//! Branch and JAL targets are `pc + imm` as a field element; a target outside
+//! the provable text range (at or above [`MAX_TEXT_END`]) is replaced by
+//! [`MAX_TEXT_END`] itself, where no instruction lies, so such a jump cannot be
+//! followed by any fetch.
 
-use crate::bus::{limbs, PROGRAM_BUS};
+use crate::bus::{alu_op, limbs, PROGRAM_BUS};
 use crate::event::TraceError;
 use cloak_prover::Val;
-use cloak_vm::{Opcode, Program};
+use cloak_vm::{Instruction, Opcode, Program};
 use p3_air::{Air, BaseAir, WindowAccess};
-use p3_field::{Field, PrimeCharacteristicRing, PrimeField32};
+use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder};
 use p3_matrix::dense::RowMajorMatrix;
 use std::sync::Arc;
 
-/// Preprocessed column indices.
-pub mod cols {
+/// Text must lie below 2^30 to be proven: pcs and jump targets are then field
+/// elements with room to spare, and a wrapped target never aliases a real pc.
+pub const MAX_TEXT_END: u32 = 1 << 30;
+
+/// Fields of the `program` message, in order. The CPU table holds the same
+/// fields in its first [`FETCH_WIDTH`] columns.
+pub mod fields {
     pub const PC: usize = 0;
-    pub const OP: usize = 1;
-    pub const RD: usize = 2;
-    pub const RS1: usize = 3;
-    pub const RS2: usize = 4;
-    pub const IMM_LO: usize = 5;
-    pub const IMM_HI: usize = 6;
-    pub const IS_REAL: usize = 7;
+    pub const RD: usize = 1;
+    pub const RS1: usize = 2;
+    pub const RS2: usize = 3;
+    pub const IMM_LO: usize = 4;
+    pub const IMM_HI: usize = 5;
+    /// Branch/JAL target (see the module docs).
+    pub const TARGET: usize = 6;
+    /// The value LUI, AUIPC, JAL and JALR write to rd.
+    pub const VALUE_LO: usize = 7;
+    pub const VALUE_HI: usize = 8;
+    /// The `alu` op id: of the ALU operation, or SLT/SLTU for ordered branches.
+    pub const ALU_OP: usize = 9;
+    // Flags.
+    pub const READS_RS1: usize = 10;
+    pub const READS_RS2: usize = 11;
+    /// Writes rd, and rd is not x0.
+    pub const WRITES_RD: usize = 12;
+    /// ALU operation on two registers: `c = rs2`.
+    pub const ALU_RR: usize = 13;
+    /// ALU operation with an immediate: `c = imm`.
+    pub const ALU_IMM: usize = 14;
+    /// LUI, AUIPC, JAL, JALR: rd = value.
+    pub const CONST: usize = 15;
+    pub const JAL: usize = 16;
+    pub const JALR: usize = 17;
+    /// BEQ, BNE.
+    pub const BRANCH_EQ: usize = 18;
+    /// BLT, BGE, BLTU, BGEU (an `alu` SLT/SLTU message decides them).
+    pub const BRANCH_LT: usize = 19;
+    /// BNE, BGE, BGEU: taken when the comparison fails.
+    pub const BRANCH_NEG: usize = 20;
+    pub const LB: usize = 21;
+    pub const LBU: usize = 22;
+    pub const LH: usize = 23;
+    pub const LHU: usize = 24;
+    pub const LW: usize = 25;
+    pub const SB: usize = 26;
+    pub const SH: usize = 27;
+    pub const SW: usize = 28;
+    pub const ECALL: usize = 29;
 }
-/// Preprocessed columns.
-pub const PREPROCESSED_WIDTH: usize = 8;
+/// Width of the `program` message (and of the CPU's copy of it).
+pub const FETCH_WIDTH: usize = 30;
+/// Preprocessed columns: the message, then `is_real`.
+pub const PREPROCESSED_WIDTH: usize = FETCH_WIDTH + 1;
+const IS_REAL: usize = FETCH_WIDTH;
 /// Main columns: the fetch multiplicity.
 pub const WIDTH: usize = 1;
 
@@ -43,11 +88,76 @@ pub const WIDTH: usize = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProgramRow {
     pub pc: u32,
-    pub opcode: Opcode,
-    pub rd: u8,
-    pub rs1: u8,
-    pub rs2: u8,
-    pub imm: u32,
+    pub instruction: Instruction,
+}
+
+impl ProgramRow {
+    /// The `program` message of this instruction.
+    pub fn message(&self) -> [u32; FETCH_WIDTH] {
+        decode(self.pc, &self.instruction)
+    }
+}
+
+/// The decoded form of `ins` at `pc`, as the `program` message carries it.
+pub fn decode(pc: u32, ins: &Instruction) -> [u32; FETCH_WIDTH] {
+    use fields::*;
+    use Opcode::*;
+    let mut m = [0u32; FETCH_WIDTH];
+    let op = ins.opcode;
+    let (reads_rs1, reads_rs2) = cloak_vm::operand_reads(op);
+    let writes = !matches!(
+        op,
+        Beq | Bne | Blt | Bge | Bltu | Bgeu | Sb | Sh | Sw | Fence
+    );
+    m[PC] = pc;
+    m[RD] = u32::from(ins.rd);
+    m[RS1] = u32::from(ins.rs1);
+    m[RS2] = u32::from(ins.rs2);
+    (m[IMM_LO], m[IMM_HI]) = limbs(ins.imm);
+    m[READS_RS1] = reads_rs1 as u32;
+    m[READS_RS2] = reads_rs2 as u32;
+    m[WRITES_RD] = (writes && ins.rd != 0) as u32;
+    let target = pc.wrapping_add(ins.imm);
+    let value = match op {
+        Lui => Some(ins.imm),
+        Auipc => Some(target),
+        Jal | Jalr => Some(pc.wrapping_add(4)),
+        _ => None,
+    };
+    if let Some(value) = value {
+        m[CONST] = 1;
+        (m[VALUE_LO], m[VALUE_HI]) = limbs(value);
+    }
+    if matches!(op, Jal | Beq | Bne | Blt | Bge | Bltu | Bgeu) {
+        m[TARGET] = target.min(MAX_TEXT_END);
+    }
+    if let Some(alu) = alu_op(op) {
+        m[ALU_OP] = alu as u32;
+        let register_form = alu == op;
+        m[if register_form { ALU_RR } else { ALU_IMM }] = 1;
+    }
+    match op {
+        Jal => m[JAL] = 1,
+        Jalr => m[JALR] = 1,
+        Beq => m[BRANCH_EQ] = 1,
+        Bne => (m[BRANCH_EQ], m[BRANCH_NEG]) = (1, 1),
+        Blt | Bge | Bltu | Bgeu => {
+            m[BRANCH_LT] = 1;
+            m[BRANCH_NEG] = matches!(op, Bge | Bgeu) as u32;
+            m[ALU_OP] = if matches!(op, Blt | Bge) { Slt } else { Sltu } as u32;
+        }
+        Lb => m[LB] = 1,
+        Lbu => m[LBU] = 1,
+        Lh => m[LH] = 1,
+        Lhu => m[LHU] = 1,
+        Lw => m[LW] = 1,
+        Sb => m[SB] = 1,
+        Sh => m[SH] = 1,
+        Sw => m[SW] = 1,
+        Ecall => m[ECALL] = 1,
+        _ => {}
+    }
+    m
 }
 
 /// The Program table of one ELF. Cheap to clone (the rows are shared).
@@ -59,25 +169,21 @@ pub struct ProgramAir {
 
 impl ProgramAir {
     /// The table of `program`'s executable instructions, padded to a power of
-    /// two of at least `min_height` rows. Every pc must be a field element:
-    /// text at or above the KoalaBear modulus (0x7f00_0001) cannot be proven.
+    /// two of at least `min_height` rows. Text at or above [`MAX_TEXT_END`]
+    /// cannot be proven.
     pub fn new(program: &Program, min_height: usize) -> Result<ProgramAir, TraceError> {
         let mut rows = Vec::new();
         for (i, ins) in program.instructions.iter().enumerate() {
             if matches!(ins.opcode, Opcode::Invalid | Opcode::Unsupported) {
                 continue;
             }
-            let pc = program.text_base.wrapping_add(4 * i as u32);
-            if pc >= Val::ORDER_U32 {
-                return Err(TraceError::PcOutOfField { pc });
+            let pc = u64::from(program.text_base) + 4 * i as u64;
+            if pc >= u64::from(MAX_TEXT_END) {
+                return Err(TraceError::PcOutOfField { pc: pc as u32 });
             }
             rows.push(ProgramRow {
-                pc,
-                opcode: ins.opcode,
-                rd: ins.rd,
-                rs1: ins.rs1,
-                rs2: ins.rs2,
-                imm: ins.imm,
+                pc: pc as u32,
+                instruction: *ins,
             });
         }
         let height = rows
@@ -94,6 +200,14 @@ impl ProgramAir {
     /// The executable instructions, in pc order.
     pub fn rows(&self) -> &[ProgramRow] {
         &self.rows
+    }
+
+    /// The row holding the instruction at `pc`.
+    pub fn row_of(&self, pc: u32) -> Result<&ProgramRow, TraceError> {
+        self.rows
+            .binary_search_by_key(&pc, |r| r.pc)
+            .map(|i| &self.rows[i])
+            .map_err(|_| TraceError::NotAnInstruction { pc })
     }
 
     pub fn log_height(&self) -> usize {
@@ -132,15 +246,10 @@ impl<F: Field> BaseAir<F> for ProgramAir {
             .iter()
             .zip(values.chunks_exact_mut(PREPROCESSED_WIDTH))
         {
-            let (imm_lo, imm_hi) = limbs(row.imm);
-            cells[cols::PC] = F::from_u32(row.pc);
-            cells[cols::OP] = F::from_u8(row.opcode as u8);
-            cells[cols::RD] = F::from_u8(row.rd);
-            cells[cols::RS1] = F::from_u8(row.rs1);
-            cells[cols::RS2] = F::from_u8(row.rs2);
-            cells[cols::IMM_LO] = F::from_u32(imm_lo);
-            cells[cols::IMM_HI] = F::from_u32(imm_hi);
-            cells[cols::IS_REAL] = F::ONE;
+            for (cell, v) in cells.iter_mut().zip(row.message()) {
+                *cell = F::from_u32(v);
+            }
+            cells[IS_REAL] = F::ONE;
         }
         Some(RowMajorMatrix::new(values, PREPROCESSED_WIDTH))
     }
@@ -164,17 +273,8 @@ where
         let p = builder.preprocessed().current_slice().to_vec();
         let mult = builder.main().current_slice()[0];
         // Padding rows cannot be fetched.
-        builder.assert_zero(mult * (AB::Expr::ONE - p[cols::IS_REAL].into()));
-        let message = [
-            cols::PC,
-            cols::OP,
-            cols::RD,
-            cols::RS1,
-            cols::RS2,
-            cols::IMM_LO,
-            cols::IMM_HI,
-        ]
-        .map(|c| p[c].into());
+        builder.assert_zero(mult * (AB::Expr::ONE - p[IS_REAL].into()));
+        let message = p[..FETCH_WIDTH].iter().map(|&v| v.into());
         builder.push_interaction(PROGRAM_BUS, message, Count::provided(-mult.into()));
     }
 }

@@ -7,9 +7,9 @@ use cloak_vm::Opcode;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
-/// One trace per table of [`crate::MachineAir::all`].
+/// One trace per table of [`crate::MachineAir::alu_chips`].
 #[derive(Clone, Debug)]
-pub struct MachineTraces {
+pub struct ChipTraces {
     pub range16: RowMajorMatrix<Val>,
     pub byte: RowMajorMatrix<Val>,
     pub add_sub: RowMajorMatrix<Val>,
@@ -20,7 +20,7 @@ pub struct MachineTraces {
     pub divrem: RowMajorMatrix<Val>,
 }
 
-impl MachineTraces {
+impl ChipTraces {
     /// The chips' traces for `events`, each padded to a power of two of at least
     /// `min_height` rows, and the lookup tables' multiplicities. `mults` holds
     /// the sends of tables outside this crate's chips (e.g. the CPU's range
@@ -29,7 +29,7 @@ impl MachineTraces {
         events: &[AluEvent],
         min_height: usize,
         mut mults: Multiplicities,
-    ) -> Result<MachineTraces, TraceError> {
+    ) -> Result<ChipTraces, TraceError> {
         let mut add_sub_events = Vec::new();
         let mut bitwise_events = Vec::new();
         let mut lt_events = Vec::new();
@@ -58,7 +58,7 @@ impl MachineTraces {
         let lt = lt::trace(&lt_events, min_height, &mut mults)?;
         let shift = shift::trace(&shift_events, min_height, &mut mults)?;
         let mul = mul::trace(&mul_events, min_height, &mut mults)?;
-        Ok(MachineTraces {
+        Ok(ChipTraces {
             range16: range16::trace(&mults),
             byte: byte::trace(&mults),
             add_sub,
@@ -70,7 +70,7 @@ impl MachineTraces {
         })
     }
 
-    /// The traces in [`crate::MachineAir::all`] order.
+    /// The traces in [`crate::MachineAir::alu_chips`] order.
     pub fn into_vec(self) -> Vec<RowMajorMatrix<Val>> {
         vec![
             self.range16,
@@ -84,7 +84,7 @@ impl MachineTraces {
         ]
     }
 
-    /// log2 of each trace's height, in [`crate::MachineAir::all`] order (what
+    /// log2 of each trace's height, in [`crate::MachineAir::alu_chips`] order (what
     /// `cloak_prover::setup` takes).
     pub fn log_heights(&self) -> Vec<usize> {
         [

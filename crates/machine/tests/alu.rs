@@ -14,7 +14,7 @@ use cloak_machine::divrem::{self, cols as dr_cols};
 use cloak_machine::lt::cols as lt_cols;
 use cloak_machine::mul::cols as mul_cols;
 use cloak_machine::shift::cols as sh_cols;
-use cloak_machine::{AluEvent, MachineTraces, Multiplicities, TraceError};
+use cloak_machine::{AluEvent, ChipTraces, Multiplicities, TraceError};
 use cloak_prover::config::{seeded_config, FriSettings, Val};
 use cloak_prover::{prove, setup, verify, ProvingKey, VerifyingKey};
 use cloak_vm::Opcode;
@@ -570,7 +570,7 @@ fn trace_generation_rejects_bad_events() {
         c: 1,
     };
     assert_eq!(
-        MachineTraces::generate(&[bad], 256, Multiplicities::default()).err(),
+        ChipTraces::generate(&[bad], 256, Multiplicities::default()).err(),
         Some(TraceError::WrongResult {
             opcode: Opcode::Add,
             a: 3,
@@ -586,11 +586,11 @@ fn trace_generation_rejects_bad_events() {
         c: 0,
     };
     assert_eq!(
-        MachineTraces::generate(&[load], 256, Multiplicities::default()).err(),
+        ChipTraces::generate(&[load], 256, Multiplicities::default()).err(),
         Some(TraceError::UnsupportedOpcode(Opcode::Lb))
     );
     assert!(AluEvent::new(Opcode::Beq, 1, 1).is_none());
-    let ok = MachineTraces::generate(&events(), 256, Multiplicities::default()).unwrap();
+    let ok = ChipTraces::generate(&events(), 256, Multiplicities::default()).unwrap();
     assert_eq!(ok.log_heights(), vec![16, 16, 8, 8, 9, 8, 8, 8]);
     let bad_lt = AluEvent {
         opcode: Opcode::Slti,
@@ -599,7 +599,7 @@ fn trace_generation_rejects_bad_events() {
         c: 0,
     };
     assert!(matches!(
-        MachineTraces::generate(&[bad_lt], 256, Multiplicities::default()),
+        ChipTraces::generate(&[bad_lt], 256, Multiplicities::default()),
         Err(TraceError::WrongResult { expected: 1, .. })
     ));
     // SRAI by 32 + 1 is a shift by 1.
@@ -610,7 +610,7 @@ fn trace_generation_rejects_bad_events() {
         c: 33,
     };
     assert!(matches!(
-        MachineTraces::generate(&[bad_shift], 256, Multiplicities::default()),
+        ChipTraces::generate(&[bad_shift], 256, Multiplicities::default()),
         Err(TraceError::WrongResult {
             expected: 0xc000_0000,
             ..
@@ -624,7 +624,7 @@ fn trace_generation_rejects_bad_events() {
         c: u32::MAX,
     };
     assert!(matches!(
-        MachineTraces::generate(&[bad_mul], 256, Multiplicities::default()),
+        ChipTraces::generate(&[bad_mul], 256, Multiplicities::default()),
         Err(TraceError::WrongResult {
             expected: 0xffff_ffff,
             ..
@@ -645,7 +645,7 @@ fn trace_generation_rejects_bad_events() {
             c,
         };
         assert_eq!(
-            MachineTraces::generate(&[bad], 256, Multiplicities::default()).err(),
+            ChipTraces::generate(&[bad], 256, Multiplicities::default()).err(),
             Some(TraceError::WrongResult {
                 opcode,
                 a: expected.wrapping_add(1),

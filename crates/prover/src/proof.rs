@@ -1,5 +1,5 @@
 //! The proof format: a magic tag, a format version, then the postcard encoding
-//! of the Plonky3 batch proof. Decoding is strict: a wrong tag or version is
+//! of the proof (a Plonky3 batch proof, or a structure holding them). Decoding is strict: a wrong tag or version is
 //! named, and trailing bytes are rejected (plain postcard ignores them, which
 //! would make proofs malleable).
 
@@ -10,7 +10,7 @@ use thiserror::Error;
 /// Identifies a Cloak proof file.
 pub const MAGIC: [u8; 8] = *b"CLOAKPRF";
 /// Bumped on any change to the encoding or to what is proven.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub type StarkProof = BatchProof<Config>;
 
@@ -31,7 +31,7 @@ pub enum ProofFormatError {
 }
 
 /// Encodes a proof with its header.
-pub fn encode(proof: &StarkProof) -> Vec<u8> {
+pub fn encode<T: serde::Serialize>(proof: &T) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     // Serialising into a Vec cannot fail for these types.
@@ -41,7 +41,7 @@ pub fn encode(proof: &StarkProof) -> Vec<u8> {
 }
 
 /// Decodes a proof, checking the header and that nothing follows the body.
-pub fn decode(bytes: &[u8]) -> Result<StarkProof, ProofFormatError> {
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProofFormatError> {
     const HEADER: usize = MAGIC.len() + 4;
     if bytes.len() >= MAGIC.len() && bytes[..MAGIC.len()] != MAGIC {
         return Err(ProofFormatError::BadMagic);
@@ -53,7 +53,7 @@ pub fn decode(bytes: &[u8]) -> Result<StarkProof, ProofFormatError> {
     if found != FORMAT_VERSION {
         return Err(ProofFormatError::UnsupportedVersion { found });
     }
-    let (proof, rest) = postcard::take_from_bytes::<StarkProof>(&bytes[HEADER..]).map_err(|e| {
+    let (proof, rest) = postcard::take_from_bytes::<T>(&bytes[HEADER..]).map_err(|e| {
         ProofFormatError::Malformed {
             offset: HEADER,
             reason: e.to_string(),

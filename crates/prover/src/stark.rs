@@ -105,7 +105,20 @@ pub struct VerifyingKey {
     common: CommonData<Config>,
 }
 
-/// Commits the preprocessed tables of `airs` at the given trace heights (log2).
+impl VerifyingKey {
+    /// The postcard encoding of the preprocessed commitment (empty when no
+    /// table has preprocessed columns): what identifies the program.
+    pub fn commitment_bytes(&self) -> Vec<u8> {
+        self.common
+            .preprocessed
+            .as_ref()
+            .map(|p| postcard::to_allocvec(&p.commitment).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+/// Commits the preprocessed tables of `airs` at the given trace heights (log2;
+/// only the heights of tables with preprocessed columns are binding).
 pub fn setup<A: ProvableAir>(
     fri: FriSettings,
     airs: &[A],
@@ -152,8 +165,13 @@ pub fn prove<A: ProvableAir>(
             publics: public_values.len(),
         });
     }
-    for (table, (trace, &log_height)) in traces.iter().zip(&pk.log_heights).enumerate() {
-        if trace.height() != 1 << log_height {
+    // Tables with preprocessed columns have the height fixed at setup; the
+    // others may take any height (the proof records it).
+    for (table, ((air, trace), &log_height)) in
+        airs.iter().zip(traces).zip(&pk.log_heights).enumerate()
+    {
+        let fixed = p3_air::BaseAir::<Val>::preprocessed_width(air) > 0;
+        if fixed && trace.height() != 1 << log_height {
             return Err(ProveError::HeightMismatch {
                 table,
                 height: trace.height(),

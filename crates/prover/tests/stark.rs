@@ -6,6 +6,7 @@ mod common;
 
 use cloak_prover::config::{seeded_config, FriSettings, Val};
 use cloak_prover::proof::{decode, encode, ProofFormatError, FORMAT_VERSION, MAGIC};
+use cloak_prover::StarkProof;
 use cloak_prover::{fresh_config, prove, setup, verify, ProvingKey, VerifyingKey};
 use common::{generate_traces, AddAir, ByteAir, CloakAir, CpuAir, Traces};
 use p3_matrix::dense::RowMajorMatrix;
@@ -60,7 +61,7 @@ fn seeded_proof(f: &Fixture, seed: u8) -> Vec<u8> {
 }
 
 fn verify_bytes(f: &Fixture, bytes: &[u8], publics: &[Vec<Val>]) -> Result<(), String> {
-    let proof = decode(bytes).map_err(|e| e.to_string())?;
+    let proof: StarkProof = decode(bytes).map_err(|e| e.to_string())?;
     verify(&f.vk, &airs(), &proof, publics).map_err(|e| e.to_string())
 }
 
@@ -158,7 +159,7 @@ fn tampered_traces_are_rejected() {
 }
 
 fn decode_err(bytes: &[u8]) -> ProofFormatError {
-    match decode(bytes) {
+    match decode::<StarkProof>(bytes) {
         Ok(_) => panic!("{} bytes decoded as a proof", bytes.len()),
         Err(e) => e,
     }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use cloak_machine::bus::{alu_op, limbs, ALU_BUS, RANGE16_BUS};
-use cloak_machine::{AluEvent, MachineAir, MachineTraces, Multiplicities};
+use cloak_machine::{AluEvent, MachineAir, ChipTraces, Multiplicities};
 use cloak_prover::Val;
 use p3_air::{Air, BaseAir, WindowAccess};
 use p3_field::PrimeCharacteristicRing;
@@ -71,7 +71,7 @@ pub fn sender_trace(
 }
 
 cloak_machine::air_enum! {
-    /// The sender first, then the machine's tables in `MachineAir::all` order.
+    /// The sender first, then the machine's tables in `MachineAir::alu_chips` order.
     #[derive(Clone, Copy, Debug)]
     pub enum TestAir {
         Sender(AluSender),
@@ -81,7 +81,7 @@ cloak_machine::air_enum! {
 
 pub fn airs() -> Vec<TestAir> {
     std::iter::once(TestAir::Sender(AluSender))
-        .chain(MachineAir::all().into_iter().map(TestAir::Machine))
+        .chain(MachineAir::alu_chips().into_iter().map(TestAir::Machine))
         .collect()
 }
 
@@ -100,6 +100,6 @@ pub const DIVREM: usize = 8;
 pub fn traces(events: &[AluEvent], min_height: usize) -> Vec<RowMajorMatrix<Val>> {
     let mut mults = Multiplicities::default();
     let sender = sender_trace(events, min_height, &mut mults);
-    let machine = MachineTraces::generate(events, min_height, mults).expect("valid events");
+    let machine = ChipTraces::generate(events, min_height, mults).expect("valid events");
     std::iter::once(sender).chain(machine.into_vec()).collect()
 }

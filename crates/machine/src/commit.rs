@@ -1,0 +1,107 @@
+//! Commit: the public-values digest. Its public values are the eight digest
+//! words (as limbs) the guest COMMITs, and whether every word must have been
+//! committed (the verifier sets this for exit code 0, as the executor requires
+//! all eight COMMITs before a clean HALT).
+//!
+//! Every row holds the same digest (each column equals its public value), so
+//! a `commit(i, word)` message is answered only with `word = digest[i]`. The
+//! multiplicities live on the first row only (later rows are forced to zero),
+//! and when all eight are required each first-row multiplicity has an inverse:
+//! the CPU's COMMIT count for each index is non-zero (it is below p).
+
+use crate::bus::COMMIT_BUS;
+use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_lookup::{Count, InteractionBuilder};
+use p3_matrix::dense::RowMajorMatrix;
+
+/// Digest words.
+pub const WORDS: usize = 8;
+
+/// Columns: digest limbs, then per word its multiplicity and that one's inverse.
+pub mod cols {
+    use super::WORDS;
+    pub const DIGEST: usize = 0;
+    pub const MULT: usize = 2 * WORDS;
+    pub const INV: usize = 3 * WORDS;
+}
+pub const WIDTH: usize = 4 * WORDS;
+
+/// Public values: 16 digest limbs, then the "all committed" flag.
+pub const REQUIRE_ALL: usize = 2 * WORDS;
+pub const NUM_PUBLIC_VALUES: usize = 2 * WORDS + 1;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommitAir;
+
+impl<F> BaseAir<F> for CommitAir {
+    fn width(&self) -> usize {
+        WIDTH
+    }
+    fn num_public_values(&self) -> usize {
+        NUM_PUBLIC_VALUES
+    }
+    fn main_next_row_columns(&self) -> Vec<usize> {
+        (cols::MULT..cols::MULT + WORDS).collect()
+    }
+}
+
+impl<AB: InteractionBuilder> Air<AB> for CommitAir {
+    fn eval(&self, builder: &mut AB) {
+        use cols::*;
+        let main = builder.main();
+        let r: Vec<AB::Var> = main.current_slice().to_vec();
+        let next: Vec<AB::Var> = main.next_slice().to_vec();
+        let publics: Vec<AB::Expr> = builder
+            .public_values()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        for (i, public) in publics[..2 * WORDS].iter().enumerate() {
+            builder.assert_eq(r[DIGEST + i], public.clone());
+        }
+        for i in 0..WORDS {
+            builder.when_transition().assert_zero(next[MULT + i]);
+            builder.when_first_row().assert_zero(
+                publics[REQUIRE_ALL].clone() * (r[MULT + i] * r[INV + i] - AB::Expr::ONE),
+            );
+            builder.push_interaction(
+                COMMIT_BUS,
+                [
+                    AB::Expr::from_usize(i),
+                    AB::Expr::ZERO,
+                    r[DIGEST + 2 * i].into(),
+                    r[DIGEST + 2 * i + 1].into(),
+                ],
+                Count::provided(-r[MULT + i].into()),
+            );
+        }
+    }
+}
+
+/// The Commit table: `digest` on every row, `counts[i]` COMMITs of word `i`.
+pub fn trace<F: Field>(digest: [u32; WORDS], counts: [u64; WORDS], height: usize) -> RowMajorMatrix<F> {
+    let mut values = F::zero_vec(height * WIDTH);
+    for row in values.chunks_exact_mut(WIDTH) {
+        for (i, word) in digest.iter().enumerate() {
+            row[cols::DIGEST + 2 * i] = F::from_u32(word & 0xffff);
+            row[cols::DIGEST + 2 * i + 1] = F::from_u32(word >> 16);
+        }
+    }
+    for i in 0..WORDS {
+        let m = F::from_u64(counts[i]);
+        values[cols::MULT + i] = m;
+        values[cols::INV + i] = m.try_inverse().unwrap_or(F::ZERO);
+    }
+    RowMajorMatrix::new(values, WIDTH)
+}
+
+/// The public values of the Commit table.
+pub fn public_values<F: Field>(digest: [u32; WORDS], require_all: bool) -> Vec<F> {
+    let mut out: Vec<F> = digest
+        .iter()
+        .flat_map(|w| [F::from_u32(w & 0xffff), F::from_u32(w >> 16)])
+        .collect();
+    out.push(F::from_bool(require_all));
+    out
+}

@@ -1,0 +1,402 @@
+//! CPU: one row per executed cycle.
+//!
+//! A row fetches its decoded instruction from the Program table (the first
+//! [`FETCH_WIDTH`] columns are the `program` message, so every flag the row
+//! branches on is fixed by the verifying key), reads and writes registers and
+//! memory through the `memory` bus, hands arithmetic to the ALU chips through
+//! `alu` messages, and computes the next pc.
+//!
+//! # Why it is sound
+//! - *Time.* `clk` starts at 0 and grows by one per row, and the four accesses
+//!   of a cycle use timestamps `4 clk + 1 + position` (rs1, rs2, memory, rd).
+//!   Each access consumes `(key, prev, prev_ts)` and provides `(key, new, ts)`
+//!   with `prev_ts = ts - 1 - (e_lo + 2^14 e_hi)`, both limbs range-checked: so
+//!   `ts - prev_ts - 1` lies in `[0, 2^30 + 2^16)`. Every provided timestamp is
+//!   below 2^29 (at most 2^27 cycles per proof), so a `prev_ts >= ts` would wrap
+//!   to at least `p - 2^29`, outside that range. Offline memory checking
+//!   (consumes = provides, one initial and one final state per key, strictly
+//!   increasing timestamps) then makes every read return the last write.
+//! - *Values.* Every value written to memory or a register is two limbs below
+//!   2^16: ALU results are range-checked by their chip, loaded parts are built
+//!   from checked bytes and limbs, constants come from the program table, and
+//!   HINT_LEN's free result is range-checked here. Initial values are 0 or
+//!   image words. So values read back need no further range check.
+//! - *Padding.* Rows after the halt have `is_real = 0`, every flag 0 (so they
+//!   send nothing), and no real row follows them. The last real row is a HALT.
+//! - *Addresses.* Load/store addresses come from an `alu(ADD)` message
+//!   (`rs1 + imm`), are split as `lo = 4w + 2 bit1 + bit0` with `w < 2^14`, and
+//!   are kept below 2^31 (`range16(2 hi)`), so memory keys
+//!   `32 + w + 2^14 hi` are below 2^29 + 32 and distinct from register keys.
+//!   JALR targets are kept below 2^30 (`range16(4 hi)`), so the field value of
+//!   the target is the target.
+
+use crate::bus::{
+    ADD_ID, ALU_BUS, BYTE_BUS, COMMIT_BUS, HINT_BUS, MEMORY_BUS, MEMORY_KEY_BASE, PROGRAM_BUS,
+    RANGE16_BUS, XOR_ID,
+};
+use crate::program::{fields as f, FETCH_WIDTH};
+use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_lookup::{Count, InteractionBuilder};
+
+/// Column indices after the fetched message.
+pub mod cols {
+    use crate::program::FETCH_WIDTH;
+    pub const IS_REAL: usize = FETCH_WIDTH;
+    pub const CLK: usize = FETCH_WIDTH + 1;
+    /// rs1's value (`b` of `alu` messages).
+    pub const B_LO: usize = FETCH_WIDTH + 2;
+    pub const B_HI: usize = FETCH_WIDTH + 3;
+    /// rs2's value, or the immediate for ALU-immediate operations (`c`).
+    pub const C_LO: usize = FETCH_WIDTH + 4;
+    pub const C_HI: usize = FETCH_WIDTH + 5;
+    /// The value written to rd (for ordered branches: the comparison result).
+    pub const A_LO: usize = FETCH_WIDTH + 6;
+    pub const A_HI: usize = FETCH_WIDTH + 7;
+    /// rd's value before the write (for ECALL: the syscall code in t0).
+    pub const RD_PREV_LO: usize = FETCH_WIDTH + 8;
+    pub const RD_PREV_HI: usize = FETCH_WIDTH + 9;
+    /// Timestamp gaps `ts - prev_ts - 1 = lo + 2^14 hi` per access.
+    pub const E_RS1: usize = FETCH_WIDTH + 10;
+    pub const E_RS2: usize = FETCH_WIDTH + 12;
+    pub const E_MEM: usize = FETCH_WIDTH + 14;
+    pub const E_RD: usize = FETCH_WIDTH + 16;
+    /// Load/store address or JALR target `rs1 + imm`, and its split.
+    pub const ADDR_LO: usize = FETCH_WIDTH + 18;
+    pub const ADDR_HI: usize = FETCH_WIDTH + 19;
+    pub const ADDR_W: usize = FETCH_WIDTH + 20;
+    pub const ADDR_BIT0: usize = FETCH_WIDTH + 21;
+    pub const ADDR_BIT1: usize = FETCH_WIDTH + 22;
+    /// The memory word before and after the access.
+    pub const MEM_PREV_LO: usize = FETCH_WIDTH + 23;
+    pub const MEM_PREV_HI: usize = FETCH_WIDTH + 24;
+    pub const MEM_NEW_LO: usize = FETCH_WIDTH + 25;
+    pub const MEM_NEW_HI: usize = FETCH_WIDTH + 26;
+    /// Bytes of the addressed limb of the old word, and their XOR (the lookup's output).
+    pub const Q0: usize = FETCH_WIDTH + 27;
+    pub const Q1: usize = FETCH_WIDTH + 28;
+    pub const QX: usize = FETCH_WIDTH + 29;
+    /// Bytes of the stored value's low limb (SB), and their XOR.
+    pub const R0: usize = FETCH_WIDTH + 30;
+    pub const R1: usize = FETCH_WIDTH + 31;
+    pub const RX: usize = FETCH_WIDTH + 32;
+    /// Sign bit of a signed load, and the range-checked rest that proves it.
+    pub const SIGN: usize = FETCH_WIDTH + 33;
+    pub const SIGN_REST: usize = FETCH_WIDTH + 34;
+    /// SB: the addressed limb after the store.
+    pub const NEW_SEL: usize = FETCH_WIDTH + 35;
+    /// Branches: `b == c`, and the inverses that prove `b != c`.
+    pub const EQ: usize = FETCH_WIDTH + 36;
+    pub const INV_LO: usize = FETCH_WIDTH + 37;
+    pub const INV_HI: usize = FETCH_WIDTH + 38;
+    pub const TAKEN: usize = FETCH_WIDTH + 39;
+    /// Syscall flags, one-hot on ECALL rows.
+    pub const SYS_HALT: usize = FETCH_WIDTH + 40;
+    pub const SYS_WRITE: usize = FETCH_WIDTH + 41;
+    pub const SYS_COMMIT: usize = FETCH_WIDTH + 42;
+    pub const SYS_DEFERRED: usize = FETCH_WIDTH + 43;
+    pub const SYS_HINT_LEN: usize = FETCH_WIDTH + 44;
+    pub const SYS_HINT_READ: usize = FETCH_WIDTH + 45;
+}
+pub const WIDTH: usize = FETCH_WIDTH + 46;
+
+/// The syscalls the CPU handles itself, with their flag column.
+pub const SYSCALLS: [(u32, usize); 6] = [
+    (cloak_vm::syscall::HALT, cols::SYS_HALT),
+    (cloak_vm::syscall::WRITE, cols::SYS_WRITE),
+    (cloak_vm::syscall::COMMIT, cols::SYS_COMMIT),
+    (cloak_vm::syscall::COMMIT_DEFERRED_PROOFS, cols::SYS_DEFERRED),
+    (cloak_vm::syscall::HINT_LEN, cols::SYS_HINT_LEN),
+    (cloak_vm::syscall::HINT_READ, cols::SYS_HINT_READ),
+];
+
+/// Public values: the start pc and the exit code's limbs.
+pub mod public {
+    pub const START_PC: usize = 0;
+    pub const EXIT_LO: usize = 1;
+    pub const EXIT_HI: usize = 2;
+}
+pub const NUM_PUBLIC_VALUES: usize = 3;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuAir;
+
+impl<F> BaseAir<F> for CpuAir {
+    fn width(&self) -> usize {
+        WIDTH
+    }
+    fn num_public_values(&self) -> usize {
+        NUM_PUBLIC_VALUES
+    }
+    fn main_next_row_columns(&self) -> Vec<usize> {
+        vec![f::PC, cols::IS_REAL, cols::CLK]
+    }
+}
+
+impl<AB: InteractionBuilder> Air<AB> for CpuAir
+where
+    AB::F: Field,
+{
+    fn eval(&self, builder: &mut AB) {
+        use cols::*;
+        let main = builder.main();
+        // Widths are fixed by `BaseAir` above.
+        let r: Vec<AB::Var> = main.current_slice().to_vec();
+        let next: Vec<AB::Var> = main.next_slice().to_vec();
+        let publics: Vec<AB::Expr> = builder
+            .public_values()
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        let c = |v: u32| AB::Expr::from_u32(v);
+        let x = |i: usize| -> AB::Expr { r[i].into() };
+        let is_real = x(IS_REAL);
+
+        // --- Padding, time and the pc chain.
+        builder.assert_bool(r[IS_REAL]);
+        for flag in f::READS_RS1..FETCH_WIDTH {
+            builder.assert_zero((c(1) - is_real.clone()) * x(flag));
+        }
+        builder.when_first_row().assert_one(r[IS_REAL]);
+        builder.when_first_row().assert_zero(r[CLK]);
+        builder
+            .when_first_row()
+            .assert_eq(r[f::PC], publics[public::START_PC].clone());
+        let next_real: AB::Expr = next[IS_REAL].into();
+        builder
+            .when_transition()
+            .assert_zero(next_real.clone() * (c(1) - is_real.clone()));
+        builder
+            .when_transition()
+            .assert_eq(next[CLK], x(CLK) + c(1));
+
+        let is_load = x(f::LB) + x(f::LBU) + x(f::LH) + x(f::LHU) + x(f::LW);
+        let is_store = x(f::SB) + x(f::SH) + x(f::SW);
+        let is_mem = is_load.clone() + is_store.clone();
+        let is_ecall = x(f::ECALL);
+
+        // --- Operands.
+        builder
+            .when(r[f::ALU_IMM])
+            .assert_eq(r[C_LO], r[f::IMM_LO]);
+        builder
+            .when(r[f::ALU_IMM])
+            .assert_eq(r[C_HI], r[f::IMM_HI]);
+        builder.when(r[f::CONST]).assert_eq(r[A_LO], r[f::VALUE_LO]);
+        builder.when(r[f::CONST]).assert_eq(r[A_HI], r[f::VALUE_HI]);
+
+        // --- Address split (loads, stores, JALR).
+        builder.assert_bool(r[ADDR_BIT0]);
+        builder.assert_bool(r[ADDR_BIT1]);
+        let uses_addr = is_mem.clone() + x(f::JALR);
+        builder.assert_zero(
+            uses_addr.clone()
+                * (x(ADDR_LO) - x(ADDR_W) * c(4) - x(ADDR_BIT1) * c(2) - x(ADDR_BIT0)),
+        );
+        // Alignment: halves on 2, words on 4.
+        let half = x(f::LH) + x(f::LHU) + x(f::SH);
+        let word = x(f::LW) + x(f::SW);
+        builder.assert_zero((half + word.clone()) * x(ADDR_BIT0));
+        builder.assert_zero(word * x(ADDR_BIT1));
+
+        // --- Loads and stores.
+        let (bit0, bit1) = (x(ADDR_BIT0), x(ADDR_BIT1));
+        let (prev_lo, prev_hi) = (x(MEM_PREV_LO), x(MEM_PREV_HI));
+        let (new_lo, new_hi) = (x(MEM_NEW_LO), x(MEM_NEW_HI));
+        // Loads leave the word unchanged.
+        builder.assert_zero(is_load.clone() * (new_lo.clone() - prev_lo.clone()));
+        builder.assert_zero(is_load.clone() * (new_hi.clone() - prev_hi.clone()));
+        // The addressed limb, its bytes and the addressed byte.
+        let sel = prev_lo.clone() + bit1.clone() * (prev_hi.clone() - prev_lo.clone());
+        let byte_op = x(f::LB) + x(f::LBU) + x(f::SB);
+        builder.assert_zero(byte_op.clone() * (sel.clone() - x(Q0) - x(Q1) * c(256)));
+        let byte = x(Q0) + bit0.clone() * (x(Q1) - x(Q0));
+        // Sign bits: the rest below 2^7 (bytes) or 2^15 (halves).
+        builder.assert_bool(r[SIGN]);
+        builder.assert_zero(
+            x(f::LB) * (x(SIGN_REST) - (byte.clone() - x(SIGN) * c(128)) * c(512)),
+        );
+        builder.assert_zero(
+            x(f::LH) * (x(SIGN_REST) - (sel.clone() - x(SIGN) * c(1 << 15)) * c(2)),
+        );
+        let sign = x(SIGN);
+        let mut lb = builder.when(r[f::LB]);
+        lb.assert_eq(x(A_LO), byte.clone() + sign.clone() * c(0xff00));
+        lb.assert_eq(x(A_HI), sign.clone() * c(0xffff));
+        let mut lbu = builder.when(r[f::LBU]);
+        lbu.assert_eq(x(A_LO), byte);
+        lbu.assert_zero(x(A_HI));
+        let mut lh = builder.when(r[f::LH]);
+        lh.assert_eq(x(A_LO), sel.clone());
+        lh.assert_eq(x(A_HI), sign * c(0xffff));
+        let mut lhu = builder.when(r[f::LHU]);
+        lhu.assert_eq(x(A_LO), sel);
+        lhu.assert_zero(x(A_HI));
+        let mut lw = builder.when(r[f::LW]);
+        lw.assert_eq(x(A_LO), prev_lo.clone());
+        lw.assert_eq(x(A_HI), prev_hi.clone());
+        let mut sw = builder.when(r[f::SW]);
+        sw.assert_eq(new_lo.clone(), x(C_LO));
+        sw.assert_eq(new_hi.clone(), x(C_HI));
+        let mut sh = builder.when(r[f::SH]);
+        sh.assert_eq(
+            new_lo.clone(),
+            x(C_LO) + bit1.clone() * (prev_lo.clone() - x(C_LO)),
+        );
+        sh.assert_eq(
+            new_hi.clone(),
+            prev_hi.clone() + bit1.clone() * (x(C_LO) - prev_hi.clone()),
+        );
+        let new_sel = x(NEW_SEL);
+        let mut sb = builder.when(r[f::SB]);
+        sb.assert_eq(x(C_LO), x(R0) + x(R1) * c(256));
+        sb.assert_eq(
+            new_sel.clone(),
+            (c(1) - bit0.clone()) * (x(R0) + x(Q1) * c(256)) + bit0 * (x(Q0) + x(R0) * c(256)),
+        );
+        sb.assert_eq(
+            new_lo,
+            new_sel.clone() + bit1.clone() * (prev_lo.clone() - new_sel.clone()),
+        );
+        sb.assert_eq(new_hi, prev_hi.clone() + bit1 * (new_sel - prev_hi));
+
+        // --- Branches and jumps.
+        let (d_lo, d_hi) = (x(B_LO) - x(C_LO), x(B_HI) - x(C_HI));
+        builder.assert_bool(r[EQ]);
+        builder.assert_zero(x(EQ) * d_lo.clone());
+        builder.assert_zero(x(EQ) * d_hi.clone());
+        builder.assert_zero(
+            (c(1) - x(EQ)) * (c(1) - d_lo * x(INV_LO) - d_hi * x(INV_HI)),
+        );
+        let neg = x(f::BRANCH_NEG);
+        let flip = |v: AB::Expr| v.clone() + neg.clone() * (c(1) - v * c(2));
+        builder.assert_eq(
+            x(TAKEN),
+            x(f::BRANCH_EQ) * flip(x(EQ)) + x(f::BRANCH_LT) * flip(x(A_LO)),
+        );
+        let fallthrough = x(f::PC) + c(4);
+        let jalr_target = x(ADDR_W) * c(4) + x(ADDR_BIT1) * c(2) + x(ADDR_HI) * c(1 << 16);
+        let next_pc = fallthrough.clone()
+            + (x(TAKEN) + x(f::JAL)) * (x(f::TARGET) - fallthrough.clone())
+            + x(f::JALR) * (jalr_target - fallthrough);
+        builder
+            .when_transition()
+            .assert_zero(next_real.clone() * (next[f::PC].into() - next_pc));
+
+        // --- Syscalls.
+        let mut sys_sum = AB::Expr::ZERO;
+        let mut code = AB::Expr::ZERO;
+        for (number, col) in SYSCALLS {
+            builder.assert_bool(r[col]);
+            sys_sum += x(col);
+            code += x(col) * c(number);
+        }
+        builder.assert_eq(sys_sum, is_ecall.clone());
+        builder.assert_zero(is_ecall.clone() * x(RD_PREV_HI));
+        builder.assert_zero(is_ecall.clone() * (x(RD_PREV_LO) - code));
+        // Every syscall but HINT_LEN leaves its code in t0.
+        let keeps_t0 = is_ecall - x(SYS_HINT_LEN);
+        builder.assert_zero(keeps_t0.clone() * (x(A_LO) - x(RD_PREV_LO)));
+        builder.assert_zero(keeps_t0 * (x(A_HI) - x(RD_PREV_HI)));
+        let mut halt = builder.when(r[SYS_HALT]);
+        halt.assert_eq(x(B_LO), publics[public::EXIT_LO].clone());
+        halt.assert_eq(x(B_HI), publics[public::EXIT_HI].clone());
+        let mut deferred = builder.when(r[SYS_DEFERRED]);
+        deferred.assert_zero(x(C_LO));
+        deferred.assert_zero(x(C_HI));
+        // HALT ends the execution: it is the last real row, and nothing follows it.
+        builder
+            .when_transition()
+            .assert_zero(x(SYS_HALT) * next_real.clone());
+        builder
+            .when_transition()
+            .assert_zero((is_real.clone() - next_real) * (c(1) - x(SYS_HALT)));
+        builder
+            .when_last_row()
+            .assert_zero(is_real.clone() * (c(1) - x(SYS_HALT)));
+
+        // --- Buses.
+        let one = |e: AB::Expr| Count::bounded(e, 1);
+        let minus = |e: AB::Expr| Count::bounded(-e, 1);
+        builder.push_interaction(
+            PROGRAM_BUS,
+            r[..FETCH_WIDTH].iter().map(|&v| v.into()),
+            one(is_real.clone()),
+        );
+        // Arithmetic, and ordered branch comparisons (result in `a`).
+        builder.push_interaction(
+            ALU_BUS,
+            [f::ALU_OP, A_LO, A_HI, B_LO, B_HI, C_LO, C_HI].map(x),
+            one(x(f::ALU_RR) + x(f::ALU_IMM) + x(f::BRANCH_LT)),
+        );
+        builder.push_interaction(
+            ALU_BUS,
+            [
+                c(ADD_ID),
+                x(ADDR_LO),
+                x(ADDR_HI),
+                x(B_LO),
+                x(B_HI),
+                x(f::IMM_LO),
+                x(f::IMM_HI),
+            ],
+            one(uses_addr.clone()),
+        );
+        let clk4 = x(CLK) * c(4);
+        let mem_key = c(MEMORY_KEY_BASE) + x(ADDR_W) + x(ADDR_HI) * c(1 << 14);
+        let accesses = [
+            (x(f::RS1), B_LO, B_LO, E_RS1, 1, x(f::READS_RS1)),
+            (x(f::RS2), C_LO, C_LO, E_RS2, 2, x(f::READS_RS2)),
+            (mem_key, MEM_PREV_LO, MEM_NEW_LO, E_MEM, 3, is_mem.clone()),
+            (x(f::RD), RD_PREV_LO, A_LO, E_RD, 4, x(f::WRITES_RD)),
+        ];
+        for (key, prev, new, gap, position, count) in accesses {
+            let ts = clk4.clone() + c(position);
+            let prev_ts = ts.clone() - c(1) - x(gap) - x(gap + 1) * c(1 << 14);
+            builder.push_interaction(
+                MEMORY_BUS,
+                [key.clone(), x(prev), x(prev + 1), prev_ts],
+                minus(count.clone()),
+            );
+            builder.push_interaction(
+                MEMORY_BUS,
+                [key, x(new), x(new + 1), ts],
+                one(count.clone()),
+            );
+            for limb in [gap, gap + 1] {
+                builder.push_interaction(RANGE16_BUS, [x(limb)], one(count.clone()));
+            }
+        }
+        // Range checks: the address split, address bounds, sign rests, the free
+        // HINT_LEN result.
+        builder.push_interaction(RANGE16_BUS, [x(ADDR_W)], one(uses_addr));
+        builder.push_interaction(RANGE16_BUS, [x(ADDR_HI) * c(2)], one(is_mem));
+        builder.push_interaction(RANGE16_BUS, [x(ADDR_HI) * c(4)], one(x(f::JALR)));
+        builder.push_interaction(RANGE16_BUS, [x(SIGN_REST)], one(x(f::LB) + x(f::LH)));
+        for limb in [A_LO, A_HI] {
+            builder.push_interaction(RANGE16_BUS, [x(limb)], one(x(SYS_HINT_LEN)));
+        }
+        // Byte checks of the byte decompositions.
+        builder.push_interaction(
+            BYTE_BUS,
+            [c(XOR_ID), x(Q0), x(Q1), x(QX)],
+            one(byte_op),
+        );
+        builder.push_interaction(
+            BYTE_BUS,
+            [c(XOR_ID), x(R0), x(R1), x(RX)],
+            one(x(f::SB)),
+        );
+        // Syscalls served by other tables.
+        builder.push_interaction(
+            COMMIT_BUS,
+            [B_LO, B_HI, C_LO, C_HI].map(x),
+            one(x(SYS_COMMIT)),
+        );
+        builder.push_interaction(
+            HINT_BUS,
+            [x(CLK), x(B_LO), x(B_HI), x(C_LO), x(C_HI)],
+            one(x(SYS_HINT_READ)),
+        );
+    }
+}

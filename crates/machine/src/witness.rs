@@ -1,0 +1,444 @@
+//! Trace generation for every table from one (whole-execution) shard of the
+//! executor's record.
+
+use crate::air::table;
+use crate::bus::{limbs, memory_key};
+use crate::cpu::{self, cols as c, SYSCALLS};
+use crate::event::{AluEvent, ByteOp, Multiplicities, TraceError};
+use crate::hint::{self, cols as h};
+use crate::memory::{self, ImageAir, WordState};
+use crate::program::{fields as f, ProgramAir, FETCH_WIDTH};
+use crate::{commit, ChipTraces};
+use cloak_prover::Val;
+use cloak_vm::record::{timestamp, Position};
+use cloak_vm::syscall::{COMMIT, HINT_READ};
+use cloak_vm::{Opcode, Program, Shard};
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_matrix::dense::RowMajorMatrix;
+use std::collections::BTreeMap;
+
+/// Most cycles one proof covers. Plonky3 0.8.0 supports tables of up to 2^21
+/// rows at constraint degree 3 (and timestamps must stay below 2^29).
+pub const MAX_CYCLES: u64 = 1 << 21;
+
+/// The non-zero words of `program`'s initial memory as `(key, value)`, keys
+/// increasing: what the Image table holds.
+pub fn image_words(program: &Program) -> Vec<(u32, u32)> {
+    let mut words: BTreeMap<u32, u32> = BTreeMap::new();
+    for seg in &program.segments {
+        for (i, &byte) in seg.data.iter().enumerate() {
+            let addr = seg.vaddr.wrapping_add(i as u32);
+            *words.entry(addr & !3).or_default() |= u32::from(byte) << ((addr & 3) * 8);
+        }
+    }
+    words
+        .into_iter()
+        .filter(|&(_, v)| v != 0)
+        .map(|(addr, v)| (memory_key(addr), v))
+        .collect()
+}
+
+/// The traces of every table (in [`table`] order) and their public values.
+pub struct MachineWitness {
+    pub traces: Vec<RowMajorMatrix<Val>>,
+    pub public_values: Vec<Vec<Val>>,
+    /// The digest words the guest committed (zero where it committed none).
+    pub digest: [u32; 8],
+}
+
+/// Builds every trace for `shard`, which must hold the whole execution (from
+/// cycle 0 to HALT).
+pub fn generate(
+    program: &ProgramAir,
+    image: &ImageAir,
+    shard: &Shard,
+    exit_code: u32,
+    min_height: usize,
+) -> Result<MachineWitness, TraceError> {
+    if !shard.halted || shard.start.clk != 0 {
+        return Err(TraceError::NotHalted);
+    }
+    let cycles = shard.cpu.len() as u64;
+    if cycles > MAX_CYCLES {
+        return Err(TraceError::TooManyCycles {
+            cycles,
+            max: MAX_CYCLES,
+        });
+    }
+    let mut mults = Multiplicities::default();
+    let mut alu = Vec::with_capacity(shard.cpu.len());
+    let mut commits: [Option<u32>; 8] = [None; 8];
+    let mut commit_counts = [0u64; 8];
+    let mut hint_calls = Vec::new();
+
+    let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
+    let mut values = Val::zero_vec(height * cpu::WIDTH);
+    let mut syscalls = shard.syscalls.iter();
+    for (i, (ev, row)) in shard
+        .cpu
+        .iter()
+        .zip(values.chunks_exact_mut(cpu::WIDTH))
+        .enumerate()
+    {
+        let clk = i as u64;
+        let prow = program.row_of(ev.pc)?;
+        let ins = prow.instruction;
+        let m = prow.message();
+        let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
+        for (cell, &v) in row[..FETCH_WIDTH].iter_mut().zip(&m) {
+            *cell = Val::from_u32(v);
+        }
+        row[c::IS_REAL] = Val::ONE;
+        row[c::CLK] = Val::from_u64(clk);
+        let b = ev.rs1;
+        let cval = if m[f::ALU_IMM] == 1 { ins.imm } else { ev.rs2 };
+        let (b_lo, b_hi) = limbs(b);
+        let (c_lo, c_hi) = limbs(cval);
+        set(row, c::B_LO, b_lo);
+        set(row, c::B_HI, b_hi);
+        set(row, c::C_LO, c_lo);
+        set(row, c::C_HI, c_hi);
+        let bad = |what: &str| TraceError::BadRecord(format!("pc {:#010x}: {what}", ev.pc));
+
+        // Register accesses.
+        let gap = |row: &mut [Val], mults: &mut Multiplicities, col, pos, prev_ts| {
+            gap_limbs(row, mults, col, timestamp(clk, pos), prev_ts)
+        };
+        if m[f::READS_RS1] == 1 {
+            gap(row, &mut mults, c::E_RS1, Position::Rs1, ev.rs1_prev_ts);
+        }
+        if m[f::READS_RS2] == 1 {
+            gap(row, &mut mults, c::E_RS2, Position::Rs2, ev.rs2_prev_ts);
+        }
+        if m[f::WRITES_RD] == 1 {
+            gap(row, &mut mults, c::E_RD, Position::Rd, ev.rd_prev_ts);
+            let (lo, hi) = limbs(ev.rd_prev);
+            set(row, c::RD_PREV_LO, lo);
+            set(row, c::RD_PREV_HI, hi);
+        }
+
+        // Address, loads and stores.
+        let is_load = (f::LB..=f::LW).any(|k| m[k] == 1);
+        let is_store = (f::SB..=f::SW).any(|k| m[k] == 1);
+        let is_mem = is_load || is_store;
+        let mut a = 0u32;
+        if is_mem || m[f::JALR] == 1 {
+            let addr = b.wrapping_add(ins.imm);
+            alu.push(AluEvent::new(Opcode::Add, b, ins.imm).expect("ADD"));
+            let (lo, hi) = limbs(addr);
+            set(row, c::ADDR_LO, lo);
+            set(row, c::ADDR_HI, hi);
+            set(row, c::ADDR_W, lo >> 2);
+            set(row, c::ADDR_BIT0, lo & 1);
+            set(row, c::ADDR_BIT1, (lo >> 1) & 1);
+            mults.range16((lo >> 2) as u16);
+            if is_mem {
+                if hi >= 1 << 15 {
+                    return Err(TraceError::AddressOutOfRange { pc: ev.pc, addr });
+                }
+                mults.range16((2 * hi) as u16);
+            } else {
+                // A JALR into text (below 2^30) is all the executor follows.
+                mults.range16((4 * hi) as u16);
+            }
+        }
+        if is_mem {
+            if ev.mem_addr != b.wrapping_add(ins.imm) & !3 {
+                return Err(bad("memory address differs from rs1 + imm"));
+            }
+            gap(row, &mut mults, c::E_MEM, Position::Memory, ev.mem_prev_ts);
+            let addr = b.wrapping_add(ins.imm);
+            let (bit0, bit1) = (addr & 1, (addr >> 1) & 1);
+            let (p_lo, p_hi) = limbs(ev.mem_prev);
+            let (n_lo, n_hi) = limbs(ev.mem_value);
+            set(row, c::MEM_PREV_LO, p_lo);
+            set(row, c::MEM_PREV_HI, p_hi);
+            set(row, c::MEM_NEW_LO, n_lo);
+            set(row, c::MEM_NEW_HI, n_hi);
+            let sel = if bit1 == 1 { p_hi } else { p_lo };
+            let (q0, q1) = ((sel & 0xff) as u8, (sel >> 8) as u8);
+            let byte = u32::from(if bit0 == 1 { q1 } else { q0 });
+            if m[f::LB] + m[f::LBU] + m[f::SB] == 1 {
+                set(row, c::Q0, q0.into());
+                set(row, c::Q1, q1.into());
+                set(row, c::QX, (q0 ^ q1).into());
+                mults.byte(ByteOp::Xor, q0, q1);
+            }
+            if m[f::LB] == 1 {
+                let sign = byte >> 7;
+                set(row, c::SIGN, sign);
+                let rest = 512 * (byte - 128 * sign);
+                set(row, c::SIGN_REST, rest);
+                mults.range16(rest as u16);
+                a = byte | (sign * 0xffff_ff00);
+            } else if m[f::LH] == 1 {
+                let sign = sel >> 15;
+                set(row, c::SIGN, sign);
+                let rest = 2 * (sel - (sign << 15));
+                set(row, c::SIGN_REST, rest);
+                mults.range16(rest as u16);
+                a = sel | (sign * 0xffff_0000);
+            } else if m[f::LBU] == 1 {
+                a = byte;
+            } else if m[f::LHU] == 1 {
+                a = sel;
+            } else if m[f::LW] == 1 {
+                a = ev.mem_prev;
+            } else if m[f::SB] == 1 {
+                let (r0, r1) = ((c_lo & 0xff) as u8, (c_lo >> 8) as u8);
+                set(row, c::R0, r0.into());
+                set(row, c::R1, r1.into());
+                set(row, c::RX, (r0 ^ r1).into());
+                mults.byte(ByteOp::Xor, r0, r1);
+                let new_sel = if bit0 == 1 {
+                    u32::from(q0) | u32::from(r0) << 8
+                } else {
+                    u32::from(r0) | u32::from(q1) << 8
+                };
+                set(row, c::NEW_SEL, new_sel);
+            }
+        }
+
+        // ALU operations and branch comparisons.
+        if m[f::ALU_RR] == 1 || m[f::ALU_IMM] == 1 || m[f::BRANCH_LT] == 1 {
+            let op: Opcode = if m[f::BRANCH_LT] == 1 {
+                if m[f::ALU_OP] == Opcode::Slt as u32 {
+                    Opcode::Slt
+                } else {
+                    Opcode::Sltu
+                }
+            } else {
+                ins.opcode
+            };
+            let event = AluEvent::new(op, b, cval).ok_or(TraceError::UnsupportedOpcode(op))?;
+            a = event.a;
+            alu.push(event);
+        }
+        if m[f::CONST] == 1 {
+            a = m[f::VALUE_LO] | m[f::VALUE_HI] << 16;
+        }
+        let eq = b == cval;
+        row[c::EQ] = Val::from_bool(eq);
+        if !eq {
+            let (d_lo, d_hi) = (
+                Val::from_u32(b_lo) - Val::from_u32(c_lo),
+                Val::from_u32(b_hi) - Val::from_u32(c_hi),
+            );
+            if let Some(inv) = d_lo.try_inverse() {
+                row[c::INV_LO] = inv;
+            } else {
+                row[c::INV_HI] = d_hi.try_inverse().unwrap_or(Val::ZERO);
+            }
+        }
+        let taken = if m[f::BRANCH_EQ] == 1 {
+            eq != (m[f::BRANCH_NEG] == 1)
+        } else if m[f::BRANCH_LT] == 1 {
+            (a == 1) != (m[f::BRANCH_NEG] == 1)
+        } else {
+            false
+        };
+        row[c::TAKEN] = Val::from_bool(taken);
+
+        // Syscalls.
+        if m[f::ECALL] == 1 {
+            let code = ev.rd_prev;
+            let &(_, col) = SYSCALLS.iter().find(|(n, _)| *n == code).ok_or_else(|| {
+                TraceError::UnprovableSyscall {
+                    pc: ev.pc,
+                    code,
+                    name: cloak_vm::syscall::syscall_name(code).unwrap_or("unknown"),
+                }
+            })?;
+            row[col] = Val::ONE;
+            a = ev.rd;
+            if col == c::SYS_HINT_LEN {
+                mults.range16_word(a);
+            }
+            let sys = syscalls
+                .next()
+                .filter(|s| s.clk == clk)
+                .ok_or_else(|| bad("ECALL without its syscall event"))?;
+            if code == COMMIT {
+                let index = b as usize;
+                if index >= 8 {
+                    return Err(bad("COMMIT of a digest word index outside 0..8"));
+                }
+                if commits[index].is_some_and(|w| w != cval) {
+                    return Err(bad("COMMIT of one digest word with two different values"));
+                }
+                commits[index] = Some(cval);
+                commit_counts[index] += 1;
+            } else if code == HINT_READ {
+                hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
+            }
+        }
+        if m[f::WRITES_RD] == 1 && a != ev.rd {
+            return Err(bad("the register write differs from the instruction's result"));
+        }
+        let (a_lo, a_hi) = limbs(a);
+        set(row, c::A_LO, a_lo);
+        set(row, c::A_HI, a_hi);
+    }
+    // Padding rows: the clock keeps counting; b == c == 0.
+    for (i, row) in values
+        .chunks_exact_mut(cpu::WIDTH)
+        .enumerate()
+        .skip(shard.cpu.len())
+    {
+        row[c::CLK] = Val::from_u64(i as u64);
+        row[c::EQ] = Val::ONE;
+    }
+    let cpu_trace = RowMajorMatrix::new(values, cpu::WIDTH);
+
+    // HintRead rows.
+    let hint_rows: usize = hint_calls
+        .iter()
+        .map(|(_, _, _, acc)| acc.len().max(1))
+        .sum();
+    let hint_height = crate::event::padded_height(hint_rows, min_height)?;
+    let mut hvals = Val::zero_vec(hint_height * hint::WIDTH);
+    let mut hrows = hvals.chunks_exact_mut(hint::WIDTH);
+    for &(clk, ptr, len, accesses) in &hint_calls {
+        if accesses.len() != len.div_ceil(4) as usize {
+            return Err(TraceError::BadRecord(format!(
+                "HINT_READ at cycle {clk} wrote {} words for {len} bytes",
+                accesses.len()
+            )));
+        }
+        let ts = timestamp(clk, Position::Memory);
+        let rows = accesses.len().max(1);
+        for k in 0..rows {
+            let row = hrows.next().expect("height covers every row");
+            let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
+            row[h::CLK] = Val::from_u64(clk);
+            set(row, h::KEY, memory_key(ptr) + k as u32);
+            set(row, h::IS_REAL, 1);
+            let remaining = len - 4 * k as u32;
+            set(row, h::REMAINING, remaining);
+            if k == 0 {
+                let (p_lo, p_hi) = limbs(ptr);
+                let (l_lo, l_hi) = limbs(len);
+                set(row, h::IS_FIRST, 1);
+                set(row, h::PTR_LO, p_lo);
+                set(row, h::PTR_HI, p_hi);
+                set(row, h::LEN_LO, l_lo);
+                set(row, h::LEN_HI, l_hi);
+                set(row, h::PTR_W, p_lo >> 2);
+                mults.range16((p_lo >> 2) as u16);
+                mults.range16((2 * p_hi) as u16);
+                mults.range16((4 * l_hi) as u16);
+            }
+            let Some(acc) = accesses.get(k) else {
+                set(row, h::IS_EMPTY, 1);
+                continue;
+            };
+            if k + 1 == rows {
+                let pad = 4 - remaining;
+                set(row, h::PAD0, pad & 1);
+                set(row, h::PAD1, pad >> 1);
+            }
+            let (v_lo, v_hi) = limbs(acc.value);
+            let (p_lo, p_hi) = limbs(acc.prev_value);
+            set(row, h::VAL_LO, v_lo);
+            set(row, h::VAL_HI, v_hi);
+            set(row, h::PREV_LO, p_lo);
+            set(row, h::PREV_HI, p_hi);
+            gap_limbs(row, &mut mults, h::GAP_LO, ts, acc.prev_ts);
+            mults.range16_word(acc.value);
+        }
+    }
+    let hint_trace = RowMajorMatrix::new(hvals, hint::WIDTH);
+
+    // Memory: registers, image words and touched words.
+    let mut words: BTreeMap<u32, WordState> = BTreeMap::new();
+    for reg in 0..32 {
+        words.insert(
+            reg,
+            WordState {
+                key: reg,
+                is_image: false,
+                init: 0,
+                final_value: shard.end.registers[reg as usize],
+                final_ts: shard.end.register_ts[reg as usize],
+            },
+        );
+    }
+    for &(key, value) in image.words() {
+        words.insert(
+            key,
+            WordState {
+                key,
+                is_image: true,
+                init: value,
+                final_value: value,
+                final_ts: 0,
+            },
+        );
+    }
+    for t in &shard.touched {
+        let key = memory_key(t.addr);
+        let entry = words.entry(key).or_insert(WordState {
+            key,
+            is_image: false,
+            init: 0,
+            final_value: 0,
+            final_ts: 0,
+        });
+        if t.initial_ts != 0 || t.initial_value != entry.init {
+            return Err(TraceError::BadRecord(format!(
+                "word {:#010x} enters with {:#x} at ts {}, not its initial value",
+                t.addr, t.initial_value, t.initial_ts
+            )));
+        }
+        entry.final_value = t.final_value;
+        entry.final_ts = t.final_ts;
+    }
+    let words: Vec<WordState> = words.into_values().collect();
+    let mem_height = crate::event::padded_height(words.len(), min_height)?;
+    let (memory_trace, gap_checks) = memory::trace(&words, mem_height);
+    for g in gap_checks {
+        mults.range16(g);
+    }
+
+    let digest = commits.map(|w| w.unwrap_or(0));
+    let commit_trace = commit::trace(digest, commit_counts, min_height);
+    let program_trace = program.trace(shard.cpu.iter().map(|e| e.pc))?;
+    let image_trace = image.trace();
+
+    let chips = ChipTraces::generate(&alu, min_height, mults)?;
+    let mut traces = chips.into_vec();
+    traces.extend([
+        program_trace,
+        image_trace,
+        cpu_trace,
+        memory_trace,
+        commit_trace,
+        hint_trace,
+    ]);
+    debug_assert_eq!(traces.len(), table::COUNT);
+    Ok(MachineWitness {
+        traces,
+        public_values: public_values(shard.start.pc, exit_code, digest),
+        digest,
+    })
+}
+
+/// Fills the timestamp-gap limbs `ts - prev_ts - 1 = lo + 2^14 hi` at `col`
+/// and `col + 1`, counting their range checks.
+fn gap_limbs(row: &mut [Val], mults: &mut Multiplicities, col: usize, ts: u64, prev_ts: u64) {
+    let e = ts - 1 - prev_ts;
+    let (lo, hi) = ((e & 0x3fff) as u16, (e >> 14) as u16);
+    row[col] = Val::from_u16(lo);
+    row[col + 1] = Val::from_u16(hi);
+    mults.range16(lo);
+    mults.range16(hi);
+}
+
+/// The public values of every table for a statement.
+pub fn public_values(start_pc: u32, exit_code: u32, digest: [u32; 8]) -> Vec<Vec<Val>> {
+    let mut out = vec![Vec::new(); table::COUNT];
+    let (lo, hi) = limbs(exit_code);
+    out[table::CPU] = vec![Val::from_u32(start_pc), Val::from_u32(lo), Val::from_u32(hi)];
+    out[table::COMMIT] = commit::public_values(digest, exit_code == 0);
+    out
+}

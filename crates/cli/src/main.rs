@@ -3,6 +3,7 @@
 mod attest;
 mod execute;
 mod input;
+mod prove;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -19,6 +20,12 @@ struct Cli {
 enum Command {
     /// Run a program and print its cycles, exit code, public values and output.
     Execute(execute::ExecuteArgs),
+    /// Execute a program and prove the execution (a zero-knowledge STARK proof).
+    Prove(prove::ProveArgs),
+    /// Check a proof against a program and print the statement it proves.
+    Verify(prove::VerifyArgs),
+    /// Print a program's verifying-key digest.
+    Vk(prove::VkArgs),
     /// Report which TEE evidence sources this machine has; inspect or verify attestations.
     Attest(attest::AttestArgs),
     /// Verify a prover's attestation, then encrypt inputs to its attested key (HPKE).
@@ -39,6 +46,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Execute(args) => execute::run(args),
+        Command::Prove(args) => prove::prove(args),
+        Command::Verify(args) => prove::verify(args),
+        Command::Vk(args) => prove::vk(args),
         Command::Attest(args) => attest::run(args),
         Command::EncryptInput(args) => attest::encrypt(args),
     }

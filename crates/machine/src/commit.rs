@@ -52,11 +52,7 @@ impl<AB: InteractionBuilder> Air<AB> for CommitAir {
         let main = builder.main();
         let r: Vec<AB::Var> = main.current_slice().to_vec();
         let next: Vec<AB::Var> = main.next_slice().to_vec();
-        let publics: Vec<AB::Expr> = builder
-            .public_values()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let publics: Vec<AB::Expr> = builder.public_values().iter().map(|&v| v.into()).collect();
         for (i, public) in publics[..2 * WORDS].iter().enumerate() {
             builder.assert_eq(r[DIGEST + i], public.clone());
         }
@@ -80,7 +76,11 @@ impl<AB: InteractionBuilder> Air<AB> for CommitAir {
 }
 
 /// The Commit table: `digest` on every row, `counts[i]` COMMITs of word `i`.
-pub fn trace<F: Field>(digest: [u32; WORDS], counts: [u64; WORDS], height: usize) -> RowMajorMatrix<F> {
+pub fn trace<F: Field>(
+    digest: [u32; WORDS],
+    counts: [u64; WORDS],
+    height: usize,
+) -> RowMajorMatrix<F> {
     let mut values = F::zero_vec(height * WIDTH);
     for row in values.chunks_exact_mut(WIDTH) {
         for (i, word) in digest.iter().enumerate() {

@@ -105,7 +105,10 @@ pub const SYSCALLS: [(u32, usize); 6] = [
     (cloak_vm::syscall::HALT, cols::SYS_HALT),
     (cloak_vm::syscall::WRITE, cols::SYS_WRITE),
     (cloak_vm::syscall::COMMIT, cols::SYS_COMMIT),
-    (cloak_vm::syscall::COMMIT_DEFERRED_PROOFS, cols::SYS_DEFERRED),
+    (
+        cloak_vm::syscall::COMMIT_DEFERRED_PROOFS,
+        cols::SYS_DEFERRED,
+    ),
     (cloak_vm::syscall::HINT_LEN, cols::SYS_HINT_LEN),
     (cloak_vm::syscall::HINT_READ, cols::SYS_HINT_READ),
 ];
@@ -143,11 +146,7 @@ where
         // Widths are fixed by `BaseAir` above.
         let r: Vec<AB::Var> = main.current_slice().to_vec();
         let next: Vec<AB::Var> = main.next_slice().to_vec();
-        let publics: Vec<AB::Expr> = builder
-            .public_values()
-            .iter()
-            .map(|&v| v.into())
-            .collect();
+        let publics: Vec<AB::Expr> = builder.public_values().iter().map(|&v| v.into()).collect();
         let c = |v: u32| AB::Expr::from_u32(v);
         let x = |i: usize| -> AB::Expr { r[i].into() };
         let is_real = x(IS_REAL);
@@ -176,12 +175,8 @@ where
         let is_ecall = x(f::ECALL);
 
         // --- Operands.
-        builder
-            .when(r[f::ALU_IMM])
-            .assert_eq(r[C_LO], r[f::IMM_LO]);
-        builder
-            .when(r[f::ALU_IMM])
-            .assert_eq(r[C_HI], r[f::IMM_HI]);
+        builder.when(r[f::ALU_IMM]).assert_eq(r[C_LO], r[f::IMM_LO]);
+        builder.when(r[f::ALU_IMM]).assert_eq(r[C_HI], r[f::IMM_HI]);
         builder.when(r[f::CONST]).assert_eq(r[A_LO], r[f::VALUE_LO]);
         builder.when(r[f::CONST]).assert_eq(r[A_HI], r[f::VALUE_HI]);
 
@@ -213,12 +208,9 @@ where
         let byte = x(Q0) + bit0.clone() * (x(Q1) - x(Q0));
         // Sign bits: the rest below 2^7 (bytes) or 2^15 (halves).
         builder.assert_bool(r[SIGN]);
-        builder.assert_zero(
-            x(f::LB) * (x(SIGN_REST) - (byte.clone() - x(SIGN) * c(128)) * c(512)),
-        );
-        builder.assert_zero(
-            x(f::LH) * (x(SIGN_REST) - (sel.clone() - x(SIGN) * c(1 << 15)) * c(2)),
-        );
+        builder.assert_zero(x(f::LB) * (x(SIGN_REST) - (byte.clone() - x(SIGN) * c(128)) * c(512)));
+        builder
+            .assert_zero(x(f::LH) * (x(SIGN_REST) - (sel.clone() - x(SIGN) * c(1 << 15)) * c(2)));
         let sign = x(SIGN);
         let mut lb = builder.when(r[f::LB]);
         lb.assert_eq(x(A_LO), byte.clone() + sign.clone() * c(0xff00));
@@ -265,9 +257,7 @@ where
         builder.assert_bool(r[EQ]);
         builder.assert_zero(x(EQ) * d_lo.clone());
         builder.assert_zero(x(EQ) * d_hi.clone());
-        builder.assert_zero(
-            (c(1) - x(EQ)) * (c(1) - d_lo * x(INV_LO) - d_hi * x(INV_HI)),
-        );
+        builder.assert_zero((c(1) - x(EQ)) * (c(1) - d_lo * x(INV_LO) - d_hi * x(INV_HI)));
         let neg = x(f::BRANCH_NEG);
         let flip = |v: AB::Expr| v.clone() + neg.clone() * (c(1) - v * c(2));
         builder.assert_eq(
@@ -377,16 +367,8 @@ where
             builder.push_interaction(RANGE16_BUS, [x(limb)], one(x(SYS_HINT_LEN)));
         }
         // Byte checks of the byte decompositions.
-        builder.push_interaction(
-            BYTE_BUS,
-            [c(XOR_ID), x(Q0), x(Q1), x(QX)],
-            one(byte_op),
-        );
-        builder.push_interaction(
-            BYTE_BUS,
-            [c(XOR_ID), x(R0), x(R1), x(RX)],
-            one(x(f::SB)),
-        );
+        builder.push_interaction(BYTE_BUS, [c(XOR_ID), x(Q0), x(Q1), x(QX)], one(byte_op));
+        builder.push_interaction(BYTE_BUS, [c(XOR_ID), x(R0), x(R1), x(RX)], one(x(f::SB)));
         // Syscalls served by other tables.
         builder.push_interaction(
             COMMIT_BUS,

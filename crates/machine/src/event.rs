@@ -75,7 +75,9 @@ pub enum TraceError {
     AddressOutOfRange { pc: u32, addr: u32 },
     #[error("the execution ran {cycles} cycles; one proof covers at most {max} (timestamps must stay below 2^29)")]
     TooManyCycles { cycles: u64, max: u64 },
-    #[error("the execution did not halt within the traced cycles, so it cannot be proven as one shard")]
+    #[error(
+        "the execution did not halt within the traced cycles, so it cannot be proven as one shard"
+    )]
     NotHalted,
     #[error("the record is inconsistent: {0}")]
     BadRecord(String),

@@ -88,14 +88,11 @@ impl<AB: InteractionBuilder> Air<AB> for HintAir {
         cont.assert_zero(continues.clone() * (n(REMAINING) - x(REMAINING) + c(4)));
         cont.assert_zero(continues.clone() * x(IS_EMPTY));
         // A call's last row holds its last 1..=4 bytes (or none, if empty).
-        let last_ok = x(REMAINING)
-            - (c(4) - x(PAD0) - x(PAD1) * c(2)) * (c(1) - x(IS_EMPTY));
+        let last_ok = x(REMAINING) - (c(4) - x(PAD0) - x(PAD1) * c(2)) * (c(1) - x(IS_EMPTY));
         builder
             .when_transition()
             .assert_zero((x(IS_REAL) - continues) * last_ok.clone());
-        builder
-            .when_last_row()
-            .assert_zero(x(IS_REAL) * last_ok);
+        builder.when_last_row().assert_zero(x(IS_REAL) * last_ok);
         // First rows: the message's pointer and length.
         let mut first = builder.when(r[IS_FIRST]);
         first.assert_eq(x(PTR_LO), x(PTR_W) * c(4));

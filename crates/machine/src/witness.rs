@@ -273,7 +273,9 @@ pub fn generate(
             }
         }
         if m[f::WRITES_RD] == 1 && a != ev.rd {
-            return Err(bad("the register write differs from the instruction's result"));
+            return Err(bad(
+                "the register write differs from the instruction's result",
+            ));
         }
         let (a_lo, a_hi) = limbs(a);
         set(row, c::A_LO, a_lo);
@@ -438,7 +440,11 @@ fn gap_limbs(row: &mut [Val], mults: &mut Multiplicities, col: usize, ts: u64, p
 pub fn public_values(start_pc: u32, exit_code: u32, digest: [u32; 8]) -> Vec<Vec<Val>> {
     let mut out = vec![Vec::new(); table::COUNT];
     let (lo, hi) = limbs(exit_code);
-    out[table::CPU] = vec![Val::from_u32(start_pc), Val::from_u32(lo), Val::from_u32(hi)];
+    out[table::CPU] = vec![
+        Val::from_u32(start_pc),
+        Val::from_u32(lo),
+        Val::from_u32(hi),
+    ];
     out[table::COMMIT] = commit::public_values(digest, exit_code == 0);
     out
 }

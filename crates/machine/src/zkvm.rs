@@ -6,12 +6,12 @@ use crate::air::table;
 use crate::event::TraceError;
 use crate::memory::ImageAir;
 use crate::program::ProgramAir;
-use crate::witness::{self, image_words, MAX_CYCLES};
+use crate::witness::{self, image_words, MachineWitness, MAX_CYCLES};
 use crate::MachineAir;
 use cloak_prover::{
     Config, FriSettings, ProveError, ProvingKey, StarkProof, VerifyError, VerifyingKey,
 };
-use cloak_vm::{ExecConfig, ExecError, Executor, Program};
+use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -133,16 +133,13 @@ impl MachineKeys {
     }
 
     /// Executes `program` (which must be the one these keys were made for) on
-    /// `inputs` and proves the execution. `config` carries the proof's
-    /// zero-knowledge randomness.
-    pub fn prove(
+    /// `inputs` in tracing mode and builds every table's trace.
+    pub fn witness(
         &self,
         program: &Program,
         inputs: Vec<Vec<u8>>,
         exec: ExecConfig,
-        config: &Config,
-    ) -> Result<(Proof, ProveReport), ZkvmError> {
-        let start = Instant::now();
+    ) -> Result<(MachineWitness, ExecOutput), ZkvmError> {
         let min = self.pk.fri.min_trace_height();
         let mut executor = Executor::new(program, inputs, exec);
         let mut witness = None;
@@ -164,24 +161,44 @@ impl MachineKeys {
             Ok(())
         })?;
         let witness = witness.ok_or(TraceError::NotHalted)?;
-        let execution = start.elapsed();
-        let start = Instant::now();
-        let stark = cloak_prover::prove(
+        Ok((witness, output))
+    }
+
+    /// Proves a witness (normally [`Self::witness`]'s).
+    pub fn prove_witness(
+        &self,
+        witness: &MachineWitness,
+        config: &Config,
+    ) -> Result<StarkProof, ZkvmError> {
+        Ok(cloak_prover::prove(
             config,
             &self.pk,
             &self.airs,
             &witness.traces,
             &witness.public_values,
-        )?;
+        )?)
+    }
+
+    /// Executes `program` (which must be the one these keys were made for) on
+    /// `inputs` and proves the execution. `config` carries the proof's
+    /// zero-knowledge randomness.
+    pub fn prove(
+        &self,
+        program: &Program,
+        inputs: Vec<Vec<u8>>,
+        exec: ExecConfig,
+        config: &Config,
+    ) -> Result<(Proof, ProveReport), ZkvmError> {
+        let start = Instant::now();
+        let (witness, output) = self.witness(program, inputs, exec)?;
+        let execution = start.elapsed();
+        let start = Instant::now();
+        let stark = self.prove_witness(&witness, config)?;
         let report = ProveReport {
             cycles: output.cycles,
             execution,
             prove: start.elapsed(),
-            trace_cells: witness
-                .traces
-                .iter()
-                .map(|t| (t.values.len()) as u64)
-                .sum(),
+            trace_cells: witness.traces.iter().map(|t| t.values.len() as u64).sum(),
             heights: table::NAMES
                 .iter()
                 .zip(&witness.traces)
@@ -202,8 +219,9 @@ impl MachineKeys {
     /// Checks `proof` and returns the statement it establishes.
     pub fn verify(&self, proof: &Proof) -> Result<Statement, ZkvmError> {
         let digest: [u8; 32] = Sha256::digest(&proof.public_values).into();
-        let words: [u32; 8] =
-            std::array::from_fn(|i| u32::from_le_bytes(digest[4 * i..4 * i + 4].try_into().unwrap()));
+        let words: [u32; 8] = std::array::from_fn(|i| {
+            u32::from_le_bytes(digest[4 * i..4 * i + 4].try_into().unwrap())
+        });
         if proof.exit_code == 0 && words != proof.committed_digest {
             return Err(ZkvmError::DigestMismatch {
                 actual: hex(&digest),

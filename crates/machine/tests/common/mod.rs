@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use cloak_machine::bus::{alu_op, limbs, ALU_BUS, RANGE16_BUS};
-use cloak_machine::{AluEvent, MachineAir, ChipTraces, Multiplicities};
+use cloak_machine::{AluEvent, ChipTraces, MachineAir, Multiplicities};
 use cloak_prover::Val;
 use p3_air::{Air, BaseAir, WindowAccess};
 use p3_field::PrimeCharacteristicRing;

@@ -1,36 +1,121 @@
-//! Whole-program proofs: bundled guests prove and verify; proofs bind the
-//! program, the exit code and the public values.
+//! Whole-program proofs: bundled guests prove and verify; the verifier turns
+//! every malformed proof into an error.
 
-use cloak_machine::{MachineKeys, Proof};
+use cloak_machine::{MachineKeys, Proof, ZkvmError};
 use cloak_prover::{fresh_config, seeded_config, FriSettings};
 use cloak_vm::{ExecConfig, Program};
+use std::sync::OnceLock;
 
 fn guest(name: &str) -> Program {
     let path = format!("{}/../../guests/bin/{name}.elf", env!("CARGO_MANIFEST_DIR"));
     Program::from_elf(&std::fs::read(path).unwrap()).unwrap()
 }
 
-fn u32_input(n: u32) -> Vec<Vec<u8>> {
-    vec![n.to_le_bytes().to_vec()]
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// fibonacci(10): its keys and one encoded proof, shared by the tests.
+fn fibonacci() -> &'static (MachineKeys, Vec<u8>) {
+    static FIB: OnceLock<(MachineKeys, Vec<u8>)> = OnceLock::new();
+    FIB.get_or_init(|| {
+        let program = guest("fibonacci");
+        let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+        let config = seeded_config(FriSettings::DEFAULT, [1; 32]);
+        let input = vec![10u32.to_le_bytes().to_vec()];
+        let (proof, _) = keys
+            .prove(&program, input, ExecConfig::default(), &config)
+            .unwrap();
+        (keys, proof.to_bytes())
+    })
 }
 
 #[test]
 fn fibonacci_proves_and_verifies() {
-    let program = guest("fibonacci");
-    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-    let config = fresh_config(FriSettings::DEFAULT).unwrap();
-    let (proof, report) = keys
-        .prove(&program, u32_input(10), ExecConfig::default(), &config)
-        .unwrap();
-    eprintln!("{report:?}");
-    let bytes = proof.to_bytes();
-    let proof = Proof::from_bytes(&bytes).unwrap();
-    let statement = keys.verify(&proof).unwrap();
+    let (keys, bytes) = fibonacci();
+    let statement = keys.verify(&Proof::from_bytes(bytes).unwrap()).unwrap();
     assert_eq!(statement.exit_code, 0);
     assert_eq!(hex(&statement.public_values), "0a00000037000000");
-    let _ = seeded_config;
+    assert_eq!(statement.vk_digest, keys.vk_digest());
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+#[test]
+fn loop_proves_and_a_guest_panic_proves_its_exit_code() {
+    let program = guest("loop");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    let config = fresh_config(FriSettings::DEFAULT).unwrap();
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let (proof, report) = keys
+        .prove(&program, input, ExecConfig::default(), &config)
+        .unwrap();
+    assert!(report.cycles > 6000);
+    let statement = keys.verify(&proof).unwrap();
+    assert_eq!(hex(&statement.public_values), "e803000040ba9686");
+
+    // fibonacci given a 2-byte input panics: exit code 1, proven as such.
+    let program = guest("fibonacci");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    let (proof, _) = keys
+        .prove(&program, vec![vec![1, 2]], ExecConfig::default(), &config)
+        .unwrap();
+    assert_eq!(proof.exit_code, 1);
+    assert_eq!(keys.verify(&proof).unwrap().exit_code, 1);
+    let mut claim_success = proof;
+    claim_success.exit_code = 0;
+    assert!(keys.verify(&claim_success).is_err());
+}
+
+#[test]
+fn programs_the_prover_does_not_cover_yet_fail_with_a_clear_error() {
+    let program = guest("sha256");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    let config = fresh_config(FriSettings::DEFAULT).unwrap();
+    let err = keys
+        .prove(&program, vec![vec![0; 8]], ExecConfig::default(), &config)
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("SHA_EXTEND") || msg.contains("SHA_COMPRESS"), "{msg}");
+    assert!(msg.contains("pc 0x"), "{msg}");
+}
+
+/// Truncations and bit flips anywhere in a proof file give errors, never
+/// panics or acceptance (a bounded fuzz run: positions from a fixed LCG).
+#[test]
+fn malformed_proofs_are_errors() {
+    let (keys, bytes) = fibonacci();
+    let check = |mutated: &[u8], what: &str| {
+        let outcome = std::panic::catch_unwind(|| match Proof::from_bytes(mutated) {
+            Ok(proof) => keys.verify(&proof).map(|_| ()),
+            Err(e) => Err(e),
+        });
+        match outcome {
+            Ok(Err(_)) => {}
+            Ok(Ok(())) => panic!("{what}: accepted"),
+            Err(_) => panic!("{what}: the verifier panicked"),
+        }
+    };
+    for len in [0, 4, 11, 12, 13, 100, bytes.len() / 2, bytes.len() - 1] {
+        check(&bytes[..len], &format!("truncated to {len}"));
+    }
+    let mut extended = bytes.clone();
+    extended.push(0);
+    check(&extended, "a trailing byte");
+    let mut state: u64 = 0x00c1_0a4c;
+    for _ in 0..150 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pos = (state >> 33) as usize % bytes.len();
+        let bit = (state >> 29) as u8 & 7;
+        let mut flipped = bytes.clone();
+        flipped[pos] ^= 1 << bit;
+        check(&flipped, &format!("bit {bit} of byte {pos} flipped"));
+    }
+    // A wrong format version is named.
+    let mut old = bytes.clone();
+    old[8] = 1;
+    let err = Proof::from_bytes(&old).err().unwrap();
+    assert!(matches!(err, ZkvmError::Format(_)), "{err}");
+    assert!(err.to_string().contains("version 1"), "{err}");
 }

@@ -68,7 +68,21 @@ pub struct TrustArgs {
 }
 
 impl TrustArgs {
-    fn load(&self) -> Result<(Policy, VerifyOptions)> {
+    pub fn new(
+        policy: PathBuf,
+        collateral: Option<PathBuf>,
+        time: Option<u64>,
+        allow_dev: bool,
+    ) -> TrustArgs {
+        TrustArgs {
+            policy,
+            collateral,
+            time,
+            allow_dev,
+        }
+    }
+
+    pub fn load(&self) -> Result<(Policy, VerifyOptions)> {
         let mut policy = Policy::read_file(&self.policy)?;
         if self.allow_dev {
             policy = policy.with_allow_dev(true);

@@ -1,11 +1,17 @@
 //! `cloak prove`, `cloak verify`, `cloak vk`.
 
+use crate::attest::TrustArgs;
 use crate::input::{parse_input, INPUT_FORMS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use cloak_machine::{MachineKeys, Proof, Statement};
 use cloak_prover::{fresh_config, seeded_config, Config, FriSettings};
+use cloak_tee::{
+    evaluate_attestation, Attestation, Attester, DevSigner, Digest32, ExpectedStatement, Nonce,
+    Statement as TeeStatement,
+};
 use cloak_vm::{ExecConfig, Program};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -31,6 +37,23 @@ pub struct ProveArgs {
     /// inputs: the randomness is what hides them.
     #[arg(long, value_name = "HEX")]
     insecure_seed: Option<String>,
+    /// Also attest the proof's statement: `tee` uses this machine's TEE
+    /// (TDX through configfs-tsm or dstack, plus NVIDIA GPU CC evidence);
+    /// `dev` signs with a throwaway local key (INSECURE, for machines without a TEE).
+    #[arg(long, value_enum)]
+    attest: Option<AttestWith>,
+    /// The verifier's nonce (32 bytes hex) to bind into the attestation; random if absent.
+    #[arg(long, value_name = "HEX", requires = "attest")]
+    nonce: Option<String>,
+    /// Where to write the attestation (default: the proof path with `.att.json`).
+    #[arg(long, requires = "attest")]
+    attestation_out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum AttestWith {
+    Tee,
+    Dev,
 }
 
 #[derive(Args)]
@@ -43,6 +66,32 @@ pub struct VerifyArgs {
     /// Print the statement as JSON.
     #[arg(long)]
     json: bool,
+    /// Also verify this attestation of the proof (from `cloak prove --attest`)
+    /// and check that it binds this proof, program, exit code and public values.
+    #[arg(long, requires = "policy")]
+    attestation: Option<PathBuf>,
+    /// Require this verifier nonce (hex) in the attested statement.
+    #[arg(long, requires = "attestation")]
+    nonce: Option<String>,
+    #[command(flatten)]
+    trust: OptionalTrust,
+}
+
+/// How an attestation is judged (see `cloak attest verify`); only used with `--attestation`.
+#[derive(Args)]
+pub struct OptionalTrust {
+    /// Verification policy (TOML).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// DCAP collateral (JSON) for the TDX quote, unless the attestation embeds it.
+    #[arg(long)]
+    collateral: Option<PathBuf>,
+    /// Verify as of this Unix time instead of now.
+    #[arg(long)]
+    time: Option<u64>,
+    /// Accept INSECURE development evidence (machines without a TEE).
+    #[arg(long)]
+    allow_dev: bool,
 }
 
 #[derive(Args)]
@@ -111,6 +160,29 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         report.cycles as f64 / prove_secs.max(1e-9) / 1e3
     );
     println!("proof: {} ({} bytes)", args.output.display(), bytes.len());
+    if let Some(with) = args.attest {
+        let nonce = match &args.nonce {
+            Some(h) => Nonce::from_hex(h).context("--nonce")?,
+            None => Nonce::random()?,
+        };
+        let attester = match with {
+            AttestWith::Tee => Attester::auto()
+                .context("no TEE to attest with (use --attest dev on machines without one)")?,
+            AttestWith::Dev => Attester::dev(DevSigner::generate()?),
+        };
+        let statement = proof_statement(&keys, &proof, &bytes, nonce);
+        let att = attester.attest(statement)?;
+        let path = args
+            .attestation_out
+            .unwrap_or_else(|| args.output.with_extension("att.json"));
+        att.write_file(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "attestation: {} ({})",
+            path.display(),
+            attester.platform_kind()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -128,21 +200,94 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
             args.elf.display()
         )
     })?;
-    print_statement(&statement, args.json)?;
-    Ok(ExitCode::SUCCESS)
+    let Some(att_path) = &args.attestation else {
+        print_statement(&statement, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    // The proof is valid; now the attestation must bind exactly this proof.
+    let att = Attestation::read_file(att_path)?;
+    let trust = TrustArgs::new(
+        args.trust.policy.clone().expect("clap requires --policy"),
+        args.trust.collateral.clone(),
+        args.trust.time,
+        args.trust.allow_dev,
+    );
+    let (policy, opts) = trust.load()?;
+    let mut expected = ExpectedStatement::proof(
+        Nonce([0; 32]),
+        Digest32(statement.vk_digest),
+        Digest32(statement.public_values_digest),
+        statement.exit_code,
+        Digest32(Sha256::digest(&bytes).into()),
+    );
+    expected.nonce = match &args.nonce {
+        Some(h) => Some(Nonce::from_hex(h).context("--nonce")?),
+        None => None,
+    };
+    let verdict = evaluate_attestation(&att, &policy, &opts.with_expected(expected));
+    if args.json {
+        let value = serde_json::json!({
+            "proof": statement_json(&statement),
+            "attestation": serde_json::from_str::<serde_json::Value>(&verdict.to_json())?,
+            "accepted": verdict.accepted,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print_statement(&statement, false)?;
+        println!();
+        println!("{verdict}");
+        if args.nonce.is_none() {
+            println!("note: no --nonce given, so the attestation's freshness was not checked");
+        }
+        println!(
+            "proof and attestation: {} (the proof verified above; the attestation {} its digest)",
+            if verdict.accepted {
+                "ACCEPTED"
+            } else {
+                "REJECTED"
+            },
+            if verdict.accepted {
+                "binds"
+            } else {
+                "was rejected or does not bind"
+            }
+        );
+    }
+    Ok(if verdict.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The TEE statement for a proof: program, public values, exit code and the
+/// digest of the proof file's bytes.
+fn proof_statement(keys: &MachineKeys, proof: &Proof, bytes: &[u8], nonce: Nonce) -> TeeStatement {
+    TeeStatement {
+        program_vk_digest: Some(Digest32(keys.vk_digest())),
+        public_values_digest: Some(Digest32(Sha256::digest(&proof.public_values).into())),
+        exit_code: Some(proof.exit_code),
+        proof_digest: Some(Digest32(Sha256::digest(bytes).into())),
+        input_key: None,
+        gpu_evidence_digest: None,
+        nonce,
+    }
+}
+
+fn statement_json(s: &Statement) -> serde_json::Value {
+    serde_json::json!({
+        "valid": true,
+        "vk": hex::encode(s.vk_digest),
+        "exit_code": s.exit_code,
+        "public_values": hex::encode(&s.public_values),
+        "public_values_sha256": hex::encode(s.public_values_digest),
+        "public_values_bound": s.exit_code == 0,
+    })
 }
 
 pub fn print_statement(s: &Statement, json: bool) -> Result<()> {
     if json {
-        let value = serde_json::json!({
-            "valid": true,
-            "vk": hex::encode(s.vk_digest),
-            "exit_code": s.exit_code,
-            "public_values": hex::encode(&s.public_values),
-            "public_values_sha256": hex::encode(s.public_values_digest),
-            "public_values_bound": s.exit_code == 0,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(&statement_json(s))?);
     } else {
         println!("proof: valid");
         println!("vk: {}", hex::encode(s.vk_digest));

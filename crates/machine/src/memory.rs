@@ -9,12 +9,16 @@
 //! `image` bus; any other row starts at zero.
 //!
 //! # Why it is sound
-//! - Keys strictly increase (the gap `key' - key - 1 = lo + 2^14 hi` is
-//!   range-checked, and every key is below 2^30 - 2^25, so a decrease would
-//!   wrap far outside the range): each key has exactly one row, so exactly one
-//!   initial state is provided and one final state consumed per key. With every
-//!   access consuming one state and providing the next, the accesses to a key
-//!   form a single chain from its initial to its final state.
+//! - Keys strictly increase: every key and every gap `key' - key - 1` is shown
+//!   to lie below `K = 2^30 - 2^24` (two limbs, the high one checked both as
+//!   itself and shifted up by `2^16 - 0x3f00`). Since `2K < p`, a key that went
+//!   down would leave a gap of at least `p - K > K` in the field. (Bounding the
+//!   gaps alone is not enough: two large gaps can wrap around the field and
+//!   return to an earlier key.) So each key has exactly one row, and exactly
+//!   one initial state is provided and one final state consumed per key. With
+//!   every access consuming one state and providing the next, the accesses to
+//!   a key form a single chain from its initial to its final state. Real keys
+//!   are below `2^29 + 2^28 + 32` (see the CPU and HintRead tables).
 //! - The Image table provides each non-zero image word exactly once (its
 //!   multiplicity is fixed to 1), and only rows with `is_image` consume it. So
 //!   every image word has a row with `is_image = 1` and its true initial value;
@@ -31,19 +35,24 @@ use std::sync::Arc;
 
 /// Memory table columns.
 pub mod cols {
-    pub const KEY: usize = 0;
-    pub const IS_IMAGE: usize = 1;
-    pub const INIT_LO: usize = 2;
-    pub const INIT_HI: usize = 3;
-    pub const FINAL_LO: usize = 4;
-    pub const FINAL_HI: usize = 5;
-    pub const FINAL_TS: usize = 6;
-    /// The gap to the previous row's key, minus one: `lo + 2^14 hi`.
-    pub const GAP_LO: usize = 7;
-    pub const GAP_HI: usize = 8;
-    pub const IS_REAL: usize = 9;
+    /// The key as two limbs: `key = lo + 2^16 hi`.
+    pub const KEY_LO: usize = 0;
+    pub const KEY_HI: usize = 1;
+    pub const IS_IMAGE: usize = 2;
+    pub const INIT_LO: usize = 3;
+    pub const INIT_HI: usize = 4;
+    pub const FINAL_LO: usize = 5;
+    pub const FINAL_HI: usize = 6;
+    pub const FINAL_TS: usize = 7;
+    /// The gap to the previous row's key, minus one: `lo + 2^16 hi`.
+    pub const GAP_LO: usize = 8;
+    pub const GAP_HI: usize = 9;
+    pub const IS_REAL: usize = 10;
 }
-pub const WIDTH: usize = 10;
+pub const WIDTH: usize = 11;
+
+/// Keys and key gaps lie below `KEY_BOUND_HI * 2^16 = 2^30 - 2^24`.
+pub const KEY_BOUND_HI: u32 = 0x3f00;
 
 /// The initial and final state of one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +72,13 @@ impl<F> BaseAir<F> for MemoryAir {
         WIDTH
     }
     fn main_next_row_columns(&self) -> Vec<usize> {
-        vec![cols::KEY, cols::GAP_LO, cols::GAP_HI, cols::IS_REAL]
+        vec![
+            cols::KEY_LO,
+            cols::KEY_HI,
+            cols::GAP_LO,
+            cols::GAP_HI,
+            cols::IS_REAL,
+        ]
     }
 }
 
@@ -87,55 +102,66 @@ impl<AB: InteractionBuilder> Air<AB> for MemoryAir {
         builder
             .when_transition()
             .assert_zero(next_real.clone() * (one - x(IS_REAL)));
-        let gap = next[GAP_LO].into() + next[GAP_HI].into() * AB::Expr::from_u32(1 << 14);
+        let limb = AB::Expr::from_u32(1 << 16);
+        let key = |row: &[AB::Var]| -> AB::Expr {
+            row[KEY_LO].into() + row[KEY_HI].into() * limb.clone()
+        };
+        let gap = next[GAP_LO].into() + next[GAP_HI].into() * limb.clone();
         builder
             .when_transition()
-            .assert_zero(next_real * (next[KEY].into() - x(KEY) - AB::Expr::ONE - gap));
+            .assert_zero(next_real * (key(&next) - key(&r) - AB::Expr::ONE - gap));
 
         let real = x(IS_REAL);
         builder.push_interaction(
             MEMORY_BUS,
-            [x(KEY), x(INIT_LO), x(INIT_HI), AB::Expr::ZERO],
+            [key(&r), x(INIT_LO), x(INIT_HI), AB::Expr::ZERO],
             Count::bounded(real.clone(), 1),
         );
         builder.push_interaction(
             MEMORY_BUS,
-            [x(KEY), x(FINAL_LO), x(FINAL_HI), x(FINAL_TS)],
+            [key(&r), x(FINAL_LO), x(FINAL_HI), x(FINAL_TS)],
             Count::bounded(-real.clone(), 1),
         );
         builder.push_interaction(
             IMAGE_BUS,
-            [x(KEY), x(INIT_LO), x(INIT_HI)],
+            [key(&r), x(INIT_LO), x(INIT_HI)],
             Count::bounded(-x(IS_IMAGE), 1),
         );
-        for limb in [GAP_LO, GAP_HI] {
-            builder.push_interaction(RANGE16_BUS, [x(limb)], Count::bounded(real.clone(), 1));
+        // Keys and gaps below KEY_BOUND_HI * 2^16.
+        let shift = AB::Expr::from_u32((1 << 16) - KEY_BOUND_HI);
+        for (lo, hi) in [(KEY_LO, KEY_HI), (GAP_LO, GAP_HI)] {
+            for check in [x(lo), x(hi), x(hi) + shift.clone()] {
+                builder.push_interaction(RANGE16_BUS, [check], Count::bounded(real.clone(), 1));
+            }
         }
     }
 }
 
-/// The Memory table's trace for `words` (sorted by key, distinct), padded to a
-/// power of two of at least `min_height` rows; also returns the gap limbs it
-/// range-checks, for the Range16 multiplicities.
+/// The Memory table's trace for `words` (sorted by key, distinct, below the
+/// key bound) in `height` rows; also returns the values it range-checks, for
+/// the Range16 multiplicities.
 pub fn trace<F: Field>(words: &[WordState], height: usize) -> (RowMajorMatrix<F>, Vec<u16>) {
     let mut values = F::zero_vec(height * WIDTH);
-    let mut checks = Vec::with_capacity(2 * words.len());
+    let mut checks = Vec::with_capacity(6 * words.len());
     let mut prev_key: Option<u32> = None;
     for (w, row) in words.iter().zip(values.chunks_exact_mut(WIDTH)) {
         let gap = prev_key.map_or(0, |p| w.key - p - 1);
         prev_key = Some(w.key);
-        let (gap_lo, gap_hi) = (gap & 0x3fff, gap >> 14);
-        checks.push(gap_lo as u16);
-        checks.push(gap_hi as u16);
-        row[cols::KEY] = F::from_u32(w.key);
+        for (v, lo, hi) in [
+            (w.key, cols::KEY_LO, cols::KEY_HI),
+            (gap, cols::GAP_LO, cols::GAP_HI),
+        ] {
+            let (l, h) = ((v & 0xffff) as u16, (v >> 16) as u16);
+            checks.extend([l, h, h.wrapping_add(((1u32 << 16) - KEY_BOUND_HI) as u16)]);
+            row[lo] = F::from_u16(l);
+            row[hi] = F::from_u16(h);
+        }
         row[cols::IS_IMAGE] = F::from_bool(w.is_image);
         row[cols::INIT_LO] = F::from_u32(w.init & 0xffff);
         row[cols::INIT_HI] = F::from_u32(w.init >> 16);
         row[cols::FINAL_LO] = F::from_u32(w.final_value & 0xffff);
         row[cols::FINAL_HI] = F::from_u32(w.final_value >> 16);
         row[cols::FINAL_TS] = F::from_u64(w.final_ts);
-        row[cols::GAP_LO] = F::from_u32(gap_lo);
-        row[cols::GAP_HI] = F::from_u32(gap_hi);
         row[cols::IS_REAL] = F::ONE;
     }
     (RowMajorMatrix::new(values, WIDTH), checks)

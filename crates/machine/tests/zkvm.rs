@@ -75,7 +75,10 @@ fn programs_the_prover_does_not_cover_yet_fail_with_a_clear_error() {
         .err()
         .unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("SHA_EXTEND") || msg.contains("SHA_COMPRESS"), "{msg}");
+    assert!(
+        msg.contains("SHA_EXTEND") || msg.contains("SHA_COMPRESS"),
+        "{msg}"
+    );
     assert!(msg.contains("pc 0x"), "{msg}");
 }
 

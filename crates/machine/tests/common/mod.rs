@@ -72,7 +72,7 @@ pub fn sender_trace(
 
 cloak_machine::air_enum! {
     /// The sender first, then the machine's tables in `MachineAir::alu_chips` order.
-    #[derive(Clone, Copy, Debug)]
+    #[derive(Clone, Debug)]
     pub enum TestAir {
         Sender(AluSender),
         Machine(MachineAir),

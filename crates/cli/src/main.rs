@@ -1,6 +1,7 @@
 //! `cloak`: run, prove and verify RV32IM programs.
 
 mod attest;
+mod bench;
 mod execute;
 mod input;
 mod prove;
@@ -26,6 +27,8 @@ enum Command {
     Verify(prove::VerifyArgs),
     /// Print a program's verifying-key digest.
     Vk(prove::VkArgs),
+    /// Prove the bundled benchmark suite and write a CSV (zkvm-perf columns).
+    Bench(bench::BenchArgs),
     /// Report which TEE evidence sources this machine has; inspect or verify attestations.
     Attest(attest::AttestArgs),
     /// Verify a prover's attestation, then encrypt inputs to its attested key (HPKE).
@@ -49,6 +52,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Prove(args) => prove::prove(args),
         Command::Verify(args) => prove::verify(args),
         Command::Vk(args) => prove::vk(args),
+        Command::Bench(args) => bench::run(args),
         Command::Attest(args) => attest::run(args),
         Command::EncryptInput(args) => attest::encrypt(args),
     }

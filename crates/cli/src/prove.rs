@@ -4,8 +4,8 @@ use crate::attest::TrustArgs;
 use crate::input::{parse_input, INPUT_FORMS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use cloak_machine::{MachineKeys, Proof, Statement};
-use cloak_prover::{fresh_config, seeded_config, Config, FriSettings};
+use cloak_machine::{MachineKeys, Proof, ProveOptions, Statement};
+use cloak_prover::FriSettings;
 use cloak_tee::{
     evaluate_attestation, Attestation, Attester, DevSigner, Digest32, ExpectedStatement, Nonce,
     Statement as TeeStatement,
@@ -37,6 +37,10 @@ pub struct ProveArgs {
     /// inputs: the randomness is what hides them.
     #[arg(long, value_name = "HEX")]
     insecure_seed: Option<String>,
+    /// Cycles per shard: each shard is proven on its own, so memory grows
+    /// with the shard size, not with the program's length (at most 2^21).
+    #[arg(long, default_value_t = cloak_machine::zkvm::DEFAULT_SHARD_CYCLES)]
+    shard_cycles: u64,
     /// Also attest the proof's statement: `tee` uses this machine's TEE
     /// (TDX through configfs-tsm or dstack, plus NVIDIA GPU CC evidence);
     /// `dev` signs with a throwaway local key (INSECURE, for machines without a TEE).
@@ -110,20 +114,18 @@ pub fn keys_for(program: &Program, path: &Path) -> Result<MachineKeys> {
         .with_context(|| format!("deriving the verifying key of {}", path.display()))
 }
 
-fn config(seed: Option<&str>) -> Result<Config> {
-    match seed {
-        None => fresh_config(FriSettings::DEFAULT).context("drawing randomness from the OS"),
-        Some(hex_seed) => {
-            let bytes = hex::decode(hex_seed).context("--insecure-seed is not hex")?;
-            let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-                bail!(
-                    "--insecure-seed must be 32 bytes (64 hex digits), not {}",
-                    bytes.len()
-                );
-            };
-            Ok(seeded_config(FriSettings::DEFAULT, seed))
-        }
-    }
+fn seed(seed: Option<&str>) -> Result<Option<[u8; 32]>> {
+    let Some(hex_seed) = seed else {
+        return Ok(None);
+    };
+    let bytes = hex::decode(hex_seed).context("--insecure-seed is not hex")?;
+    let Ok(seed) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+        bail!(
+            "--insecure-seed must be 32 bytes (64 hex digits), not {}",
+            bytes.len()
+        );
+    };
+    Ok(Some(seed))
 }
 
 pub fn prove(args: ProveArgs) -> Result<ExitCode> {
@@ -133,22 +135,25 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| parse_input(s))
         .collect::<Result<Vec<_>>>()?;
-    let exec = ExecConfig {
-        max_cycles: args.max_cycles,
-        max_memory_bytes: args.max_memory,
+    let opts = ProveOptions {
+        exec: ExecConfig {
+            max_cycles: args.max_cycles,
+            max_memory_bytes: args.max_memory,
+        },
+        shard_cycles: args.shard_cycles,
+        seed: seed(args.insecure_seed.as_deref())?,
     };
     let start = Instant::now();
     let keys = keys_for(&program, &args.elf)?;
     let setup = start.elapsed();
-    let config = config(args.insecure_seed.as_deref())?;
     let (proof, report) = keys
-        .prove(&program, inputs, exec, &config)
+        .prove(&program, inputs, &opts)
         .with_context(|| format!("proving {}", args.elf.display()))?;
     let bytes = proof.to_bytes();
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
     let prove_secs = report.prove.as_secs_f64();
-    println!("cycles: {}", report.cycles);
+    println!("cycles: {} in {} shard(s)", report.cycles, report.shards);
     println!("exit code: {}", proof.exit_code);
     println!("public values: {}", hex::encode(&proof.public_values));
     println!("vk: {}", hex::encode(keys.vk_digest()));
@@ -160,6 +165,9 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         report.cycles as f64 / prove_secs.max(1e-9) / 1e3
     );
     println!("proof: {} ({} bytes)", args.output.display(), bytes.len());
+    if let Some(peak) = crate::bench::peak_memory_bytes() {
+        println!("peak memory: {:.2} GiB", peak as f64 / (1u64 << 30) as f64);
+    }
     if let Some(with) = args.attest {
         let nonce = match &args.nonce {
             Some(h) => Nonce::from_hex(h).context("--nonce")?,

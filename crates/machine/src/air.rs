@@ -9,7 +9,7 @@ use crate::cpu::CpuAir;
 use crate::divrem::DivRemAir;
 use crate::hint::HintAir;
 use crate::lt::LtAir;
-use crate::memory::{ImageAir, MemoryAir};
+use crate::memory::{ImageAir, MemoryAir, MemoryKind};
 use crate::mul::MulAir;
 use crate::program::ProgramAir;
 use crate::range16::Range16Air;
@@ -35,7 +35,7 @@ crate::air_enum! {
     }
 }
 
-/// Index of each table in [`MachineAir::for_program`]'s list.
+/// Index of each table in a shard proof ([`MachineAir::shard_tables`]).
 pub mod table {
     pub const RANGE16: usize = 0;
     pub const BYTE: usize = 1;
@@ -46,18 +46,25 @@ pub mod table {
     pub const MUL: usize = 6;
     pub const DIVREM: usize = 7;
     pub const PROGRAM: usize = 8;
-    pub const IMAGE: usize = 9;
-    pub const CPU: usize = 10;
-    pub const MEMORY: usize = 11;
-    pub const COMMIT: usize = 12;
-    pub const HINT: usize = 13;
+    pub const CPU: usize = 9;
+    pub const MEMORY: usize = 10;
+    pub const COMMIT: usize = 11;
+    pub const HINT: usize = 12;
     /// Number of tables.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 13;
     /// Table names, for reports.
     pub const NAMES: [&str; COUNT] = [
-        "range16", "byte", "add_sub", "bitwise", "lt", "shift", "mul", "divrem", "program",
-        "image", "cpu", "memory", "commit", "hint",
+        "range16", "byte", "add_sub", "bitwise", "lt", "shift", "mul", "divrem", "program", "cpu",
+        "memory", "commit", "hint",
     ];
+}
+
+/// Index of each table in the memory proof ([`MachineAir::global_tables`]).
+pub mod global_table {
+    pub const RANGE16: usize = 0;
+    pub const IMAGE: usize = 1;
+    pub const MEMORY: usize = 2;
+    pub const COUNT: usize = 3;
 }
 
 impl MachineAir {
@@ -76,17 +83,30 @@ impl MachineAir {
         ]
     }
 
-    /// Every table of the machine running one program, in [`table`] order.
-    pub fn for_program(program: ProgramAir, image: ImageAir) -> Vec<MachineAir> {
+    /// The tables of every shard proof of one program, in [`table`] order.
+    pub fn shard_tables(program: ProgramAir) -> Vec<MachineAir> {
         let mut airs = MachineAir::alu_chips();
         airs.extend([
             MachineAir::Program(program),
-            MachineAir::Image(image),
             MachineAir::Cpu(CpuAir),
-            MachineAir::Memory(MemoryAir),
+            MachineAir::Memory(MemoryAir {
+                kind: MemoryKind::Shard,
+            }),
             MachineAir::Commit(CommitAir),
             MachineAir::Hint(HintAir),
         ]);
         airs
+    }
+
+    /// The tables of the memory proof (initial image, every key's first and
+    /// last state), in [`global_table`] order.
+    pub fn global_tables(image: ImageAir) -> Vec<MachineAir> {
+        vec![
+            MachineAir::Range16(Range16Air),
+            MachineAir::Image(image),
+            MachineAir::Memory(MemoryAir {
+                kind: MemoryKind::Global,
+            }),
+        ]
     }
 }

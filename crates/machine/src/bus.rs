@@ -12,6 +12,7 @@
 //! | `byte` | `(op, x, y, z)`, meaning bytes `x`, `y` and `z = op(x, y)` | the Byte table |
 //! | `program` | `(pc, rd, rs1, rs2, imm_lo, imm_hi, target, value_lo, value_hi, alu_op, flags...)`: the program holds this decoded instruction at `pc` (see `crate::program`) | the Program table |
 //! | `memory` | `(key, lo, hi, ts)`: word `key` holds `(lo, hi)` since timestamp `ts`; every access consumes one state and provides the next | the Memory table (initial states), the CPU and HintRead (accesses); consumed finally by the Memory table |
+//! | `global-memory` | `(key, lo, hi, ts)`: a key's state between shards (challenges shared across the proofs of one execution) | the Global Memory table (initial states) and every shard's Memory table (exit states); consumed by shard Memory tables (entry states) and the Global table (final states) |
 //! | `image` | `(key, lo, hi)`: the ELF's initial memory holds this non-zero word | the preprocessed Image table |
 //! | `commit` | `(index_lo, index_hi, lo, hi)`: COMMIT of word `index` of the public-values digest | the Commit table |
 //! | `hint` | `(clk, ptr_lo, ptr_hi, len_lo, len_hi)`: HINT_READ at cycle `clk` | the HintRead table |
@@ -38,6 +39,10 @@ pub const PROGRAM_BUS: &str = "program";
 /// The memory bus: `(key, lo, hi, ts)`. Registers are keys 0..32; the memory
 /// word at byte address `4w` is key `MEMORY_KEY_BASE + w`.
 pub const MEMORY_BUS: &str = "memory";
+/// The cross-shard memory bus: `(key, lo, hi, ts)`, the state of a key between
+/// shards. Its challenges are shared by all proofs of one execution (see
+/// `crate::memory`).
+pub const GLOBAL_MEMORY_BUS: &str = "global-memory";
 /// The initial-image bus: `(key, lo, hi)`, provided by the preprocessed Image table.
 pub const IMAGE_BUS: &str = "image";
 /// The public-values digest bus: `(index_lo, index_hi, lo, hi)`.

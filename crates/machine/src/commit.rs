@@ -1,13 +1,15 @@
 //! Commit: the public-values digest. Its public values are the eight digest
-//! words (as limbs) the guest COMMITs, and whether every word must have been
-//! committed (the verifier sets this for exit code 0, as the executor requires
-//! all eight COMMITs before a clean HALT).
+//! words (as limbs) the guest COMMITs, and per word whether this shard
+//! COMMITted it at least once (the verifier requires each word committed in
+//! some shard for exit code 0, as the executor requires all eight COMMITs
+//! before a clean HALT).
 //!
 //! Every row holds the same digest (each column equals its public value), so
 //! a `commit(i, word)` message is answered only with `word = digest[i]`. The
-//! multiplicities live on the first row only (later rows are forced to zero),
-//! and when all eight are required each first-row multiplicity has an inverse:
-//! the CPU's COMMIT count for each index is non-zero (it is below p).
+//! multiplicities live on the first row only (later rows are forced to zero).
+//! A word's flag is 1 exactly when its multiplicity is non-zero (an inverse
+//! proves it), and the multiplicity is the CPU's COMMIT count for that word,
+//! which is below p: so the flag says whether the shard committed the word.
 
 use crate::bus::COMMIT_BUS;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
@@ -27,9 +29,9 @@ pub mod cols {
 }
 pub const WIDTH: usize = 4 * WORDS;
 
-/// Public values: 16 digest limbs, then the "all committed" flag.
-pub const REQUIRE_ALL: usize = 2 * WORDS;
-pub const NUM_PUBLIC_VALUES: usize = 2 * WORDS + 1;
+/// Public values: 16 digest limbs, then one "committed here" flag per word.
+pub const COMMITTED: usize = 2 * WORDS;
+pub const NUM_PUBLIC_VALUES: usize = 3 * WORDS;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CommitAir;
@@ -58,9 +60,10 @@ impl<AB: InteractionBuilder> Air<AB> for CommitAir {
         }
         for i in 0..WORDS {
             builder.when_transition().assert_zero(next[MULT + i]);
-            builder.when_first_row().assert_zero(
-                publics[REQUIRE_ALL].clone() * (r[MULT + i] * r[INV + i] - AB::Expr::ONE),
-            );
+            let flag = publics[COMMITTED + i].clone();
+            let mut first = builder.when_first_row();
+            first.assert_zero(r[MULT + i] * (AB::Expr::ONE - flag.clone()));
+            first.assert_zero(flag * (r[MULT + i] * r[INV + i] - AB::Expr::ONE));
             builder.push_interaction(
                 COMMIT_BUS,
                 [
@@ -97,11 +100,11 @@ pub fn trace<F: Field>(
 }
 
 /// The public values of the Commit table.
-pub fn public_values<F: Field>(digest: [u32; WORDS], require_all: bool) -> Vec<F> {
+pub fn public_values<F: Field>(digest: [u32; WORDS], committed: [bool; WORDS]) -> Vec<F> {
     let mut out: Vec<F> = digest
         .iter()
         .flat_map(|w| [F::from_u32(w & 0xffff), F::from_u32(w >> 16)])
         .collect();
-    out.push(F::from_bool(require_all));
+    out.extend(committed.map(F::from_bool));
     out
 }

@@ -113,13 +113,20 @@ pub const SYSCALLS: [(u32, usize); 6] = [
     (cloak_vm::syscall::HINT_READ, cols::SYS_HINT_READ),
 ];
 
-/// Public values: the start pc and the exit code's limbs.
+/// Public values: where the shard starts and ends, whether it is the last
+/// shard (which must end with HALT), and the exit code's limbs.
 pub mod public {
     pub const START_PC: usize = 0;
-    pub const EXIT_LO: usize = 1;
-    pub const EXIT_HI: usize = 2;
+    pub const START_CLK: usize = 1;
+    /// The pc after the shard's last cycle (0 for the last shard).
+    pub const END_PC: usize = 2;
+    /// The clock after the shard's last cycle.
+    pub const END_CLK: usize = 3;
+    pub const IS_LAST: usize = 4;
+    pub const EXIT_LO: usize = 5;
+    pub const EXIT_HI: usize = 6;
 }
-pub const NUM_PUBLIC_VALUES: usize = 3;
+pub const NUM_PUBLIC_VALUES: usize = 7;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuAir;
@@ -157,7 +164,9 @@ where
             builder.assert_zero((c(1) - is_real.clone()) * x(flag));
         }
         builder.when_first_row().assert_one(r[IS_REAL]);
-        builder.when_first_row().assert_zero(r[CLK]);
+        builder
+            .when_first_row()
+            .assert_eq(r[CLK], publics[public::START_CLK].clone());
         builder
             .when_first_row()
             .assert_eq(r[f::PC], publics[public::START_PC].clone());
@@ -271,7 +280,7 @@ where
             + x(f::JALR) * (jalr_target - fallthrough);
         builder
             .when_transition()
-            .assert_zero(next_real.clone() * (next[f::PC].into() - next_pc));
+            .assert_zero(next_real.clone() * (next[f::PC].into() - next_pc.clone()));
 
         // --- Syscalls.
         let mut sys_sum = AB::Expr::ZERO;
@@ -294,16 +303,34 @@ where
         let mut deferred = builder.when(r[SYS_DEFERRED]);
         deferred.assert_zero(x(C_LO));
         deferred.assert_zero(x(C_HI));
-        // HALT ends the execution: it is the last real row, and nothing follows it.
+        // HALT ends the execution: only the last shard holds it, as its last
+        // real row. Every other shard ends at END_PC. Either way the clock
+        // after the last real row is END_CLK.
+        let is_last = publics[public::IS_LAST].clone();
+        let not_last = c(1) - is_last.clone();
+        let (end_pc, end_clk) = (
+            publics[public::END_PC].clone(),
+            publics[public::END_CLK].clone(),
+        );
+        builder.assert_zero(x(SYS_HALT) * not_last.clone());
         builder
             .when_transition()
             .assert_zero(x(SYS_HALT) * next_real.clone());
-        builder
-            .when_transition()
-            .assert_zero((is_real.clone() - next_real) * (c(1) - x(SYS_HALT)));
-        builder
-            .when_last_row()
-            .assert_zero(is_real.clone() * (c(1) - x(SYS_HALT)));
+        // On the shard's last real row: `ends` is 1 there (on the trace's last
+        // row, where no next row exists, it is `is_real`).
+        let end_checks = |ends: AB::Expr| {
+            [
+                ends.clone() * (c(1) - x(SYS_HALT)) * is_last.clone(),
+                ends.clone() * (next_pc.clone() - end_pc.clone()) * not_last.clone(),
+                ends * (x(CLK) + c(1) - end_clk.clone()),
+            ]
+        };
+        for check in end_checks(is_real.clone() - next_real) {
+            builder.when_transition().assert_zero(check);
+        }
+        for check in end_checks(is_real.clone()) {
+            builder.when_last_row().assert_zero(check);
+        }
 
         // --- Buses.
         let one = |e: AB::Expr| Count::bounded(e, 1);

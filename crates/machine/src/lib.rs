@@ -32,4 +32,4 @@ pub mod zkvm;
 pub use air::MachineAir;
 pub use event::{AluEvent, ByteOp, Multiplicities, TraceError};
 pub use trace::ChipTraces;
-pub use zkvm::{MachineKeys, Proof, Statement, ZkvmError};
+pub use zkvm::{MachineKeys, Proof, ProveOptions, Statement, ZkvmError};

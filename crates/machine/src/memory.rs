@@ -1,15 +1,27 @@
-//! Memory: the initial and final state of every word the execution touched,
-//! and the ELF's initial image.
+//! Memory: the initial and final state of every word an execution (or one of
+//! its shards) touched, and the ELF's initial image.
 //!
-//! The Memory table has one row per key (the 32 registers, every image word,
-//! every other touched word), in strictly increasing key order. Each row
-//! provides the key's initial state `(key, init, 0)` and consumes its final
-//! state `(key, final, final_ts)` on the `memory` bus. A row marked `is_image`
-//! takes its initial value from the preprocessed Image table through the
-//! `image` bus; any other row starts at zero.
+//! The Memory table has one row per key, in strictly increasing key order,
+//! and comes in two kinds:
+//! - **Shard** (in every shard proof): one row per key the shard touched, and
+//!   the 32 registers. A row takes the key's state on entry `(key, init,
+//!   init_ts)` from the cross-shard `global` bus and provides it on the
+//!   shard's local `memory` bus; it takes the state on exit `(key, final,
+//!   final_ts)` from the local bus and provides it on the `global` bus.
+//! - **Global** (in the memory proof that accompanies the shards): one row per
+//!   key the whole execution touched, every image word and the registers. A
+//!   row provides the key's initial state `(key, init, 0)` on the `global` bus
+//!   and consumes its final state. A row marked `is_image` takes its initial
+//!   value from the preprocessed Image table through the `image` bus; any
+//!   other row starts at zero.
+//!
+//! The `global` bus's LogUp challenges are drawn once from every proof's
+//! main-trace commitment, so it balances across all the proofs of one
+//! execution; each proof exposes its share and the verifier checks they sum
+//! to zero.
 //!
 //! # Why it is sound
-//! - Keys strictly increase: every key and every gap `key' - key - 1` is shown
+//! - Keys strictly increase (both kinds): every key and every gap `key' - key - 1` is shown
 //!   to lie below `K = 2^30 - 2^24` (two limbs, the high one checked both as
 //!   itself and shifted up by `2^16 - 0x3f00`). Since `2K < p`, a key that went
 //!   down would leave a gap of at least `p - K > K` in the field. (Bounding the
@@ -19,6 +31,10 @@
 //!   every access consuming one state and providing the next, the accesses to
 //!   a key form a single chain from its initial to its final state. Real keys
 //!   are below `2^29 + 2^28 + 32` (see the CPU and HintRead tables).
+//! - Across shards, each key's states form one chain: the global row provides
+//!   its initial state once and consumes its final state once, and every
+//!   shard row consumes one state and provides the next (a shard's local
+//!   accesses link the two), with timestamps increasing along the chain.
 //! - The Image table provides each non-zero image word exactly once (its
 //!   multiplicity is fixed to 1), and only rows with `is_image` consume it. So
 //!   every image word has a row with `is_image = 1` and its true initial value;
@@ -26,7 +42,7 @@
 //!   would repeat the key. A row with `is_image = 1` for a key outside the
 //!   image consumes an `image` message nobody provides.
 
-use crate::bus::{IMAGE_BUS, MEMORY_BUS, RANGE16_BUS};
+use crate::bus::{GLOBAL_MEMORY_BUS, IMAGE_BUS, MEMORY_BUS, RANGE16_BUS};
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder};
@@ -48,8 +64,16 @@ pub mod cols {
     pub const GAP_LO: usize = 8;
     pub const GAP_HI: usize = 9;
     pub const IS_REAL: usize = 10;
+    /// The timestamp of the state on entry (0 in the Global kind).
+    pub const INIT_TS: usize = 11;
 }
-pub const WIDTH: usize = 11;
+pub const WIDTH: usize = 12;
+
+/// Public values of both kinds: the `global` bus's challenges (alpha, beta)
+/// and this proof's share of the bus, each an extension element as 4 base
+/// elements. They are not used by the constraints; they bind the values into
+/// the proof's transcript.
+pub const NUM_PUBLIC_VALUES: usize = 12;
 
 /// Keys and key gaps lie below `KEY_BOUND_HI * 2^16 = 2^30 - 2^24`.
 pub const KEY_BOUND_HI: u32 = 0x3f00;
@@ -60,16 +84,29 @@ pub struct WordState {
     pub key: u32,
     pub is_image: bool,
     pub init: u32,
+    pub init_ts: u64,
     pub final_value: u32,
     pub final_ts: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MemoryAir;
+/// Which of the two Memory tables (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    Shard,
+    Global,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryAir {
+    pub kind: MemoryKind,
+}
 
 impl<F> BaseAir<F> for MemoryAir {
     fn width(&self) -> usize {
         WIDTH
+    }
+    fn num_public_values(&self) -> usize {
+        NUM_PUBLIC_VALUES
     }
     fn main_next_row_columns(&self) -> Vec<usize> {
         vec![
@@ -94,9 +131,16 @@ impl<AB: InteractionBuilder> Air<AB> for MemoryAir {
         builder.assert_bool(r[IS_REAL]);
         builder.assert_bool(r[IS_IMAGE]);
         builder.assert_zero(x(IS_IMAGE) * (one.clone() - x(IS_REAL)));
-        // Words outside the image start at zero.
-        builder.assert_zero((one.clone() - x(IS_IMAGE)) * x(INIT_LO));
-        builder.assert_zero((one.clone() - x(IS_IMAGE)) * x(INIT_HI));
+        match self.kind {
+            MemoryKind::Global => {
+                // Words outside the image start at zero, at time 0.
+                builder.assert_zero((one.clone() - x(IS_IMAGE)) * x(INIT_LO));
+                builder.assert_zero((one.clone() - x(IS_IMAGE)) * x(INIT_HI));
+                builder.assert_zero(x(INIT_TS));
+            }
+            // The image enters through the Global table only.
+            MemoryKind::Shard => builder.assert_zero(x(IS_IMAGE)),
+        }
         // Real rows first, then padding; keys strictly increase.
         let next_real: AB::Expr = next[IS_REAL].into();
         builder
@@ -112,21 +156,27 @@ impl<AB: InteractionBuilder> Air<AB> for MemoryAir {
             .assert_zero(next_real * (key(&next) - key(&r) - AB::Expr::ONE - gap));
 
         let real = x(IS_REAL);
-        builder.push_interaction(
-            MEMORY_BUS,
-            [key(&r), x(INIT_LO), x(INIT_HI), AB::Expr::ZERO],
-            Count::bounded(real.clone(), 1),
-        );
-        builder.push_interaction(
-            MEMORY_BUS,
-            [key(&r), x(FINAL_LO), x(FINAL_HI), x(FINAL_TS)],
-            Count::bounded(-real.clone(), 1),
-        );
-        builder.push_interaction(
-            IMAGE_BUS,
-            [key(&r), x(INIT_LO), x(INIT_HI)],
-            Count::bounded(-x(IS_IMAGE), 1),
-        );
+        let init = [key(&r), x(INIT_LO), x(INIT_HI), x(INIT_TS)];
+        let fin = [key(&r), x(FINAL_LO), x(FINAL_HI), x(FINAL_TS)];
+        let provide = || Count::bounded(real.clone(), 1);
+        let consume = || Count::bounded(-real.clone(), 1);
+        match self.kind {
+            MemoryKind::Global => {
+                builder.push_interaction(GLOBAL_MEMORY_BUS, init.clone(), provide());
+                builder.push_interaction(GLOBAL_MEMORY_BUS, fin, consume());
+                builder.push_interaction(
+                    IMAGE_BUS,
+                    [key(&r), x(INIT_LO), x(INIT_HI)],
+                    Count::bounded(-x(IS_IMAGE), 1),
+                );
+            }
+            MemoryKind::Shard => {
+                builder.push_interaction(GLOBAL_MEMORY_BUS, init.clone(), consume());
+                builder.push_interaction(MEMORY_BUS, init, provide());
+                builder.push_interaction(MEMORY_BUS, fin.clone(), consume());
+                builder.push_interaction(GLOBAL_MEMORY_BUS, fin, provide());
+            }
+        }
         // Keys and gaps below KEY_BOUND_HI * 2^16.
         let shift = AB::Expr::from_u32((1 << 16) - KEY_BOUND_HI);
         for (lo, hi) in [(KEY_LO, KEY_HI), (GAP_LO, GAP_HI)] {
@@ -162,6 +212,7 @@ pub fn trace<F: Field>(words: &[WordState], height: usize) -> (RowMajorMatrix<F>
         row[cols::FINAL_LO] = F::from_u32(w.final_value & 0xffff);
         row[cols::FINAL_HI] = F::from_u32(w.final_value >> 16);
         row[cols::FINAL_TS] = F::from_u64(w.final_ts);
+        row[cols::INIT_TS] = F::from_u64(w.init_ts);
         row[cols::IS_REAL] = F::ONE;
     }
     (RowMajorMatrix::new(values, WIDTH), checks)

@@ -1,25 +1,27 @@
 //! Trace generation for every table from one (whole-execution) shard of the
 //! executor's record.
 
-use crate::air::table;
+use crate::air::{global_table, table};
 use crate::bus::{limbs, memory_key};
 use crate::cpu::{self, cols as c, SYSCALLS};
 use crate::event::{AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::hint::{self, cols as h};
-use crate::memory::{self, ImageAir, WordState};
+use crate::memory::{self, ImageAir, MemoryKind, WordState};
 use crate::program::{fields as f, ProgramAir, FETCH_WIDTH};
-use crate::{commit, ChipTraces};
-use cloak_prover::Val;
+use crate::{commit, range16, ChipTraces};
+use cloak_prover::{Challenge, Val};
 use cloak_vm::record::{timestamp, Position};
 use cloak_vm::syscall::{COMMIT, HINT_READ};
 use cloak_vm::{Opcode, Program, Shard};
-use p3_field::{Field, PrimeCharacteristicRing};
+use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 use std::collections::BTreeMap;
 
-/// Most cycles one proof covers. Plonky3 0.8.0 supports tables of up to 2^21
-/// rows at constraint degree 3 (and timestamps must stay below 2^29).
-pub const MAX_CYCLES: u64 = 1 << 21;
+/// Most cycles one shard covers: Plonky3 0.8.0 supports tables of up to 2^21
+/// rows at constraint degree 3.
+pub const MAX_SHARD_CYCLES: u64 = 1 << 21;
+/// Most cycles of a whole execution: timestamps `4 clk + 4` stay below 2^29.
+pub const MAX_TOTAL_CYCLES: u64 = 1 << 27;
 
 /// The non-zero words of `program`'s initial memory as `(key, value)`, keys
 /// increasing: what the Image table holds.
@@ -38,36 +40,55 @@ pub fn image_words(program: &Program) -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// The traces of every table (in [`table`] order) and their public values.
-pub struct MachineWitness {
+/// The traces of one shard's tables (in [`table`] order) and their public
+/// values. The Memory table's public values (the `global-memory` bus's
+/// challenges and this shard's share) are zero until [`set_global_share`].
+pub struct ShardWitness {
     pub traces: Vec<RowMajorMatrix<Val>>,
     pub public_values: Vec<Vec<Val>>,
-    /// The digest words the guest committed (zero where it committed none).
-    pub digest: [u32; 8],
+    /// The Memory table's rows: what the shard takes from and gives to the
+    /// `global-memory` bus.
+    pub boundary: Vec<WordState>,
+    /// The words this shard COMMITted.
+    pub committed: [bool; 8],
+    /// Where the shard starts and ends.
+    pub cpu: CpuPublics,
 }
 
-/// Builds every trace for `shard`, which must hold the whole execution (from
-/// cycle 0 to HALT).
-pub fn generate(
+/// What every shard's statement shares: the digest words the guest
+/// COMMITted (zero where none) and the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecutionClaim {
+    pub digest: [u32; 8],
+    pub exit_code: u32,
+}
+
+/// Builds every trace of one shard. `claim` comes from executing the whole
+/// program first; a COMMIT of another value is an error.
+pub fn generate_shard(
     program: &ProgramAir,
-    image: &ImageAir,
     shard: &Shard,
-    exit_code: u32,
+    claim: ExecutionClaim,
     min_height: usize,
-) -> Result<MachineWitness, TraceError> {
-    if !shard.halted || shard.start.clk != 0 {
-        return Err(TraceError::NotHalted);
-    }
+) -> Result<ShardWitness, TraceError> {
     let cycles = shard.cpu.len() as u64;
-    if cycles > MAX_CYCLES {
+    if cycles == 0 {
+        return Err(TraceError::BadRecord("an empty shard".into()));
+    }
+    if shard.end.clk >= MAX_TOTAL_CYCLES {
+        return Err(TraceError::TooManyCycles {
+            cycles: shard.end.clk,
+            max: MAX_TOTAL_CYCLES,
+        });
+    }
+    if cycles > MAX_SHARD_CYCLES {
         return Err(TraceError::TooManyCycles {
             cycles,
-            max: MAX_CYCLES,
+            max: MAX_SHARD_CYCLES,
         });
     }
     let mut mults = Multiplicities::default();
     let mut alu = Vec::with_capacity(shard.cpu.len());
-    let mut commits: [Option<u32>; 8] = [None; 8];
     let mut commit_counts = [0u64; 8];
     let mut hint_calls = Vec::new();
 
@@ -80,7 +101,7 @@ pub fn generate(
         .zip(values.chunks_exact_mut(cpu::WIDTH))
         .enumerate()
     {
-        let clk = i as u64;
+        let clk = shard.start.clk + i as u64;
         let prow = program.row_of(ev.pc)?;
         let ins = prow.instruction;
         let m = prow.message();
@@ -263,10 +284,12 @@ pub fn generate(
                 if index >= 8 {
                     return Err(bad("COMMIT of a digest word index outside 0..8"));
                 }
-                if commits[index].is_some_and(|w| w != cval) {
-                    return Err(bad("COMMIT of one digest word with two different values"));
+                if claim.digest[index] != cval {
+                    return Err(bad(
+                        "COMMIT of a digest word with a value other than its last one \
+                         (one proof holds one digest)",
+                    ));
                 }
-                commits[index] = Some(cval);
                 commit_counts[index] += 1;
             } else if code == HINT_READ {
                 hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
@@ -287,7 +310,7 @@ pub fn generate(
         .enumerate()
         .skip(shard.cpu.len())
     {
-        row[c::CLK] = Val::from_u64(i as u64);
+        row[c::CLK] = Val::from_u64(shard.start.clk + i as u64);
         row[c::EQ] = Val::ONE;
     }
     let cpu_trace = RowMajorMatrix::new(values, cpu::WIDTH);
@@ -351,78 +374,175 @@ pub fn generate(
     }
     let hint_trace = RowMajorMatrix::new(hvals, hint::WIDTH);
 
-    // Memory: registers, image words and touched words.
-    let mut words: BTreeMap<u32, WordState> = BTreeMap::new();
-    for reg in 0..32 {
-        words.insert(
-            reg,
-            WordState {
-                key: reg,
-                is_image: false,
-                init: 0,
-                final_value: shard.end.registers[reg as usize],
-                final_ts: shard.end.register_ts[reg as usize],
-            },
-        );
-    }
-    for &(key, value) in image.words() {
-        words.insert(
-            key,
-            WordState {
-                key,
-                is_image: true,
-                init: value,
-                final_value: value,
-                final_ts: 0,
-            },
-        );
-    }
-    for t in &shard.touched {
-        let key = memory_key(t.addr);
-        let entry = words.entry(key).or_insert(WordState {
-            key,
+    // Memory: the registers and the touched words, on entry and on exit.
+    let mut boundary: Vec<WordState> = (0..32)
+        .map(|reg| WordState {
+            key: reg as u32,
             is_image: false,
-            init: 0,
-            final_value: 0,
-            final_ts: 0,
+            init: shard.start.registers[reg],
+            init_ts: shard.start.register_ts[reg],
+            final_value: shard.end.registers[reg],
+            final_ts: shard.end.register_ts[reg],
+        })
+        .collect();
+    for t in &shard.touched {
+        boundary.push(WordState {
+            key: memory_key(t.addr),
+            is_image: false,
+            init: t.initial_value,
+            init_ts: t.initial_ts,
+            final_value: t.final_value,
+            final_ts: t.final_ts,
         });
-        if t.initial_ts != 0 || t.initial_value != entry.init {
-            return Err(TraceError::BadRecord(format!(
-                "word {:#010x} enters with {:#x} at ts {}, not its initial value",
-                t.addr, t.initial_value, t.initial_ts
-            )));
-        }
-        entry.final_value = t.final_value;
-        entry.final_ts = t.final_ts;
     }
-    let words: Vec<WordState> = words.into_values().collect();
-    let mem_height = crate::event::padded_height(words.len(), min_height)?;
-    let (memory_trace, gap_checks) = memory::trace(&words, mem_height);
-    for g in gap_checks {
+    boundary.sort_by_key(|w| w.key);
+    let mem_height = crate::event::padded_height(boundary.len(), min_height)?;
+    let (memory_trace, key_checks) = memory::trace(&boundary, mem_height);
+    for g in key_checks {
         mults.range16(g);
     }
 
-    let digest = commits.map(|w| w.unwrap_or(0));
-    let commit_trace = commit::trace(digest, commit_counts, min_height);
+    let committed = commit_counts.map(|n| n > 0);
+    let commit_trace = commit::trace(claim.digest, commit_counts, min_height);
     let program_trace = program.trace(shard.cpu.iter().map(|e| e.pc))?;
-    let image_trace = image.trace();
 
     let chips = ChipTraces::generate(&alu, min_height, mults)?;
     let mut traces = chips.into_vec();
     traces.extend([
         program_trace,
-        image_trace,
         cpu_trace,
         memory_trace,
         commit_trace,
         hint_trace,
     ]);
     debug_assert_eq!(traces.len(), table::COUNT);
-    Ok(MachineWitness {
+    let end_pc = if shard.halted { 0 } else { shard.end.pc };
+    let cpu_publics = CpuPublics {
+        start_pc: shard.start.pc,
+        start_clk: shard.start.clk,
+        end_pc,
+        end_clk: shard.end.clk,
+        is_last: shard.halted,
+    };
+    Ok(ShardWitness {
         traces,
-        public_values: public_values(shard.start.pc, exit_code, digest),
-        digest,
+        public_values: shard_public_values(&cpu_publics, claim, committed),
+        boundary,
+        committed,
+        cpu: cpu_publics,
     })
+}
+
+/// Where a shard starts and ends (the CPU table's public values besides the
+/// exit code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CpuPublics {
+    pub start_pc: u32,
+    pub start_clk: u64,
+    /// 0 for the last shard.
+    pub end_pc: u32,
+    pub end_clk: u64,
+    pub is_last: bool,
+}
+
+/// The public values of every table of a shard proof, with the Memory
+/// table's (the `global-memory` challenges and share) zero.
+pub fn shard_public_values(
+    cpu: &CpuPublics,
+    claim: ExecutionClaim,
+    committed: [bool; 8],
+) -> Vec<Vec<Val>> {
+    let mut out = vec![Vec::new(); table::COUNT];
+    let (lo, hi) = limbs(claim.exit_code);
+    out[table::CPU] = vec![
+        Val::from_u32(cpu.start_pc),
+        Val::from_u64(cpu.start_clk),
+        Val::from_u32(cpu.end_pc),
+        Val::from_u64(cpu.end_clk),
+        Val::from_bool(cpu.is_last),
+        Val::from_u32(lo),
+        Val::from_u32(hi),
+    ];
+    out[table::MEMORY] = vec![Val::ZERO; memory::NUM_PUBLIC_VALUES];
+    out[table::COMMIT] = commit::public_values(claim.digest, committed);
+    out
+}
+
+/// The Memory table's public values: the `global-memory` bus's challenges
+/// and the proof's share of it.
+pub fn memory_public_values(alpha: Challenge, beta: Challenge, share: Challenge) -> Vec<Val> {
+    [alpha, beta, share]
+        .iter()
+        .flat_map(|e| e.as_basis_coefficients_slice().to_vec())
+        .collect()
+}
+
+/// The `global-memory` bus's share of a Memory table of `kind` with these
+/// rows: each message `(key, lo, hi, ts)` with count `m` adds
+/// `m / (alpha - (key beta^3 + lo beta^2 + hi beta + ts))`, as the LogUp
+/// argument computes it.
+pub fn global_share(
+    words: &[WordState],
+    kind: MemoryKind,
+    alpha: Challenge,
+    beta: Challenge,
+) -> Challenge {
+    let fingerprint = |key: u32, value: u32, ts: u64| -> Challenge {
+        let (lo, hi) = limbs(value);
+        let mut acc = Challenge::ZERO;
+        for e in [
+            Val::from_u32(key),
+            Val::from_u32(lo),
+            Val::from_u32(hi),
+            Val::from_u64(ts),
+        ] {
+            acc = acc * beta + e;
+        }
+        alpha - acc
+    };
+    let sign = match kind {
+        MemoryKind::Global => Challenge::ONE,
+        MemoryKind::Shard => -Challenge::ONE,
+    };
+    let mut denominators = Vec::with_capacity(2 * words.len());
+    for w in words {
+        denominators.push(fingerprint(w.key, w.init, w.init_ts));
+        denominators.push(fingerprint(w.key, w.final_value, w.final_ts));
+    }
+    let inverses = p3_field::batch_multiplicative_inverse(&denominators);
+    let mut share = Challenge::ZERO;
+    for pair in inverses.chunks_exact(2) {
+        // The initial state with `sign`, the final one with the other sign.
+        share += sign * (pair[0] - pair[1]);
+    }
+    share
+}
+
+/// Replaces a shard's (or the memory proof's) Memory public values.
+pub fn set_memory_publics(publics: &mut [Vec<Val>], index: usize, values: Vec<Val>) {
+    publics[index] = values;
+}
+
+/// One proof's traces and public values.
+pub type TracesAndPublics = (Vec<RowMajorMatrix<Val>>, Vec<Vec<Val>>);
+
+/// The memory proof's traces and public values (Memory publics zero until
+/// set), for `words`: every key's first and last state, sorted by key.
+pub fn generate_global(
+    image: &ImageAir,
+    words: &[WordState],
+    min_height: usize,
+) -> Result<TracesAndPublics, TraceError> {
+    let mut mults = Multiplicities::default();
+    let height = crate::event::padded_height(words.len(), min_height)?;
+    let (memory_trace, checks) = memory::trace(words, height);
+    for g in checks {
+        mults.range16(g);
+    }
+    let traces = vec![range16::trace(&mults), image.trace(), memory_trace];
+    let mut publics = vec![Vec::new(); global_table::COUNT];
+    publics[global_table::MEMORY] = vec![Val::ZERO; memory::NUM_PUBLIC_VALUES];
+    Ok((traces, publics))
 }
 
 /// Fills the timestamp-gap limbs `ts - prev_ts - 1 = lo + 2^14 hi` at `col`
@@ -434,17 +554,4 @@ fn gap_limbs(row: &mut [Val], mults: &mut Multiplicities, col: usize, ts: u64, p
     row[col + 1] = Val::from_u16(hi);
     mults.range16(lo);
     mults.range16(hi);
-}
-
-/// The public values of every table for a statement.
-pub fn public_values(start_pc: u32, exit_code: u32, digest: [u32; 8]) -> Vec<Vec<Val>> {
-    let mut out = vec![Vec::new(); table::COUNT];
-    let (lo, hi) = limbs(exit_code);
-    out[table::CPU] = vec![
-        Val::from_u32(start_pc),
-        Val::from_u32(lo),
-        Val::from_u32(hi),
-    ];
-    out[table::COMMIT] = commit::public_values(digest, exit_code == 0);
-    out
 }

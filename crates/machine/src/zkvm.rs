@@ -1,21 +1,43 @@
 //! Proving and verifying whole executions of one program: keys derived from
-//! the ELF, the proof (statement plus STARK proof), and the verifier that
-//! returns the statement a proof establishes.
+//! the ELF, the proof (one STARK proof per shard plus one for memory), and the
+//! verifier that returns the statement a proof establishes.
+//!
+//! # Shards
+//! The execution is cut into shards of at most `shard_cycles` cycles, each
+//! proven on its own, so memory is bounded by the shard size. Shards are tied
+//! together by public values (each shard starts at the pc and clock where the
+//! previous one ended; only the last holds HALT) and by the `global-memory`
+//! bus, on which every key's state passes from shard to shard, starting from
+//! the memory proof's initial states and ending at its final states. That
+//! bus's LogUp challenges are drawn from every proof's main-trace commitment,
+//! so proving takes two passes: commit every shard's main trace (pass 1),
+//! derive the challenges, then prove every shard (pass 2, which recomputes the
+//! same commitments from the same per-shard randomness). Each proof exposes
+//! its share of the bus; the verifier checks the shares sum to zero.
 
-use crate::air::table;
+use crate::air::{global_table, table};
 use crate::event::TraceError;
-use crate::memory::ImageAir;
+use crate::memory::{ImageAir, MemoryKind, WordState};
 use crate::program::ProgramAir;
-use crate::witness::{self, image_words, MachineWitness, MAX_CYCLES};
+use crate::witness::{
+    self, image_words, CpuPublics, ExecutionClaim, ShardWitness, MAX_SHARD_CYCLES,
+};
 use crate::MachineAir;
 use cloak_prover::{
-    Config, FriSettings, ProveError, ProvingKey, StarkProof, VerifyError, VerifyingKey,
+    seeded_config, Challenge, Commitment, ExternalBus, FriSettings, ProveError, ProvingKey,
+    StarkProof, Val, VerifyError, VerifyingKey,
 };
-use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program};
+use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program, Shard};
+use p3_field::PrimeCharacteristicRing;
+use p3_matrix::dense::RowMajorMatrix;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use thiserror::Error;
+
+/// The domain tag of the `global-memory` challenges.
+const GLOBAL_DOMAIN: &str = "cloak/global-memory/v1";
 
 #[derive(Debug, Error)]
 pub enum ZkvmError {
@@ -31,6 +53,14 @@ pub enum ZkvmError {
     Format(#[from] cloak_prover::ProofFormatError),
     #[error("the proof's public values hash to {actual}, but the guest committed {committed}")]
     DigestMismatch { actual: String, committed: String },
+    #[error("the proof's shards do not chain: {0}")]
+    BadShards(String),
+    #[error("digest word {0} was never COMMITted, but the guest claims exit code 0")]
+    Uncommitted(usize),
+    #[error("the cross-shard memory argument does not balance")]
+    Unbalanced,
+    #[error("drawing randomness from the OS: {0}")]
+    Randomness(String),
 }
 
 /// What a valid proof establishes: the program (by its verifying-key digest)
@@ -48,14 +78,34 @@ pub struct Statement {
     pub public_values_digest: [u8; 32],
 }
 
+/// The proof of one shard.
+#[derive(Serialize, Deserialize)]
+pub struct ShardProof {
+    pub cpu: CpuPublics,
+    /// Which digest words this shard COMMITted.
+    pub committed: [bool; 8],
+    /// This shard's share of the `global-memory` bus.
+    pub share: Challenge,
+    pub stark: StarkProof,
+}
+
+/// The proof of the memory's initial and final states.
+#[derive(Serialize, Deserialize)]
+pub struct MemoryProof {
+    pub share: Challenge,
+    pub stark: StarkProof,
+}
+
 /// A proof of one execution.
 #[derive(Serialize, Deserialize)]
 pub struct Proof {
     pub exit_code: u32,
     pub public_values: Vec<u8>,
-    /// The digest words the guest COMMITted, as the proof's public values hold them.
+    /// The digest words the guest COMMITted (zero where none), as the
+    /// proofs' public values hold them.
     pub committed_digest: [u32; 8],
-    pub stark: StarkProof,
+    pub shards: Vec<ShardProof>,
+    pub memory: MemoryProof,
 }
 
 impl Proof {
@@ -69,24 +119,55 @@ impl Proof {
     }
 }
 
+/// How to prove.
+#[derive(Clone, Debug)]
+pub struct ProveOptions {
+    pub exec: ExecConfig,
+    /// Cycles per shard (at most 2^21).
+    pub shard_cycles: u64,
+    /// The zero-knowledge randomness: `None` draws it from the OS (what
+    /// private inputs need); a seed makes proofs reproducible.
+    pub seed: Option<[u8; 32]>,
+}
+
+impl Default for ProveOptions {
+    fn default() -> Self {
+        ProveOptions {
+            exec: ExecConfig::default(),
+            shard_cycles: DEFAULT_SHARD_CYCLES,
+            seed: None,
+        }
+    }
+}
+
+/// The default shard size: a 2^19-cycle shard peaks near 6 GB of memory
+/// (2^21 near 21 GB; measured with `cloak bench` on the 2-core box), at the
+/// same throughput.
+pub const DEFAULT_SHARD_CYCLES: u64 = 1 << 19;
+
 /// Timings and sizes of one proof, for benchmarks.
 #[derive(Clone, Debug, Default)]
 pub struct ProveReport {
     pub cycles: u64,
+    pub shards: usize,
+    /// Executing and generating traces (both passes).
     pub execution: Duration,
+    /// Committing (pass 1) and proving (pass 2).
     pub prove: Duration,
-    /// Main trace cells (rows times columns, over every table).
+    /// Main trace cells (rows times columns) over every table of every proof.
     pub trace_cells: u64,
-    /// `(table name, height)` per table.
-    pub heights: Vec<(&'static str, usize)>,
 }
 
 /// The proving and verifying keys of one program.
 pub struct MachineKeys {
-    pub airs: Vec<MachineAir>,
-    pub pk: ProvingKey,
-    pub vk: VerifyingKey,
+    pub shard_airs: Vec<MachineAir>,
+    pub global_airs: Vec<MachineAir>,
+    shard_pk: ProvingKey,
+    shard_vk: VerifyingKey,
+    global_pk: ProvingKey,
+    global_vk: VerifyingKey,
     pub entry: u32,
+    fri: FriSettings,
     program: ProgramAir,
     image: ImageAir,
     vk_digest: [u8; 32],
@@ -97,29 +178,38 @@ impl MachineKeys {
     /// and initial image (and the fixed lookup tables).
     pub fn new(program: &Program, fri: FriSettings) -> Result<MachineKeys, ZkvmError> {
         let min = fri.min_trace_height();
+        let min_log = min.trailing_zeros() as usize;
         let program_air = ProgramAir::new(program, min)?;
         let image = ImageAir::new(image_words(program), min);
-        let airs = MachineAir::for_program(program_air.clone(), image.clone());
-        let min_log = min.trailing_zeros() as usize;
-        let mut log_heights = vec![min_log; table::COUNT];
-        log_heights[table::RANGE16] = 16;
-        log_heights[table::BYTE] = crate::byte::LOG_HEIGHT;
-        log_heights[table::PROGRAM] = program_air.log_height();
-        log_heights[table::IMAGE] = image.log_height();
-        let (pk, vk) = cloak_prover::setup(fri, &airs, &log_heights)?;
+        let shard_airs = MachineAir::shard_tables(program_air.clone());
+        let global_airs = MachineAir::global_tables(image.clone());
+        let mut shard_heights = vec![min_log; table::COUNT];
+        shard_heights[table::RANGE16] = 16;
+        shard_heights[table::BYTE] = crate::byte::LOG_HEIGHT;
+        shard_heights[table::PROGRAM] = program_air.log_height();
+        let mut global_heights = vec![min_log; global_table::COUNT];
+        global_heights[global_table::RANGE16] = 16;
+        global_heights[global_table::IMAGE] = image.log_height();
+        let (shard_pk, shard_vk) = cloak_prover::setup(fri, &shard_airs, &shard_heights)?;
+        let (global_pk, global_vk) = cloak_prover::setup(fri, &global_airs, &global_heights)?;
         let mut h = Sha256::new();
-        h.update(b"cloak-vk-v1");
+        h.update(b"cloak-vk-v2");
         h.update(program.entry.to_le_bytes());
         h.update(format!("{fri:?}").as_bytes());
-        for log in [log_heights[table::PROGRAM], log_heights[table::IMAGE]] {
+        for log in [program_air.log_height(), image.log_height()] {
             h.update((log as u64).to_le_bytes());
         }
-        h.update(vk.commitment_bytes());
+        h.update(shard_vk.commitment_bytes());
+        h.update(global_vk.commitment_bytes());
         Ok(MachineKeys {
-            airs,
-            pk,
-            vk,
+            shard_airs,
+            global_airs,
+            shard_pk,
+            shard_vk,
+            global_pk,
+            global_vk,
             entry: program.entry,
+            fri,
             program: program_air,
             image,
             vk_digest: h.finalize().into(),
@@ -127,100 +217,277 @@ impl MachineKeys {
     }
 
     /// SHA-256 over the entry point, the FRI settings and the preprocessed
-    /// commitment: what names the program in statements and attestations.
+    /// commitments: what names the program in statements and attestations.
     pub fn vk_digest(&self) -> [u8; 32] {
         self.vk_digest
     }
 
-    /// Executes `program` (which must be the one these keys were made for) on
-    /// `inputs` in tracing mode and builds every table's trace.
-    pub fn witness(
+    /// Runs `program` in tracing mode and hands each shard's witness to `f`.
+    fn for_each_shard(
         &self,
         program: &Program,
-        inputs: Vec<Vec<u8>>,
-        exec: ExecConfig,
-    ) -> Result<(MachineWitness, ExecOutput), ZkvmError> {
-        let min = self.pk.fri.min_trace_height();
-        let mut executor = Executor::new(program, inputs, exec);
-        let mut witness = None;
-        let output = executor.run_traced(MAX_CYCLES, |shard| {
-            if !shard.halted {
-                return Err(ZkvmError::Trace(TraceError::TooManyCycles {
-                    cycles: shard.end.clk + 1,
-                    max: MAX_CYCLES,
-                }));
-            }
-            let exit_code = shard.cpu.last().map_or(0, |e| e.rs1);
-            witness = Some(witness::generate(
-                &self.program,
-                &self.image,
-                shard,
-                exit_code,
-                min,
-            )?);
-            Ok(())
-        })?;
-        let witness = witness.ok_or(TraceError::NotHalted)?;
-        Ok((witness, output))
+        inputs: &[Vec<u8>],
+        opts: &ProveOptions,
+        claim: ExecutionClaim,
+        mut f: impl FnMut(&Shard, ShardWitness) -> Result<(), ZkvmError>,
+    ) -> Result<ExecOutput, ZkvmError> {
+        let min = self.fri.min_trace_height();
+        let mut executor = Executor::new(program, inputs.to_vec(), opts.exec.clone());
+        executor.run_traced(opts.shard_cycles, |shard| {
+            let w = witness::generate_shard(&self.program, shard, claim, min)?;
+            f(shard, w)
+        })
     }
 
-    /// Proves a witness (normally [`Self::witness`]'s).
-    pub fn prove_witness(
+    /// Runs the program once, fast, for what every shard's statement shares.
+    fn claim(
         &self,
-        witness: &MachineWitness,
-        config: &Config,
-    ) -> Result<StarkProof, ZkvmError> {
-        Ok(cloak_prover::prove(
-            config,
-            &self.pk,
-            &self.airs,
-            &witness.traces,
-            &witness.public_values,
-        )?)
+        program: &Program,
+        inputs: &[Vec<u8>],
+        opts: &ProveOptions,
+    ) -> Result<(ExecutionClaim, ExecOutput), ZkvmError> {
+        if opts.shard_cycles == 0 || opts.shard_cycles > MAX_SHARD_CYCLES {
+            return Err(TraceError::TooManyCycles {
+                cycles: opts.shard_cycles,
+                max: MAX_SHARD_CYCLES,
+            }
+            .into());
+        }
+        let output = Executor::new(program, inputs.to_vec(), opts.exec.clone()).run()?;
+        let claim = ExecutionClaim {
+            digest: output.committed.map(|w| w.unwrap_or(0)),
+            exit_code: output.exit_code,
+        };
+        Ok((claim, output))
     }
 
     /// Executes `program` (which must be the one these keys were made for) on
-    /// `inputs` and proves the execution. `config` carries the proof's
-    /// zero-knowledge randomness.
+    /// `inputs` and proves the execution, one shard at a time (memory stays
+    /// bounded by the shard size).
     pub fn prove(
         &self,
         program: &Program,
         inputs: Vec<Vec<u8>>,
-        exec: ExecConfig,
-        config: &Config,
+        opts: &ProveOptions,
     ) -> Result<(Proof, ProveReport), ZkvmError> {
+        let seeds = Seeds::new(opts.seed)?;
+        let mut report = ProveReport::default();
+        let (claim, output) = self.claim(program, &inputs, opts)?;
+        let mut exec_time = Duration::ZERO;
+        let mut prove_time = Duration::ZERO;
+
+        // Pass 1: every shard's main commitment, and every key's last state.
+        let mut commitments: Vec<Commitment> = Vec::new();
+        let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
+        let mut t = Instant::now();
+        self.for_each_shard(program, &inputs, opts, claim, |_, w| {
+            exec_time += t.elapsed();
+            let start = Instant::now();
+            report.trace_cells += cells(&w.traces);
+            let config = seeded_config(self.fri, seeds.of(commitments.len()));
+            commitments.push(cloak_prover::commit_main(&config, w.traces)?);
+            for b in w.boundary {
+                last_state.insert(b.key, b);
+            }
+            prove_time += start.elapsed();
+            t = Instant::now();
+            Ok(())
+        })?;
+        let shards = commitments.len();
         let start = Instant::now();
-        let (witness, output) = self.witness(program, inputs, exec)?;
-        let execution = start.elapsed();
-        let start = Instant::now();
-        let stark = self.prove_witness(&witness, config)?;
-        let report = ProveReport {
-            cycles: output.cycles,
-            execution,
-            prove: start.elapsed(),
-            trace_cells: witness.traces.iter().map(|t| t.values.len() as u64).sum(),
-            heights: table::NAMES
-                .iter()
-                .zip(&witness.traces)
-                .map(|(&n, t)| (n, t.values.len() / t.width.max(1)))
-                .collect(),
+        let words = self.global_words(&last_state);
+        let global = witness::generate_global(&self.image, &words, self.fri.min_trace_height())?;
+        report.trace_cells += cells(&global.0);
+        let (memory, external) = self.prove_memory(global, &words, &mut commitments, &seeds)?;
+        prove_time += start.elapsed();
+
+        // Pass 2: prove every shard with the shared challenges.
+        let mut proofs = Vec::with_capacity(shards);
+        let mut t = Instant::now();
+        self.for_each_shard(program, &inputs, opts, claim, |_, w| {
+            exec_time += t.elapsed();
+            let start = Instant::now();
+            proofs.push(self.prove_shard(w, proofs.len(), &commitments, &external, &seeds)?);
+            prove_time += start.elapsed();
+            t = Instant::now();
+            Ok(())
+        })?;
+        report.cycles = output.cycles;
+        report.shards = shards;
+        report.execution = exec_time;
+        report.prove = prove_time;
+        let proof = Proof {
+            exit_code: output.exit_code,
+            public_values: output.public_values,
+            committed_digest: claim.digest,
+            shards: proofs,
+            memory,
         };
-        Ok((
-            Proof {
-                exit_code: output.exit_code,
-                public_values: output.public_values,
-                committed_digest: witness.digest,
-                stark,
-            },
-            report,
-        ))
+        Ok((proof, report))
+    }
+
+    /// Every shard's witness and the memory proof's, held in memory at once
+    /// (for tests, which may change them before [`Self::prove_witness`]).
+    pub fn witness(
+        &self,
+        program: &Program,
+        inputs: Vec<Vec<u8>>,
+        opts: &ProveOptions,
+    ) -> Result<ExecutionWitness, ZkvmError> {
+        let (claim, output) = self.claim(program, &inputs, opts)?;
+        let mut shards = Vec::new();
+        let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
+        self.for_each_shard(program, &inputs, opts, claim, |_, w| {
+            for b in &w.boundary {
+                last_state.insert(b.key, *b);
+            }
+            shards.push(w);
+            Ok(())
+        })?;
+        let global_words = self.global_words(&last_state);
+        let (global_traces, _) =
+            witness::generate_global(&self.image, &global_words, self.fri.min_trace_height())?;
+        Ok(ExecutionWitness {
+            shards,
+            global_traces,
+            global_words,
+            claim,
+            output,
+        })
+    }
+
+    /// Proves a witness (normally [`Self::witness`]'s) as [`Self::prove`] would.
+    pub fn prove_witness(&self, w: &ExecutionWitness, seed: [u8; 32]) -> Result<Proof, ZkvmError> {
+        let seeds = Seeds::new(Some(seed))?;
+        let mut commitments = Vec::new();
+        for (i, s) in w.shards.iter().enumerate() {
+            let config = seeded_config(self.fri, seeds.of(i));
+            commitments.push(cloak_prover::commit_main(&config, s.traces.clone())?);
+        }
+        let mut publics = vec![Vec::new(); global_table::COUNT];
+        publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
+        let (memory, external) = self.prove_memory(
+            (w.global_traces.clone(), publics),
+            &w.global_words,
+            &mut commitments,
+            &seeds,
+        )?;
+        let mut proofs = Vec::new();
+        for (i, s) in w.shards.iter().enumerate() {
+            let s = ShardWitness {
+                traces: s.traces.clone(),
+                public_values: s.public_values.clone(),
+                boundary: s.boundary.clone(),
+                committed: s.committed,
+                cpu: s.cpu,
+            };
+            proofs.push(self.prove_shard(s, i, &commitments, &external, &seeds)?);
+        }
+        Ok(Proof {
+            exit_code: w.claim.exit_code,
+            public_values: w.output.public_values.clone(),
+            committed_digest: w.claim.digest,
+            shards: proofs,
+            memory,
+        })
+    }
+
+    /// Commits the memory proof's main trace (after the shards'), derives the
+    /// shared challenges and proves it.
+    fn prove_memory(
+        &self,
+        (traces, mut publics): witness::TracesAndPublics,
+        words: &[WordState],
+        commitments: &mut Vec<Commitment>,
+        seeds: &Seeds,
+    ) -> Result<(MemoryProof, ExternalBus<Challenge>), ZkvmError> {
+        let seed = seeds.of(commitments.len());
+        commitments.push(cloak_prover::commit_main(
+            &seeded_config(self.fri, seed),
+            traces.clone(),
+        )?);
+        let (alpha, beta) = cloak_prover::shared_challenges(GLOBAL_DOMAIN, commitments);
+        let external = ExternalBus {
+            name: crate::bus::GLOBAL_MEMORY_BUS.to_string(),
+            alpha,
+            beta,
+        };
+        let share = witness::global_share(words, MemoryKind::Global, alpha, beta);
+        publics[global_table::MEMORY] = witness::memory_public_values(alpha, beta, share);
+        let stark = cloak_prover::prove_with_external(
+            &seeded_config(self.fri, seed),
+            &self.global_pk,
+            &self.global_airs,
+            &traces,
+            &publics,
+            external.clone(),
+        )?;
+        Ok((MemoryProof { share, stark }, external))
+    }
+
+    /// Proves shard `index` (pass 2), checking it commits as in pass 1.
+    fn prove_shard(
+        &self,
+        mut w: ShardWitness,
+        index: usize,
+        commitments: &[Commitment],
+        external: &ExternalBus<Challenge>,
+        seeds: &Seeds,
+    ) -> Result<ShardProof, ZkvmError> {
+        let (alpha, beta) = (external.alpha, external.beta);
+        let share = witness::global_share(&w.boundary, MemoryKind::Shard, alpha, beta);
+        w.public_values[table::MEMORY] = witness::memory_public_values(alpha, beta, share);
+        let stark = cloak_prover::prove_with_external(
+            &seeded_config(self.fri, seeds.of(index)),
+            &self.shard_pk,
+            &self.shard_airs,
+            &w.traces,
+            &w.public_values,
+            external.clone(),
+        )?;
+        if commitments.get(index) != Some(cloak_prover::main_commitment(&stark)) {
+            return Err(ZkvmError::BadShards(format!(
+                "shard {index} committed differently in its two passes"
+            )));
+        }
+        Ok(ShardProof {
+            cpu: w.cpu,
+            committed: w.committed,
+            share,
+            stark,
+        })
+    }
+
+    /// Every key's first and last state over the whole execution: registers,
+    /// image words and every touched word, sorted by key.
+    fn global_words(&self, last_state: &BTreeMap<u32, WordState>) -> Vec<WordState> {
+        let mut words: BTreeMap<u32, WordState> = BTreeMap::new();
+        for reg in 0..32u32 {
+            words.insert(reg, fresh_word(reg, false, 0));
+        }
+        for &(key, value) in self.image.words() {
+            words.insert(key, fresh_word(key, true, value));
+        }
+        for (&key, last) in last_state {
+            let w = words
+                .entry(key)
+                .or_insert_with(|| fresh_word(key, false, 0));
+            w.final_value = last.final_value;
+            w.final_ts = last.final_ts;
+        }
+        words.into_values().collect()
     }
 
     /// Checks `proof` and returns the statement it establishes.
     pub fn verify(&self, proof: &Proof) -> Result<Statement, ZkvmError> {
         let digest: [u8; 32] = Sha256::digest(&proof.public_values).into();
         let words: [u32; 8] = std::array::from_fn(|i| {
-            u32::from_le_bytes(digest[4 * i..4 * i + 4].try_into().unwrap())
+            u32::from_le_bytes([
+                digest[4 * i],
+                digest[4 * i + 1],
+                digest[4 * i + 2],
+                digest[4 * i + 3],
+            ])
         });
         if proof.exit_code == 0 && words != proof.committed_digest {
             return Err(ZkvmError::DigestMismatch {
@@ -232,14 +499,144 @@ impl MachineKeys {
                     .collect(),
             });
         }
-        let publics = witness::public_values(self.entry, proof.exit_code, proof.committed_digest);
-        cloak_prover::verify(&self.vk, &self.airs, &proof.stark, &publics)?;
+        self.check_chain(proof)?;
+        if proof.exit_code == 0 {
+            for i in 0..8 {
+                if !proof.shards.iter().any(|s| s.committed[i]) {
+                    return Err(ZkvmError::Uncommitted(i));
+                }
+            }
+        }
+        let mut commitments: Vec<Commitment> = proof
+            .shards
+            .iter()
+            .map(|s| cloak_prover::main_commitment(&s.stark).clone())
+            .collect();
+        commitments.push(cloak_prover::main_commitment(&proof.memory.stark).clone());
+        let (alpha, beta) = cloak_prover::shared_challenges(GLOBAL_DOMAIN, &commitments);
+        let total: Challenge =
+            proof.shards.iter().map(|s| s.share).sum::<Challenge>() + proof.memory.share;
+        if total != Challenge::ZERO {
+            return Err(ZkvmError::Unbalanced);
+        }
+        let external = ExternalBus {
+            name: crate::bus::GLOBAL_MEMORY_BUS.to_string(),
+            alpha,
+            beta,
+        };
+        let claim = ExecutionClaim {
+            digest: proof.committed_digest,
+            exit_code: proof.exit_code,
+        };
+        for (i, s) in proof.shards.iter().enumerate() {
+            let mut publics = witness::shard_public_values(&s.cpu, claim, s.committed);
+            publics[table::MEMORY] = witness::memory_public_values(alpha, beta, s.share);
+            cloak_prover::verify_with_external(
+                &self.shard_vk,
+                &self.shard_airs,
+                &s.stark,
+                &publics,
+                external.clone(),
+                s.share,
+            )
+            .map_err(|e| ZkvmError::BadShards(format!("shard {i}: {e}")))?;
+        }
+        let mut publics = vec![Vec::new(); global_table::COUNT];
+        publics[global_table::MEMORY] =
+            witness::memory_public_values(alpha, beta, proof.memory.share);
+        cloak_prover::verify_with_external(
+            &self.global_vk,
+            &self.global_airs,
+            &proof.memory.stark,
+            &publics,
+            external,
+            proof.memory.share,
+        )?;
         Ok(Statement {
             vk_digest: self.vk_digest,
             exit_code: proof.exit_code,
             public_values: proof.public_values.clone(),
             public_values_digest: digest,
         })
+    }
+
+    /// The shards start at the entry at cycle 0, each starts where the last
+    /// ended, and only the last one halts.
+    fn check_chain(&self, proof: &Proof) -> Result<(), ZkvmError> {
+        let bad = |m: String| Err(ZkvmError::BadShards(m));
+        let Some(last) = proof.shards.last() else {
+            return bad("the proof has no shard".into());
+        };
+        let (mut pc, mut clk) = (self.entry, 0u64);
+        for (i, s) in proof.shards.iter().enumerate() {
+            if s.cpu.start_pc != pc || s.cpu.start_clk != clk {
+                return bad(format!(
+                    "shard {i} starts at pc {:#x}, cycle {}; expected pc {pc:#x}, cycle {clk}",
+                    s.cpu.start_pc, s.cpu.start_clk
+                ));
+            }
+            let is_last = std::ptr::eq(s, last);
+            if s.cpu.is_last != is_last {
+                return bad(format!("shard {i} is marked last: {}", s.cpu.is_last));
+            }
+            if s.cpu.end_clk <= clk || s.cpu.end_clk > witness::MAX_TOTAL_CYCLES {
+                return bad(format!("shard {i} ends at cycle {}", s.cpu.end_clk));
+            }
+            if is_last && s.cpu.end_pc != 0 {
+                return bad(format!(
+                    "the last shard ends at pc {:#x}, not 0",
+                    s.cpu.end_pc
+                ));
+            }
+            (pc, clk) = (s.cpu.end_pc, s.cpu.end_clk);
+        }
+        Ok(())
+    }
+}
+
+/// Every shard's and the memory proof's witness (see [`MachineKeys::witness`]).
+pub struct ExecutionWitness {
+    pub shards: Vec<ShardWitness>,
+    pub global_traces: Vec<RowMajorMatrix<Val>>,
+    /// The Global Memory table's rows.
+    pub global_words: Vec<WordState>,
+    pub claim: ExecutionClaim,
+    pub output: ExecOutput,
+}
+
+/// Per-proof randomness derived from one master seed, so pass 2 recreates
+/// pass 1's commitments.
+struct Seeds([u8; 32]);
+
+impl Seeds {
+    fn new(seed: Option<[u8; 32]>) -> Result<Seeds, ZkvmError> {
+        Ok(Seeds(match seed {
+            Some(seed) => seed,
+            None => cloak_prover::fresh_seed().map_err(|e| ZkvmError::Randomness(e.to_string()))?,
+        }))
+    }
+
+    fn of(&self, proof: usize) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"cloak/proof-seed/v1");
+        h.update(self.0);
+        h.update((proof as u64).to_le_bytes());
+        h.finalize().into()
+    }
+}
+
+fn cells(traces: &[RowMajorMatrix<Val>]) -> u64 {
+    traces.iter().map(|t| t.values.len() as u64).sum()
+}
+
+fn fresh_word(key: u32, is_image: bool, value: u32) -> WordState {
+    WordState {
+        key,
+        is_image,
+        init: value,
+        init_ts: 0,
+        final_value: value,
+        final_ts: 0,
     }
 }
 

@@ -1,9 +1,9 @@
 //! Whole-program proofs: bundled guests prove and verify; the verifier turns
 //! every malformed proof into an error.
 
-use cloak_machine::{MachineKeys, Proof, ZkvmError};
-use cloak_prover::{fresh_config, seeded_config, FriSettings};
-use cloak_vm::{ExecConfig, Program};
+use cloak_machine::{MachineKeys, Proof, ProveOptions, ZkvmError};
+use cloak_prover::FriSettings;
+use cloak_vm::Program;
 use std::sync::OnceLock;
 
 fn guest(name: &str) -> Program {
@@ -21,11 +21,12 @@ fn fibonacci() -> &'static (MachineKeys, Vec<u8>) {
     FIB.get_or_init(|| {
         let program = guest("fibonacci");
         let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-        let config = seeded_config(FriSettings::DEFAULT, [1; 32]);
+        let opts = ProveOptions {
+            seed: Some([1; 32]),
+            ..ProveOptions::default()
+        };
         let input = vec![10u32.to_le_bytes().to_vec()];
-        let (proof, _) = keys
-            .prove(&program, input, ExecConfig::default(), &config)
-            .unwrap();
+        let (proof, _) = keys.prove(&program, input, &opts).unwrap();
         (keys, proof.to_bytes())
     })
 }
@@ -43,11 +44,9 @@ fn fibonacci_proves_and_verifies() {
 fn loop_proves_and_a_guest_panic_proves_its_exit_code() {
     let program = guest("loop");
     let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-    let config = fresh_config(FriSettings::DEFAULT).unwrap();
+    let opts = ProveOptions::default();
     let input = vec![1000u32.to_le_bytes().to_vec()];
-    let (proof, report) = keys
-        .prove(&program, input, ExecConfig::default(), &config)
-        .unwrap();
+    let (proof, report) = keys.prove(&program, input, &opts).unwrap();
     assert!(report.cycles > 6000);
     let statement = keys.verify(&proof).unwrap();
     assert_eq!(hex(&statement.public_values), "e803000040ba9686");
@@ -55,9 +54,7 @@ fn loop_proves_and_a_guest_panic_proves_its_exit_code() {
     // fibonacci given a 2-byte input panics: exit code 1, proven as such.
     let program = guest("fibonacci");
     let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-    let (proof, _) = keys
-        .prove(&program, vec![vec![1, 2]], ExecConfig::default(), &config)
-        .unwrap();
+    let (proof, _) = keys.prove(&program, vec![vec![1, 2]], &opts).unwrap();
     assert_eq!(proof.exit_code, 1);
     assert_eq!(keys.verify(&proof).unwrap().exit_code, 1);
     let mut claim_success = proof;
@@ -69,9 +66,8 @@ fn loop_proves_and_a_guest_panic_proves_its_exit_code() {
 fn programs_the_prover_does_not_cover_yet_fail_with_a_clear_error() {
     let program = guest("sha256");
     let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-    let config = fresh_config(FriSettings::DEFAULT).unwrap();
     let err = keys
-        .prove(&program, vec![vec![0; 8]], ExecConfig::default(), &config)
+        .prove(&program, vec![vec![0; 8]], &ProveOptions::default())
         .err()
         .unwrap();
     let msg = err.to_string();
@@ -121,4 +117,41 @@ fn malformed_proofs_are_errors() {
     let err = Proof::from_bytes(&old).err().unwrap();
     assert!(matches!(err, ZkvmError::Format(_)), "{err}");
     assert!(err.to_string().contains("version 1"), "{err}");
+}
+
+/// fibonacci(1000) (12 K cycles) in shards of 2^12 cycles: three shards tied
+/// by the cross-shard memory argument; the same statement as one shard.
+#[test]
+fn multi_shard_proofs_verify_and_chain() {
+    let program = guest("fibonacci");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let opts = ProveOptions {
+        shard_cycles: 1 << 12,
+        seed: Some([2; 32]),
+        ..ProveOptions::default()
+    };
+    let (proof, report) = keys.prove(&program, input, &opts).unwrap();
+    assert_eq!(report.shards, 3, "{report:?}");
+    let statement = keys.verify(&proof).unwrap();
+    assert_eq!(hex(&statement.public_values), "e80300004b60c05c");
+
+    // Dropping, reordering or re-sharing shards breaks the statement.
+    let bytes = proof.to_bytes();
+    let fresh = || Proof::from_bytes(&bytes).unwrap();
+    let mut dropped = fresh();
+    dropped.shards.remove(1);
+    assert!(keys.verify(&dropped).is_err());
+    let mut swapped = fresh();
+    swapped.shards.swap(0, 1);
+    assert!(keys.verify(&swapped).is_err());
+    let mut shares = fresh();
+    let moved = shares.shards[0].share;
+    shares.shards[0].share = shares.shards[1].share;
+    shares.shards[1].share = moved;
+    assert!(keys.verify(&shares).is_err());
+    let mut truncated = fresh();
+    truncated.shards.truncate(2);
+    truncated.shards[1].cpu.is_last = true;
+    assert!(keys.verify(&truncated).is_err());
 }

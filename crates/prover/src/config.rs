@@ -134,9 +134,14 @@ pub fn seeded_config(fri: FriSettings, seed: [u8; 32]) -> Config {
 /// A config with fresh randomness from the operating system: what production
 /// proofs use, so two proofs of one statement differ.
 pub fn fresh_config(fri: FriSettings) -> Result<Config, rand::rngs::SysError> {
+    Ok(seeded_config(fri, fresh_seed()?))
+}
+
+/// 32 bytes from the operating system's random source.
+pub fn fresh_seed() -> Result<[u8; 32], rand::rngs::SysError> {
     let mut seed = [0u8; 32];
     ZkRng::try_from_rng(&mut SysRng)?.fill_bytes(&mut seed);
-    Ok(seeded_config(fri, seed))
+    Ok(seed)
 }
 
 /// The public seed for committing preprocessed tables (the verifying key).

@@ -9,6 +9,10 @@ pub mod config;
 pub mod proof;
 pub mod stark;
 
-pub use config::{fresh_config, seeded_config, Challenge, Config, FriSettings, Val};
+pub use config::{fresh_config, fresh_seed, seeded_config, Challenge, Config, FriSettings, Val};
 pub use proof::{decode, encode, ProofFormatError, StarkProof};
-pub use stark::{prove, setup, verify, ProveError, ProvingKey, VerifyError, VerifyingKey};
+pub use stark::{
+    commit_main, main_commitment, prove, prove_with_external, setup, shared_challenges, verify,
+    verify_with_external, Commitment, ExternalBus, ProveError, ProvingKey, VerifyError,
+    VerifyingKey,
+};

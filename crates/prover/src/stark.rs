@@ -158,6 +158,19 @@ pub fn prove<A: ProvableAir>(
     traces: &[RowMajorMatrix<Val>],
     public_values: &[Vec<Val>],
 ) -> Result<StarkProof, ProveError> {
+    check_shapes(pk, airs, traces, public_values)?;
+    let trace_refs: Vec<&RowMajorMatrix<Val>> = traces.iter().collect();
+    let instances = StarkInstance::new_multiple(airs, &trace_refs, public_values);
+    prove_batch(config, &instances, &pk.data).map_err(|e| ProveError::Prover(format!("{e:?}")))
+}
+
+/// Counts and the heights fixed at setup.
+fn check_shapes<A: ProvableAir>(
+    pk: &ProvingKey,
+    airs: &[A],
+    traces: &[RowMajorMatrix<Val>],
+    public_values: &[Vec<Val>],
+) -> Result<(), ProveError> {
     if airs.len() != traces.len() || airs.len() != public_values.len() {
         return Err(ProveError::CountMismatch {
             tables: airs.len(),
@@ -179,9 +192,7 @@ pub fn prove<A: ProvableAir>(
             });
         }
     }
-    let trace_refs: Vec<&RowMajorMatrix<Val>> = traces.iter().collect();
-    let instances = StarkInstance::new_multiple(airs, &trace_refs, public_values);
-    prove_batch(config, &instances, &pk.data).map_err(|e| ProveError::Prover(format!("{e:?}")))
+    Ok(())
 }
 
 /// Verifies a proof. Any malformed or adversarial proof gives an error: Plonky3's
@@ -207,12 +218,124 @@ pub fn verify<A: ProvableAir>(
     match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
-        Err(panic) => Err(VerifyError::Panicked(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default(),
-        )),
+        Err(panic) => Err(VerifyError::Panicked(panic_message(&*panic))),
     }
+}
+
+/// The commitment type of main traces (and every other commitment).
+pub type Commitment =
+    <crate::config::Pcs as p3_commit::Pcs<Challenge, crate::challenger::DetChallenger>>::Commitment;
+
+pub use p3_batch_stark::ExternalBus;
+
+/// The main-trace commitment that [`prove_with_external`] makes for `traces`
+/// under a config in the same state (e.g. seeded identically): the first
+/// thing the prover commits to. Proofs that share an external bus derive its
+/// challenges from these commitments before they are proven.
+pub fn commit_main(
+    config: &Config,
+    traces: Vec<RowMajorMatrix<Val>>,
+) -> Result<Commitment, ProveError> {
+    let pcs = config.pcs();
+    let inputs = traces
+        .into_iter()
+        .map(|t| {
+            let domain = <crate::config::Pcs as p3_commit::Pcs<
+                Challenge,
+                crate::challenger::DetChallenger,
+            >>::natural_domain_for_degree(
+                pcs, t.height() * (config.is_zk() + 1)
+            );
+            (domain, t)
+        })
+        .collect::<Vec<_>>();
+    <crate::config::Pcs as p3_commit::Pcs<Challenge, crate::challenger::DetChallenger>>::commit(
+        pcs, inputs,
+    )
+    .map(|(commitment, _)| commitment)
+    .map_err(|e| ProveError::Prover(format!("main-trace commitment: {e:?}")))
+}
+
+/// The main-trace commitment a proof carries.
+pub fn main_commitment(proof: &StarkProof) -> &Commitment {
+    &proof.commitments.main
+}
+
+/// Challenges for a bus shared by several proofs: drawn from a transcript
+/// that absorbs a domain tag and every proof's main-trace commitment, so no
+/// proof's trace can depend on them.
+pub fn shared_challenges(domain: &str, commitments: &[Commitment]) -> (Challenge, Challenge) {
+    use p3_challenger::{CanObserve, FieldChallenger};
+    use p3_field::PrimeCharacteristicRing;
+    let mut challenger = seeded_config(FriSettings::DEFAULT, KEYGEN_SEED).initialise_challenger();
+    for b in domain.bytes() {
+        challenger.observe(Val::from_u8(b));
+    }
+    challenger.observe(Val::from_usize(commitments.len()));
+    for c in commitments {
+        challenger.observe(c.clone());
+    }
+    (
+        challenger.sample_algebra_element(),
+        challenger.sample_algebra_element(),
+    )
+}
+
+/// [`prove`] with one bus whose challenges are given (see [`ExternalBus`]).
+pub fn prove_with_external<A: ProvableAir>(
+    config: &Config,
+    pk: &ProvingKey,
+    airs: &[A],
+    traces: &[RowMajorMatrix<Val>],
+    public_values: &[Vec<Val>],
+    external: ExternalBus<Challenge>,
+) -> Result<StarkProof, ProveError> {
+    check_shapes(pk, airs, traces, public_values)?;
+    let trace_refs: Vec<&RowMajorMatrix<Val>> = traces.iter().collect();
+    let instances = StarkInstance::new_multiple(airs, &trace_refs, public_values);
+    p3_batch_stark::prove_batch_with_external(config, &instances, &pk.data, Some(external))
+        .map_err(|e| ProveError::Prover(format!("{e:?}")))
+}
+
+/// [`verify`] with one bus whose challenges are given: the proof's LogUp
+/// terminals must add up to `expected_sum`, that bus's share in this proof.
+pub fn verify_with_external<A: ProvableAir>(
+    vk: &VerifyingKey,
+    airs: &[A],
+    proof: &StarkProof,
+    public_values: &[Vec<Val>],
+    external: ExternalBus<Challenge>,
+    expected_sum: Challenge,
+) -> Result<(), VerifyError> {
+    if airs.len() != public_values.len() {
+        return Err(VerifyError::CountMismatch {
+            tables: airs.len(),
+            publics: public_values.len(),
+        });
+    }
+    let config = seeded_config(vk.fri, KEYGEN_SEED);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        p3_batch_stark::verify_batch_with_external(
+            &config,
+            airs,
+            proof,
+            public_values,
+            &vk.common,
+            Some(external),
+            expected_sum,
+        )
+    }));
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
+        Err(panic) => Err(VerifyError::Panicked(panic_message(&*panic))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }

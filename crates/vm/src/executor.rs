@@ -37,6 +37,9 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
     /// Buffers written to fd 4 (host-side hints), one per WRITE.
     pub hint_output: Vec<Vec<u8>>,
+    /// The public-values digest words the guest COMMITted (the last value per
+    /// word; `None` where it committed none).
+    pub committed: [Option<u32>; 8],
 }
 
 impl ExecOutput {
@@ -231,6 +234,7 @@ impl<'p> Executor<'p> {
     fn finish(&mut self) -> ExecOutput {
         let mut out = std::mem::take(&mut self.output);
         out.cycles = self.clk;
+        out.committed = self.committed;
         out
     }
 

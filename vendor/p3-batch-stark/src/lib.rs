@@ -25,9 +25,10 @@ pub use config::{
 pub use error::BatchVerificationError;
 pub use p3_uni_stark::{OpenedValues, ProvingError, VerificationError};
 pub use proof::{BatchCommitments, BatchOpenedValues, BatchProof};
-pub use prover::{StarkInstance, prove_batch};
+pub use prover::{StarkInstance, prove_batch, prove_batch_with_external};
 pub use security::num_batched_openings;
 pub use transcript::{
     BatchProverTranscript, BatchShape, BatchTranscriptFailure, BatchVerifierTranscript,
+    ExternalBus,
 };
-pub use verifier::{VerifierData, verify_batch};
+pub use verifier::{VerifierData, verify_batch, verify_batch_with_external};

@@ -133,6 +133,38 @@ where
     <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::ProverData: Sync,
     <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::Commitment: Sync,
 {
+    prove_batch_with_external(config, instances, prover_data, None)
+}
+
+/// As [`prove_batch`], with one global bus whose LogUp challenges are given
+/// (see [`crate::transcript::ExternalBus`]).
+#[instrument(skip_all)]
+pub fn prove_batch_with_external<
+    SC,
+    #[cfg(debug_assertions)] A: for<'a> Air<DebugConstraintBuilder<'a, Val<SC>, SC::Challenge>>
+        + Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>
+        + for<'a> Air<ProverConstraintFolderWithLookups<'a, SC>>
+        + Clone,
+    #[cfg(not(debug_assertions))] A: for<'a> Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>
+        + for<'a> Air<ProverConstraintFolderWithLookups<'a, SC>>
+        + Clone,
+>(
+    config: &SC,
+    instances: &[StarkInstance<'_, SC, A>],
+    prover_data: &ProverData<SC>,
+    external: Option<crate::transcript::ExternalBus<SC::Challenge>>,
+) -> Result<BatchProof<SC>, ProvingError<PcsProverError<SC>>>
+where
+    SC: SGC,
+    Val<SC>: PrimeField64,
+    SymbolicExpressionExt<Val<SC>, SC::Challenge>: Algebra<SC::Challenge>,
+    Domain<SC>: Send + Sync,
+    SC::Pcs: Sync,
+    PcsProverError<SC>: Send,
+    SC::Challenger: GrindingChallenger<Witness = Val<SC>>,
+    <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::ProverData: Sync,
+    <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::Commitment: Sync,
+{
     // Public inputs reach this proof only through AIR constraints.
     // A cell listed for backend binding would go completely unbound.
     assert!(
@@ -247,7 +279,8 @@ where
         BatchProverTranscript::<SC::Challenger, Val<SC>, Challenge<SC>, Commitment<SC>>::new(
             &mut challenger,
             shape,
-        );
+        )
+        .with_external_bus(external.clone());
 
     // The size of each instance is the prover's to choose, so it is absorbed.
     transcript.instance_bindings(&log_ext_degrees);
@@ -336,10 +369,24 @@ where
             .iter()
             .map(|inst| inst.air.preprocessed_trace())
             .collect();
+        // The external bus balances across proofs, not within this one.
+        let external_name = external.as_ref().map(|e| e.name.as_str());
+        let internal_lookups: Vec<Vec<Lookup<Val<SC>>>> = all_lookups
+            .iter()
+            .map(|lookups| {
+                lookups
+                    .iter()
+                    .filter(|l| {
+                        !matches!(&l.kind, p3_lookup::Kind::Global(name) if Some(name.as_str()) == external_name)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .collect();
         let debug_instances: Vec<_> = instances
             .iter()
             .zip(preprocessed_traces.iter())
-            .zip(all_lookups.iter())
+            .zip(internal_lookups.iter())
             .map(|((inst, prep), lookups)| LookupDebugInstance {
                 main_trace: inst.trace,
                 preprocessed_trace: prep,

@@ -451,11 +451,15 @@ impl BatchShape {
 ///
 /// - When the gadget does not read exactly two challenges per lookup.
 /// - When two interactions sharing a global bus disagree on their payload width.
+/// The bus id marking lookups on the external bus.
+const EXTERNAL_BUS: usize = usize::MAX;
+
 fn lay_out_lookup_challenges<F, EF, LG, L>(
     all_lookups: &[L],
     lookup_gadget: &LG,
     alpha: EF,
     beta: EF,
+    external: Option<&ExternalBus<EF>>,
 ) -> Vec<Vec<EF>>
 where
     F: PrimeField64,
@@ -495,6 +499,11 @@ where
                     max_message_width = max_message_width.max(ctx_width);
 
                     match &ctx.kind {
+                        LookupKind::Global(name)
+                            if external.is_some_and(|e| e.name.as_str() == name.as_str()) =>
+                        {
+                            EXTERNAL_BUS
+                        }
                         LookupKind::Global(name) => {
                             let id = *global_index.entry(name).or_insert_with(|| {
                                 let id = next_bus;
@@ -524,6 +533,11 @@ where
 
     // Precompute every bus offset once from the sampled pair.
     let challenges = Challenges::new(alpha, beta, max_message_width, next_bus);
+    // The external bus's denominator base is its alpha itself: it does not
+    // depend on this batch's widest message, so every proof sharing the bus
+    // computes the same fingerprints. Its own pair already separates it from
+    // the buses drawn here.
+    let external_pair = external.map(|e| [e.alpha, e.beta]);
 
     // Lay the challenges out per instance, one pair per lookup.
     //
@@ -536,10 +550,30 @@ where
         .map(|instance_buses| {
             instance_buses
                 .iter()
-                .flat_map(|&bus| [challenges.bus_prefix[bus], beta])
+                .flat_map(|&bus| match external_pair {
+                    Some(pair) if bus == EXTERNAL_BUS => pair,
+                    _ => [challenges.bus_prefix[bus], beta],
+                })
                 .collect()
         })
         .collect()
+}
+
+/// A global bus whose LogUp challenges come from outside this proof, so that
+/// several proofs drawing the same pair can balance the bus between them
+/// (Cloak: the cross-shard memory bus; its pair is derived from every shard's
+/// main-trace commitment). Its sum does not cancel inside one proof; the caller
+/// supplies the expected total of the proof's terminals instead of zero.
+/// A message `(e_0, .., e_{k-1})` with count `m` contributes
+/// `m / (alpha - sum_i e_i beta^(k-1-i))`.
+#[derive(Clone, Debug)]
+pub struct ExternalBus<EF> {
+    /// The bus name, as the AIRs push it.
+    pub name: alloc::string::String,
+    /// The denominator base.
+    pub alpha: EF,
+    /// The message combiner.
+    pub beta: EF,
 }
 
 /// Prover-side transcript of one batch-STARK run.
@@ -554,6 +588,8 @@ pub struct BatchProverTranscript<'a, C, F: PrimeField64, EF, Com> {
     state: ProverState<&'a mut C, Alphabet<F>>,
     /// The numbers this run was described with.
     shape: BatchShape,
+    /// The bus whose challenges are given rather than drawn, if any.
+    external: Option<ExternalBus<EF>>,
     /// Marker for the challenge field and the commitment type.
     _types: PhantomData<(EF, Com)>,
 }
@@ -575,8 +611,15 @@ where
         Self {
             state: ProverState::new(challenger, &separator),
             shape,
+            external: None,
             _types: PhantomData,
         }
+    }
+
+    /// Uses `external`'s challenges for its bus.
+    pub fn with_external_bus(mut self, external: Option<ExternalBus<EF>>) -> Self {
+        self.external = external;
+        self
     }
 
     /// Bind the extended-trace degree bits of every instance, in batch order.
@@ -653,7 +696,13 @@ where
             .into_inner();
 
         (
-            lay_out_lookup_challenges::<F, EF, LG, L>(all_lookups, lookup_gadget, alpha, beta),
+            lay_out_lookup_challenges::<F, EF, LG, L>(
+                all_lookups,
+                lookup_gadget,
+                alpha,
+                beta,
+                self.external.as_ref(),
+            ),
             Some(witness),
         )
     }
@@ -754,6 +803,8 @@ pub struct BatchVerifierTranscript<'a, C, F: PrimeField64, EF, Com> {
     state: VerifierState<'static, &'a mut C, Alphabet<F>>,
     /// The numbers this run was described with.
     shape: BatchShape,
+    /// The bus whose challenges are given rather than drawn, if any.
+    external: Option<ExternalBus<EF>>,
     /// Marker for the challenge field and the commitment type.
     _types: PhantomData<(EF, Com)>,
 }
@@ -775,8 +826,15 @@ where
         Self {
             state: VerifierState::new(challenger, &separator, &[]),
             shape,
+            external: None,
             _types: PhantomData,
         }
+    }
+
+    /// Uses `external`'s challenges for its bus.
+    pub fn with_external_bus(mut self, external: Option<ExternalBus<EF>>) -> Self {
+        self.external = external;
+        self
     }
 
     /// Replay the extended-trace degree bits of every instance, in batch order.
@@ -892,6 +950,7 @@ where
             lookup_gadget,
             alpha,
             beta,
+            self.external.as_ref(),
         ))
     }
 

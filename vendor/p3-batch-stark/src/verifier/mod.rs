@@ -13,7 +13,7 @@ use p3_commit::{
 use p3_field::{Algebra, BasedVectorSpace, ExtensionField, PrimeCharacteristicRing, PrimeField64};
 use p3_lookup::logup::LogUpGadget;
 use p3_lookup::{
-    InteractionSymbolicBuilder, LookupError, LookupProtocol, check_multiplicity_height_bound,
+    InteractionSymbolicBuilder, LookupError, check_multiplicity_height_bound,
 };
 use p3_uni_stark::{
     InvalidProofShapeError, VerificationError, recompose_quotient_from_chunks, validate_degree_bits,
@@ -363,6 +363,40 @@ where
     Challenge<SC>: BasedVectorSpace<Val<SC>>,
     SC::Challenger: GrindingChallenger<Witness = Val<SC>>,
 {
+    verify_batch_with_external(
+        config,
+        airs,
+        proof,
+        public_values,
+        common,
+        None,
+        SC::Challenge::ZERO,
+    )
+}
+
+/// As [`verify_batch`], with one global bus whose LogUp challenges are given
+/// (see [`crate::transcript::ExternalBus`]): the proof's terminals must then
+/// add up to `expected_terminal_sum`, that bus's share in this proof, rather
+/// than to zero.
+#[instrument(skip_all)]
+pub fn verify_batch_with_external<SC, A>(
+    config: &SC,
+    airs: &[A],
+    proof: &BatchProof<SC>,
+    public_values: &[Vec<Val<SC>>],
+    common: &CommonData<SC>,
+    external: Option<crate::transcript::ExternalBus<SC::Challenge>>,
+    expected_terminal_sum: SC::Challenge,
+) -> Result<(), BatchVerificationError<PcsError<SC>>>
+where
+    SC: SGC,
+    Val<SC>: PrimeField64,
+    SymbolicExpressionExt<Val<SC>, SC::Challenge>: Algebra<SC::Challenge>,
+    A: Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>
+        + for<'a> Air<VerifierConstraintFolderWithLookups<'a, SC>>,
+    Challenge<SC>: BasedVectorSpace<Val<SC>>,
+    SC::Challenger: GrindingChallenger<Witness = Val<SC>>,
+{
     // Public inputs reach this proof only through AIR constraints.
     // A cell listed for backend binding would go completely unbound.
     assert!(
@@ -642,7 +676,8 @@ where
         BatchVerifierTranscript::<SC::Challenger, Val<SC>, Challenge<SC>, Commitment<SC>>::new(
             &mut challenger,
             shape,
-        );
+        )
+        .with_external_bus(external);
 
     // The size of each instance is the prover's to choose, so it is replayed.
     transcript.instance_bindings(degree_bits);
@@ -840,7 +875,14 @@ where
     // - The total across the batch must be zero.
     // - Bus challenges are sampled after the main commitment, so any
     //   per-bus imbalance survives the collapse with overwhelming probability.
-    lookup_gadget.verify_terminal_sum(lookup_terminals)?;
+    let total = lookup_terminals
+        .iter()
+        .flatten()
+        .map(|t| t.0)
+        .sum::<SC::Challenge>();
+    if total != expected_terminal_sum {
+        return Err(LookupError::TerminalSumNonZero.into());
+    }
 
     Ok(())
 }

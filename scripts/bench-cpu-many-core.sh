@@ -6,8 +6,9 @@
 #   scripts/bench-cpu-many-core.sh BIN OUT_DIR [suite|50m|all]
 #
 # suite: `cloak bench` (writes OUT_DIR/bench.csv);
-# 50m:   proves loop with 7,150,000 iterations (50.06 M cycles) in 2^19-cycle
-#        shards, verifies it and reports the peak memory (OUT_DIR/loop-50m.txt).
+# 50m:   proves loop with 7,150,000 iterations (50.06 M cycles) in shards of
+#        SHARD_CYCLES (default 2^19) cycles, verifies it and reports the peak
+#        memory (OUT_DIR/loop-50m.txt).
 set -euo pipefail
 BIN="$1"
 OUT="$2"
@@ -24,7 +25,8 @@ if [[ "$WHAT" == suite || "$WHAT" == all ]]; then
 fi
 if [[ "$WHAT" == 50m || "$WHAT" == all ]]; then
   {
-    "$BIN" prove guests/bin/loop.elf --input u32:7150000 -o "$OUT/loop-50m.bin"
+    "$BIN" prove guests/bin/loop.elf --input u32:7150000 -o "$OUT/loop-50m.bin" \
+      --shard-cycles "${SHARD_CYCLES:-524288}"
     "$BIN" verify "$OUT/loop-50m.bin" --elf guests/bin/loop.elf
     echo "proof bytes: $(stat -c %s "$OUT/loop-50m.bin")"
     rm -f "$OUT/loop-50m.bin"

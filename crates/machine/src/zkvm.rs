@@ -24,8 +24,8 @@ use crate::witness::{
 };
 use crate::MachineAir;
 use cloak_prover::{
-    seeded_config, Challenge, Commitment, ExternalBus, FriSettings, ProveError, ProvingKey,
-    StarkProof, Val, VerifyError, VerifyingKey,
+    seeded_config, Challenge, Commitment, CpuBackend, ExternalBus, FriSettings, ProveError,
+    ProverBackend, ProvingKey, StarkProof, Val, VerifyError, VerifyingKey,
 };
 use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program, Shard};
 use p3_field::PrimeCharacteristicRing;
@@ -270,6 +270,17 @@ impl MachineKeys {
         inputs: Vec<Vec<u8>>,
         opts: &ProveOptions,
     ) -> Result<(Proof, ProveReport), ZkvmError> {
+        self.prove_on(&CpuBackend, program, inputs, opts)
+    }
+
+    /// [`Self::prove`] on a given backend.
+    pub fn prove_on<B: ProverBackend>(
+        &self,
+        backend: &B,
+        program: &Program,
+        inputs: Vec<Vec<u8>>,
+        opts: &ProveOptions,
+    ) -> Result<(Proof, ProveReport), ZkvmError> {
         let seeds = Seeds::new(opts.seed)?;
         let mut report = ProveReport::default();
         let (claim, output) = self.claim(program, &inputs, opts)?;
@@ -285,7 +296,7 @@ impl MachineKeys {
             let start = Instant::now();
             report.trace_cells += cells(&w.traces);
             let config = seeded_config(self.fri, seeds.of(commitments.len()));
-            commitments.push(cloak_prover::commit_main(&config, w.traces)?);
+            commitments.push(backend.commit_main(&config, w.traces)?);
             for b in w.boundary {
                 last_state.insert(b.key, b);
             }
@@ -298,7 +309,8 @@ impl MachineKeys {
         let words = self.global_words(&last_state);
         let global = witness::generate_global(&self.image, &words, self.fri.min_trace_height())?;
         report.trace_cells += cells(&global.0);
-        let (memory, external) = self.prove_memory(global, &words, &mut commitments, &seeds)?;
+        let (memory, external) =
+            self.prove_memory(backend, global, &words, &mut commitments, &seeds)?;
         prove_time += start.elapsed();
 
         // Pass 2: prove every shard with the shared challenges.
@@ -307,7 +319,8 @@ impl MachineKeys {
         self.for_each_shard(program, &inputs, opts, claim, |_, w| {
             exec_time += t.elapsed();
             let start = Instant::now();
-            proofs.push(self.prove_shard(w, proofs.len(), &commitments, &external, &seeds)?);
+            let index = proofs.len();
+            proofs.push(self.prove_shard(backend, w, index, &commitments, &external, &seeds)?);
             prove_time += start.elapsed();
             t = Instant::now();
             Ok(())
@@ -358,15 +371,17 @@ impl MachineKeys {
 
     /// Proves a witness (normally [`Self::witness`]'s) as [`Self::prove`] would.
     pub fn prove_witness(&self, w: &ExecutionWitness, seed: [u8; 32]) -> Result<Proof, ZkvmError> {
+        let backend = &CpuBackend;
         let seeds = Seeds::new(Some(seed))?;
         let mut commitments = Vec::new();
         for (i, s) in w.shards.iter().enumerate() {
             let config = seeded_config(self.fri, seeds.of(i));
-            commitments.push(cloak_prover::commit_main(&config, s.traces.clone())?);
+            commitments.push(backend.commit_main(&config, s.traces.clone())?);
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
         let (memory, external) = self.prove_memory(
+            backend,
             (w.global_traces.clone(), publics),
             &w.global_words,
             &mut commitments,
@@ -381,7 +396,7 @@ impl MachineKeys {
                 committed: s.committed,
                 cpu: s.cpu,
             };
-            proofs.push(self.prove_shard(s, i, &commitments, &external, &seeds)?);
+            proofs.push(self.prove_shard(backend, s, i, &commitments, &external, &seeds)?);
         }
         Ok(Proof {
             exit_code: w.claim.exit_code,
@@ -394,18 +409,16 @@ impl MachineKeys {
 
     /// Commits the memory proof's main trace (after the shards'), derives the
     /// shared challenges and proves it.
-    fn prove_memory(
+    fn prove_memory<B: ProverBackend>(
         &self,
+        backend: &B,
         (traces, mut publics): witness::TracesAndPublics,
         words: &[WordState],
         commitments: &mut Vec<Commitment>,
         seeds: &Seeds,
     ) -> Result<(MemoryProof, ExternalBus<Challenge>), ZkvmError> {
         let seed = seeds.of(commitments.len());
-        commitments.push(cloak_prover::commit_main(
-            &seeded_config(self.fri, seed),
-            traces.clone(),
-        )?);
+        commitments.push(backend.commit_main(&seeded_config(self.fri, seed), traces.clone())?);
         let (alpha, beta) = cloak_prover::shared_challenges(GLOBAL_DOMAIN, commitments);
         let external = ExternalBus {
             name: crate::bus::GLOBAL_MEMORY_BUS.to_string(),
@@ -414,7 +427,7 @@ impl MachineKeys {
         };
         let share = witness::global_share(words, MemoryKind::Global, alpha, beta);
         publics[global_table::MEMORY] = witness::memory_public_values(alpha, beta, share);
-        let stark = cloak_prover::prove_with_external(
+        let stark = backend.prove(
             &seeded_config(self.fri, seed),
             &self.global_pk,
             &self.global_airs,
@@ -426,8 +439,9 @@ impl MachineKeys {
     }
 
     /// Proves shard `index` (pass 2), checking it commits as in pass 1.
-    fn prove_shard(
+    fn prove_shard<B: ProverBackend>(
         &self,
+        backend: &B,
         mut w: ShardWitness,
         index: usize,
         commitments: &[Commitment],
@@ -437,7 +451,7 @@ impl MachineKeys {
         let (alpha, beta) = (external.alpha, external.beta);
         let share = witness::global_share(&w.boundary, MemoryKind::Shard, alpha, beta);
         w.public_values[table::MEMORY] = witness::memory_public_values(alpha, beta, share);
-        let stark = cloak_prover::prove_with_external(
+        let stark = backend.prove(
             &seeded_config(self.fri, seeds.of(index)),
             &self.shard_pk,
             &self.shard_airs,

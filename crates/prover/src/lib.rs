@@ -1,14 +1,18 @@
 //! Cloak's prover: the STARK configuration, keys, proving and verifying of
 //! multi-table AIRs connected by LogUp buses, and the proof format.
 //!
-//! The RV32IM tables live in `cloak-machine` (next); this crate is generic over
-//! the AIRs it proves. See docs/prover-design.md.
+//! The RV32IM tables live in `cloak-machine`; this crate is generic over the
+//! AIRs it proves. The heavy stages sit behind [`ProverBackend`]
+//! ([`CpuBackend`] here; the CUDA backend in `crates/gpu`). See
+//! docs/prover-design.md.
 
+pub mod backend;
 pub mod challenger;
 pub mod config;
 pub mod proof;
 pub mod stark;
 
+pub use backend::{CpuBackend, ProverBackend};
 pub use config::{fresh_config, fresh_seed, seeded_config, Challenge, Config, FriSettings, Val};
 pub use proof::{decode, encode, ProofFormatError, StarkProof};
 pub use stark::{

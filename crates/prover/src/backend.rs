@@ -1,0 +1,71 @@
+//! The prover's heavy stages behind one trait, so a backend on another device
+//! (the CUDA backend, `crates/gpu`) can take them over whole.
+//!
+//! The seam is deliberately coarse: one call commits a batch's main traces,
+//! one proves a batch. A GPU backend then keeps every intermediate (LDEs,
+//! Merkle trees, quotients, FRI layers) in device memory from the upload of
+//! the traces to the download of the proof, which finer per-stage hooks with
+//! host matrices in between would defeat. A backend must produce exactly the
+//! proof the CPU backend produces for the same inputs and randomness (the
+//! proof bytes are the test), so every backend verifies with the one verifier.
+
+use crate::config::{Challenge, Config, Val};
+use crate::proof::StarkProof;
+use crate::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
+use p3_matrix::dense::RowMajorMatrix;
+
+/// Where a batch of traces is committed and proven.
+pub trait ProverBackend: Sync {
+    /// A short name for reports (`cpu`, `gpu`).
+    fn name(&self) -> &'static str;
+
+    /// The main-trace commitment [`ProverBackend::prove`] makes first, under
+    /// a config in the same state (see [`stark::commit_main`]).
+    fn commit_main(
+        &self,
+        config: &Config,
+        traces: Vec<RowMajorMatrix<Val>>,
+    ) -> Result<Commitment, ProveError>;
+
+    /// Proves one instance of each AIR, with `external`'s challenges for its
+    /// bus (see [`stark::prove_with_external`]).
+    fn prove<A: ProvableAir>(
+        &self,
+        config: &Config,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: &[RowMajorMatrix<Val>],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+    ) -> Result<StarkProof, ProveError>;
+}
+
+/// Plonky3 on the CPU (rayon across all cores).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl ProverBackend for CpuBackend {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn commit_main(
+        &self,
+        config: &Config,
+        traces: Vec<RowMajorMatrix<Val>>,
+    ) -> Result<Commitment, ProveError> {
+        stark::commit_main(config, traces)
+    }
+
+    fn prove<A: ProvableAir>(
+        &self,
+        config: &Config,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: &[RowMajorMatrix<Val>],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+    ) -> Result<StarkProof, ProveError> {
+        stark::prove_with_external(config, pk, airs, traces, public_values, external)
+    }
+}

@@ -13,6 +13,8 @@ use crate::memory::{ImageAir, MemoryAir, MemoryKind};
 use crate::mul::MulAir;
 use crate::program::ProgramAir;
 use crate::range16::Range16Air;
+use crate::sha_compress::ShaCompressAir;
+use crate::sha_extend::ShaExtendAir;
 use crate::shift::ShiftAir;
 
 crate::air_enum! {
@@ -32,6 +34,8 @@ crate::air_enum! {
         Memory(MemoryAir),
         Commit(CommitAir),
         Hint(HintAir),
+        ShaExtend(ShaExtendAir),
+        ShaCompress(ShaCompressAir),
     }
 }
 
@@ -50,12 +54,27 @@ pub mod table {
     pub const MEMORY: usize = 10;
     pub const COMMIT: usize = 11;
     pub const HINT: usize = 12;
+    pub const SHA_EXTEND: usize = 13;
+    pub const SHA_COMPRESS: usize = 14;
     /// Number of tables.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 15;
     /// Table names, for reports.
     pub const NAMES: [&str; COUNT] = [
-        "range16", "byte", "add_sub", "bitwise", "lt", "shift", "mul", "divrem", "program", "cpu",
-        "memory", "commit", "hint",
+        "range16",
+        "byte",
+        "add_sub",
+        "bitwise",
+        "lt",
+        "shift",
+        "mul",
+        "divrem",
+        "program",
+        "cpu",
+        "memory",
+        "commit",
+        "hint",
+        "sha_extend",
+        "sha_compress",
     ];
 }
 
@@ -94,6 +113,8 @@ impl MachineAir {
             }),
             MachineAir::Commit(CommitAir),
             MachineAir::Hint(HintAir),
+            MachineAir::ShaExtend(ShaExtendAir),
+            MachineAir::ShaCompress(ShaCompressAir),
         ]);
         airs
     }

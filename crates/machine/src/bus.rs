@@ -11,11 +11,12 @@
 //! | `range16` | `(x)`, meaning `0 <= x < 2^16` | the Range16 table |
 //! | `byte` | `(op, x, y, z)`, meaning bytes `x`, `y` and `z = op(x, y)` | the Byte table |
 //! | `program` | `(pc, rd, rs1, rs2, imm_lo, imm_hi, target, value_lo, value_hi, alu_op, flags...)`: the program holds this decoded instruction at `pc` (see `crate::program`) | the Program table |
-//! | `memory` | `(key, lo, hi, ts)`: word `key` holds `(lo, hi)` since timestamp `ts`; every access consumes one state and provides the next | the Memory table (initial states), the CPU and HintRead (accesses); consumed finally by the Memory table |
+//! | `memory` | `(key, lo, hi, ts)`: word `key` holds `(lo, hi)` since timestamp `ts`; every access consumes one state and provides the next | the Memory table (initial states), the CPU, HintRead and the precompile tables (accesses); consumed finally by the Memory table |
 //! | `global-memory` | `(key, lo, hi, ts)`: a key's state between shards (challenges shared across the proofs of one execution) | the Global Memory table (initial states) and every shard's Memory table (exit states); consumed by shard Memory tables (entry states) and the Global table (final states) |
 //! | `image` | `(key, lo, hi)`: the ELF's initial memory holds this non-zero word | the preprocessed Image table |
 //! | `commit` | `(index_lo, index_hi, lo, hi)`: COMMIT of word `index` of the public-values digest | the Commit table |
 //! | `hint` | `(clk, ptr_lo, ptr_hi, len_lo, len_hi)`: HINT_READ at cycle `clk` | the HintRead table |
+//! | `precompile` | `(clk, code, a0_lo, a0_hi, a1_lo, a1_hi)`: the precompile ECALL `code` at cycle `clk` | the precompile tables (ShaExtend, ShaCompress) |
 //!
 //! Range-check convention: each chip range-checks the limbs it *outputs* (for
 //! the ALU chips, `a`; a chip whose constraints already bound `a`'s limbs
@@ -49,6 +50,9 @@ pub const IMAGE_BUS: &str = "image";
 pub const COMMIT_BUS: &str = "commit";
 /// The input bus: `(clk, ptr_lo, ptr_hi, len_lo, len_hi)` of one HINT_READ.
 pub const HINT_BUS: &str = "hint";
+/// The precompile bus: `(clk, code, a0_lo, a0_hi, a1_lo, a1_hi)` of one
+/// precompile ECALL, sent by the CPU and received by the table of `code`.
+pub const PRECOMPILE_BUS: &str = "precompile";
 
 /// The `memory` key of the word at byte address `4w` is `MEMORY_KEY_BASE + w`,
 /// so memory words never share a key with the 32 registers.

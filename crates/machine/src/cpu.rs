@@ -21,6 +21,12 @@
 //!   from checked bytes and limbs, constants come from the program table, and
 //!   HINT_LEN's free result is range-checked here. Initial values are 0 or
 //!   image words. So values read back need no further range check.
+//! - *Syscalls.* On ECALL rows exactly one syscall flag is set, and t0's
+//!   limbs (`rd_prev`) equal that flag's code limb by limb (two equations, so
+//!   no field wraparound admits another t0). HINT_READ and the precompiles
+//!   (SHA_EXTEND, SHA_COMPRESS) are served by their tables: the row sends
+//!   `hint(..)` or `precompile(clk, code, a0, a1)`, which the table answers
+//!   exactly once and which fixes the memory it touches (at `4 clk + 3`).
 //! - *Padding.* Rows after the halt have `is_real = 0`, every flag 0 (so they
 //!   send nothing), and no real row follows them. The last real row is a HALT.
 //! - *Addresses.* Load/store addresses come from an `alu(ADD)` message
@@ -31,8 +37,8 @@
 //!   the target is the target.
 
 use crate::bus::{
-    ADD_ID, ALU_BUS, BYTE_BUS, COMMIT_BUS, HINT_BUS, MEMORY_BUS, MEMORY_KEY_BASE, PROGRAM_BUS,
-    RANGE16_BUS, XOR_ID,
+    ADD_ID, ALU_BUS, BYTE_BUS, COMMIT_BUS, HINT_BUS, MEMORY_BUS, MEMORY_KEY_BASE, PRECOMPILE_BUS,
+    PROGRAM_BUS, RANGE16_BUS, XOR_ID,
 };
 use crate::program::{fields as f, FETCH_WIDTH};
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
@@ -97,11 +103,15 @@ pub mod cols {
     pub const SYS_DEFERRED: usize = FETCH_WIDTH + 43;
     pub const SYS_HINT_LEN: usize = FETCH_WIDTH + 44;
     pub const SYS_HINT_READ: usize = FETCH_WIDTH + 45;
+    /// Precompiles, served by their tables through the `precompile` bus.
+    pub const SYS_SHA_EXTEND: usize = FETCH_WIDTH + 46;
+    pub const SYS_SHA_COMPRESS: usize = FETCH_WIDTH + 47;
 }
-pub const WIDTH: usize = FETCH_WIDTH + 46;
+pub const WIDTH: usize = FETCH_WIDTH + 48;
 
-/// The syscalls the CPU handles itself, with their flag column.
-pub const SYSCALLS: [(u32, usize); 6] = [
+/// The syscalls the CPU handles (itself or through another table), with their
+/// flag column.
+pub const SYSCALLS: [(u32, usize); 8] = [
     (cloak_vm::syscall::HALT, cols::SYS_HALT),
     (cloak_vm::syscall::WRITE, cols::SYS_WRITE),
     (cloak_vm::syscall::COMMIT, cols::SYS_COMMIT),
@@ -111,7 +121,12 @@ pub const SYSCALLS: [(u32, usize); 6] = [
     ),
     (cloak_vm::syscall::HINT_LEN, cols::SYS_HINT_LEN),
     (cloak_vm::syscall::HINT_READ, cols::SYS_HINT_READ),
+    (cloak_vm::syscall::SHA_EXTEND, cols::SYS_SHA_EXTEND),
+    (cloak_vm::syscall::SHA_COMPRESS, cols::SYS_SHA_COMPRESS),
 ];
+
+/// The syscalls whose table receives a `precompile` message.
+pub const PRECOMPILES: [usize; 2] = [cols::SYS_SHA_EXTEND, cols::SYS_SHA_COMPRESS];
 
 /// Public values: where the shard starts and ends, whether it is the last
 /// shard (which must end with HALT), and the exit code's limbs.
@@ -283,16 +298,19 @@ where
             .assert_zero(next_real.clone() * (next[f::PC].into() - next_pc.clone()));
 
         // --- Syscalls.
+        // The code's limbs separately: `lo + 2^16 hi` could wrap in the field.
         let mut sys_sum = AB::Expr::ZERO;
-        let mut code = AB::Expr::ZERO;
+        let mut code_lo = AB::Expr::ZERO;
+        let mut code_hi = AB::Expr::ZERO;
         for (number, col) in SYSCALLS {
             builder.assert_bool(r[col]);
             sys_sum += x(col);
-            code += x(col) * c(number);
+            code_lo += x(col) * c(number & 0xffff);
+            code_hi += x(col) * c(number >> 16);
         }
         builder.assert_eq(sys_sum, is_ecall.clone());
-        builder.assert_zero(is_ecall.clone() * x(RD_PREV_HI));
-        builder.assert_zero(is_ecall.clone() * (x(RD_PREV_LO) - code));
+        builder.assert_zero(is_ecall.clone() * (x(RD_PREV_HI) - code_hi));
+        builder.assert_zero(is_ecall.clone() * (x(RD_PREV_LO) - code_lo));
         // Every syscall but HINT_LEN leaves its code in t0.
         let keeps_t0 = is_ecall - x(SYS_HINT_LEN);
         builder.assert_zero(keeps_t0.clone() * (x(A_LO) - x(RD_PREV_LO)));
@@ -406,6 +424,23 @@ where
             HINT_BUS,
             [x(CLK), x(B_LO), x(B_HI), x(C_LO), x(C_HI)],
             one(x(SYS_HINT_READ)),
+        );
+        // Precompiles: `(clk, code, a0, a1)`; the code in t0 is `rd_prev`
+        // (its high limb times 2^16 stays below 2^22, no wraparound).
+        let is_precompile = PRECOMPILES
+            .iter()
+            .fold(AB::Expr::ZERO, |acc, &col| acc + x(col));
+        builder.push_interaction(
+            PRECOMPILE_BUS,
+            [
+                x(CLK),
+                x(RD_PREV_LO) + x(RD_PREV_HI) * c(1 << 16),
+                x(B_LO),
+                x(B_HI),
+                x(C_LO),
+                x(C_HI),
+            ],
+            one(is_precompile),
         );
     }
 }

@@ -4,13 +4,15 @@
 //!
 //! Tables: CPU (one row per cycle), Program and Image (preprocessed from the
 //! ELF), Memory (initial and final state of every touched word), Commit (the
-//! public-values digest), HintRead (input words), the ALU chips (AddSub,
-//! Bitwise, Lt, Shift, Mul, DivRem) and the lookup tables Range16 and Byte.
+//! public-values digest), HintRead (input words), ShaExtend and ShaCompress
+//! (the SHA-256 precompiles), the ALU chips (AddSub, Bitwise, Lt, Shift, Mul,
+//! DivRem) and the lookup tables Range16 and Byte.
 
 pub mod add_sub;
 pub mod air;
 pub mod air_enum;
 pub mod bitwise;
+pub mod blind;
 pub mod bus;
 pub mod byte;
 pub mod commit;
@@ -22,8 +24,11 @@ pub mod hint;
 pub mod lt;
 pub mod memory;
 pub mod mul;
+pub mod precompile;
 pub mod program;
 pub mod range16;
+pub mod sha_compress;
+pub mod sha_extend;
 pub mod shift;
 pub mod trace;
 pub mod witness;

@@ -7,11 +7,12 @@ use crate::cpu::{self, cols as c, SYSCALLS};
 use crate::event::{AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::hint::{self, cols as h};
 use crate::memory::{self, ImageAir, MemoryKind, WordState};
+use crate::precompile::PrecompileCall;
 use crate::program::{fields as f, ProgramAir, FETCH_WIDTH};
-use crate::{commit, range16, ChipTraces};
+use crate::{commit, range16, sha_compress, sha_extend, ChipTraces};
 use cloak_prover::{Challenge, Val};
 use cloak_vm::record::{timestamp, Position};
-use cloak_vm::syscall::{COMMIT, HINT_READ};
+use cloak_vm::syscall::{COMMIT, HINT_READ, SHA_COMPRESS, SHA_EXTEND};
 use cloak_vm::{Opcode, Program, Shard};
 use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
@@ -91,6 +92,8 @@ pub fn generate_shard(
     let mut alu = Vec::with_capacity(shard.cpu.len());
     let mut commit_counts = [0u64; 8];
     let mut hint_calls = Vec::new();
+    let mut extend_calls = Vec::new();
+    let mut compress_calls = Vec::new();
 
     let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
     let mut values = Val::zero_vec(height * cpu::WIDTH);
@@ -293,6 +296,21 @@ pub fn generate_shard(
                 commit_counts[index] += 1;
             } else if code == HINT_READ {
                 hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
+            } else if code == SHA_EXTEND || code == SHA_COMPRESS {
+                if sys.code != code || sys.arg1 != b || sys.arg2 != cval {
+                    return Err(bad("precompile event differs from the ECALL's registers"));
+                }
+                let call = PrecompileCall {
+                    clk,
+                    arg1: b,
+                    arg2: cval,
+                    accesses: shard.accesses_of(sys),
+                };
+                if code == SHA_EXTEND {
+                    extend_calls.push(call);
+                } else {
+                    compress_calls.push(call);
+                }
             }
         }
         if m[f::WRITES_RD] == 1 && a != ev.rd {
@@ -373,6 +391,8 @@ pub fn generate_shard(
         }
     }
     let hint_trace = RowMajorMatrix::new(hvals, hint::WIDTH);
+    let extend_trace = sha_extend::trace(&extend_calls, min_height, &mut mults)?;
+    let compress_trace = sha_compress::trace(&compress_calls, min_height, &mut mults)?;
 
     // Memory: the registers and the touched words, on entry and on exit.
     let mut boundary: Vec<WordState> = (0..32)
@@ -414,6 +434,8 @@ pub fn generate_shard(
         memory_trace,
         commit_trace,
         hint_trace,
+        extend_trace,
+        compress_trace,
     ]);
     debug_assert_eq!(traces.len(), table::COUNT);
     let end_pc = if shard.halted { 0 } else { shard.end.pc };

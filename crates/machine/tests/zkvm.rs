@@ -64,7 +64,7 @@ fn loop_proves_and_a_guest_panic_proves_its_exit_code() {
 
 #[test]
 fn programs_the_prover_does_not_cover_yet_fail_with_a_clear_error() {
-    let program = guest("sha256");
+    let program = guest("keccak256");
     let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
     let err = keys
         .prove(&program, vec![vec![0; 8]], &ProveOptions::default())

@@ -3,6 +3,7 @@
 
 use crate::add_sub::AddSubAir;
 use crate::bitwise::BitwiseAir;
+use crate::blind::BlindSinkAir;
 use crate::byte::ByteAir;
 use crate::commit::CommitAir;
 use crate::cpu::CpuAir;
@@ -34,6 +35,7 @@ crate::air_enum! {
         Memory(MemoryAir),
         Commit(CommitAir),
         Hint(HintAir),
+        BlindSink(BlindSinkAir),
         ShaExtend(ShaExtendAir),
         ShaCompress(ShaCompressAir),
     }
@@ -83,7 +85,9 @@ pub mod global_table {
     pub const RANGE16: usize = 0;
     pub const IMAGE: usize = 1;
     pub const MEMORY: usize = 2;
-    pub const COUNT: usize = 3;
+    /// Consumes every shard's blinding message (`crate::blind`).
+    pub const BLIND: usize = 3;
+    pub const COUNT: usize = 4;
 }
 
 impl MachineAir {
@@ -128,6 +132,7 @@ impl MachineAir {
             MachineAir::Memory(MemoryAir {
                 kind: MemoryKind::Global,
             }),
+            MachineAir::BlindSink(BlindSinkAir),
         ]
     }
 }

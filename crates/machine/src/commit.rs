@@ -10,8 +10,12 @@
 //! A word's flag is 1 exactly when its multiplicity is non-zero (an inverse
 //! proves it), and the multiplicity is the CPU's COMMIT count for that word,
 //! which is below p: so the flag says whether the shard committed the word.
+//!
+//! The table also carries the shard's *blinding message* (see
+//! `crate::blind`): its first row provides one random tuple on the
+//! cross-shard bus, which the memory proof consumes.
 
-use crate::bus::COMMIT_BUS;
+use crate::bus::{COMMIT_BUS, GLOBAL_MEMORY_BUS};
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_lookup::{Count, InteractionBuilder};
@@ -26,8 +30,12 @@ pub mod cols {
     pub const DIGEST: usize = 0;
     pub const MULT: usize = 2 * WORDS;
     pub const INV: usize = 3 * WORDS;
+    /// 1 on the first row, 0 after: the blinding message's count.
+    pub const BLIND_COUNT: usize = 4 * WORDS;
+    /// The blinding message's three random field elements.
+    pub const BLIND: usize = 4 * WORDS + 1;
 }
-pub const WIDTH: usize = 4 * WORDS;
+pub const WIDTH: usize = 4 * WORDS + 4;
 
 /// Public values: 16 digest limbs, then one "committed here" flag per word.
 pub const COMMITTED: usize = 2 * WORDS;
@@ -44,7 +52,9 @@ impl<F> BaseAir<F> for CommitAir {
         NUM_PUBLIC_VALUES
     }
     fn main_next_row_columns(&self) -> Vec<usize> {
-        (cols::MULT..cols::MULT + WORDS).collect()
+        let mut cols: Vec<usize> = (cols::MULT..cols::MULT + WORDS).collect();
+        cols.push(cols::BLIND_COUNT);
+        cols
     }
 }
 
@@ -58,6 +68,14 @@ impl<AB: InteractionBuilder> Air<AB> for CommitAir {
         for (i, public) in publics[..2 * WORDS].iter().enumerate() {
             builder.assert_eq(r[DIGEST + i], public.clone());
         }
+        // One blinding message per shard, from the first row.
+        builder.when_first_row().assert_one(r[BLIND_COUNT]);
+        builder.when_transition().assert_zero(next[BLIND_COUNT]);
+        builder.push_interaction(
+            GLOBAL_MEMORY_BUS,
+            crate::blind::message::<AB>(&r[BLIND..BLIND + 3]),
+            Count::bounded(r[BLIND_COUNT].into(), 1),
+        );
         for i in 0..WORDS {
             builder.when_transition().assert_zero(next[MULT + i]);
             let flag = publics[COMMITTED + i].clone();
@@ -78,7 +96,8 @@ impl<AB: InteractionBuilder> Air<AB> for CommitAir {
     }
 }
 
-/// The Commit table: `digest` on every row, `counts[i]` COMMITs of word `i`.
+/// The Commit table: `digest` on every row, `counts[i]` COMMITs of word `i`,
+/// and a zero blinding message (see [`set_blind`]).
 pub fn trace<F: Field>(
     digest: [u32; WORDS],
     counts: [u64; WORDS],
@@ -96,7 +115,13 @@ pub fn trace<F: Field>(
         values[cols::MULT + i] = m;
         values[cols::INV + i] = m.try_inverse().unwrap_or(F::ZERO);
     }
+    values[cols::BLIND_COUNT] = F::ONE;
     RowMajorMatrix::new(values, WIDTH)
+}
+
+/// Writes the shard's blinding message into its Commit trace.
+pub fn set_blind<F: Field>(trace: &mut RowMajorMatrix<F>, blind: [F; 3]) {
+    trace.values[cols::BLIND..cols::BLIND + 3].copy_from_slice(&blind);
 }
 
 /// The public values of the Commit table.

@@ -549,10 +549,12 @@ pub fn set_memory_publics(publics: &mut [Vec<Val>], index: usize, values: Vec<Va
 pub type TracesAndPublics = (Vec<RowMajorMatrix<Val>>, Vec<Vec<Val>>);
 
 /// The memory proof's traces and public values (Memory publics zero until
-/// set), for `words`: every key's first and last state, sorted by key.
+/// set), for `words` (every key's first and last state, sorted by key) and
+/// the shards' blinding messages.
 pub fn generate_global(
     image: &ImageAir,
     words: &[WordState],
+    blinds: &[[Val; 3]],
     min_height: usize,
 ) -> Result<TracesAndPublics, TraceError> {
     let mut mults = Multiplicities::default();
@@ -561,7 +563,13 @@ pub fn generate_global(
     for g in checks {
         mults.range16(g);
     }
-    let traces = vec![range16::trace(&mults), image.trace(), memory_trace];
+    let blind_height = crate::event::padded_height(blinds.len(), min_height)?;
+    let traces = vec![
+        range16::trace(&mults),
+        image.trace(),
+        memory_trace,
+        crate::blind::sink_trace(blinds, blind_height),
+    ];
     let mut publics = vec![Vec::new(); global_table::COUNT];
     publics[global_table::MEMORY] = vec![Val::ZERO; memory::NUM_PUBLIC_VALUES];
     Ok((traces, publics))

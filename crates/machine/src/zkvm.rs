@@ -16,6 +16,7 @@
 //! its share of the bus; the verifier checks the shares sum to zero.
 
 use crate::air::{global_table, table};
+use crate::commit;
 use crate::event::TraceError;
 use crate::memory::{ImageAir, MemoryKind, WordState};
 use crate::program::ProgramAir;
@@ -291,11 +292,13 @@ impl MachineKeys {
         let mut commitments: Vec<Commitment> = Vec::new();
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
         let mut t = Instant::now();
-        self.for_each_shard(program, &inputs, opts, claim, |_, w| {
+        self.for_each_shard(program, &inputs, opts, claim, |_, mut w| {
             exec_time += t.elapsed();
             let start = Instant::now();
+            let index = commitments.len();
             report.trace_cells += cells(&w.traces);
-            let config = seeded_config(self.fri, seeds.of(commitments.len()));
+            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+            let config = seeded_config(self.fri, seeds.of(index));
             commitments.push(backend.commit_main(&config, w.traces)?);
             for b in w.boundary {
                 last_state.insert(b.key, b);
@@ -307,7 +310,9 @@ impl MachineKeys {
         let shards = commitments.len();
         let start = Instant::now();
         let words = self.global_words(&last_state);
-        let global = witness::generate_global(&self.image, &words, self.fri.min_trace_height())?;
+        let blinds: Vec<[Val; 3]> = (0..shards).map(|i| seeds.blind(i)).collect();
+        let min = self.fri.min_trace_height();
+        let global = witness::generate_global(&self.image, &words, &blinds, min)?;
         report.trace_cells += cells(&global.0);
         let (memory, external) =
             self.prove_memory(backend, global, &words, &mut commitments, &seeds)?;
@@ -316,10 +321,11 @@ impl MachineKeys {
         // Pass 2: prove every shard with the shared challenges.
         let mut proofs = Vec::with_capacity(shards);
         let mut t = Instant::now();
-        self.for_each_shard(program, &inputs, opts, claim, |_, w| {
+        self.for_each_shard(program, &inputs, opts, claim, |_, mut w| {
             exec_time += t.elapsed();
             let start = Instant::now();
             let index = proofs.len();
+            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
             proofs.push(self.prove_shard(backend, w, index, &commitments, &external, &seeds)?);
             prove_time += start.elapsed();
             t = Instant::now();
@@ -358,8 +364,9 @@ impl MachineKeys {
             Ok(())
         })?;
         let global_words = self.global_words(&last_state);
+        // The blinding messages are set when proving (they come from the seed).
         let (global_traces, _) =
-            witness::generate_global(&self.image, &global_words, self.fri.min_trace_height())?;
+            witness::generate_global(&self.image, &global_words, &[], self.fri.min_trace_height())?;
         Ok(ExecutionWitness {
             shards,
             global_traces,
@@ -373,24 +380,38 @@ impl MachineKeys {
     pub fn prove_witness(&self, w: &ExecutionWitness, seed: [u8; 32]) -> Result<Proof, ZkvmError> {
         let backend = &CpuBackend;
         let seeds = Seeds::new(Some(seed))?;
+        let shard_traces: Vec<Vec<RowMajorMatrix<Val>>> = w
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut traces = s.traces.clone();
+                commit::set_blind(&mut traces[table::COMMIT], seeds.blind(i));
+                traces
+            })
+            .collect();
         let mut commitments = Vec::new();
-        for (i, s) in w.shards.iter().enumerate() {
+        for (i, traces) in shard_traces.iter().enumerate() {
             let config = seeded_config(self.fri, seeds.of(i));
-            commitments.push(backend.commit_main(&config, s.traces.clone())?);
+            commitments.push(backend.commit_main(&config, traces.clone())?);
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
+        let blinds: Vec<[Val; 3]> = (0..w.shards.len()).map(|i| seeds.blind(i)).collect();
+        let mut global_traces = w.global_traces.clone();
+        let height = crate::event::padded_height(blinds.len(), self.fri.min_trace_height())?;
+        global_traces[global_table::BLIND] = crate::blind::sink_trace(&blinds, height);
         let (memory, external) = self.prove_memory(
             backend,
-            (w.global_traces.clone(), publics),
+            (global_traces, publics),
             &w.global_words,
             &mut commitments,
             &seeds,
         )?;
         let mut proofs = Vec::new();
-        for (i, s) in w.shards.iter().enumerate() {
+        for (i, (s, traces)) in w.shards.iter().zip(shard_traces).enumerate() {
             let s = ShardWitness {
-                traces: s.traces.clone(),
+                traces,
                 public_values: s.public_values.clone(),
                 boundary: s.boundary.clone(),
                 committed: s.committed,
@@ -425,7 +446,10 @@ impl MachineKeys {
             alpha,
             beta,
         };
-        let share = witness::global_share(words, MemoryKind::Global, alpha, beta);
+        let blinds = (0..commitments.len() - 1)
+            .map(|i| crate::blind::term(seeds.blind(i), alpha, beta))
+            .sum::<Challenge>();
+        let share = witness::global_share(words, MemoryKind::Global, alpha, beta) - blinds;
         publics[global_table::MEMORY] = witness::memory_public_values(alpha, beta, share);
         let stark = backend.prove(
             &seeded_config(self.fri, seed),
@@ -449,7 +473,8 @@ impl MachineKeys {
         seeds: &Seeds,
     ) -> Result<ShardProof, ZkvmError> {
         let (alpha, beta) = (external.alpha, external.beta);
-        let share = witness::global_share(&w.boundary, MemoryKind::Shard, alpha, beta);
+        let share = witness::global_share(&w.boundary, MemoryKind::Shard, alpha, beta)
+            + crate::blind::term(seeds.blind(index), alpha, beta);
         w.public_values[table::MEMORY] = witness::memory_public_values(alpha, beta, share);
         let stark = backend.prove(
             &seeded_config(self.fri, seeds.of(index)),
@@ -628,6 +653,11 @@ impl Seeds {
             Some(seed) => seed,
             None => cloak_prover::fresh_seed().map_err(|e| ZkvmError::Randomness(e.to_string()))?,
         }))
+    }
+
+    /// Shard `index`'s blinding message (see `crate::blind`).
+    fn blind(&self, index: usize) -> [Val; 3] {
+        crate::blind::values_from_seed(&self.of(index))
     }
 
     fn of(&self, proof: usize) -> [u8; 32] {

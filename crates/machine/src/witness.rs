@@ -44,6 +44,7 @@ pub fn image_words(program: &Program) -> Vec<(u32, u32)> {
 /// The traces of one shard's tables (in [`table`] order) and their public
 /// values. The Memory table's public values (the `global-memory` bus's
 /// challenges and this shard's share) are zero until [`set_global_share`].
+#[derive(Clone)]
 pub struct ShardWitness {
     pub traces: Vec<RowMajorMatrix<Val>>,
     pub public_values: Vec<Vec<Val>>,
@@ -538,11 +539,6 @@ pub fn global_share(
         share += sign * (pair[0] - pair[1]);
     }
     share
-}
-
-/// Replaces a shard's (or the memory proof's) Memory public values.
-pub fn set_memory_publics(publics: &mut [Vec<Val>], index: usize, values: Vec<Val>) {
-    publics[index] = values;
 }
 
 /// One proof's traces and public values.

@@ -28,7 +28,7 @@ use cloak_prover::{
     seeded_config, Challenge, Commitment, CpuBackend, ExternalBus, FriSettings, ProveError,
     ProverBackend, ProvingKey, StarkProof, Val, VerifyError, VerifyingKey,
 };
-use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program, Shard};
+use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program};
 use p3_field::PrimeCharacteristicRing;
 use p3_matrix::dense::RowMajorMatrix;
 use serde::{Deserialize, Serialize};
@@ -230,13 +230,13 @@ impl MachineKeys {
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
         claim: ExecutionClaim,
-        mut f: impl FnMut(&Shard, ShardWitness) -> Result<(), ZkvmError>,
+        mut f: impl FnMut(ShardWitness) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
         let min = self.fri.min_trace_height();
         let mut executor = Executor::new(program, inputs.to_vec(), opts.exec.clone());
         executor.run_traced(opts.shard_cycles, |shard| {
             let w = witness::generate_shard(&self.program, shard, claim, min)?;
-            f(shard, w)
+            f(w)
         })
     }
 
@@ -292,7 +292,7 @@ impl MachineKeys {
         let mut commitments: Vec<Commitment> = Vec::new();
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
         let mut t = Instant::now();
-        self.for_each_shard(program, &inputs, opts, claim, |_, mut w| {
+        self.for_each_shard(program, &inputs, opts, claim, |mut w| {
             exec_time += t.elapsed();
             let start = Instant::now();
             let index = commitments.len();
@@ -321,7 +321,7 @@ impl MachineKeys {
         // Pass 2: prove every shard with the shared challenges.
         let mut proofs = Vec::with_capacity(shards);
         let mut t = Instant::now();
-        self.for_each_shard(program, &inputs, opts, claim, |_, mut w| {
+        self.for_each_shard(program, &inputs, opts, claim, |mut w| {
             exec_time += t.elapsed();
             let start = Instant::now();
             let index = proofs.len();
@@ -356,7 +356,7 @@ impl MachineKeys {
         let (claim, output) = self.claim(program, &inputs, opts)?;
         let mut shards = Vec::new();
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
-        self.for_each_shard(program, &inputs, opts, claim, |_, w| {
+        self.for_each_shard(program, &inputs, opts, claim, |w| {
             for b in &w.boundary {
                 last_state.insert(b.key, *b);
             }
@@ -380,20 +380,12 @@ impl MachineKeys {
     pub fn prove_witness(&self, w: &ExecutionWitness, seed: [u8; 32]) -> Result<Proof, ZkvmError> {
         let backend = &CpuBackend;
         let seeds = Seeds::new(Some(seed))?;
-        let shard_traces: Vec<Vec<RowMajorMatrix<Val>>> = w
-            .shards
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let mut traces = s.traces.clone();
-                commit::set_blind(&mut traces[table::COMMIT], seeds.blind(i));
-                traces
-            })
-            .collect();
+        let mut shards = w.shards.clone();
         let mut commitments = Vec::new();
-        for (i, traces) in shard_traces.iter().enumerate() {
+        for (i, s) in shards.iter_mut().enumerate() {
+            commit::set_blind(&mut s.traces[table::COMMIT], seeds.blind(i));
             let config = seeded_config(self.fri, seeds.of(i));
-            commitments.push(backend.commit_main(&config, traces.clone())?);
+            commitments.push(backend.commit_main(&config, s.traces.clone())?);
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
@@ -409,14 +401,7 @@ impl MachineKeys {
             &seeds,
         )?;
         let mut proofs = Vec::new();
-        for (i, (s, traces)) in w.shards.iter().zip(shard_traces).enumerate() {
-            let s = ShardWitness {
-                traces,
-                public_values: s.public_values.clone(),
-                boundary: s.boundary.clone(),
-                committed: s.committed,
-                cpu: s.cpu,
-            };
+        for (i, s) in shards.into_iter().enumerate() {
             proofs.push(self.prove_shard(backend, s, i, &commitments, &external, &seeds)?);
         }
         Ok(Proof {

@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    init_logging();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -44,6 +45,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// With `RUST_LOG` set (e.g. `RUST_LOG=info`), prints the prover's spans
+/// (Plonky3's stages: trace commitment, quotient, FRI, ...) with their
+/// durations to stderr when they close: the per-stage profile.
+fn init_logging() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    if std::env::var_os("RUST_LOG").is_none() {
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

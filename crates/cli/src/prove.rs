@@ -102,6 +102,10 @@ pub struct OptionalTrust {
 pub struct VkArgs {
     /// The RV32IM ELF.
     elf: PathBuf,
+    /// Also print each shard table's row cost: main columns, LogUp columns
+    /// (extension elements, 4 base cells each) and quotient chunks.
+    #[arg(long)]
+    layout: bool,
 }
 
 pub fn load_program(path: &Path) -> Result<Program> {
@@ -317,5 +321,13 @@ pub fn vk(args: VkArgs) -> Result<ExitCode> {
     let program = load_program(&args.elf)?;
     let keys = keys_for(&program, &args.elf)?;
     println!("{}", hex::encode(keys.vk_digest()));
+    if args.layout {
+        println!("table          main  logup  base cells/row  quotient chunks");
+        for (name, main, logup, log_chunks) in keys.shard_layout() {
+            let cells = main + 4 * logup;
+            let chunks = 1usize << log_chunks;
+            println!("{name:<13} {main:>5} {logup:>6} {cells:>15} {chunks:>16}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,13 @@ fn prove_verify_and_attest_fibonacci() {
     let vk = cloak(&["vk", fib]);
     let vk = String::from_utf8(vk.stdout).unwrap().trim().to_string();
     assert_eq!(vk.len(), 64, "{vk}");
+    let layout = text(&cloak(&["vk", fib, "--layout"]));
+    let cpu = layout
+        .lines()
+        .find(|l| l.starts_with("Cpu "))
+        .expect(&layout);
+    let main: usize = cpu.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(main > 30, "{layout}");
 
     let out = cloak(&["verify", proof, "--elf", fib, "--json"]);
     let t = text(&out);

@@ -25,7 +25,7 @@ use crate::witness::{
 };
 use crate::MachineAir;
 use cloak_prover::{
-    seeded_config, Challenge, Commitment, CpuBackend, ExternalBus, FriSettings, ProveError,
+    seeded_config, Challenge, Commitment, Config, CpuBackend, ExternalBus, FriSettings, ProveError,
     ProverBackend, ProvingKey, StarkProof, Val, VerifyError, VerifyingKey,
 };
 use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program};
@@ -223,6 +223,22 @@ impl MachineKeys {
         self.vk_digest
     }
 
+    /// Each shard table's name, main width, LogUp column count and log2 of
+    /// its quotient chunks: the cost of one row, for layout work and reports.
+    pub fn shard_layout(&self) -> Vec<(String, usize, usize, usize)> {
+        let chunks = self.shard_vk.log_quotient_chunks(&self.shard_airs);
+        self.shard_airs
+            .iter()
+            .zip(self.shard_vk.lookup_columns())
+            .zip(chunks)
+            .map(|((air, aux), chunks)| {
+                let name = format!("{air:?}");
+                let name = name.split('(').next().unwrap_or_default().to_string();
+                (name, p3_air::BaseAir::<Val>::width(air), aux, chunks)
+            })
+            .collect()
+    }
+
     /// Runs `program` in tracing mode and hands each shard's witness to `f`.
     fn for_each_shard(
         &self,
@@ -290,6 +306,7 @@ impl MachineKeys {
 
         // Pass 1: every shard's main commitment, and every key's last state.
         let mut commitments: Vec<Commitment> = Vec::new();
+        let mut kept = None;
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
         let mut t = Instant::now();
         self.for_each_shard(program, &inputs, opts, claim, |mut w| {
@@ -299,7 +316,16 @@ impl MachineKeys {
             report.trace_cells += cells(&w.traces);
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
             let config = seeded_config(self.fri, seeds.of(index));
-            commitments.push(backend.commit_main(&config, w.traces)?);
+            if w.cpu.is_last {
+                // Pass 2 proves the last shard right after the memory proof:
+                // keep its commitment (one shard's worth of memory) rather
+                // than commit it again.
+                let (commitment, data) = backend.commit_main(&config, w.traces.clone())?;
+                commitments.push(commitment.clone());
+                kept = Some((index, config, commitment, data));
+            } else {
+                commitments.push(backend.commit_main(&config, w.traces)?.0);
+            }
             for b in w.boundary {
                 last_state.insert(b.key, b);
             }
@@ -326,7 +352,24 @@ impl MachineKeys {
             let start = Instant::now();
             let index = proofs.len();
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-            proofs.push(self.prove_shard(backend, w, index, &commitments, &external, &seeds)?);
+            let committed = match kept.take() {
+                Some((i, config, commitment, data)) if i == index => {
+                    Some((config, commitment, data))
+                }
+                other => {
+                    kept = other;
+                    None
+                }
+            };
+            proofs.push(self.prove_shard(
+                backend,
+                w,
+                index,
+                &commitments,
+                &external,
+                &seeds,
+                committed,
+            )?);
             prove_time += start.elapsed();
             t = Instant::now();
             Ok(())
@@ -385,7 +428,7 @@ impl MachineKeys {
         for (i, s) in shards.iter_mut().enumerate() {
             commit::set_blind(&mut s.traces[table::COMMIT], seeds.blind(i));
             let config = seeded_config(self.fri, seeds.of(i));
-            commitments.push(backend.commit_main(&config, s.traces.clone())?);
+            commitments.push(backend.commit_main(&config, s.traces.clone())?.0);
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
@@ -402,7 +445,7 @@ impl MachineKeys {
         )?;
         let mut proofs = Vec::new();
         for (i, s) in shards.into_iter().enumerate() {
-            proofs.push(self.prove_shard(backend, s, i, &commitments, &external, &seeds)?);
+            proofs.push(self.prove_shard(backend, s, i, &commitments, &external, &seeds, None)?);
         }
         Ok(Proof {
             exit_code: w.claim.exit_code,
@@ -423,8 +466,9 @@ impl MachineKeys {
         commitments: &mut Vec<Commitment>,
         seeds: &Seeds,
     ) -> Result<(MemoryProof, ExternalBus<Challenge>), ZkvmError> {
-        let seed = seeds.of(commitments.len());
-        commitments.push(backend.commit_main(&seeded_config(self.fri, seed), traces.clone())?);
+        let config = seeded_config(self.fri, seeds.of(commitments.len()));
+        let (commitment, data) = backend.commit_main(&config, traces.clone())?;
+        commitments.push(commitment.clone());
         let (alpha, beta) = cloak_prover::shared_challenges(GLOBAL_DOMAIN, commitments);
         let external = ExternalBus {
             name: crate::bus::GLOBAL_MEMORY_BUS.to_string(),
@@ -437,17 +481,21 @@ impl MachineKeys {
         let share = witness::global_share(words, MemoryKind::Global, alpha, beta) - blinds;
         publics[global_table::MEMORY] = witness::memory_public_values(alpha, beta, share);
         let stark = backend.prove(
-            &seeded_config(self.fri, seed),
+            &config,
             &self.global_pk,
             &self.global_airs,
             &traces,
             &publics,
             external.clone(),
+            Some((commitment, data)),
         )?;
         Ok((MemoryProof { share, stark }, external))
     }
 
     /// Proves shard `index` (pass 2), checking it commits as in pass 1.
+    /// `committed`: pass 1's config, commitment and data for this shard, when
+    /// kept.
+    #[allow(clippy::too_many_arguments)]
     fn prove_shard<B: ProverBackend>(
         &self,
         backend: &B,
@@ -456,18 +504,24 @@ impl MachineKeys {
         commitments: &[Commitment],
         external: &ExternalBus<Challenge>,
         seeds: &Seeds,
+        committed: Option<(Config, Commitment, B::Committed)>,
     ) -> Result<ShardProof, ZkvmError> {
         let (alpha, beta) = (external.alpha, external.beta);
         let share = witness::global_share(&w.boundary, MemoryKind::Shard, alpha, beta)
             + crate::blind::term(seeds.blind(index), alpha, beta);
         w.public_values[table::MEMORY] = witness::memory_public_values(alpha, beta, share);
+        let (config, committed) = match committed {
+            Some((config, commitment, data)) => (config, Some((commitment, data))),
+            None => (seeded_config(self.fri, seeds.of(index)), None),
+        };
         let stark = backend.prove(
-            &seeded_config(self.fri, seeds.of(index)),
+            &config,
             &self.shard_pk,
             &self.shard_airs,
             &w.traces,
             &w.public_values,
             external.clone(),
+            committed,
         )?;
         if commitments.get(index) != Some(cloak_prover::main_commitment(&stark)) {
             return Err(ZkvmError::BadShards(format!(

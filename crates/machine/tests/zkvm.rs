@@ -133,6 +133,13 @@ fn multi_shard_proofs_verify_and_chain() {
     let statement = keys.verify(&proof).unwrap();
     assert_eq!(hex(&statement.public_values), "e80300004b60c05c");
 
+    // `prove` keeps the last shard's pass-1 commitment and proves it without
+    // committing again; `prove_witness` commits it again: the same bytes.
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let witness = keys.witness(&program, input, &opts).unwrap();
+    let again = keys.prove_witness(&witness, [2; 32]).unwrap();
+    assert_eq!(again.to_bytes(), proof.to_bytes());
+
     // The public shares of the cross-shard bus are blinded: other randomness,
     // other shares (they would otherwise be a function of private state).
     let reseeded = ProveOptions {

@@ -11,24 +11,32 @@
 
 use crate::config::{Challenge, Config, Val};
 use crate::proof::StarkProof;
-use crate::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
+use crate::stark::{self, Commitment, ExternalBus, MainData, ProvableAir, ProveError, ProvingKey};
 use p3_matrix::dense::RowMajorMatrix;
 
 /// Where a batch of traces is committed and proven.
 pub trait ProverBackend: Sync {
+    /// What stays of a main-trace commitment (on this backend's device) so
+    /// that [`ProverBackend::prove`] need not commit again.
+    type Committed: Send;
+
     /// A short name for reports (`cpu`, `gpu`).
     fn name(&self) -> &'static str;
 
     /// The main-trace commitment [`ProverBackend::prove`] makes first, under
-    /// a config in the same state (see [`stark::commit_main`]).
+    /// a config in the same state (see [`stark::commit_main`]), and the data
+    /// behind it. Callers that cannot afford to keep it drop it.
     fn commit_main(
         &self,
         config: &Config,
         traces: Vec<RowMajorMatrix<Val>>,
-    ) -> Result<Commitment, ProveError>;
+    ) -> Result<(Commitment, Self::Committed), ProveError>;
 
     /// Proves one instance of each AIR, with `external`'s challenges for its
-    /// bus (see [`stark::prove_with_external`]).
+    /// bus (see [`stark::prove_with_external`]). With `committed` (from
+    /// [`ProverBackend::commit_main`] of these traces, `config` having made
+    /// that commitment) the main traces are not committed again.
+    #[allow(clippy::too_many_arguments)]
     fn prove<A: ProvableAir>(
         &self,
         config: &Config,
@@ -37,6 +45,7 @@ pub trait ProverBackend: Sync {
         traces: &[RowMajorMatrix<Val>],
         public_values: &[Vec<Val>],
         external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError>;
 }
 
@@ -45,6 +54,8 @@ pub trait ProverBackend: Sync {
 pub struct CpuBackend;
 
 impl ProverBackend for CpuBackend {
+    type Committed = MainData;
+
     fn name(&self) -> &'static str {
         "cpu"
     }
@@ -53,7 +64,7 @@ impl ProverBackend for CpuBackend {
         &self,
         config: &Config,
         traces: Vec<RowMajorMatrix<Val>>,
-    ) -> Result<Commitment, ProveError> {
+    ) -> Result<(Commitment, MainData), ProveError> {
         stark::commit_main(config, traces)
     }
 
@@ -65,7 +76,8 @@ impl ProverBackend for CpuBackend {
         traces: &[RowMajorMatrix<Val>],
         public_values: &[Vec<Val>],
         external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, MainData)>,
     ) -> Result<StarkProof, ProveError> {
-        stark::prove_with_external(config, pk, airs, traces, public_values, external)
+        stark::prove_with_external(config, pk, airs, traces, public_values, external, committed)
     }
 }

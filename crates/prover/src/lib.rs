@@ -17,6 +17,6 @@ pub use config::{fresh_config, fresh_seed, seeded_config, Challenge, Config, Fri
 pub use proof::{decode, encode, ProofFormatError, StarkProof};
 pub use stark::{
     commit_main, main_commitment, prove, prove_with_external, setup, shared_challenges, verify,
-    verify_with_external, Commitment, ExternalBus, ProveError, ProvingKey, VerifyError,
+    verify_with_external, Commitment, ExternalBus, MainData, ProveError, ProvingKey, VerifyError,
     VerifyingKey,
 };

@@ -115,6 +115,41 @@ impl VerifyingKey {
             .map(|p| postcard::to_allocvec(&p.commitment).unwrap_or_default())
             .unwrap_or_default()
     }
+
+    /// LogUp auxiliary columns (each an extension-field element per row) per
+    /// table, after same-bus packing: with the main widths, what a row costs.
+    pub fn lookup_columns(&self) -> Vec<usize> {
+        self.common.lookups.iter().map(|l| l.len()).collect()
+    }
+
+    /// Log2 of each table's quotient chunk count (before the zero-knowledge
+    /// doubling): the quotient is evaluated on a domain that many times the
+    /// (zk-extended) trace, so a table's highest constraint degree sets it.
+    pub fn log_quotient_chunks<A: ProvableAir>(&self, airs: &[A]) -> Vec<usize> {
+        use crate::challenger::DetChallenger;
+        let config = seeded_config(self.fri, KEYGEN_SEED);
+        let pcs = config.pcs();
+        airs.iter()
+            .zip(&self.log_heights)
+            .zip(self.common.lookups.iter())
+            .map(|((air, &log_height), lookups)| {
+                let domain = <crate::config::Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::natural_domain_for_degree(pcs, 1 << log_height);
+                p3_batch_stark::symbolic::get_log_num_quotient_chunks_for_domain::<
+                    Val,
+                    Challenge,
+                    A,
+                    _,
+                >(
+                    air,
+                    p3_air::symbolic::AirLayout::from_air(air),
+                    domain,
+                    lookups,
+                    config.is_zk(),
+                    &p3_lookup::LogUpGadget::new(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// Commits the preprocessed tables of `airs` at the given trace heights (log2;
@@ -228,14 +263,20 @@ pub type Commitment =
 
 pub use p3_batch_stark::ExternalBus;
 
+/// The prover's data behind a main-trace commitment (the randomized LDEs and
+/// their Merkle trees), kept so that proving need not commit again.
+pub struct MainData(p3_batch_stark::config::PcsData<Config>);
+
 /// The main-trace commitment that [`prove_with_external`] makes for `traces`
 /// under a config in the same state (e.g. seeded identically): the first
 /// thing the prover commits to. Proofs that share an external bus derive its
-/// challenges from these commitments before they are proven.
+/// challenges from these commitments before they are proven. The returned
+/// data may be handed to [`prove_with_external`] (with this `config`, now
+/// advanced past the commitment) to skip committing again, or dropped.
 pub fn commit_main(
     config: &Config,
     traces: Vec<RowMajorMatrix<Val>>,
-) -> Result<Commitment, ProveError> {
+) -> Result<(Commitment, MainData), ProveError> {
     let pcs = config.pcs();
     let inputs = traces
         .into_iter()
@@ -252,7 +293,7 @@ pub fn commit_main(
     <crate::config::Pcs as p3_commit::Pcs<Challenge, crate::challenger::DetChallenger>>::commit(
         pcs, inputs,
     )
-    .map(|(commitment, _)| commitment)
+    .map(|(commitment, data)| (commitment, MainData(data)))
     .map_err(|e| ProveError::Prover(format!("main-trace commitment: {e:?}")))
 }
 
@@ -282,6 +323,8 @@ pub fn shared_challenges(domain: &str, commitments: &[Commitment]) -> (Challenge
 }
 
 /// [`prove`] with one bus whose challenges are given (see [`ExternalBus`]).
+/// With `main` (from [`commit_main`] of these `traces`, under this `config`
+/// before that commit), the main traces are not committed again.
 pub fn prove_with_external<A: ProvableAir>(
     config: &Config,
     pk: &ProvingKey,
@@ -289,12 +332,19 @@ pub fn prove_with_external<A: ProvableAir>(
     traces: &[RowMajorMatrix<Val>],
     public_values: &[Vec<Val>],
     external: ExternalBus<Challenge>,
+    main: Option<(Commitment, MainData)>,
 ) -> Result<StarkProof, ProveError> {
     check_shapes(pk, airs, traces, public_values)?;
     let trace_refs: Vec<&RowMajorMatrix<Val>> = traces.iter().collect();
     let instances = StarkInstance::new_multiple(airs, &trace_refs, public_values);
-    p3_batch_stark::prove_batch_with_external(config, &instances, &pk.data, Some(external))
-        .map_err(|e| ProveError::Prover(format!("{e:?}")))
+    p3_batch_stark::prove_batch_with_external_committed(
+        config,
+        &instances,
+        &pk.data,
+        Some(external),
+        main.map(|(commitment, data)| (commitment, data.0)),
+    )
+    .map_err(|e| ProveError::Prover(format!("{e:?}")))
 }
 
 /// [`verify`] with one bus whose challenges are given: the proof's LogUp

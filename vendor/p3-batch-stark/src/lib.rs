@@ -25,7 +25,9 @@ pub use config::{
 pub use error::BatchVerificationError;
 pub use p3_uni_stark::{OpenedValues, ProvingError, VerificationError};
 pub use proof::{BatchCommitments, BatchOpenedValues, BatchProof};
-pub use prover::{StarkInstance, prove_batch, prove_batch_with_external};
+pub use prover::{
+    StarkInstance, prove_batch, prove_batch_with_external, prove_batch_with_external_committed,
+};
 pub use security::num_batched_openings;
 pub use transcript::{
     BatchProverTranscript, BatchShape, BatchTranscriptFailure, BatchVerifierTranscript,

@@ -165,6 +165,43 @@ where
     <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::ProverData: Sync,
     <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::Commitment: Sync,
 {
+    prove_batch_with_external_committed(config, instances, prover_data, external, None)
+}
+
+/// As [`prove_batch_with_external`], optionally reusing a main-trace commitment
+/// made earlier with [`Pcs::commit`] over exactly these traces (each on its
+/// zk-extended natural domain), under this `config` in the state it was in
+/// before that commit. The caller that committed once to learn the commitment
+/// (e.g. to derive a shared bus's challenges) then need not commit twice.
+/// (Cloak patch; see vendor/README.md.)
+#[instrument(skip_all)]
+pub fn prove_batch_with_external_committed<
+    SC,
+    #[cfg(debug_assertions)] A: for<'a> Air<DebugConstraintBuilder<'a, Val<SC>, SC::Challenge>>
+        + Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>
+        + for<'a> Air<ProverConstraintFolderWithLookups<'a, SC>>
+        + Clone,
+    #[cfg(not(debug_assertions))] A: for<'a> Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>
+        + for<'a> Air<ProverConstraintFolderWithLookups<'a, SC>>
+        + Clone,
+>(
+    config: &SC,
+    instances: &[StarkInstance<'_, SC, A>],
+    prover_data: &ProverData<SC>,
+    external: Option<crate::transcript::ExternalBus<SC::Challenge>>,
+    main: Option<(Commitment<SC>, crate::config::PcsData<SC>)>,
+) -> Result<BatchProof<SC>, ProvingError<PcsProverError<SC>>>
+where
+    SC: SGC,
+    Val<SC>: PrimeField64,
+    SymbolicExpressionExt<Val<SC>, SC::Challenge>: Algebra<SC::Challenge>,
+    Domain<SC>: Send + Sync,
+    SC::Pcs: Sync,
+    PcsProverError<SC>: Send,
+    SC::Challenger: GrindingChallenger<Witness = Val<SC>>,
+    <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::ProverData: Sync,
+    <SC::Pcs as p3_commit::Pcs<SC::Challenge, SC::Challenger>>::Commitment: Sync,
+{
     // Public inputs reach this proof only through AIR constraints.
     // A cell listed for backend binding would go completely unbound.
     assert!(
@@ -288,18 +325,22 @@ where
     // Transcript: Main trace commitment
 
     // Build PCS inputs for every instance and commit in a single batch.
-    let main_commit_inputs = instances
-        .iter()
-        .zip(ext_trace_domains.iter().cloned())
-        .map(|(inst, dom)| (dom, inst.trace.clone()))
-        .collect::<Vec<_>>();
-    let (main_commit, main_data) = pcs
-        .commit(main_commit_inputs)
-        .inspect_err(|_| transcript.abort())
-        .map_err(|source| ProvingError::Pcs {
-            phase: "trace commitment",
-            source,
-        })?;
+    let (main_commit, main_data) = match main {
+        Some(committed) => committed,
+        None => {
+            let main_commit_inputs = instances
+                .iter()
+                .zip(ext_trace_domains.iter().cloned())
+                .map(|(inst, dom)| (dom, inst.trace.clone()))
+                .collect::<Vec<_>>();
+            pcs.commit(main_commit_inputs)
+                .inspect_err(|_| transcript.abort())
+                .map_err(|source| ProvingError::Pcs {
+                    phase: "trace commitment",
+                    source,
+                })?
+        }
+    };
 
     transcript.main_phase(main_commit.clone(), &pub_vals);
     transcript.preprocessed_phase(common.preprocessed.as_ref().map(|g| g.commitment.clone()));

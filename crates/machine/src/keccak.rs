@@ -158,7 +158,7 @@ impl<F> BaseAir<F> for KeccakPermuteAir {
 
 /// A window showing only the first `len` columns of `window`.
 #[derive(Clone)]
-pub struct Prefix<W> {
+struct Prefix<W> {
     window: W,
     len: usize,
 }
@@ -175,7 +175,7 @@ impl<T, W: WindowAccess<T>> WindowAccess<T> for Prefix<W> {
 /// The builder `KeccakAir` is evaluated with: the table's builder, showing
 /// only the first [`NUM_KECCAK_COLS`] main columns. Constraints go to the
 /// table's builder unchanged.
-pub struct KeccakBuilder<'a, AB> {
+struct KeccakBuilder<'a, AB> {
     inner: &'a mut AB,
 }
 

@@ -51,7 +51,7 @@
 //! - *Padding.* Rows after the calls are permutations of the zero state
 //!   (every `KeccakAir` constraint holds on them) with `export = 0`: they
 //!   send and receive nothing.
-//! - Degree: 3 (`KeccakAir`); ours at most 2, transitions included.
+//! - Degree: 3 (`KeccakAir`); ours at most 2 (times the transition selector).
 
 use crate::bus::PRECOMPILE_BUS;
 use crate::event::{padded_height, Multiplicities, TraceError};

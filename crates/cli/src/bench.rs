@@ -29,9 +29,9 @@ pub struct BenchArgs {
 
 /// `(program, input, small)`: sizes near 2^17, 2^20 and 2^21 cycles for loop
 /// and fibonacci (about 7 and 6 cycles per iteration plus ~6 K cycles of
-/// start-up and public-value hashing), the software hashes on a short input,
-/// and the real workload: json, serde_json parsing 150 KB of records (20.6 M
-/// cycles).
+/// start-up and public-value hashing), the hashes (software and precompile)
+/// on a short input, the precompile hashes of 150 KB, and the real workload:
+/// json, serde_json parsing 150 KB of records (20.6 M cycles).
 const SUITE: &[(&str, &str, bool)] = &[
     ("loop", "u32:17000", true),
     ("loop", "u32:148000", false),
@@ -44,13 +44,9 @@ const SUITE: &[(&str, &str, bool)] = &[
     ("sha256", "vec@guests/inputs/json-records.json", false),
     ("json", "vec@guests/inputs/json-records.json", false),
     ("keccak256-soft", "vec@guests/inputs/abc.txt", true),
+    ("keccak256", "vec@guests/inputs/abc.txt", true),
+    ("keccak256", "vec@guests/inputs/json-records.json", false),
 ];
-
-/// Programs of the zkvm-perf-like suite that cannot be proven yet, and why.
-const NOT_YET: &[(&str, &str)] = &[(
-    "keccak256",
-    "its precompile table (KECCAK_PERMUTE) is not built yet",
-)];
 
 const HEADER: &str = "program,input,cycles,shards,execution_duration_ms,core_prove_duration_ms,core_verify_duration_ms,core_proof_size,core_khz,peak_memory_bytes,trace_cells,cells_per_cycle";
 
@@ -60,9 +56,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", args.output.display()))?;
     writeln!(out, "{HEADER}")?;
     println!("{HEADER}");
-    for (name, why) in NOT_YET {
-        eprintln!("skipped {name}: {why}");
-    }
     for &(name, input, small) in SUITE {
         if args.quick && !small {
             continue;

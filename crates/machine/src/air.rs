@@ -9,6 +9,7 @@ use crate::commit::CommitAir;
 use crate::cpu::CpuAir;
 use crate::divrem::DivRemAir;
 use crate::hint::HintAir;
+use crate::keccak::KeccakPermuteAir;
 use crate::lt::LtAir;
 use crate::memory::{ImageAir, MemoryAir, MemoryKind};
 use crate::mul::MulAir;
@@ -38,6 +39,7 @@ crate::air_enum! {
         BlindSink(BlindSinkAir),
         ShaExtend(ShaExtendAir),
         ShaCompress(ShaCompressAir),
+        KeccakPermute(KeccakPermuteAir),
     }
 }
 
@@ -58,8 +60,9 @@ pub mod table {
     pub const HINT: usize = 12;
     pub const SHA_EXTEND: usize = 13;
     pub const SHA_COMPRESS: usize = 14;
+    pub const KECCAK_PERMUTE: usize = 15;
     /// Number of tables.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     /// Table names, for reports.
     pub const NAMES: [&str; COUNT] = [
         "range16",
@@ -77,6 +80,7 @@ pub mod table {
         "hint",
         "sha_extend",
         "sha_compress",
+        "keccak_permute",
     ];
 }
 
@@ -119,6 +123,7 @@ impl MachineAir {
             MachineAir::Hint(HintAir),
             MachineAir::ShaExtend(ShaExtendAir),
             MachineAir::ShaCompress(ShaCompressAir),
+            MachineAir::KeccakPermute(KeccakPermuteAir),
         ]);
         airs
     }

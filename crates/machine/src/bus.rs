@@ -16,7 +16,7 @@
 //! | `image` | `(key, lo, hi)`: the ELF's initial memory holds this non-zero word | the preprocessed Image table |
 //! | `commit` | `(index_lo, index_hi, lo, hi)`: COMMIT of word `index` of the public-values digest | the Commit table |
 //! | `hint` | `(clk, ptr_lo, ptr_hi, len_lo, len_hi)`: HINT_READ at cycle `clk` | the HintRead table |
-//! | `precompile` | `(clk, code, a0_lo, a0_hi, a1_lo, a1_hi)`: the precompile ECALL `code` at cycle `clk` | the precompile tables (ShaExtend, ShaCompress) |
+//! | `precompile` | `(clk, code, a0_lo, a0_hi, a1_lo, a1_hi)`: the precompile ECALL `code` at cycle `clk` | the precompile tables (ShaExtend, ShaCompress, KeccakPermute) |
 //!
 //! Range-check convention: each chip range-checks the limbs it *outputs* (for
 //! the ALU chips, `a`; a chip whose constraints already bound `a`'s limbs

@@ -106,12 +106,13 @@ pub mod cols {
     /// Precompiles, served by their tables through the `precompile` bus.
     pub const SYS_SHA_EXTEND: usize = FETCH_WIDTH + 46;
     pub const SYS_SHA_COMPRESS: usize = FETCH_WIDTH + 47;
+    pub const SYS_KECCAK_PERMUTE: usize = FETCH_WIDTH + 48;
 }
-pub const WIDTH: usize = FETCH_WIDTH + 48;
+pub const WIDTH: usize = FETCH_WIDTH + 49;
 
 /// The syscalls the CPU handles (itself or through another table), with their
 /// flag column.
-pub const SYSCALLS: [(u32, usize); 8] = [
+pub const SYSCALLS: [(u32, usize); 9] = [
     (cloak_vm::syscall::HALT, cols::SYS_HALT),
     (cloak_vm::syscall::WRITE, cols::SYS_WRITE),
     (cloak_vm::syscall::COMMIT, cols::SYS_COMMIT),
@@ -123,10 +124,15 @@ pub const SYSCALLS: [(u32, usize); 8] = [
     (cloak_vm::syscall::HINT_READ, cols::SYS_HINT_READ),
     (cloak_vm::syscall::SHA_EXTEND, cols::SYS_SHA_EXTEND),
     (cloak_vm::syscall::SHA_COMPRESS, cols::SYS_SHA_COMPRESS),
+    (cloak_vm::syscall::KECCAK_PERMUTE, cols::SYS_KECCAK_PERMUTE),
 ];
 
 /// The syscalls whose table receives a `precompile` message.
-pub const PRECOMPILES: [usize; 2] = [cols::SYS_SHA_EXTEND, cols::SYS_SHA_COMPRESS];
+pub const PRECOMPILES: [usize; 3] = [
+    cols::SYS_SHA_EXTEND,
+    cols::SYS_SHA_COMPRESS,
+    cols::SYS_KECCAK_PERMUTE,
+];
 
 /// Public values: where the shard starts and ends, whether it is the last
 /// shard (which must end with HALT), and the exit code's limbs.

@@ -5,7 +5,7 @@
 //! Tables: CPU (one row per cycle), Program and Image (preprocessed from the
 //! ELF), Memory (initial and final state of every touched word), Commit (the
 //! public-values digest), HintRead (input words), ShaExtend and ShaCompress
-//! (the SHA-256 precompiles), the ALU chips (AddSub, Bitwise, Lt, Shift, Mul,
+//! (the SHA-256 precompiles), KeccakPermute (Keccak-f[1600]), the ALU chips (AddSub, Bitwise, Lt, Shift, Mul,
 //! DivRem) and the lookup tables Range16 and Byte.
 
 pub mod add_sub;
@@ -21,6 +21,7 @@ pub mod divrem;
 pub mod event;
 pub mod flags;
 pub mod hint;
+pub mod keccak;
 pub mod lt;
 pub mod memory;
 pub mod mul;

@@ -1,4 +1,4 @@
-//! What the precompile tables (SHA-256 extend and compress) share: the
+//! What the precompile tables (SHA-256 extend and compress, Keccak-f) share: the
 //! `precompile` message they receive from the CPU, the memory accesses they
 //! make on behalf of a call, and bit-level helpers for their constraints and
 //! traces.
@@ -110,21 +110,52 @@ pub(crate) fn push_access<AB: InteractionBuilder>(
     count: AB::Expr,
 ) {
     let x = |i: usize| -> AB::Expr { r[i].into() };
+    push_memory_access(
+        builder,
+        clk,
+        x(a.key),
+        [x(a.prev_lo), x(a.prev_lo + 1)],
+        [x(a.new_lo), x(a.new_lo + 1)],
+        [x(a.gap_lo), x(a.gap_lo + 1)],
+        count.clone(),
+    );
+    for limb in [a.new_lo, a.new_lo + 1] {
+        builder.push_interaction(RANGE16_BUS, [x(limb)], Count::bounded(count.clone(), 1));
+    }
+}
+
+/// The `memory` bus interactions of one access to `key` at timestamp
+/// `4 clk + 3` (consume `(key, prev, prev_ts)`, provide `(key, new, ts)`)
+/// and the range checks of the gap limbs `gap`, all with multiplicity
+/// `count`. The new value's limbs are not range-checked here: the caller
+/// must bound them (as [`push_access`] does, or by constraints).
+pub(crate) fn push_memory_access<AB: InteractionBuilder>(
+    builder: &mut AB,
+    clk: AB::Expr,
+    key: AB::Expr,
+    prev: [AB::Expr; 2],
+    new: [AB::Expr; 2],
+    gap: [AB::Expr; 2],
+    count: AB::Expr,
+) {
     let c = |v: u32| AB::Expr::from_u32(v);
     let ts = clk * c(4) + c(3);
-    let prev_ts = ts.clone() - c(1) - x(a.gap_lo) - x(a.gap_lo + 1) * c(1 << 14);
+    let [gap_lo, gap_hi] = gap;
+    let prev_ts = ts.clone() - c(1) - gap_lo.clone() - gap_hi.clone() * c(1 << 14);
+    let [prev_lo, prev_hi] = prev;
+    let [new_lo, new_hi] = new;
     builder.push_interaction(
         MEMORY_BUS,
-        [x(a.key), x(a.prev_lo), x(a.prev_lo + 1), prev_ts],
+        [key.clone(), prev_lo, prev_hi, prev_ts],
         Count::bounded(-count.clone(), 1),
     );
     builder.push_interaction(
         MEMORY_BUS,
-        [x(a.key), x(a.new_lo), x(a.new_lo + 1), ts],
+        [key, new_lo, new_hi, ts],
         Count::bounded(count.clone(), 1),
     );
-    for limb in [a.gap_lo, a.gap_lo + 1, a.new_lo, a.new_lo + 1] {
-        builder.push_interaction(RANGE16_BUS, [x(limb)], Count::bounded(count.clone(), 1));
+    for limb in [gap_lo, gap_hi] {
+        builder.push_interaction(RANGE16_BUS, [limb], Count::bounded(count.clone(), 1));
     }
 }
 
@@ -192,6 +223,25 @@ pub(crate) fn set_access(
     acc: &MemoryAccess,
     mults: &mut Multiplicities,
 ) -> Result<(), TraceError> {
+    row[a.key] = Val::from_u32(crate::bus::memory_key(addr));
+    set_word(row, a.prev_lo, acc.prev_value);
+    set_word(row, a.new_lo, acc.value);
+    set_gap(row, a.gap_lo, clk, addr, acc, mults)?;
+    mults.range16_word(acc.value);
+    Ok(())
+}
+
+/// Fills the gap limbs `ts - 1 - prev_ts = lo + 2^14 hi` of an access at
+/// `ts = 4 clk + 3` at `row[col]`, `row[col + 1]` and counts their range
+/// checks; the access must be to `addr`.
+pub(crate) fn set_gap(
+    row: &mut [Val],
+    col: usize,
+    clk: u64,
+    addr: u32,
+    acc: &MemoryAccess,
+    mults: &mut Multiplicities,
+) -> Result<(), TraceError> {
     let ts = timestamp(clk, Position::Memory);
     if acc.addr != addr || acc.prev_ts >= ts {
         return Err(TraceError::BadRecord(format!(
@@ -200,9 +250,6 @@ pub(crate) fn set_access(
             acc.addr, acc.prev_ts
         )));
     }
-    row[a.key] = Val::from_u32(crate::bus::memory_key(addr));
-    set_word(row, a.prev_lo, acc.prev_value);
-    set_word(row, a.new_lo, acc.value);
     let e = ts - 1 - acc.prev_ts;
     if e >= 1 << 30 {
         return Err(TraceError::BadRecord(format!(
@@ -210,11 +257,10 @@ pub(crate) fn set_access(
         )));
     }
     let (lo, hi) = ((e & 0x3fff) as u16, (e >> 14) as u16);
-    row[a.gap_lo] = Val::from_u16(lo);
-    row[a.gap_lo + 1] = Val::from_u16(hi);
+    row[col] = Val::from_u16(lo);
+    row[col + 1] = Val::from_u16(hi);
     mults.range16(lo);
     mults.range16(hi);
-    mults.range16_word(acc.value);
     Ok(())
 }
 

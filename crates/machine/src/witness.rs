@@ -9,10 +9,10 @@ use crate::hint::{self, cols as h};
 use crate::memory::{self, ImageAir, MemoryKind, WordState};
 use crate::precompile::PrecompileCall;
 use crate::program::{fields as f, ProgramAir, FETCH_WIDTH};
-use crate::{commit, range16, sha_compress, sha_extend, ChipTraces};
+use crate::{commit, keccak, range16, sha_compress, sha_extend, ChipTraces};
 use cloak_prover::{Challenge, Val};
 use cloak_vm::record::{timestamp, Position};
-use cloak_vm::syscall::{COMMIT, HINT_READ, SHA_COMPRESS, SHA_EXTEND};
+use cloak_vm::syscall::{COMMIT, HINT_READ, KECCAK_PERMUTE, SHA_COMPRESS, SHA_EXTEND};
 use cloak_vm::{Opcode, Program, Shard};
 use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
@@ -95,6 +95,7 @@ pub fn generate_shard(
     let mut hint_calls = Vec::new();
     let mut extend_calls = Vec::new();
     let mut compress_calls = Vec::new();
+    let mut keccak_calls = Vec::new();
 
     let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
     let mut values = Val::zero_vec(height * cpu::WIDTH);
@@ -297,7 +298,7 @@ pub fn generate_shard(
                 commit_counts[index] += 1;
             } else if code == HINT_READ {
                 hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
-            } else if code == SHA_EXTEND || code == SHA_COMPRESS {
+            } else if code == SHA_EXTEND || code == SHA_COMPRESS || code == KECCAK_PERMUTE {
                 if sys.code != code || sys.arg1 != b || sys.arg2 != cval {
                     return Err(bad("precompile event differs from the ECALL's registers"));
                 }
@@ -307,10 +308,10 @@ pub fn generate_shard(
                     arg2: cval,
                     accesses: shard.accesses_of(sys),
                 };
-                if code == SHA_EXTEND {
-                    extend_calls.push(call);
-                } else {
-                    compress_calls.push(call);
+                match code {
+                    SHA_EXTEND => extend_calls.push(call),
+                    SHA_COMPRESS => compress_calls.push(call),
+                    _ => keccak_calls.push(call),
                 }
             }
         }
@@ -394,6 +395,7 @@ pub fn generate_shard(
     let hint_trace = RowMajorMatrix::new(hvals, hint::WIDTH);
     let extend_trace = sha_extend::trace(&extend_calls, min_height, &mut mults)?;
     let compress_trace = sha_compress::trace(&compress_calls, min_height, &mut mults)?;
+    let keccak_trace = keccak::trace(&keccak_calls, min_height, &mut mults)?;
 
     // Memory: the registers and the touched words, on entry and on exit.
     let mut boundary: Vec<WordState> = (0..32)
@@ -437,6 +439,7 @@ pub fn generate_shard(
         hint_trace,
         extend_trace,
         compress_trace,
+        keccak_trace,
     ]);
     debug_assert_eq!(traces.len(), table::COUNT);
     let end_pc = if shard.halted { 0 } else { shard.end.pc };

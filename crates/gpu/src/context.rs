@@ -12,7 +12,7 @@ use std::ffi::{c_char, CStr, CString};
 use cudarc::nvrtc::{self, sys as nvrtc_sys};
 
 /// KoalaBear arithmetic shared by every kernel source (prepended before NVRTC runs).
-pub(crate) const FIELD_CUH: &str = include_str!("../cuda/field.cuh");
+pub const FIELD_CUH: &str = include_str!("../cuda/field.cuh");
 
 /// Why the GPU path could not run.
 #[derive(Debug, thiserror::Error)]

@@ -20,14 +20,14 @@
 // W' = 2^lowbits * w (lowbits = L-s0-k): its "row" p collects all original
 // rows whose middle bits are p, and a "lane" l of W' is original column
 // l mod w of the row with low bits l / w. Every lane is an independent
-// 2^k-point sub-transform; a block loads a tile of 2^k rows x 32 lanes
-// (128 contiguous bytes per row: coalesced), runs the k stages, stores it.
-
-#define NTT_LANES 32
+// 2^k-point sub-transform; a block loads a tile of 2^k rows x blockDim.x
+// lanes (8, 16 or 32: 32 to 128 contiguous bytes per row, whole 32-byte
+// sectors), runs the k stages, stores it. threadIdx.y splits the butterflies.
 
 extern "C" __global__ void ntt_dif_pass(u32* data, const u32* __restrict__ tw, u32 width, u32 k,
                                         u32 s0, u32 lowbits, u64 wp, u32 tiles) {
     extern __shared__ u32 sm[];
+    const u32 NTT_LANES = blockDim.x;
     const u32 rows = 1u << k;
     const u32 x = threadIdx.x;
     const u64 group = blockIdx.x / tiles;

@@ -60,12 +60,21 @@ __device__ __forceinline__ void full_round(u32* s, const u32* rc) {
     mds_light<W>(s);
 }
 
+// The sum of W <= 32 canonical values, reduced once: t < 2^36 splits as
+// hi * 2^31 + lo with 2^31 = 2^24 - 1 (mod p), and lo + hi * (2^24 - 1) < 2p.
+template <int W>
+__device__ __forceinline__ u32 kb_sum(const u32* s) {
+    u64 t = 0;
+#pragma unroll
+    for (int i = 0; i < W; i++) t += s[i];
+    u32 r = (u32)(t & 0x7fffffffu) + (u32)(t >> 31) * 0x00ffffffu;
+    return r >= KB_P ? r - KB_P : r;
+}
+
 template <int W>
 __device__ __forceinline__ void partial_round(u32* s, u32 rc, const u32* diag) {
     s[0] = kb_cube(kb_add(s[0], rc));
-    u32 sum = s[0];
-#pragma unroll
-    for (int i = 1; i < W; i++) sum = kb_add(sum, s[i]);
+    const u32 sum = kb_sum<W>(s);
 #pragma unroll
     for (int i = 0; i < W; i++) s[i] = kb_add(sum, kb_mul(diag[i], s[i]));
 }

@@ -79,32 +79,46 @@ pub(crate) fn ntt_source() -> String {
     include_str!("../cuda/ntt.cu").to_string()
 }
 
+/// Threads per block of `ntt_dif_pass` and `lde_scatter`.
+const THREADS: u32 = 256;
+/// Lanes (columns) per block of `lde_scatter`.
 const LANES: u32 = 32;
-const ROWS_PER_BLOCK: u32 = 8;
+const ROWS_PER_BLOCK: u32 = THREADS / LANES;
 /// KoalaBear's two-adicity: the largest NTT is 2^24.
 const TWO_ADICITY: usize = 24;
 
 /// Twiddle tables and coset power tables, cached per size on the device.
 pub struct Ntt {
-    /// Butterfly stages per shared-memory pass (the tile is 2^bits rows x 32 lanes).
+    /// Butterfly stages per shared-memory pass (the tile is 2^bits rows x `lanes`).
     max_pass_bits: u32,
+    /// Adjacent words per tile row: 8, 16 or 32.
+    lanes: u32,
     twiddles: Mutex<HashMap<(usize, bool), CudaSlice<u32>>>,
     coset_powers: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
 }
 
 impl Default for Ntt {
     fn default() -> Self {
-        Self::new(8)
+        Self::with_tiling(8, 32)
     }
 }
 
 impl Ntt {
-    /// `max_pass_bits` in 1..=10: stages per shared-memory pass (8 uses 32 KiB
-    /// of shared memory per block; 9 and 10 use 64 and 128 KiB).
+    /// Up to `max_pass_bits` stages per shared-memory pass over tiles of
+    /// 32 lanes (8 stages use 32 KiB of shared memory per block; 9 and 10 use
+    /// 64 and 128 KiB).
     pub fn new(max_pass_bits: u32) -> Self {
-        assert!((1..=10).contains(&max_pass_bits));
+        Self::with_tiling(max_pass_bits, 32)
+    }
+
+    /// Tiles of `2^max_pass_bits` rows x `lanes` words (`lanes` 8, 16 or 32;
+    /// `max_pass_bits` 1..=11, at most 128 KiB of shared memory per block).
+    pub fn with_tiling(max_pass_bits: u32, lanes: u32) -> Self {
+        assert!(matches!(lanes, 8 | 16 | 32), "lanes must be 8, 16 or 32");
+        assert!((1..=11).contains(&max_pass_bits) && (lanes << max_pass_bits) * 4 <= 128 << 10);
         Self {
             max_pass_bits,
+            lanes,
             twiddles: Mutex::new(HashMap::new()),
             coset_powers: Mutex::new(HashMap::new()),
         }
@@ -112,6 +126,10 @@ impl Ntt {
 
     pub fn max_pass_bits(&self) -> u32 {
         self.max_pass_bits
+    }
+
+    pub fn lanes(&self) -> u32 {
+        self.lanes
     }
 
     /// `out[j] = scale * base^j` for j < n, computed on the device.
@@ -175,8 +193,10 @@ impl Ntt {
             return Ok(());
         }
         let f = gpu.function("ntt", ntt_source, "ntt_dif_pass")?;
-        if self.max_pass_bits > 8 {
-            let bytes = (LANES << self.max_pass_bits) * 4;
+        let lanes = self.lanes;
+        let max_bytes = (lanes << self.max_pass_bits) * 4;
+        if max_bytes > 48 << 10 {
+            let bytes = max_bytes;
             f.set_attribute(
                 CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 bytes as i32,
@@ -190,7 +210,7 @@ impl Ntt {
                 let k = l_bits / passes + u32::from(pass < l_bits % passes);
                 let lowbits = l_bits - s0 - k;
                 let wp = (width as u64) << lowbits;
-                let tiles = wp.div_ceil(LANES as u64);
+                let tiles = wp.div_ceil(lanes as u64);
                 let groups = (batch as u64) << s0;
                 let blocks = groups * tiles;
                 if blocks > i32::MAX as u64 || tiles > u32::MAX as u64 {
@@ -200,8 +220,8 @@ impl Ntt {
                 let w32 = width as u32;
                 let cfg = LaunchConfig {
                     grid_dim: (blocks as u32, 1, 1),
-                    block_dim: (LANES, ROWS_PER_BLOCK, 1),
-                    shared_mem_bytes: (LANES << k) * 4,
+                    block_dim: (lanes, THREADS / lanes, 1),
+                    shared_mem_bytes: (lanes << k) * 4,
                 };
                 let mut l = gpu.stream().launch_builder(&f);
                 l.arg(&mut *buf)

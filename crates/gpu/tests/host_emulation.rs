@@ -132,15 +132,16 @@ fn emulated_lde_matches_plonky3() {
     if emulator().is_none() {
         return;
     }
-    for (i, &(log_h, w, added, max_bits)) in [
-        (1usize, 3usize, 1usize, 8u32),
-        (3, 1, 1, 8),
-        (5, 4, 0, 8),
-        (10, 7, 1, 8),
-        (10, 7, 1, 3),
-        (12, 5, 2, 4),
-        (13, 33, 1, 10),
-        (11, 40, 1, 8),
+    for (i, &(log_h, w, added, max_bits, lanes)) in [
+        (1usize, 3usize, 1usize, 8u32, 32u32),
+        (3, 1, 1, 8, 32),
+        (5, 4, 0, 8, 8),
+        (10, 7, 1, 8, 32),
+        (10, 7, 1, 3, 16),
+        (12, 5, 2, 4, 32),
+        (13, 33, 1, 10, 8),
+        (13, 33, 1, 9, 16),
+        (11, 40, 1, 8, 32),
     ]
     .iter()
     .enumerate()
@@ -155,6 +156,7 @@ fn emulated_lde_matches_plonky3() {
             w as u32,
             added as u32,
             max_bits,
+            lanes,
             raw(root),
             raw(root.inverse()),
         ];
@@ -167,8 +169,9 @@ fn emulated_lde_matches_plonky3() {
         req.extend_from_slice(as_raw(&m.values));
         let got = from_raw(run(&req)).unwrap();
         let want = check::cpu_lde(m, added);
-        check::compare(&got, &want.values)
-            .unwrap_or_else(|e| panic!("lde 2^{log_h} x {w} +{added} ({max_bits} bits/pass): {e}"));
+        check::compare(&got, &want.values).unwrap_or_else(|e| {
+            panic!("lde 2^{log_h} x {w} +{added} ({max_bits} bits x {lanes} lanes): {e}")
+        });
     }
 }
 

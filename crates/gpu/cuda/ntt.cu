@@ -24,6 +24,31 @@
 // lanes (8, 16 or 32: 32 to 128 contiguous bytes per row, whole 32-byte
 // sectors), runs the k stages, stores it. threadIdx.y splits the butterflies.
 
+// The k butterfly stages s0 .. s0+k-1 on a shared-memory tile (see above);
+// `low` is the low-bits part of this lane's original row index.
+__device__ __forceinline__ void dif_tile_stages(u32* sm, const u32* __restrict__ tw, u32 k, u32 s0,
+                                                u32 lowbits, u32 low) {
+    const u32 NTT_LANES = blockDim.x;
+    const u32 x = threadIdx.x;
+    const u32 rows = 1u << k;
+    for (u32 t = 0; t < k; t++) {
+        const u32 s = s0 + t;
+        const u32 log_half = k - 1 - t;
+        const u32 half = 1u << log_half;
+        for (u32 b = threadIdx.y; b < (rows >> 1); b += blockDim.y) {
+            const u32 off = b & (half - 1);
+            const u32 p = ((b >> log_half) << (log_half + 1)) | off;
+            const u32 j = (off << lowbits) | low;
+            const u32 w = tw[j << s];
+            const u32 u = sm[p * NTT_LANES + x];
+            const u32 v = sm[(p + half) * NTT_LANES + x];
+            sm[p * NTT_LANES + x] = kb_add(u, v);
+            sm[(p + half) * NTT_LANES + x] = kb_mul(kb_sub(u, v), w);
+        }
+        __syncthreads();
+    }
+}
+
 extern "C" __global__ void ntt_dif_pass(u32* data, const u32* __restrict__ tw, u32 width, u32 k,
                                         u32 s0, u32 lowbits, u64 wp, u32 tiles) {
     extern __shared__ u32 sm[];
@@ -43,23 +68,7 @@ extern "C" __global__ void ntt_dif_pass(u32* data, const u32* __restrict__ tw, u
 
     // The low bits of the original row index this lane belongs to.
     const u32 low = active ? (u32)(lane / width) : 0u;
-
-    for (u32 t = 0; t < k; t++) {
-        const u32 s = s0 + t;
-        const u32 log_half = k - 1 - t;
-        const u32 half = 1u << log_half;
-        for (u32 b = threadIdx.y; b < (rows >> 1); b += blockDim.y) {
-            const u32 off = b & (half - 1);
-            const u32 p = ((b >> log_half) << (log_half + 1)) | off;
-            const u32 j = (off << lowbits) | low;
-            const u32 w = tw[j << s];
-            const u32 u = sm[p * NTT_LANES + x];
-            const u32 v = sm[(p + half) * NTT_LANES + x];
-            sm[p * NTT_LANES + x] = kb_add(u, v);
-            sm[(p + half) * NTT_LANES + x] = kb_mul(kb_sub(u, v), w);
-        }
-        __syncthreads();
-    }
+    dif_tile_stages(sm, tw, k, s0, lowbits, low);
 
     if (active) {
         for (u32 r = threadIdx.y; r < rows; r += blockDim.y) {
@@ -94,6 +103,49 @@ extern "C" __global__ void lde_scatter(const u32* __restrict__ coeffs, u32* __re
         for (u32 m = 0; m < cosets; m++) {
             const u64 dst_row = (u64)m * h + row;
             out[dst_row * width + c] = kb_mul(v, pw[dst_row]);
+        }
+    }
+}
+
+// lde_scatter fused with the first pass (stages 0 .. k-1) of the forward NTT
+// of each coset block: group m of the pass is block m, and its tile row p,
+// lane (low, c) is output row j = p << lowbits | low, whose value is
+// coeffs[bitrev_{log_h}(j)] * pw[m*h + j] with
+// bitrev_{log_h}(j) = bitrev_lowbits(low) << k | bitrev_k(p). Saves
+// writing and re-reading the scaled coefficients.
+extern "C" __global__ void lde_first_pass(const u32* __restrict__ coeffs, u32* __restrict__ out,
+                                          const u32* __restrict__ tw, const u32* __restrict__ pw,
+                                          u32 width, u32 k, u32 lowbits, u64 wp, u32 tiles) {
+    extern __shared__ u32 sm[];
+    const u32 NTT_LANES = blockDim.x;
+    const u32 rows = 1u << k;
+    const u32 x = threadIdx.x;
+    const u64 m = blockIdx.x / tiles;
+    const u32 tile = blockIdx.x % tiles;
+    const u64 lane = (u64)tile * NTT_LANES + x;
+    const bool active = lane < wp;
+    const u32 low = active ? (u32)(lane / width) : 0u;
+    const u32 col = active ? (u32)(lane - (u64)low * width) : 0u;
+    const u64 h = (u64)rows << lowbits;
+    const u32 src_high = bitrev(low, lowbits) << k;
+    const u32* pwm = pw + m * h;
+
+    for (u32 p = threadIdx.y; p < rows; p += blockDim.y) {
+        u32 v = 0;
+        if (active) {
+            const u64 src = (u64)(src_high | bitrev(p, k)) * width + col;
+            v = kb_mul(coeffs[src], pwm[((u64)p << lowbits) | low]);
+        }
+        sm[p * NTT_LANES + x] = v;
+    }
+    __syncthreads();
+
+    dif_tile_stages(sm, tw, k, 0, lowbits, low);
+
+    if (active) {
+        u32* base = out + m * h * width;
+        for (u32 r = threadIdx.y; r < rows; r += blockDim.y) {
+            base[(u64)r * wp + lane] = sm[r * NTT_LANES + x];
         }
     }
 }

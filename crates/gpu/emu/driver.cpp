@@ -3,7 +3,7 @@
 // the way src/ntt.rs and src/merkle.rs launch them, writes the result to
 // stdout. Little-endian u32 words throughout.
 //   1 | 2 (perm16 | perm24): n, n*W words          -> n*W words
-//   3 (lde): log_h, w, added, max_bits, lanes, root, root_inv, shift_0..shift_{2^added-1}, h_inv,
+//   3 (lde): log_h, w, added, max_bits, lanes, fused, root, root_inv, shift_0..shift_{2^added-1}, h_inv,
 //            h*w words                             -> (h << added)*w words
 //   4 (merkle): k, then k times (h, w, h*w words, h*4 salt words)
 //                                                  -> layers, then (len, len*8 words) per layer
@@ -33,13 +33,24 @@ static std::vector<u32> powers(u32 base, u32 scale, u32 n) {
 }
 
 // Mirrors Ntt::dif_inplace.
-static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const std::vector<u32>& tw,
-                u32 max_bits, u32 lanes) {
-    if (log_n == 0) return;
-    u32 passes = (log_n + max_bits - 1) / max_bits;
-    u32 s0 = 0;
+// Mirrors Ntt::plan: (k, s0) per pass.
+static std::vector<std::pair<u32, u32>> plan(u32 log_n, u32 max_bits) {
+    std::vector<std::pair<u32, u32>> out;
+    u32 passes = (log_n + max_bits - 1) / max_bits, s0 = 0;
     for (u32 pass = 0; pass < passes; pass++) {
         u32 k = log_n / passes + (pass < log_n % passes ? 1 : 0);
+        out.push_back({k, s0});
+        s0 += k;
+    }
+    return out;
+}
+
+static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const std::vector<u32>& tw,
+                u32 max_bits, u32 lanes, u32 first = 0) {
+    if (log_n == 0) return;
+    auto pl = plan(log_n, max_bits);
+    for (u32 i = first; i < pl.size(); i++) {
+        u32 k = pl[i].first, s0 = pl[i].second;
         u32 lowbits = log_n - s0 - k;
         u64 wp = (u64)width << lowbits;
         u32 tiles = (u32)((wp + lanes - 1) / lanes);
@@ -48,7 +59,6 @@ static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const st
         emu_launch((unsigned)blocks, lanes, 1, [&] {
             ntt_dif_pass(buf.data(), tw.data(), width, k, s0, lowbits, wp, tiles);
         });
-        s0 += k;
     }
 }
 
@@ -64,8 +74,8 @@ int main() {
         });
         wr(s.data(), s.size());
     } else if (cmd == 3) {
-        u32 log_h = rd(), w = rd(), added = rd(), max_bits = rd(), lanes = rd(), root = rd(),
-            root_inv = rd();
+        u32 log_h = rd(), w = rd(), added = rd(), max_bits = rd(), lanes = rd(), fused = rd(),
+            root = rd(), root_inv = rd();
         u32 cosets = 1u << added, h = 1u << log_h;
         std::vector<u32> shifts(cosets);
         for (auto& s : shifts) s = rd();
@@ -80,10 +90,23 @@ int main() {
         }
         dif(trace, log_h, w, 1, tw_inv, max_bits, lanes);
         std::vector<u32> out((size_t)cosets * h * w, 0xffffffffu);
-        emu_launch((h + 7) / 8, 32, 8, [&] {
-            lde_scatter(trace.data(), out.data(), pw.data(), log_h, w, cosets);
-        });
-        dif(out, log_h, w, cosets, tw, max_bits, lanes);
+        if (!fused || log_h == 0) {
+            emu_launch((h + 7) / 8, 32, 8, [&] {
+                lde_scatter(trace.data(), out.data(), pw.data(), log_h, w, cosets);
+            });
+            dif(out, log_h, w, cosets, tw, max_bits, lanes);
+        } else {
+            u32 k = plan(log_h, max_bits)[0].first;
+            u32 lowbits = log_h - k;
+            u64 wp = (u64)w << lowbits;
+            u32 tiles = (u32)((wp + lanes - 1) / lanes);
+            if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
+            emu_launch(cosets * tiles, lanes, 1, [&] {
+                lde_first_pass(trace.data(), out.data(), tw.data(), pw.data(), w, k, lowbits, wp,
+                               tiles);
+            });
+            dif(out, log_h, w, cosets, tw, max_bits, lanes, 1);
+        }
         wr(out.data(), out.size());
     } else if (cmd == 4) {
         u32 k = rd();

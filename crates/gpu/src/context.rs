@@ -180,7 +180,7 @@ impl GpuContext {
     }
 
     /// A device buffer of `len` u32 whose contents are unspecified (to be overwritten).
-    pub(crate) fn alloc_u32(&self, len: usize) -> Result<CudaSlice<u32>> {
+    pub fn alloc_u32(&self, len: usize) -> Result<CudaSlice<u32>> {
         // SAFETY: u32 has no invalid bit patterns; callers overwrite the contents.
         Ok(unsafe { self.stream.alloc::<u32>(len.max(1)) }?)
     }

@@ -28,6 +28,10 @@
 //!
 //! Each NTT runs as a few launches of `ntt_dif_pass`, each doing up to
 //! [`Ntt::max_pass_bits`] butterfly stages in shared memory (see ntt.cu).
+//! By default step 2 is fused into the first pass of step 3
+//! (`lde_first_pass` reads the bit-reversed coefficients and scales them as
+//! it loads its tile), which saves writing and re-reading the whole output
+//! once; [`Ntt::with_fused_scatter`]`(false)` runs them apart.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -35,7 +39,7 @@ use std::sync::Mutex;
 
 use cloak_prover::config::Val;
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
@@ -93,6 +97,8 @@ pub struct Ntt {
     max_pass_bits: u32,
     /// Adjacent words per tile row: 8, 16 or 32.
     lanes: u32,
+    /// Fuse the LDE's coefficient scaling into the first forward pass.
+    fuse_scatter: bool,
     twiddles: Mutex<HashMap<(usize, bool), CudaSlice<u32>>>,
     coset_powers: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
 }
@@ -119,6 +125,7 @@ impl Ntt {
         Self {
             max_pass_bits,
             lanes,
+            fuse_scatter: true,
             twiddles: Mutex::new(HashMap::new()),
             coset_powers: Mutex::new(HashMap::new()),
         }
@@ -130,6 +137,13 @@ impl Ntt {
 
     pub fn lanes(&self) -> u32 {
         self.lanes
+    }
+
+    /// Whether the LDE fuses its scaling step into the first forward pass
+    /// (the default) or runs `lde_scatter` on its own (kept for comparison).
+    pub fn with_fused_scatter(mut self, fuse: bool) -> Self {
+        self.fuse_scatter = fuse;
+        self
     }
 
     /// `out[j] = scale * base^j` for j < n, computed on the device.
@@ -192,53 +206,94 @@ impl Ntt {
         if log_n == 0 || width == 0 || batch == 0 {
             return Ok(());
         }
-        let f = gpu.function("ntt", ntt_source, "ntt_dif_pass")?;
-        let lanes = self.lanes;
-        let max_bytes = (lanes << self.max_pass_bits) * 4;
-        if max_bytes > 48 << 10 {
-            let bytes = max_bytes;
+        self.with_twiddles(gpu, log_n, inverse, |tw| {
+            self.dif_passes(gpu, buf, tw, log_n, width, batch, 0)
+        })
+    }
+
+    /// The passes `(k, s0)` of a size-2^log_n transform: as even as possible,
+    /// each at most `max_pass_bits` stages.
+    fn plan(&self, log_n: usize) -> Vec<(u32, u32)> {
+        let l_bits = log_n as u32;
+        let passes = l_bits.div_ceil(self.max_pass_bits);
+        let mut s0 = 0;
+        (0..passes)
+            .map(|pass| {
+                let k = l_bits / passes + u32::from(pass < l_bits % passes);
+                s0 += k;
+                (k, s0 - k)
+            })
+            .collect()
+    }
+
+    /// Grid, block and shared memory of a pass of k stages starting at s0,
+    /// and its (wp, tiles) arguments.
+    fn pass_geometry(
+        &self,
+        log_n: usize,
+        width: usize,
+        batch: usize,
+        k: u32,
+        s0: u32,
+    ) -> Result<(LaunchConfig, u32, u64, u32)> {
+        let lowbits = log_n as u32 - s0 - k;
+        let wp = (width as u64) << lowbits;
+        let tiles = wp.div_ceil(self.lanes as u64);
+        let blocks = ((batch as u64) << s0) * tiles;
+        if blocks > i32::MAX as u64 {
+            return Err(GpuError::Invalid("NTT too large for one launch".into()));
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, 1, 1),
+            block_dim: (self.lanes, THREADS / self.lanes, 1),
+            shared_mem_bytes: (self.lanes << k) * 4,
+        };
+        Ok((cfg, lowbits, wp, tiles as u32))
+    }
+
+    /// A kernel of the "ntt" module, allowed the shared memory of this tiling.
+    fn tile_kernel(&self, gpu: &GpuContext, name: &str) -> Result<CudaFunction> {
+        let f = gpu.function("ntt", ntt_source, name)?;
+        let bytes = (self.lanes << self.max_pass_bits) * 4;
+        if bytes > 48 << 10 {
             f.set_attribute(
                 CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 bytes as i32,
             )?;
         }
-        let l_bits = log_n as u32;
-        let passes = l_bits.div_ceil(self.max_pass_bits);
-        self.with_twiddles(gpu, log_n, inverse, |tw| {
-            let mut s0 = 0u32;
-            for pass in 0..passes {
-                let k = l_bits / passes + u32::from(pass < l_bits % passes);
-                let lowbits = l_bits - s0 - k;
-                let wp = (width as u64) << lowbits;
-                let tiles = wp.div_ceil(lanes as u64);
-                let groups = (batch as u64) << s0;
-                let blocks = groups * tiles;
-                if blocks > i32::MAX as u64 || tiles > u32::MAX as u64 {
-                    return Err(GpuError::Invalid("NTT too large for one launch".into()));
-                }
-                let tiles = tiles as u32;
-                let w32 = width as u32;
-                let cfg = LaunchConfig {
-                    grid_dim: (blocks as u32, 1, 1),
-                    block_dim: (lanes, THREADS / lanes, 1),
-                    shared_mem_bytes: (lanes << k) * 4,
-                };
-                let mut l = gpu.stream().launch_builder(&f);
-                l.arg(&mut *buf)
-                    .arg(tw)
-                    .arg(&w32)
-                    .arg(&k)
-                    .arg(&s0)
-                    .arg(&lowbits)
-                    .arg(&wp)
-                    .arg(&tiles);
-                // SAFETY: the grid covers batch x 2^log_n x width words of buf
-                // (checked above) and twiddle indices stay below n/2.
-                unsafe { l.launch(cfg) }?;
-                s0 += k;
-            }
-            Ok(())
-        })
+        Ok(f)
+    }
+
+    /// The passes of `plan(log_n)` from index `first` on, in place.
+    #[allow(clippy::too_many_arguments)]
+    fn dif_passes(
+        &self,
+        gpu: &GpuContext,
+        buf: &mut CudaSlice<u32>,
+        tw: &CudaSlice<u32>,
+        log_n: usize,
+        width: usize,
+        batch: usize,
+        first: usize,
+    ) -> Result<()> {
+        let f = self.tile_kernel(gpu, "ntt_dif_pass")?;
+        let w32 = width as u32;
+        for &(k, s0) in &self.plan(log_n)[first..] {
+            let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_n, width, batch, k, s0)?;
+            let mut l = gpu.stream().launch_builder(&f);
+            l.arg(&mut *buf)
+                .arg(tw)
+                .arg(&w32)
+                .arg(&k)
+                .arg(&s0)
+                .arg(&lowbits)
+                .arg(&wp)
+                .arg(&tiles);
+            // SAFETY: the grid covers batch x 2^log_n x width words of buf
+            // (checked by the callers) and twiddle indices stay below n/2.
+            unsafe { l.launch(cfg) }?;
+        }
+        Ok(())
     }
 
     /// `shift_m^j / h` for each output block m and j < h (block-major), where
@@ -301,29 +356,55 @@ impl Ntt {
         }
         // 1. Coefficients, bit-reversed.
         self.dif_inplace(gpu, &mut trace.buf, log_h, w, 1, true)?;
-        // 2. Scale by shift_m^j / h into each block, natural order.
-        let scatter = gpu.function("ntt", ntt_source, "lde_scatter")?;
-        self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
-            let (lh, w32, c32) = (log_h as u32, w as u32, cosets as u32);
-            let mut l = gpu.stream().launch_builder(&scatter);
-            l.arg(&trace.buf)
-                .arg(&mut out)
-                .arg(pw)
-                .arg(&lh)
-                .arg(&w32)
-                .arg(&c32);
-            let cfg = LaunchConfig {
-                grid_dim: ((h as u32).div_ceil(ROWS_PER_BLOCK), 1, 1),
-                block_dim: (LANES, ROWS_PER_BLOCK, 1),
-                shared_mem_bytes: 0,
-            };
-            // SAFETY: reads h x w coefficients and cosets x h powers, writes
-            // cosets x h x w outputs.
-            unsafe { l.launch(cfg) }?;
-            Ok(())
-        })?;
-        // 3. Forward NTT of each block.
-        self.dif_inplace(gpu, &mut out, log_h, w, cosets, false)?;
+        if !self.fuse_scatter || log_h == 0 {
+            // 2. Scale by shift_m^j / h into each block, natural order.
+            let scatter = gpu.function("ntt", ntt_source, "lde_scatter")?;
+            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
+                let (lh, w32, c32) = (log_h as u32, w as u32, cosets as u32);
+                let mut l = gpu.stream().launch_builder(&scatter);
+                l.arg(&trace.buf)
+                    .arg(&mut out)
+                    .arg(pw)
+                    .arg(&lh)
+                    .arg(&w32)
+                    .arg(&c32);
+                let cfg = LaunchConfig {
+                    grid_dim: ((h as u32).div_ceil(ROWS_PER_BLOCK), 1, 1),
+                    block_dim: (LANES, ROWS_PER_BLOCK, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: reads h x w coefficients and cosets x h powers, writes
+                // cosets x h x w outputs.
+                unsafe { l.launch(cfg) }?;
+                Ok(())
+            })?;
+            // 3. Forward NTT of each block.
+            self.dif_inplace(gpu, &mut out, log_h, w, cosets, false)?;
+        } else {
+            // 2+3. The scaling fused into the forward NTTs' first pass, then the rest.
+            let first = self.tile_kernel(gpu, "lde_first_pass")?;
+            let (k, s0) = self.plan(log_h)[0];
+            let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+            let w32 = w as u32;
+            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
+                self.with_twiddles(gpu, log_h, false, |tw| {
+                    let mut l = gpu.stream().launch_builder(&first);
+                    l.arg(&trace.buf)
+                        .arg(&mut out)
+                        .arg(tw)
+                        .arg(pw)
+                        .arg(&w32)
+                        .arg(&k)
+                        .arg(&lowbits)
+                        .arg(&wp)
+                        .arg(&tiles);
+                    // SAFETY: reads h x w coefficients and cosets x h powers,
+                    // writes cosets x h x w outputs; twiddle indices < h/2.
+                    unsafe { l.launch(cfg) }?;
+                    self.dif_passes(gpu, &mut out, tw, log_h, w, cosets, 1)
+                })
+            })?;
+        }
         Ok(DeviceMatrix {
             buf: out,
             width: w,

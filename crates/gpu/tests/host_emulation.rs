@@ -142,36 +142,40 @@ fn emulated_lde_matches_plonky3() {
         (13, 33, 1, 10, 8),
         (13, 33, 1, 9, 16),
         (11, 40, 1, 8, 32),
+        (4, 2, 1, 8, 8),
     ]
     .iter()
     .enumerate()
     {
-        let mut rng = ZkRng::seed_from_u64(100 + i as u64);
-        let m = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_h, w);
-        let root = Val::two_adic_generator(log_h);
-        let g_big = Val::two_adic_generator(log_h + added);
-        let mut req = vec![
-            3,
-            log_h as u32,
-            w as u32,
-            added as u32,
-            max_bits,
-            lanes,
-            raw(root),
-            raw(root.inverse()),
-        ];
-        for c in 0..1usize << added {
-            req.push(raw(
-                Val::GENERATOR * g_big.exp_u64(reverse_bits(c, added) as u64)
-            ));
-        }
-        req.push(raw(Val::from_usize(1 << log_h).inverse()));
-        req.extend_from_slice(as_raw(&m.values));
-        let got = from_raw(run(&req)).unwrap();
-        let want = check::cpu_lde(m, added);
-        check::compare(&got, &want.values).unwrap_or_else(|e| {
-            panic!("lde 2^{log_h} x {w} +{added} ({max_bits} bits x {lanes} lanes): {e}")
+        for fused in [0u32, 1] {
+            let mut rng = ZkRng::seed_from_u64(100 + i as u64);
+            let m = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_h, w);
+            let root = Val::two_adic_generator(log_h);
+            let g_big = Val::two_adic_generator(log_h + added);
+            let mut req = vec![
+                3,
+                log_h as u32,
+                w as u32,
+                added as u32,
+                max_bits,
+                lanes,
+                fused,
+                raw(root),
+                raw(root.inverse()),
+            ];
+            for c in 0..1usize << added {
+                req.push(raw(
+                    Val::GENERATOR * g_big.exp_u64(reverse_bits(c, added) as u64)
+                ));
+            }
+            req.push(raw(Val::from_usize(1 << log_h).inverse()));
+            req.extend_from_slice(as_raw(&m.values));
+            let got = from_raw(run(&req)).unwrap();
+            let want = check::cpu_lde(m, added);
+            check::compare(&got, &want.values).unwrap_or_else(|e| {
+            panic!("lde 2^{log_h} x {w} +{added} ({max_bits} bits x {lanes} lanes, fused {fused}): {e}")
         });
+        }
     }
 }
 

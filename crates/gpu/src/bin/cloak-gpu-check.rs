@@ -52,8 +52,20 @@ fn parse_args() -> std::result::Result<Args, String> {
     Ok(a)
 }
 
-/// NTT tilings timed: (stages per pass, lanes per tile).
-const TILINGS: [(u32, u32); 5] = [(8, 32), (9, 16), (10, 8), (10, 16), (10, 32)];
+/// LDE variants timed: (stages per pass, lanes per tile, scaling fused into the first pass).
+const TILINGS: [(u32, u32, bool); 7] = [
+    (8, 32, true),
+    (9, 16, true),
+    (10, 8, true),
+    (10, 16, true),
+    (10, 32, true),
+    (8, 32, false),
+    (10, 8, false),
+];
+
+fn ntt_variant((bits, lanes, fused): (u32, u32, bool)) -> Ntt {
+    Ntt::with_tiling(bits, lanes).with_fused_scatter(fused)
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -116,10 +128,14 @@ fn correctness(gpu: &GpuContext, seed: u64, rep: &mut Report) -> Result<()> {
         )?);
     }
     // The other shared-memory tilings must give the same bytes.
-    for (bits, lanes) in TILINGS.iter().copied().chain([(4, 32)]) {
-        let n = Ntt::with_tiling(bits, lanes);
-        let mut c = check::check_lde(gpu, &n, s(50 + bits as u64 + lanes as u64), 15, 37, 1)?;
-        c.name = format!("{} (tiles 2^{bits} x {lanes})", c.name);
+    for (i, v) in TILINGS
+        .iter()
+        .copied()
+        .chain([(4, 32, true), (4, 16, false)])
+        .enumerate()
+    {
+        let mut c = check::check_lde(gpu, &ntt_variant(v), s(50 + i as u64), 15, 37, 1)?;
+        c.name = format!("{} (tiles 2^{} x {}, fused {})", c.name, v.0, v.1, v.2);
         rep.push(c);
     }
     rep.push(check::check_merkle(gpu, s(60), &[(1 << 10, 17)])?);
@@ -157,8 +173,8 @@ fn timings(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     let upload_ms = ms_since(t);
 
     let mut variants = Vec::new();
-    for (bits, lanes) in TILINGS {
-        let ntt = Ntt::with_tiling(bits, lanes);
+    for v in TILINGS {
+        let ntt = ntt_variant(v);
         let mut times = Vec::new();
         for i in 0..=args.reps {
             let copy = DeviceMatrix {
@@ -174,14 +190,39 @@ fn timings(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
             }
             drop(out);
         }
-        variants.push(((bits, lanes), median(times)));
+        variants.push((v, median(times)));
     }
     let best_tiling = variants
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap()
         .0;
-    let ntt = Ntt::with_tiling(best_tiling.0, best_tiling.1);
+    let ntt = ntt_variant(best_tiling);
+    // Where the LDE's time goes: its two NTT phases alone.
+    let mut scratch = gpu.stream().clone_dtod(&trace_dev.buf)?;
+    let mut scratch2 = gpu.alloc_u32(2 * h * w)?;
+    for (name, batch) in [("inverse NTT", 1usize), ("forward NTTs", 2)] {
+        let mut times = Vec::new();
+        for i in 0..=args.reps {
+            let timer = GpuTimer::start(gpu)?;
+            if batch == 1 {
+                ntt.dif_inplace(gpu, &mut scratch, log_h, w, 1, true)?;
+            } else {
+                ntt.dif_inplace(gpu, &mut scratch2, log_h, w, 2, false)?;
+            }
+            let ms = timer.stop()?;
+            if i > 0 {
+                times.push(ms);
+            }
+        }
+        let ms = median(times);
+        let gb = (batch * h * w * 4) as f64 / 1e9;
+        rep.time(format!(
+            "  of which {name} (2^{log_h} x {w} x {batch}): {ms:.2} ms, {:.0} GB/s per pass over the data",
+            gb * 2.0 * f64::from((log_h as u32).div_ceil(best_tiling.0)) / (ms / 1e3)
+        ));
+    }
+    drop((scratch, scratch2));
     let copy = DeviceMatrix {
         buf: gpu.stream().clone_dtod(&trace_dev.buf)?,
         width: w,
@@ -215,9 +256,14 @@ fn timings(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
         "vs Radix2DitParallel::coset_lde_batch".into(),
         check::compare(&lde_gpu.values, &lde_cpu.values),
     ));
-    for ((bits, lanes), ms) in &variants {
+    for ((bits, lanes, fused), ms) in &variants {
+        let how = if *fused {
+            "scaling fused"
+        } else {
+            "separate scaling pass"
+        };
         rep.time(format!(
-            "lde {shape} -> {lde_shape}, tiles 2^{bits} x {lanes}: gpu {ms:.2} ms (kernels, median of {})",
+            "lde {shape} -> {lde_shape}, tiles 2^{bits} x {lanes}, {how}: gpu {ms:.2} ms (kernels, median of {})",
             args.reps
         ));
     }

@@ -103,9 +103,11 @@ pub struct Ntt {
     coset_powers: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
 }
 
+/// The default tiling, 2^10 rows x 8 lanes (32 KiB, two passes for 2^20
+/// rows), was the fastest of those timed on an H100 (BENCHMARKS.md).
 impl Default for Ntt {
     fn default() -> Self {
-        Self::with_tiling(8, 32)
+        Self::with_tiling(10, 8)
     }
 }
 

@@ -1,0 +1,205 @@
+// Poseidon2 over KoalaBear, widths 16 and 24, as Plonky3's
+// `Poseidon2KoalaBear<WIDTH>` (p3-poseidon2 0.8.0 with p3-monty-31's layers):
+//
+//   external linear layer (mds_light), then 4 full rounds, 20 or 23 partial
+//   rounds, 4 full rounds.
+//   full round:    s_i <- (s_i + rc_i)^3 for every i, then mds_light
+//   partial round: s_0 <- (s_0 + rc)^3, then s <- (1 + Diag(V)) s
+//                  (s_i <- sum(s) + V_i s_i)
+//   mds_light:     each 4-chunk times M4 = [[2,3,1,1],[1,2,3,1],[1,1,2,3],[3,1,1,2]],
+//                  then s_i += sum_j s_{4j + (i mod 4)}
+//
+// The round constants and the internal diagonals V are not written here: the
+// host reads them from p3-koala-bear at run time and prepends them to this
+// source as __constant__ arrays (P2_16_RC_INIT, P2_16_RC_TERM, P2_16_RC_INT,
+// P2_16_DIAG and the same for 24, plus P2_16_PARTIAL / P2_24_PARTIAL /
+// P2_HALF_FULL), so they are exactly Plonky3's.
+//
+// Kernels:
+//   p2_permute_16 / p2_permute_24: permute n states in place (checks)
+//   hash_rows:  PaddingFreeSponge<Perm24, 24, 16, 8> over rows made of segments
+//   compress_layer: one Merkle layer, TruncatedPermutation<Perm16, 2, 8, 16>,
+//                   with an optional injected digest per node
+
+__device__ __forceinline__ void apply_mat4(u32* x) {
+    u32 t01 = kb_add(x[0], x[1]);
+    u32 t23 = kb_add(x[2], x[3]);
+    u32 t0123 = kb_add(t01, t23);
+    u32 t01123 = kb_add(t0123, x[1]);
+    u32 t01233 = kb_add(t0123, x[3]);
+    u32 y3 = kb_add(t01233, kb_double(x[0]));
+    u32 y1 = kb_add(t01123, kb_double(x[2]));
+    u32 y0 = kb_add(t01123, t01);
+    u32 y2 = kb_add(t01233, t23);
+    x[0] = y0;
+    x[1] = y1;
+    x[2] = y2;
+    x[3] = y3;
+}
+
+template <int W>
+__device__ __forceinline__ void mds_light(u32* s) {
+#pragma unroll
+    for (int c = 0; c < W; c += 4) apply_mat4(s + c);
+    u32 sums[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        u32 acc = s[k];
+#pragma unroll
+        for (int j = 4; j < W; j += 4) acc = kb_add(acc, s[j + k]);
+        sums[k] = acc;
+    }
+#pragma unroll
+    for (int i = 0; i < W; i++) s[i] = kb_add(s[i], sums[i & 3]);
+}
+
+template <int W>
+__device__ __forceinline__ void full_round(u32* s, const u32* rc) {
+#pragma unroll
+    for (int i = 0; i < W; i++) s[i] = kb_cube(kb_add(s[i], rc[i]));
+    mds_light<W>(s);
+}
+
+// The sum of W <= 32 canonical values, reduced once: t < 2^36 splits as
+// hi * 2^31 + lo with 2^31 = 2^24 - 1 (mod p), and lo + hi * (2^24 - 1) < 2p.
+template <int W>
+__device__ __forceinline__ u32 kb_sum(const u32* s) {
+    u64 t = 0;
+#pragma unroll
+    for (int i = 0; i < W; i++) t += s[i];
+    u32 r = (u32)(t & 0x7fffffffu) + (u32)(t >> 31) * 0x00ffffffu;
+    return r >= KB_P ? r - KB_P : r;
+}
+
+template <int W>
+__device__ __forceinline__ void partial_round(u32* s, u32 rc, const u32* diag) {
+    s[0] = kb_cube(kb_add(s[0], rc));
+    const u32 sum = kb_sum<W>(s);
+#pragma unroll
+    for (int i = 0; i < W; i++) s[i] = kb_add(sum, kb_mul(diag[i], s[i]));
+}
+
+template <int W>
+__device__ __forceinline__ void permute(u32* s, const u32* rc_init, const u32* rc_term,
+                                        const u32* rc_int, int partial, const u32* diag) {
+    mds_light<W>(s);
+#pragma unroll
+    for (int r = 0; r < P2_HALF_FULL; r++) full_round<W>(s, rc_init + r * W);
+#pragma unroll
+    for (int r = 0; r < partial; r++) partial_round<W>(s, rc_int[r], diag);
+#pragma unroll
+    for (int r = 0; r < P2_HALF_FULL; r++) full_round<W>(s, rc_term + r * W);
+}
+
+__device__ __forceinline__ void permute16(u32* s) {
+    permute<16>(s, P2_16_RC_INIT, P2_16_RC_TERM, P2_16_RC_INT, P2_16_PARTIAL, P2_16_DIAG);
+}
+
+__device__ __forceinline__ void permute24(u32* s) {
+    permute<24>(s, P2_24_RC_INIT, P2_24_RC_TERM, P2_24_RC_INT, P2_24_PARTIAL, P2_24_DIAG);
+}
+
+extern "C" __global__ void p2_permute_16(u32* states, u64 n) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 s[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) s[j] = states[i * 16 + j];
+    permute16(s);
+#pragma unroll
+    for (int j = 0; j < 16; j++) states[i * 16 + j] = s[j];
+}
+
+extern "C" __global__ void p2_permute_24(u32* states, u64 n) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 s[24];
+#pragma unroll
+    for (int j = 0; j < 24; j++) s[j] = states[i * 24 + j];
+    permute24(s);
+#pragma unroll
+    for (int j = 0; j < 24; j++) states[i * 24 + j] = s[j];
+}
+
+// One segment of a leaf message: row r contributes ptr[r*width .. r*width+width).
+struct Segment {
+    const u32* ptr;
+    u64 width;
+};
+
+#define MAX_SEGMENTS 256  // must match merkle.rs
+
+// Leaf digests: out[r] = PaddingFreeSponge<Perm24, 24, 16, 8>(row r of every
+// segment, concatenated in order), for r < rows. The sponge starts from the
+// zero state, overwrites state[0..16] with each block of 16 elements and
+// permutes; a final partial block overwrites only its prefix and is permuted;
+// a message that ends on a block boundary gets no extra permutation. The
+// digest is state[0..8].
+extern "C" __global__ void hash_rows(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
+                                     u32* __restrict__ out) {
+    __shared__ Segment sh[MAX_SEGMENTS];
+    __shared__ u64 total_len;
+    if (threadIdx.x == 0) {
+        u64 t = 0;
+        for (u32 i = 0; i < num_segs; i++) {
+            sh[i] = segs[i];
+            t += segs[i].width;
+        }
+        total_len = t;
+    }
+    __syncthreads();
+    const u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= rows) return;
+    const u64 total = total_len;
+
+    u32 s[24];
+#pragma unroll
+    for (int j = 0; j < 24; j++) s[j] = 0;
+
+    // Cursor over the concatenated message.
+    u32 seg = 0;
+    u64 off = 0;
+    const u32* p = sh[0].ptr + row * sh[0].width;
+    u64 seg_w = sh[0].width;
+
+    for (u64 start = 0; start < total; start += 16) {
+#pragma unroll
+        for (int j = 0; j < 16; j++) {
+            if (start + j < total) {
+                s[j] = p[off];
+                off++;
+                if (off == seg_w && seg + 1 < num_segs) {
+                    seg++;
+                    off = 0;
+                    seg_w = sh[seg].width;
+                    p = sh[seg].ptr + row * seg_w;
+                }
+            }
+        }
+        permute24(s);
+    }
+
+#pragma unroll
+    for (int j = 0; j < 8; j++) out[row * 8 + j] = s[j];
+}
+
+// One Merkle layer: next[i] = C(prev[2i], prev[2i+1]) with C(a, b) =
+// Perm16(a || b)[0..8]; where `inject` is non-null,
+// next[i] = C(C(prev[2i], prev[2i+1]), inject[i]) (p3-merkle-tree's
+// injection of a shorter matrix's row digests).
+extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __restrict__ next,
+                                          u64 n, const u32* __restrict__ inject) {
+    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 s[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) s[j] = prev[i * 16 + j];
+    permute16(s);
+    if (inject != nullptr) {
+#pragma unroll
+        for (int j = 0; j < 8; j++) s[8 + j] = inject[i * 8 + j];
+        permute16(s);
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++) next[i * 8 + j] = s[j];
+}

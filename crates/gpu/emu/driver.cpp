@@ -1,0 +1,163 @@
+// Host driver for the emulated kernels (see shim.h and
+// tests/host_emulation.rs): reads one request from stdin, runs the kernels
+// the way src/ntt.rs and src/merkle.rs launch them, writes the result to
+// stdout. Little-endian u32 words throughout.
+//   1 | 2 (perm16 | perm24): n, n*W words          -> n*W words
+//   3 (lde): log_h, w, added, max_bits, lanes, fused, root, root_inv, shift_0..shift_{2^added-1}, h_inv,
+//            h*w words                             -> (h << added)*w words
+//   4 (merkle): k, then k times (h, w, h*w words, h*4 salt words)
+//                                                  -> layers, then (len, len*8 words) per layer
+
+static u32 rd() {
+    u32 v;
+    if (fread(&v, 4, 1, stdin) != 1) {
+        fprintf(stderr, "short input\n");
+        exit(2);
+    }
+    return v;
+}
+static std::vector<u32> rdn(size_t n) {
+    std::vector<u32> v(n);
+    if (n && fread(v.data(), 4, n, stdin) != n) {
+        fprintf(stderr, "short input\n");
+        exit(2);
+    }
+    return v;
+}
+static void wr(const u32* p, size_t n) { fwrite(p, 4, n, stdout); }
+
+static std::vector<u32> powers(u32 base, u32 scale, u32 n) {
+    std::vector<u32> out(n);
+    emu_launch((n + 255) / 256, 256, 1, [&] { kb_powers(out.data(), base, scale, n); });
+    return out;
+}
+
+// Mirrors Ntt::dif_inplace.
+// Mirrors Ntt::plan: (k, s0) per pass.
+static std::vector<std::pair<u32, u32>> plan(u32 log_n, u32 max_bits) {
+    std::vector<std::pair<u32, u32>> out;
+    u32 passes = (log_n + max_bits - 1) / max_bits, s0 = 0;
+    for (u32 pass = 0; pass < passes; pass++) {
+        u32 k = log_n / passes + (pass < log_n % passes ? 1 : 0);
+        out.push_back({k, s0});
+        s0 += k;
+    }
+    return out;
+}
+
+static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const std::vector<u32>& tw,
+                u32 max_bits, u32 lanes, u32 first = 0) {
+    if (log_n == 0) return;
+    auto pl = plan(log_n, max_bits);
+    for (u32 i = first; i < pl.size(); i++) {
+        u32 k = pl[i].first, s0 = pl[i].second;
+        u32 lowbits = log_n - s0 - k;
+        u64 wp = (u64)width << lowbits;
+        u32 tiles = (u32)((wp + lanes - 1) / lanes);
+        u64 blocks = ((u64)batch << s0) * tiles;
+        if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
+        emu_launch((unsigned)blocks, lanes, 1, [&] {
+            ntt_dif_pass(buf.data(), tw.data(), width, k, s0, lowbits, wp, tiles);
+        });
+    }
+}
+
+int main() {
+    u32 cmd = rd();
+    if (cmd == 1 || cmd == 2) {
+        u32 W = cmd == 1 ? 16 : 24;
+        u32 n = rd();
+        auto s = rdn((size_t)n * W);
+        emu_launch((n + 127) / 128, 128, 1, [&] {
+            if (W == 16) p2_permute_16(s.data(), n);
+            else p2_permute_24(s.data(), n);
+        });
+        wr(s.data(), s.size());
+    } else if (cmd == 3) {
+        u32 log_h = rd(), w = rd(), added = rd(), max_bits = rd(), lanes = rd(), fused = rd(),
+            root = rd(), root_inv = rd();
+        u32 cosets = 1u << added, h = 1u << log_h;
+        std::vector<u32> shifts(cosets);
+        for (auto& s : shifts) s = rd();
+        u32 h_inv = rd();
+        auto trace = rdn((size_t)h * w);
+        auto tw_inv = powers(root_inv, KB_ONE, h / 2 ? h / 2 : 1);
+        auto tw = powers(root, KB_ONE, h / 2 ? h / 2 : 1);
+        std::vector<u32> pw;
+        for (u32 m = 0; m < cosets; m++) {
+            auto p = powers(shifts[m], h_inv, h);
+            pw.insert(pw.end(), p.begin(), p.end());
+        }
+        dif(trace, log_h, w, 1, tw_inv, max_bits, lanes);
+        std::vector<u32> out((size_t)cosets * h * w, 0xffffffffu);
+        if (!fused || log_h == 0) {
+            emu_launch((h + 7) / 8, 32, 8, [&] {
+                lde_scatter(trace.data(), out.data(), pw.data(), log_h, w, cosets);
+            });
+            dif(out, log_h, w, cosets, tw, max_bits, lanes);
+        } else {
+            u32 k = plan(log_h, max_bits)[0].first;
+            u32 lowbits = log_h - k;
+            u64 wp = (u64)w << lowbits;
+            u32 tiles = (u32)((wp + lanes - 1) / lanes);
+            if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
+            emu_launch(cosets * tiles, lanes, 1, [&] {
+                lde_first_pass(trace.data(), out.data(), tw.data(), pw.data(), w, k, lowbits, wp,
+                               tiles);
+            });
+            dif(out, log_h, w, cosets, tw, max_bits, lanes, 1);
+        }
+        wr(out.data(), out.size());
+    } else if (cmd == 4) {
+        u32 k = rd();
+        std::vector<u32> hs(k), ws(k);
+        std::vector<std::vector<u32>> mats(k), salts(k);
+        for (u32 i = 0; i < k; i++) {
+            hs[i] = rd();
+            ws[i] = rd();
+            mats[i] = rdn((size_t)hs[i] * ws[i]);
+            salts[i] = rdn((size_t)hs[i] * 4);
+        }
+        // Mirrors merkle::commit_salted: tallest first (stable), inject by height.
+        auto hash_group = [&](u32 h) {
+            std::vector<Segment> segs;
+            for (u32 i = 0; i < k; i++)
+                if (hs[i] == h) {
+                    if (ws[i]) segs.push_back({mats[i].data(), ws[i]});
+                    segs.push_back({salts[i].data(), 4});
+                }
+            std::vector<u32> out((size_t)h * 8, 0xffffffffu);
+            if (segs.empty()) return std::vector<u32>();
+            emu_launch((h + 127) / 128, 128, 1,
+                       [&] { hash_rows(segs.data(), (u32)segs.size(), h, out.data()); });
+            return out;
+        };
+        u32 max_h = 0;
+        for (u32 h : hs) max_h = h > max_h ? h : max_h;
+        std::vector<std::vector<u32>> layers{hash_group(max_h)};
+        u32 len = max_h;
+        while (len > 1) {
+            u32 next_len = len / 2;
+            auto inject = hash_group(next_len);
+            std::vector<u32> next((size_t)next_len * 8, 0xffffffffu);
+            auto& prev = layers.back();
+            emu_launch((next_len + 127) / 128, 128, 1, [&] {
+                compress_layer(prev.data(), next.data(), next_len,
+                               inject.empty() ? nullptr : inject.data());
+            });
+            layers.push_back(next);
+            len = next_len;
+        }
+        u32 nl = (u32)layers.size();
+        wr(&nl, 1);
+        for (auto& l : layers) {
+            u32 n = (u32)(l.size() / 8);
+            wr(&n, 1);
+            wr(l.data(), l.size());
+        }
+    } else {
+        fprintf(stderr, "unknown command %u\n", cmd);
+        return 2;
+    }
+    return 0;
+}

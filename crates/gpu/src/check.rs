@@ -1,0 +1,327 @@
+//! Checks of every kernel against Plonky3 on the CPU, on random inputs.
+//! Used by the tests (small sizes) and by the `cloak-gpu-check` binary.
+//!
+//! Each check draws its inputs from a ChaCha20 stream seeded with the given
+//! seed, runs the GPU path and the Plonky3 path, and compares the results
+//! word for word. Device outputs are poisoned (0xffffffff, not a field
+//! element) before each kernel, so an unwritten element fails the check.
+
+use cloak_prover::config::{Challenge, Dft, MerkleCompress, MerkleHash, Val, ValMmcs, ZkRng};
+use p3_commit::Mmcs;
+use p3_dft::TwoAdicSubgroupDft;
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_koala_bear::{default_koalabear_poseidon2_16, default_koalabear_poseidon2_24};
+use p3_matrix::bitrev::BitReversibleMatrix;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use p3_symmetric::Permutation;
+use rand::{RngExt, SeedableRng};
+
+use crate::context::{GpuContext, Result};
+use crate::field::{base_op, ext_op, BaseOp, ExtOp};
+use crate::merkle::{commit_salted, hiding_salts, GpuMerkleTree};
+use crate::ntt::{DeviceMatrix, Ntt};
+use crate::poseidon2::permute_batch;
+
+/// One check's outcome.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            passed,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.passed { "PASS" } else { "FAIL" };
+        write!(f, "{verdict} {}: {}", self.name, self.detail)
+    }
+}
+
+/// Compares two equal-length slices; Ok(()) or a description of the first difference.
+pub fn compare<T: PartialEq + std::fmt::Debug>(
+    gpu: &[T],
+    cpu: &[T],
+) -> std::result::Result<(), String> {
+    if gpu.len() != cpu.len() {
+        return Err(format!(
+            "length {} on the GPU, {} on the CPU",
+            gpu.len(),
+            cpu.len()
+        ));
+    }
+    let bad = gpu.iter().zip(cpu).filter(|(a, b)| a != b).count();
+    match gpu.iter().zip(cpu).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{bad} of {} differ; first at {i}: gpu {:?} cpu {:?}",
+            gpu.len(),
+            gpu[i],
+            cpu[i]
+        )),
+    }
+}
+
+/// A check named `name` that passed when `r` is Ok; `what` says what was compared.
+pub fn verdict(name: String, what: String, r: std::result::Result<(), String>) -> Check {
+    match r {
+        Ok(()) => Check::new(name, true, what),
+        Err(e) => Check::new(name, false, format!("{what}: {e}")),
+    }
+}
+
+fn rng(seed: u64) -> ZkRng {
+    ZkRng::seed_from_u64(seed)
+}
+
+fn random_vals(rng: &mut ZkRng, n: usize) -> Vec<Val> {
+    (0..n).map(|_| rng.random()).collect()
+}
+
+/// Base-field add/sub/mul/inverse on n random pairs (plus 0, 1, -1 at the front).
+pub fn check_base_arith(gpu: &GpuContext, seed: u64, n: usize) -> Result<Vec<Check>> {
+    let mut r = rng(seed);
+    let mut a = vec![Val::ZERO, Val::ONE, Val::NEG_ONE, Val::NEG_ONE, Val::TWO];
+    let mut b = vec![
+        Val::NEG_ONE,
+        Val::NEG_ONE,
+        Val::NEG_ONE,
+        Val::ONE,
+        Val::ZERO,
+    ];
+    a.extend(random_vals(&mut r, n));
+    b.extend(random_vals(&mut r, n));
+    let mut out = Vec::new();
+    for (op, name, cpu) in [
+        (
+            BaseOp::Add,
+            "add",
+            (|x: Val, y: Val| x + y) as fn(Val, Val) -> Val,
+        ),
+        (BaseOp::Sub, "sub", |x, y| x - y),
+        (BaseOp::Mul, "mul", |x, y| x * y),
+        (BaseOp::Inv, "inverse", |x, _| {
+            x.try_inverse().unwrap_or(Val::ZERO)
+        }),
+    ] {
+        let g = base_op(gpu, op, &a, &b)?;
+        let c: Vec<Val> = a.iter().zip(&b).map(|(&x, &y)| cpu(x, y)).collect();
+        out.push(verdict(
+            format!("koalabear {name}"),
+            format!("{} elements", a.len()),
+            compare(&g, &c),
+        ));
+    }
+    Ok(out)
+}
+
+/// Extension add/sub/mul on n random pairs, against `BinomialExtensionField<KoalaBear, 4>`.
+pub fn check_ext_arith(gpu: &GpuContext, seed: u64, n: usize) -> Result<Vec<Check>> {
+    let mut r = rng(seed);
+    let a: Vec<Challenge> = (0..n).map(|_| r.random()).collect();
+    let b: Vec<Challenge> = (0..n).map(|_| r.random()).collect();
+    let mut out = Vec::new();
+    for (op, name, cpu) in [
+        (
+            ExtOp::Add,
+            "add",
+            (|x: Challenge, y: Challenge| x + y) as fn(Challenge, Challenge) -> Challenge,
+        ),
+        (ExtOp::Sub, "sub", |x, y| x - y),
+        (ExtOp::Mul, "mul", |x, y| x * y),
+    ] {
+        let g = ext_op(gpu, op, &a, &b)?;
+        let c: Vec<Challenge> = a.iter().zip(&b).map(|(&x, &y)| cpu(x, y)).collect();
+        out.push(verdict(
+            format!("ext4 {name}"),
+            format!("{n} elements"),
+            compare(&g, &c),
+        ));
+    }
+    Ok(out)
+}
+
+/// Plain forward NTT of a random 2^log_n x width matrix against
+/// `Radix2DitParallel::dft_batch` (whose storage is bit-reversed).
+pub fn check_dft(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    seed: u64,
+    log_n: usize,
+    width: usize,
+) -> Result<Check> {
+    let mut r = rng(seed);
+    let m = RowMajorMatrix::<Val>::rand(&mut r, 1 << log_n, width);
+    let mut d = DeviceMatrix::upload(gpu, &m)?;
+    ntt.dif_inplace(gpu, &mut d.buf, log_n, width, 1, false)?;
+    let g = d.download(gpu)?;
+    let c = Dft::default().dft_batch(m).bit_reverse_rows();
+    Ok(verdict(
+        format!("dft 2^{log_n} x {width}"),
+        "vs Radix2DitParallel::dft_batch".into(),
+        compare(&g.values, &c.values),
+    ))
+}
+
+/// The CPU LDE as the PCS commits it: `coset_lde_batch(..).bit_reverse_rows()`.
+pub fn cpu_lde(m: RowMajorMatrix<Val>, added_bits: usize) -> RowMajorMatrix<Val> {
+    Dft::default()
+        .coset_lde_batch(m, added_bits, Val::GENERATOR)
+        .bit_reverse_rows()
+}
+
+/// Coset LDE of a random 2^log_h x width trace with shift `Val::GENERATOR`.
+pub fn check_lde(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    seed: u64,
+    log_h: usize,
+    width: usize,
+    added_bits: usize,
+) -> Result<Check> {
+    let mut r = rng(seed);
+    let m = RowMajorMatrix::<Val>::rand(&mut r, 1 << log_h, width);
+    let d = DeviceMatrix::upload(gpu, &m)?;
+    let out = ntt.coset_lde_batch(gpu, d, added_bits, Val::GENERATOR)?;
+    let g = out.download(gpu)?;
+    let c = cpu_lde(m, added_bits);
+    Ok(verdict(
+        format!("lde 2^{log_h} x {width} +{added_bits} bits"),
+        "vs Radix2DitParallel::coset_lde_batch(shift = GENERATOR), bit-reversed storage".into(),
+        compare(&g.values, &c.values),
+    ))
+}
+
+/// n random states through each permutation.
+pub fn check_poseidon2(gpu: &GpuContext, seed: u64, n: usize) -> Result<Vec<Check>> {
+    let mut r = rng(seed);
+    let mut out = Vec::new();
+    let s16 = random_vals(&mut r, 16 * n);
+    let g16 = permute_batch(gpu, 16, &s16)?;
+    let p16 = default_koalabear_poseidon2_16();
+    let c16: Vec<Val> = s16
+        .chunks_exact(16)
+        .flat_map(|c| p16.permute(<[Val; 16]>::try_from(c).expect("16")))
+        .collect();
+    out.push(verdict(
+        "poseidon2 width 16".into(),
+        format!("{n} states vs default_koalabear_poseidon2_16"),
+        compare(&g16, &c16),
+    ));
+    let s24 = random_vals(&mut r, 24 * n);
+    let g24 = permute_batch(gpu, 24, &s24)?;
+    let p24 = default_koalabear_poseidon2_24();
+    let c24: Vec<Val> = s24
+        .chunks_exact(24)
+        .flat_map(|c| p24.permute(<[Val; 24]>::try_from(c).expect("24")))
+        .collect();
+    out.push(verdict(
+        "poseidon2 width 24".into(),
+        format!("{n} states vs default_koalabear_poseidon2_24"),
+        compare(&g24, &c24),
+    ));
+    Ok(out)
+}
+
+/// The CPU mmcs of the config, with its salt rng seeded from `salt_seed`.
+pub fn cpu_mmcs(salt_seed: [u8; 32]) -> ValMmcs {
+    let hash = MerkleHash::new(default_koalabear_poseidon2_24());
+    let compress = MerkleCompress::new(default_koalabear_poseidon2_16());
+    ValMmcs::new(hash, compress, 0, ZkRng::from_seed(salt_seed))
+}
+
+/// Salts as `ValMmcs::commit` draws them, uploaded next to the matrices.
+pub fn upload_salts(
+    gpu: &GpuContext,
+    salt_seed: [u8; 32],
+    heights: &[usize],
+) -> Result<Vec<DeviceMatrix>> {
+    hiding_salts(&mut ZkRng::from_seed(salt_seed), heights)
+        .iter()
+        .map(|s| DeviceMatrix::upload(gpu, s))
+        .collect()
+}
+
+/// Compares a GPU tree with `ValMmcs::commit` of the same matrices: the
+/// root, and the salts and sibling paths of openings at `indices`.
+pub fn compare_tree(
+    gpu: &GpuContext,
+    tree: &GpuMerkleTree,
+    matrices: Vec<RowMajorMatrix<Val>>,
+    salt_seed: [u8; 32],
+    indices: &[usize],
+) -> Result<std::result::Result<(), String>> {
+    let heights: Vec<usize> = matrices.iter().map(|m| m.height()).collect();
+    let mmcs = cpu_mmcs(salt_seed);
+    let (cap, data) = mmcs.commit(matrices);
+    let cpu_root = cap.roots()[0];
+    let gpu_root = tree.root(gpu)?;
+    if gpu_root != cpu_root {
+        return Ok(Err(format!("root: gpu {gpu_root:?} cpu {cpu_root:?}")));
+    }
+    let salts = hiding_salts(&mut ZkRng::from_seed(salt_seed), &heights);
+    let max_h = heights.iter().copied().max().unwrap_or(1);
+    for &idx in indices {
+        let idx = idx % max_h;
+        let opening = mmcs.open_batch(idx, &data);
+        let (cpu_salts, cpu_sibs) = opening.opening_proof;
+        let gpu_sibs = tree.opening_siblings(gpu, idx)?;
+        if gpu_sibs != cpu_sibs {
+            return Ok(Err(format!("siblings of leaf {idx} differ")));
+        }
+        // The salts the CPU opened are the ones the GPU hashed.
+        for (k, (s, h)) in salts.iter().zip(&heights).enumerate() {
+            let row = idx >> (max_h / h).trailing_zeros();
+            if s.row_slice(row).expect("row")[..] != cpu_salts[k][..] {
+                return Ok(Err(format!("salt of matrix {k} at leaf {idx} differs")));
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Hiding Merkle commitment of random matrices with these (height, width)
+/// shapes, against `ValMmcs::commit` with the same salt seed.
+pub fn check_merkle(gpu: &GpuContext, seed: u64, shapes: &[(usize, usize)]) -> Result<Check> {
+    let mut r = rng(seed);
+    let matrices: Vec<RowMajorMatrix<Val>> = shapes
+        .iter()
+        .map(|&(h, w)| RowMajorMatrix::rand(&mut r, h, w))
+        .collect();
+    let mut salt_seed = [0u8; 32];
+    salt_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    salt_seed[8] = 0x5a;
+    let heights: Vec<usize> = shapes.iter().map(|s| s.0).collect();
+    let dm: Vec<DeviceMatrix> = matrices
+        .iter()
+        .map(|m| DeviceMatrix::upload(gpu, m))
+        .collect::<Result<_>>()?;
+    let ds = upload_salts(gpu, salt_seed, &heights)?;
+    let tree = commit_salted(
+        gpu,
+        &dm.iter().collect::<Vec<_>>(),
+        &ds.iter().collect::<Vec<_>>(),
+    )?;
+    let indices = [0usize, 1, 5, 0x2a5, usize::MAX >> 1];
+    let r = compare_tree(gpu, &tree, matrices, salt_seed, &indices)?;
+    let shape_str = shapes
+        .iter()
+        .map(|(h, w)| format!("{h}x{w}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(verdict(
+        format!("merkle [{shape_str}]"),
+        format!("root and {} openings vs ValMmcs::commit", indices.len()),
+        r,
+    ))
+}

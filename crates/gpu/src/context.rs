@@ -1,0 +1,316 @@
+//! The device, its stream and the run-time-compiled kernel modules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{
+    sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr,
+    DriverError, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
+use std::ffi::{c_char, CStr, CString};
+
+use cudarc::nvrtc::{self, sys as nvrtc_sys};
+
+/// KoalaBear arithmetic shared by every kernel source (prepended before NVRTC runs).
+pub const FIELD_CUH: &str = include_str!("../cuda/field.cuh");
+
+/// Why the GPU path could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no CUDA driver: libcuda could not be loaded (no NVIDIA driver installed?)")]
+    NoDriver,
+    #[error(
+        "no NVRTC: libnvrtc could not be loaded; put the CUDA toolkit's lib64 on LD_LIBRARY_PATH"
+    )]
+    NoNvrtc,
+    #[error("no CUDA device: {0}")]
+    NoDevice(String),
+    #[error("CUDA driver call failed: {0}")]
+    Driver(#[from] DriverError),
+    #[error("NVRTC could not compile kernel module `{module}`: {log}")]
+    Compile { module: String, log: String },
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, GpuError>;
+
+/// One GPU, one stream on it, and a cache of compiled kernel modules.
+///
+/// All work goes to the one stream, in order, so cudarc's per-buffer event
+/// tracking (meant for several streams) is switched off.
+pub struct GpuContext {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    name: String,
+    arch: (i32, i32),
+    sm_count: u32,
+    modules: Mutex<HashMap<String, Arc<CudaModule>>>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("name", &self.name)
+            .field("arch", &self.arch)
+            .finish()
+    }
+}
+
+impl GpuContext {
+    /// Opens device `ordinal`. Fails with [`GpuError::NoDriver`],
+    /// [`GpuError::NoNvrtc`] or [`GpuError::NoDevice`] where there is nothing
+    /// to run on, so callers (and tests) can fall back or skip.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        // SAFETY: these only try to dlopen the libraries.
+        if !unsafe { sys::is_culib_present() } {
+            return Err(GpuError::NoDriver);
+        }
+        if !unsafe { nvrtc::sys::is_culib_present() } {
+            return Err(GpuError::NoNvrtc);
+        }
+        let count = CudaContext::device_count()
+            .map_err(|e| GpuError::NoDevice(format!("cuDeviceGetCount: {e}")))?;
+        if count <= 0 {
+            return Err(GpuError::NoDevice("the driver reports no devices".into()));
+        }
+        if ordinal >= count as usize {
+            return Err(GpuError::NoDevice(format!(
+                "device {ordinal} asked for, {count} present"
+            )));
+        }
+        let ctx = CudaContext::new(ordinal)?;
+        // SAFETY: every buffer of this crate is used on `stream` only.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.new_stream()?;
+        let name = ctx.name()?;
+        let arch = ctx.compute_capability()?;
+        let sm_count = ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
+            as u32;
+        Ok(Self {
+            ctx,
+            stream,
+            name,
+            arch,
+            sm_count,
+            modules: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The first device, or why there is none.
+    pub fn first() -> Result<Self> {
+        Self::new(0)
+    }
+
+    /// The device's name, e.g. "NVIDIA H100 80GB HBM3".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Compute capability (major, minor); (9, 0) on Hopper.
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.arch
+    }
+
+    /// Number of streaming multiprocessors.
+    pub fn sm_count(&self) -> u32 {
+        self.sm_count
+    }
+
+    /// Total device memory in bytes.
+    pub fn total_mem(&self) -> Result<usize> {
+        Ok(self.ctx.total_mem()?)
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    pub fn cuda_context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// Waits for all queued work.
+    pub fn synchronize(&self) -> Result<()> {
+        Ok(self.stream.synchronize()?)
+    }
+
+    /// The module `name`, compiled from `source()` (with field.cuh in front)
+    /// for this device's architecture the first time it is asked for.
+    pub(crate) fn module(
+        &self,
+        name: &str,
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<CudaModule>> {
+        let mut modules = self.modules.lock().expect("module cache poisoned");
+        if let Some(m) = modules.get(name) {
+            return Ok(m.clone());
+        }
+        let compiled = compile(name, &source(), self.arch)?;
+        let ptx = nvrtc::Ptx::from_binary(compiled.cubin);
+        let module = self.ctx.load_module(ptx)?;
+        modules.insert(name.to_string(), module.clone());
+        Ok(module)
+    }
+
+    /// Kernel `func` of module `name`.
+    pub(crate) fn function(
+        &self,
+        name: &str,
+        source: impl FnOnce() -> String,
+        func: &str,
+    ) -> Result<CudaFunction> {
+        Ok(self.module(name, source)?.load_function(func)?)
+    }
+
+    /// Copies `data` to a new device buffer.
+    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
+        Ok(self.stream.clone_htod(data)?)
+    }
+
+    /// Copies a device buffer back (waits for the stream).
+    pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &CudaSlice<T>) -> Result<Vec<T>> {
+        Ok(self.stream.clone_dtoh(buf)?)
+    }
+
+    /// A zeroed device buffer of `len` elements.
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
+        Ok(self.stream.alloc_zeros(len.max(1))?)
+    }
+
+    /// A device buffer of `len` u32 whose contents are unspecified (to be overwritten).
+    pub fn alloc_u32(&self, len: usize) -> Result<CudaSlice<u32>> {
+        // SAFETY: u32 has no invalid bit patterns; callers overwrite the contents.
+        Ok(unsafe { self.stream.alloc::<u32>(len.max(1)) }?)
+    }
+
+    /// Sets every element of `buf` to `value` (poisons outputs in checks).
+    pub fn fill_u32(&self, buf: &mut CudaSlice<u32>, value: u32) -> Result<()> {
+        let f = self.function("field", String::new, "fill_u32")?;
+        let n = buf.len() as u64;
+        let blocks = (n.div_ceil(256)).clamp(1, 65_535) as u32;
+        let mut b = self.stream.launch_builder(&f);
+        b.arg(buf).arg(&n).arg(&value);
+        // SAFETY: the kernel writes buf[0..n).
+        unsafe { b.launch(LaunchConfig::grid(blocks, 256)) }?;
+        Ok(())
+    }
+
+    /// The raw device address of a buffer (for kernels that take pointer tables).
+    pub(crate) fn device_ptr<T>(&self, buf: &CudaSlice<T>) -> u64 {
+        let (ptr, _sync) = buf.device_ptr(&self.stream);
+        ptr
+    }
+}
+
+/// A kernel module compiled by NVRTC: machine code for one architecture and
+/// the compiler's log (ptxas's register and spill report for each kernel).
+pub struct Compiled {
+    pub cubin: Vec<u8>,
+    pub log: String,
+}
+
+/// Whether NVRTC can be loaded (it is all [`compile`] needs; no GPU or driver).
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the library.
+    unsafe { nvrtc_sys::is_culib_present() }
+}
+
+/// Compiles kernel source `src` (field.cuh is put in front) for compute
+/// capability `arch` (e.g. (9, 0) for sm_90) with NVRTC, to a CUBIN.
+pub fn compile(name: &str, src: &str, arch: (i32, i32)) -> Result<Compiled> {
+    if !nvrtc_present() {
+        return Err(GpuError::NoNvrtc);
+    }
+    let fail = |what: &str, e: nvrtc::result::NvrtcError| GpuError::Compile {
+        module: name.into(),
+        log: format!("{what}: {e:?}"),
+    };
+    let full = CString::new(format!("{FIELD_CUH}\n{src}"))
+        .map_err(|_| GpuError::Invalid("kernel source contains a NUL byte".into()))?;
+    let cname = CString::new(format!("{name}.cu")).expect("module names have no NUL");
+    let prog = nvrtc::result::create_program(&full, Some(&cname)).map_err(|e| fail("create", e))?;
+    let options = [
+        format!("--gpu-architecture=sm_{}{}", arch.0, arch.1),
+        "--std=c++17".to_string(),
+        "--ptxas-options=--verbose".to_string(),
+    ];
+    // SAFETY: prog is a live program until destroyed at the end.
+    let compiled = unsafe { nvrtc::result::compile_program(prog, &options) };
+    let log = unsafe { nvrtc::result::get_program_log(prog) }
+        .map(|raw| {
+            // SAFETY: NVRTC returns a NUL-terminated log.
+            unsafe { CStr::from_ptr(raw.as_ptr()) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let result = match compiled {
+        Err(_) => Err(GpuError::Compile {
+            module: name.into(),
+            log: log.clone(),
+        }),
+        Ok(()) => (|| {
+            let mut size = 0usize;
+            // SAFETY: prog compiled successfully; the buffer has the size NVRTC reports.
+            unsafe { nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size) }
+                .result()
+                .map_err(|e| fail("cubin size", e))?;
+            let mut cubin = vec![0u8; size];
+            unsafe { nvrtc_sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr().cast::<c_char>()) }
+                .result()
+                .map_err(|e| fail("cubin", e))?;
+            Ok(Compiled { cubin, log })
+        })(),
+    };
+    // SAFETY: prog is not used after this.
+    let _ = unsafe { nvrtc::result::destroy_program(prog) };
+    result
+}
+
+/// Launch-configuration shorthand.
+pub(crate) trait LaunchConfigExt {
+    fn grid(blocks: u32, threads: u32) -> Self;
+}
+
+impl LaunchConfigExt for LaunchConfig {
+    fn grid(blocks: u32, threads: u32) -> Self {
+        LaunchConfig {
+            grid_dim: (blocks.max(1), 1, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+}
+
+/// Device time between two points on the stream, from CUDA events.
+pub struct GpuTimer {
+    start: cudarc::driver::CudaEvent,
+    stream: Arc<CudaStream>,
+}
+
+impl GpuTimer {
+    /// Records the start event on the context's stream.
+    pub fn start(gpu: &GpuContext) -> Result<Self> {
+        let start = gpu
+            .ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))?;
+        start.record(&gpu.stream)?;
+        Ok(Self {
+            start,
+            stream: gpu.stream.clone(),
+        })
+    }
+
+    /// Records the end event, waits for it, and returns the elapsed milliseconds.
+    pub fn stop(self) -> Result<f64> {
+        let end = self
+            .stream
+            .context()
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))?;
+        end.record(&self.stream)?;
+        end.synchronize()?;
+        Ok(self.start.elapsed_ms(&end)? as f64)
+    }
+}

@@ -1,0 +1,35 @@
+//! CUDA kernels for Cloak's STARK prover, each bit-exact with the Plonky3
+//! 0.8.0 code it replaces (see README.md in this crate):
+//!
+//! * [`field`]: KoalaBear and its degree-4 extension (cuda/field.cuh);
+//! * [`ntt`]: batched column NTTs and the coset LDE the PCS commits
+//!   (`Radix2DitParallel::coset_lde_batch`);
+//! * [`poseidon2`]: the width-16 and width-24 Poseidon2 permutations;
+//! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`).
+//!
+//! Kernels are CUDA C in `cuda/`, compiled at run time by NVRTC for the
+//! device found ([`GpuContext`]); the driver and NVRTC are loaded
+//! dynamically, so the crate builds without CUDA and its tests skip where no
+//! GPU is present. The CPU references live in [`check`].
+
+pub mod check;
+pub mod context;
+pub mod field;
+pub mod merkle;
+pub mod ntt;
+pub mod poseidon2;
+
+pub use context::{compile, nvrtc_present, Compiled, GpuContext, GpuError, GpuTimer, Result};
+
+/// Every kernel module: its name and its source (without field.cuh, which
+/// [`compile`] puts in front). Compiling these needs NVRTC but no GPU.
+pub fn kernel_sources() -> Vec<(&'static str, String)> {
+    vec![
+        ("field", String::new()),
+        ("arith", field::arith_source()),
+        ("ntt", ntt::ntt_source()),
+        ("poseidon2", poseidon2::poseidon2_source()),
+    ]
+}
+pub use merkle::{commit_salted, hiding_salts, GpuMerkleTree};
+pub use ntt::{DeviceMatrix, Ntt};

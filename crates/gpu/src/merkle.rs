@@ -1,0 +1,200 @@
+//! Merkle commitments matching `MerkleTreeHidingMmcs` (the config's `ValMmcs`):
+//! leaves hashed with `PaddingFreeSponge<Poseidon2KoalaBear<24>, 24, 16, 8>`,
+//! nodes compressed with `TruncatedPermutation<Poseidon2KoalaBear<16>, 2, 8, 16>`,
+//! each matrix row followed by `SALT_ELEMS` = 4 salt elements.
+//!
+//! The layout is p3-merkle-tree 0.8.0's (`MerkleTree::new` with arity 2):
+//! * matrices are taken tallest first (a stable sort, so equal heights keep
+//!   their input order); the first digest layer hashes, for each row index r
+//!   of the tallest height, the concatenation over the tallest matrices of
+//!   (row r of the matrix, row r of its salts) as one sponge message;
+//! * each next layer halves the previous one, node i = C(prev[2i], prev[2i+1]);
+//!   where matrices of that layer's height exist, node i is instead
+//!   C(C(prev[2i], prev[2i+1]), H(row i of each such matrix with its salts));
+//! * the commitment (cap height 0) is the single root; an opening's
+//!   siblings are `layer[l][(index >> l) ^ 1]`.
+//!
+//! Heights must be powers of two (every LDE is), which keeps every layer a
+//! power of two with no padding nodes.
+//!
+//! The salts are drawn on the host exactly as `MerkleTreeHidingMmcs::commit`
+//! draws them ([`hiding_salts`]): one `RowMajorMatrix::rand(rng, height, 4)`
+//! per input matrix, in input order, from the mmcs's rng.
+
+use cloak_prover::config::{Val, SALT_ELEMS};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use p3_matrix::dense::RowMajorMatrix;
+use rand::Rng;
+
+use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
+use crate::field::from_raw;
+use crate::ntt::DeviceMatrix;
+use crate::poseidon2::poseidon2_source;
+
+/// Elements per digest.
+pub const DIGEST_ELEMS: usize = 8;
+/// The most segments (matrices plus their salt matrices) one leaf message may join.
+const MAX_SEGMENTS: usize = 256; // must match cuda/poseidon2.cu
+
+/// The salts `MerkleTreeHidingMmcs::commit` draws for matrices of these
+/// heights (in input order) from `rng`.
+pub fn hiding_salts<R: Rng>(rng: &mut R, heights: &[usize]) -> Vec<RowMajorMatrix<Val>> {
+    heights
+        .iter()
+        .map(|&h| RowMajorMatrix::rand(rng, h, SALT_ELEMS))
+        .collect()
+}
+
+/// A Merkle tree in device memory: every digest layer, leaves first.
+pub struct GpuMerkleTree {
+    /// Layer l holds `layer_lens[l]` digests of 8 words.
+    pub layers: Vec<CudaSlice<u32>>,
+    pub layer_lens: Vec<usize>,
+}
+
+impl GpuMerkleTree {
+    /// The root digest (the commitment with cap height 0).
+    pub fn root(&self, gpu: &GpuContext) -> Result<[Val; DIGEST_ELEMS]> {
+        let top = self.layers.last().expect("a tree has a layer");
+        let raw = gpu.download(top)?;
+        let v = from_raw(raw[..DIGEST_ELEMS].to_vec())?;
+        Ok(std::array::from_fn(|i| v[i]))
+    }
+
+    /// Every layer, downloaded.
+    pub fn download_layers(&self, gpu: &GpuContext) -> Result<Vec<Vec<[Val; DIGEST_ELEMS]>>> {
+        self.layers
+            .iter()
+            .zip(&self.layer_lens)
+            .map(|(buf, &len)| {
+                let raw = gpu.download(buf)?;
+                let v = from_raw(raw[..len * DIGEST_ELEMS].to_vec())?;
+                Ok(v.chunks_exact(DIGEST_ELEMS)
+                    .map(|c| std::array::from_fn(|i| c[i]))
+                    .collect())
+            })
+            .collect()
+    }
+
+    /// The sibling digests from leaf `index` up to (not including) the root.
+    pub fn opening_siblings(
+        &self,
+        gpu: &GpuContext,
+        index: usize,
+    ) -> Result<Vec<[Val; DIGEST_ELEMS]>> {
+        let mut out = Vec::new();
+        for (l, (buf, &len)) in self.layers.iter().zip(&self.layer_lens).enumerate() {
+            if len <= 1 {
+                break;
+            }
+            let sib = (index >> l) ^ 1;
+            let mut raw = [0u32; DIGEST_ELEMS];
+            let view = buf.slice(sib * DIGEST_ELEMS..(sib + 1) * DIGEST_ELEMS);
+            gpu.stream().memcpy_dtoh(&view, &mut raw)?;
+            let v = from_raw(raw.to_vec())?;
+            out.push(std::array::from_fn(|i| v[i]));
+        }
+        Ok(out)
+    }
+}
+
+fn hash_rows(
+    gpu: &GpuContext,
+    group: &[(&DeviceMatrix, &DeviceMatrix)],
+    rows: usize,
+) -> Result<CudaSlice<u32>> {
+    let f = gpu.function("poseidon2", poseidon2_source, "hash_rows")?;
+    let mut segs: Vec<u64> = Vec::new();
+    for (m, s) in group {
+        for part in [*m, *s] {
+            if part.height != rows {
+                return Err(GpuError::Invalid("matrix and salt heights differ".into()));
+            }
+            if part.width > 0 {
+                segs.push(gpu.device_ptr(&part.buf));
+                segs.push(part.width as u64);
+            }
+        }
+    }
+    let num_segs = segs.len() / 2;
+    if num_segs == 0 || num_segs > MAX_SEGMENTS {
+        return Err(GpuError::Invalid(format!(
+            "{num_segs} leaf segments (1..={MAX_SEGMENTS} allowed)"
+        )));
+    }
+    let segs = gpu.upload(&segs)?;
+    let mut out = gpu.alloc_u32(rows * DIGEST_ELEMS)?;
+    let (n32, rows64) = (num_segs as u32, rows as u64);
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(&segs).arg(&n32).arg(&rows64).arg(&mut out);
+    // SAFETY: each segment pointer addresses rows x width words of a buffer
+    // the caller keeps alive; buffers (the segment table too) are freed in
+    // stream order, after the kernel.
+    unsafe { l.launch(LaunchConfig::grid(rows64.div_ceil(128) as u32, 128)) }?;
+    Ok(out)
+}
+
+/// Commits `matrices`, each salted with the matching `salts` matrix
+/// (height equal, width [`SALT_ELEMS`]), as `MerkleTreeHidingMmcs::commit`
+/// does with those salts. Returns the whole tree (kept on the device).
+pub fn commit_salted(
+    gpu: &GpuContext,
+    matrices: &[&DeviceMatrix],
+    salts: &[&DeviceMatrix],
+) -> Result<GpuMerkleTree> {
+    if matrices.is_empty() || matrices.len() != salts.len() {
+        return Err(GpuError::Invalid("need one salt matrix per matrix".into()));
+    }
+    for (m, s) in matrices.iter().zip(salts) {
+        if !m.height.is_power_of_two() {
+            return Err(GpuError::Invalid(format!(
+                "height {} is not a power of two",
+                m.height
+            )));
+        }
+        if s.height != m.height || s.width != SALT_ELEMS {
+            return Err(GpuError::Invalid("salt matrix must be height x 4".into()));
+        }
+    }
+    // Tallest first, stable.
+    let mut order: Vec<usize> = (0..matrices.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(matrices[i].height));
+    let group_of = |h: usize| -> Vec<(&DeviceMatrix, &DeviceMatrix)> {
+        order
+            .iter()
+            .filter(|&&i| matrices[i].height == h)
+            .map(|&i| (matrices[i], salts[i]))
+            .collect()
+    };
+
+    let max_h = matrices[order[0]].height;
+    let compress = gpu.function("poseidon2", poseidon2_source, "compress_layer")?;
+    let mut layers = vec![hash_rows(gpu, &group_of(max_h), max_h)?];
+    let mut layer_lens = vec![max_h];
+    let mut len = max_h;
+    while len > 1 {
+        let next_len = len / 2;
+        let group = group_of(next_len);
+        let inject = if group.is_empty() {
+            None
+        } else {
+            Some(hash_rows(gpu, &group, next_len)?)
+        };
+        let mut next = gpu.alloc_u32(next_len * DIGEST_ELEMS)?;
+        let n = next_len as u64;
+        let null = 0u64;
+        let prev = layers.last().expect("a layer");
+        let mut l = gpu.stream().launch_builder(&compress);
+        l.arg(prev).arg(&mut next).arg(&n);
+        match &inject {
+            Some(buf) => l.arg(buf),
+            None => l.arg(&null),
+        };
+        // SAFETY: prev holds 2n digests, next and inject n each.
+        unsafe { l.launch(LaunchConfig::grid(n.div_ceil(128) as u32, 128)) }?;
+        layers.push(next);
+        layer_lens.push(next_len);
+        len = next_len;
+    }
+    Ok(GpuMerkleTree { layers, layer_lens })
+}

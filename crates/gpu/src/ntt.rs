@@ -1,0 +1,437 @@
+//! Batched NTTs and the coset low-degree extension of trace columns.
+//!
+//! [`Ntt::coset_lde_batch`] produces exactly the matrix that the PCS commits:
+//! `Radix2DitParallel::coset_lde_batch(trace, added_bits, shift)` followed by
+//! `.bit_reverse_rows()` (what `TwoAdicFriPcs::commit` does), i.e. the
+//! `h << added_bits` rows of the extension in bit-reversed order:
+//!
+//! ```text
+//! out[r] = f(shift * g^bitrev(r)),   g a primitive (h << added_bits)-th root of unity,
+//! ```
+//!
+//! where column `f` is the polynomial of degree < h with `f(omega^i) = trace[i]`
+//! (`omega = g^(2^added_bits)`). Field arithmetic is exact, so any algorithm
+//! computing these values gives the same bytes as Plonky3; the checks compare
+//! against Plonky3 itself on random matrices.
+//!
+//! The GPU computes it in three steps (cuda/ntt.cu):
+//! 1. an inverse DIF NTT of the trace in place: coefficients, bit-reversed rows;
+//! 2. `lde_scatter`: for each output block m (one per coset), row j gets
+//!    coefficient j times `shift_m^j / h`, where block m is the coset
+//!    `shift * g^bitrev(m, added_bits)` (Plonky3's slot order); rows past h
+//!    are zero in the coefficient form, and block m alone only needs the h
+//!    low coefficients;
+//! 3. a forward DIF NTT of size h on each block: natural-order coefficients in,
+//!    bit-reversed evaluations out, so block m row i is
+//!    `f(shift_m * omega^bitrev_h(i))`, which is output row `m*h + i` above
+//!    because `bitrev_{h<<a}(m*h + i) = bitrev_h(i) << a | bitrev_a(m)`.
+//!
+//! Each NTT runs as a few launches of `ntt_dif_pass`, each doing up to
+//! [`Ntt::max_pass_bits`] butterfly stages in shared memory (see ntt.cu).
+//! By default step 2 is fused into the first pass of step 3
+//! (`lde_first_pass` reads the bit-reversed coefficients and scales them as
+//! it loads its tile), which saves writing and re-reading the whole output
+//! once; [`Ntt::with_fused_scatter`]`(false)` runs them apart.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cloak_prover::config::Val;
+use cudarc::driver::sys::CUfunction_attribute;
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+
+use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
+use crate::field::{as_raw, from_raw};
+
+/// A row-major KoalaBear matrix in device memory (Montgomery words, see
+/// [`crate::field`]).
+pub struct DeviceMatrix {
+    pub buf: CudaSlice<u32>,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl DeviceMatrix {
+    pub fn upload(gpu: &GpuContext, m: &RowMajorMatrix<Val>) -> Result<Self> {
+        Ok(Self {
+            buf: gpu.upload(as_raw(&m.values))?,
+            width: m.width(),
+            height: m.height(),
+        })
+    }
+
+    pub fn download(&self, gpu: &GpuContext) -> Result<RowMajorMatrix<Val>> {
+        let mut raw = gpu.download(&self.buf)?;
+        raw.truncate(self.width * self.height);
+        Ok(RowMajorMatrix::new(from_raw(raw)?, self.width))
+    }
+
+    pub fn len(&self) -> usize {
+        self.width * self.height
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub(crate) fn ntt_source() -> String {
+    include_str!("../cuda/ntt.cu").to_string()
+}
+
+/// Threads per block of `ntt_dif_pass` and `lde_scatter`.
+const THREADS: u32 = 256;
+/// Lanes (columns) per block of `lde_scatter`.
+const LANES: u32 = 32;
+const ROWS_PER_BLOCK: u32 = THREADS / LANES;
+/// KoalaBear's two-adicity: the largest NTT is 2^24.
+const TWO_ADICITY: usize = 24;
+
+/// Twiddle tables and coset power tables, cached per size on the device.
+pub struct Ntt {
+    /// Butterfly stages per shared-memory pass (the tile is 2^bits rows x `lanes`).
+    max_pass_bits: u32,
+    /// Adjacent words per tile row: 8, 16 or 32.
+    lanes: u32,
+    /// Fuse the LDE's coefficient scaling into the first forward pass.
+    fuse_scatter: bool,
+    twiddles: Mutex<HashMap<(usize, bool), CudaSlice<u32>>>,
+    coset_powers: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
+}
+
+/// The default tiling, 2^10 rows x 8 lanes (32 KiB, two passes for 2^20
+/// rows), was the fastest of those timed on an H100 (BENCHMARKS.md).
+impl Default for Ntt {
+    fn default() -> Self {
+        Self::with_tiling(10, 8)
+    }
+}
+
+impl Ntt {
+    /// Up to `max_pass_bits` stages per shared-memory pass over tiles of
+    /// 32 lanes (8 stages use 32 KiB of shared memory per block; 9 and 10 use
+    /// 64 and 128 KiB).
+    pub fn new(max_pass_bits: u32) -> Self {
+        Self::with_tiling(max_pass_bits, 32)
+    }
+
+    /// Tiles of `2^max_pass_bits` rows x `lanes` words (`lanes` 8, 16 or 32;
+    /// `max_pass_bits` 1..=11, at most 128 KiB of shared memory per block).
+    pub fn with_tiling(max_pass_bits: u32, lanes: u32) -> Self {
+        assert!(matches!(lanes, 8 | 16 | 32), "lanes must be 8, 16 or 32");
+        assert!((1..=11).contains(&max_pass_bits) && (lanes << max_pass_bits) * 4 <= 128 << 10);
+        Self {
+            max_pass_bits,
+            lanes,
+            fuse_scatter: true,
+            twiddles: Mutex::new(HashMap::new()),
+            coset_powers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn max_pass_bits(&self) -> u32 {
+        self.max_pass_bits
+    }
+
+    pub fn lanes(&self) -> u32 {
+        self.lanes
+    }
+
+    /// Whether the LDE fuses its scaling step into the first forward pass
+    /// (the default) or runs `lde_scatter` on its own (kept for comparison).
+    pub fn with_fused_scatter(mut self, fuse: bool) -> Self {
+        self.fuse_scatter = fuse;
+        self
+    }
+
+    /// `out[j] = scale * base^j` for j < n, computed on the device.
+    fn powers(gpu: &GpuContext, base: Val, scale: Val, n: usize) -> Result<CudaSlice<u32>> {
+        let f = gpu.function("ntt", ntt_source, "kb_powers")?;
+        let mut out = gpu.alloc_u32(n)?;
+        let (b, s, n32) = (as_raw(&[base])[0], as_raw(&[scale])[0], n as u32);
+        let mut l = gpu.stream().launch_builder(&f);
+        l.arg(&mut out).arg(&b).arg(&s).arg(&n32);
+        // SAFETY: out holds n words.
+        unsafe { l.launch(LaunchConfig::grid(n32.div_ceil(256), 256)) }?;
+        Ok(out)
+    }
+
+    /// Runs `f` with the twiddle table of the size-2^log_n transform
+    /// (`omega^e`, or `omega^-e` when `inverse`, for e < n/2).
+    fn with_twiddles<T>(
+        &self,
+        gpu: &GpuContext,
+        log_n: usize,
+        inverse: bool,
+        f: impl FnOnce(&CudaSlice<u32>) -> Result<T>,
+    ) -> Result<T> {
+        let mut cache = self.twiddles.lock().expect("twiddle cache poisoned");
+        let table = match cache.entry((log_n, inverse)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let root = Val::two_adic_generator(log_n);
+                let root = if inverse { root.inverse() } else { root };
+                e.insert(Self::powers(gpu, root, Val::ONE, (1usize << log_n) / 2)?)
+            }
+        };
+        f(table)
+    }
+
+    /// In-place DIF NTT (natural order in, bit-reversed order out) of each
+    /// column of `batch` consecutive row-major `2^log_n x width` matrices in
+    /// `buf`: row r becomes `sum_j x_j omega^(j * bitrev(r))` (omega^-1 when
+    /// `inverse`; no 1/n scaling). For one matrix this is the storage of
+    /// Plonky3's `dft_batch(m)` (a bit-reversed view).
+    pub fn dif_inplace(
+        &self,
+        gpu: &GpuContext,
+        buf: &mut CudaSlice<u32>,
+        log_n: usize,
+        width: usize,
+        batch: usize,
+        inverse: bool,
+    ) -> Result<()> {
+        if log_n > TWO_ADICITY {
+            return Err(GpuError::Invalid(format!(
+                "NTT of 2^{log_n} rows: KoalaBear allows 2^24"
+            )));
+        }
+        if buf.len() < (batch << log_n) * width {
+            return Err(GpuError::Invalid(
+                "NTT buffer shorter than batch x 2^log_n x width".into(),
+            ));
+        }
+        if log_n == 0 || width == 0 || batch == 0 {
+            return Ok(());
+        }
+        self.with_twiddles(gpu, log_n, inverse, |tw| {
+            self.dif_passes(gpu, buf, tw, log_n, width, batch, 0)
+        })
+    }
+
+    /// The passes `(k, s0)` of a size-2^log_n transform: as even as possible,
+    /// each at most `max_pass_bits` stages.
+    fn plan(&self, log_n: usize) -> Vec<(u32, u32)> {
+        let l_bits = log_n as u32;
+        let passes = l_bits.div_ceil(self.max_pass_bits);
+        let mut s0 = 0;
+        (0..passes)
+            .map(|pass| {
+                let k = l_bits / passes + u32::from(pass < l_bits % passes);
+                s0 += k;
+                (k, s0 - k)
+            })
+            .collect()
+    }
+
+    /// Grid, block and shared memory of a pass of k stages starting at s0,
+    /// and its (wp, tiles) arguments.
+    fn pass_geometry(
+        &self,
+        log_n: usize,
+        width: usize,
+        batch: usize,
+        k: u32,
+        s0: u32,
+    ) -> Result<(LaunchConfig, u32, u64, u32)> {
+        let lowbits = log_n as u32 - s0 - k;
+        let wp = (width as u64) << lowbits;
+        let tiles = wp.div_ceil(self.lanes as u64);
+        let blocks = ((batch as u64) << s0) * tiles;
+        if blocks > i32::MAX as u64 {
+            return Err(GpuError::Invalid("NTT too large for one launch".into()));
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, 1, 1),
+            block_dim: (self.lanes, THREADS / self.lanes, 1),
+            shared_mem_bytes: (self.lanes << k) * 4,
+        };
+        Ok((cfg, lowbits, wp, tiles as u32))
+    }
+
+    /// A kernel of the "ntt" module, allowed the shared memory of this tiling.
+    fn tile_kernel(&self, gpu: &GpuContext, name: &str) -> Result<CudaFunction> {
+        let f = gpu.function("ntt", ntt_source, name)?;
+        let bytes = (self.lanes << self.max_pass_bits) * 4;
+        if bytes > 48 << 10 {
+            f.set_attribute(
+                CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                bytes as i32,
+            )?;
+        }
+        Ok(f)
+    }
+
+    /// The passes of `plan(log_n)` from index `first` on, in place.
+    #[allow(clippy::too_many_arguments)]
+    fn dif_passes(
+        &self,
+        gpu: &GpuContext,
+        buf: &mut CudaSlice<u32>,
+        tw: &CudaSlice<u32>,
+        log_n: usize,
+        width: usize,
+        batch: usize,
+        first: usize,
+    ) -> Result<()> {
+        let f = self.tile_kernel(gpu, "ntt_dif_pass")?;
+        let w32 = width as u32;
+        for &(k, s0) in &self.plan(log_n)[first..] {
+            let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_n, width, batch, k, s0)?;
+            let mut l = gpu.stream().launch_builder(&f);
+            l.arg(&mut *buf)
+                .arg(tw)
+                .arg(&w32)
+                .arg(&k)
+                .arg(&s0)
+                .arg(&lowbits)
+                .arg(&wp)
+                .arg(&tiles);
+            // SAFETY: the grid covers batch x 2^log_n x width words of buf
+            // (checked by the callers) and twiddle indices stay below n/2.
+            unsafe { l.launch(cfg) }?;
+        }
+        Ok(())
+    }
+
+    /// `shift_m^j / h` for each output block m and j < h (block-major), where
+    /// `shift_m = shift * g^bitrev(m, added_bits)`: Plonky3's coset for slot m.
+    fn coset_power_table<T>(
+        &self,
+        gpu: &GpuContext,
+        log_h: usize,
+        added_bits: usize,
+        shift: Val,
+        f: impl FnOnce(&CudaSlice<u32>) -> Result<T>,
+    ) -> Result<T> {
+        let key = (log_h, added_bits, as_raw(&[shift])[0]);
+        let mut cache = self.coset_powers.lock().expect("coset cache poisoned");
+        if let Entry::Vacant(e) = cache.entry(key) {
+            let h = 1usize << log_h;
+            let cosets = 1usize << added_bits;
+            let g_big = Val::two_adic_generator(log_h + added_bits);
+            let h_inv = Val::from_usize(h).inverse();
+            let mut table = gpu.alloc_u32(cosets * h)?;
+            for m in 0..cosets {
+                let coset = reverse_bits(m, added_bits);
+                let shift_m = shift * g_big.exp_u64(coset as u64);
+                let part = Self::powers(gpu, shift_m, h_inv, h)?;
+                gpu.stream()
+                    .memcpy_dtod(&part, &mut table.slice_mut(m * h..(m + 1) * h))?;
+            }
+            e.insert(table);
+        }
+        f(&cache[&key])
+    }
+
+    /// The coset LDE of `trace` (consumed: its buffer holds the coefficients
+    /// midway) as the PCS commits it; see the module docs.
+    pub fn coset_lde_batch(
+        &self,
+        gpu: &GpuContext,
+        mut trace: DeviceMatrix,
+        added_bits: usize,
+        shift: Val,
+    ) -> Result<DeviceMatrix> {
+        let (h, w) = (trace.height, trace.width);
+        if !h.is_power_of_two() {
+            return Err(GpuError::Invalid(format!(
+                "trace height {h} is not a power of two"
+            )));
+        }
+        let log_h = h.trailing_zeros() as usize;
+        if log_h + added_bits > TWO_ADICITY {
+            return Err(GpuError::Invalid("LDE larger than 2^24 rows".into()));
+        }
+        let cosets = 1usize << added_bits;
+        let mut out = gpu.alloc_u32(cosets * h * w)?;
+        if w == 0 {
+            return Ok(DeviceMatrix {
+                buf: out,
+                width: w,
+                height: h * cosets,
+            });
+        }
+        // 1. Coefficients, bit-reversed.
+        self.dif_inplace(gpu, &mut trace.buf, log_h, w, 1, true)?;
+        if !self.fuse_scatter || log_h == 0 {
+            // 2. Scale by shift_m^j / h into each block, natural order.
+            let scatter = gpu.function("ntt", ntt_source, "lde_scatter")?;
+            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
+                let (lh, w32, c32) = (log_h as u32, w as u32, cosets as u32);
+                let mut l = gpu.stream().launch_builder(&scatter);
+                l.arg(&trace.buf)
+                    .arg(&mut out)
+                    .arg(pw)
+                    .arg(&lh)
+                    .arg(&w32)
+                    .arg(&c32);
+                let cfg = LaunchConfig {
+                    grid_dim: ((h as u32).div_ceil(ROWS_PER_BLOCK), 1, 1),
+                    block_dim: (LANES, ROWS_PER_BLOCK, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: reads h x w coefficients and cosets x h powers, writes
+                // cosets x h x w outputs.
+                unsafe { l.launch(cfg) }?;
+                Ok(())
+            })?;
+            // 3. Forward NTT of each block.
+            self.dif_inplace(gpu, &mut out, log_h, w, cosets, false)?;
+        } else {
+            // 2+3. The scaling fused into the forward NTTs' first pass, then the rest.
+            let first = self.tile_kernel(gpu, "lde_first_pass")?;
+            let (k, s0) = self.plan(log_h)[0];
+            let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+            let w32 = w as u32;
+            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
+                self.with_twiddles(gpu, log_h, false, |tw| {
+                    let mut l = gpu.stream().launch_builder(&first);
+                    l.arg(&trace.buf)
+                        .arg(&mut out)
+                        .arg(tw)
+                        .arg(pw)
+                        .arg(&w32)
+                        .arg(&k)
+                        .arg(&lowbits)
+                        .arg(&wp)
+                        .arg(&tiles);
+                    // SAFETY: reads h x w coefficients and cosets x h powers,
+                    // writes cosets x h x w outputs; twiddle indices < h/2.
+                    unsafe { l.launch(cfg) }?;
+                    self.dif_passes(gpu, &mut out, tw, log_h, w, cosets, 1)
+                })
+            })?;
+        }
+        Ok(DeviceMatrix {
+            buf: out,
+            width: w,
+            height: h * cosets,
+        })
+    }
+}
+
+fn reverse_bits(x: usize, bits: usize) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        x.reverse_bits() >> (usize::BITS as usize - bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reverse_bits;
+
+    #[test]
+    fn reverse_bits_small() {
+        assert_eq!(reverse_bits(1, 1), 1);
+        assert_eq!(reverse_bits(1, 3), 4);
+        assert_eq!(reverse_bits(6, 3), 3);
+        assert_eq!(reverse_bits(0, 0), 0);
+    }
+}

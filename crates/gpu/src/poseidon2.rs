@@ -1,0 +1,178 @@
+//! Poseidon2 over KoalaBear (widths 16 and 24) on the device, with exactly
+//! the constants of `default_koalabear_poseidon2_16` / `_24`.
+//!
+//! The round constants are read from p3-koala-bear's public tables at run
+//! time and the internal-layer diagonals are measured from p3's generic
+//! internal linear layer (applied to unit vectors), then written into the
+//! kernel source as `__constant__` arrays before NVRTC compiles it; nothing is
+//! retyped. The structure of the permutation is in cuda/poseidon2.cu.
+
+use std::fmt::Write;
+
+use cloak_prover::config::Val;
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use p3_field::PrimeCharacteristicRing;
+use p3_koala_bear::{
+    GenericPoseidon2LinearLayersKoalaBear, KOALABEAR_POSEIDON2_HALF_FULL_ROUNDS,
+    KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_16, KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_24,
+    KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL, KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL,
+    KOALABEAR_POSEIDON2_RC_16_INTERNAL, KOALABEAR_POSEIDON2_RC_24_EXTERNAL_FINAL,
+    KOALABEAR_POSEIDON2_RC_24_EXTERNAL_INITIAL, KOALABEAR_POSEIDON2_RC_24_INTERNAL,
+};
+use p3_poseidon2::GenericPoseidon2LinearLayers;
+
+use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
+use crate::field::{as_raw, from_raw};
+
+/// The diagonal V of the internal matrix 1 + Diag(V), read off Plonky3's
+/// internal linear layer: column j of the matrix is `1 + V_j e_j`.
+pub fn internal_diagonal<const W: usize>() -> [Val; W]
+where
+    GenericPoseidon2LinearLayersKoalaBear: GenericPoseidon2LinearLayers<W>,
+{
+    std::array::from_fn(|j| {
+        let mut col = [Val::ZERO; W];
+        col[j] = Val::ONE;
+        GenericPoseidon2LinearLayersKoalaBear::internal_linear_layer(&mut col);
+        for (i, &c) in col.iter().enumerate() {
+            if i != j {
+                assert_eq!(c, Val::ONE, "internal layer is not 1 + Diag(V)");
+            }
+        }
+        col[j] - Val::ONE
+    })
+}
+
+fn push_array(out: &mut String, name: &str, values: &[Val]) {
+    write!(out, "__constant__ u32 {name}[{}] = {{", values.len()).unwrap();
+    for (i, v) in as_raw(values).iter().enumerate() {
+        if i % 8 == 0 {
+            out.push_str("\n    ");
+        }
+        write!(out, "{v:#010x}u, ").unwrap();
+    }
+    out.push_str("\n};\n");
+}
+
+/// The `__constant__` prelude of cuda/poseidon2.cu, from Plonky3's tables.
+pub fn constants_source() -> String {
+    let mut s = String::from("// Generated at run time from p3-koala-bear 0.8.0.\n");
+    writeln!(
+        s,
+        "#define P2_HALF_FULL {KOALABEAR_POSEIDON2_HALF_FULL_ROUNDS}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "#define P2_16_PARTIAL {KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_16}"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "#define P2_24_PARTIAL {KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_24}"
+    )
+    .unwrap();
+    let flat16 = |rc: &[[Val; 16]]| rc.iter().flatten().copied().collect::<Vec<_>>();
+    let flat24 = |rc: &[[Val; 24]]| rc.iter().flatten().copied().collect::<Vec<_>>();
+    push_array(
+        &mut s,
+        "P2_16_RC_INIT",
+        &flat16(&KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL),
+    );
+    push_array(
+        &mut s,
+        "P2_16_RC_TERM",
+        &flat16(&KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL),
+    );
+    push_array(&mut s, "P2_16_RC_INT", &KOALABEAR_POSEIDON2_RC_16_INTERNAL);
+    push_array(&mut s, "P2_16_DIAG", &internal_diagonal::<16>());
+    push_array(
+        &mut s,
+        "P2_24_RC_INIT",
+        &flat24(&KOALABEAR_POSEIDON2_RC_24_EXTERNAL_INITIAL),
+    );
+    push_array(
+        &mut s,
+        "P2_24_RC_TERM",
+        &flat24(&KOALABEAR_POSEIDON2_RC_24_EXTERNAL_FINAL),
+    );
+    push_array(&mut s, "P2_24_RC_INT", &KOALABEAR_POSEIDON2_RC_24_INTERNAL);
+    push_array(&mut s, "P2_24_DIAG", &internal_diagonal::<24>());
+    s
+}
+
+pub(crate) fn poseidon2_source() -> String {
+    format!(
+        "{}\n{}",
+        constants_source(),
+        include_str!("../cuda/poseidon2.cu")
+    )
+}
+
+/// Permutes each state (`width` = 16 or 24 consecutive elements) in place on
+/// the device and returns the results.
+pub fn permute_batch(gpu: &GpuContext, width: usize, states: &[Val]) -> Result<Vec<Val>> {
+    if width == 0 || !states.len().is_multiple_of(width) {
+        return Err(GpuError::Invalid(
+            "states not a multiple of the width".into(),
+        ));
+    }
+    let mut buf = gpu.upload(as_raw(states))?;
+    permute_device(gpu, width, &mut buf)?;
+    let mut raw = gpu.download(&buf)?;
+    raw.truncate(states.len());
+    from_raw(raw)
+}
+
+/// Permutes the states (`width` = 16 or 24 words each) in a device buffer in place.
+pub fn permute_device(gpu: &GpuContext, width: usize, buf: &mut CudaSlice<u32>) -> Result<()> {
+    let kernel = match width {
+        16 => "p2_permute_16",
+        24 => "p2_permute_24",
+        _ => return Err(GpuError::Invalid(format!("no Poseidon2 of width {width}"))),
+    };
+    let f = gpu.function("poseidon2", poseidon2_source, kernel)?;
+    let n = (buf.len() / width) as u64;
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(buf).arg(&n);
+    // SAFETY: buf holds n states of `width` words.
+    unsafe { l.launch(LaunchConfig::grid(n.div_ceil(128) as u32, 128)) }?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p3_field::Field;
+
+    #[test]
+    fn diagonals_match_the_documented_vectors() {
+        // p3-koala-bear documents V16 = [-2, 1, 2, 1/2, 3, 4, -1/2, -3, -4, 1/2^8, ...].
+        let two = Val::TWO;
+        let d16 = internal_diagonal::<16>();
+        assert_eq!(d16[0], -two);
+        assert_eq!(d16[1], Val::ONE);
+        assert_eq!(d16[3], two.inverse());
+        assert_eq!(d16[15], -two.exp_u64(24).inverse());
+        let d24 = internal_diagonal::<24>();
+        assert_eq!(d24[0], -two);
+        assert_eq!(d24[22], -two.exp_u64(9).inverse());
+    }
+
+    #[test]
+    fn constants_source_has_every_table() {
+        let s = constants_source();
+        for name in [
+            "P2_16_RC_INIT[64]",
+            "P2_16_RC_TERM[64]",
+            "P2_16_RC_INT[20]",
+            "P2_16_DIAG[16]",
+            "P2_24_RC_INIT[96]",
+            "P2_24_RC_TERM[96]",
+            "P2_24_RC_INT[23]",
+            "P2_24_DIAG[24]",
+        ] {
+            assert!(s.contains(name), "{name} missing");
+        }
+    }
+}

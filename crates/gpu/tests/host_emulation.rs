@@ -1,0 +1,247 @@
+//! The CUDA kernels compiled by the host C++ compiler and run on the CPU
+//! (emu/shim.h stands in for the CUDA built-ins, emu/driver.cpp launches the
+//! kernels as src/ntt.rs and src/merkle.rs do), checked against Plonky3.
+//! This covers the kernels' arithmetic and index logic without a GPU; it
+//! skips where no `c++` is installed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use cloak_gpu::check;
+use cloak_gpu::field::{as_raw, from_raw};
+use cloak_gpu::merkle::hiding_salts;
+use cloak_prover::config::{Val, ZkRng};
+use p3_commit::Mmcs;
+use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
+use p3_koala_bear::{default_koalabear_poseidon2_16, default_koalabear_poseidon2_24};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use p3_symmetric::Permutation;
+use rand::{RngExt, SeedableRng};
+
+/// The emulator binary, built once per test run; None where there is no C++ compiler.
+fn emulator() -> Option<&'static PathBuf> {
+    static EMU: OnceLock<Option<PathBuf>> = OnceLock::new();
+    EMU.get_or_init(|| {
+        if Command::new("c++").arg("--version").output().is_err() {
+            eprintln!("SKIP host emulation: no c++ compiler");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("cloak-gpu-emu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut src = String::from(include_str!("../emu/shim.h"));
+        src.push_str(cloak_gpu::context::FIELD_CUH);
+        for (name, s) in cloak_gpu::kernel_sources() {
+            if name == "ntt" || name == "poseidon2" {
+                src.push_str(&s.replace(
+                    "extern __shared__ u32 sm[];",
+                    "u32* sm = emu_dyn_smem.data();",
+                ));
+            }
+        }
+        src.push_str(include_str!("../emu/driver.cpp"));
+        let cpp = dir.join("emu.cpp");
+        std::fs::write(&cpp, src).unwrap();
+        let bin = dir.join("emu");
+        let out = Command::new("c++")
+            .args(["-O1", "-std=c++17", "-w", "-o"])
+            .arg(&bin)
+            .arg(&cpp)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "emulator build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(bin)
+    })
+    .as_ref()
+}
+
+fn run(request: &[u32]) -> Vec<u32> {
+    let bin = emulator().expect("checked");
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes: Vec<u8> = request.iter().flat_map(|w| w.to_le_bytes()).collect();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        let dump = bin.with_extension("failed-request");
+        std::fs::write(&dump, &bytes).unwrap();
+        panic!(
+            "emulator failed: {:?}; request saved to {}",
+            out.status,
+            dump.display()
+        );
+    }
+    out.stdout
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn raw(v: Val) -> u32 {
+    as_raw(&[v])[0]
+}
+
+#[test]
+fn emulated_poseidon2_matches_plonky3() {
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(1);
+    for (cmd, width) in [(1u32, 16usize), (2, 24)] {
+        let n = 37;
+        let states: Vec<Val> = (0..n * width).map(|_| rng.random()).collect();
+        let mut req = vec![cmd, n as u32];
+        req.extend_from_slice(as_raw(&states));
+        let got = from_raw(run(&req)).unwrap();
+        let want: Vec<Val> = if width == 16 {
+            let p = default_koalabear_poseidon2_16();
+            states
+                .chunks_exact(16)
+                .flat_map(|c| p.permute(c.try_into().unwrap()))
+                .collect()
+        } else {
+            let p = default_koalabear_poseidon2_24();
+            states
+                .chunks_exact(24)
+                .flat_map(|c| p.permute(c.try_into().unwrap()))
+                .collect()
+        };
+        check::compare(&got, &want).unwrap_or_else(|e| panic!("width {width}: {e}"));
+    }
+}
+
+fn reverse_bits(x: usize, bits: usize) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        x.reverse_bits() >> (usize::BITS as usize - bits)
+    }
+}
+
+#[test]
+fn emulated_lde_matches_plonky3() {
+    if emulator().is_none() {
+        return;
+    }
+    for (i, &(log_h, w, added, max_bits, lanes)) in [
+        (1usize, 3usize, 1usize, 8u32, 32u32),
+        (3, 1, 1, 8, 32),
+        (5, 4, 0, 8, 8),
+        (10, 7, 1, 8, 32),
+        (10, 7, 1, 3, 16),
+        (12, 5, 2, 4, 32),
+        (13, 33, 1, 10, 8),
+        (13, 33, 1, 9, 16),
+        (11, 40, 1, 8, 32),
+        (4, 2, 1, 8, 8),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for fused in [0u32, 1] {
+            let mut rng = ZkRng::seed_from_u64(100 + i as u64);
+            let m = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_h, w);
+            let root = Val::two_adic_generator(log_h);
+            let g_big = Val::two_adic_generator(log_h + added);
+            let mut req = vec![
+                3,
+                log_h as u32,
+                w as u32,
+                added as u32,
+                max_bits,
+                lanes,
+                fused,
+                raw(root),
+                raw(root.inverse()),
+            ];
+            for c in 0..1usize << added {
+                req.push(raw(
+                    Val::GENERATOR * g_big.exp_u64(reverse_bits(c, added) as u64)
+                ));
+            }
+            req.push(raw(Val::from_usize(1 << log_h).inverse()));
+            req.extend_from_slice(as_raw(&m.values));
+            let got = from_raw(run(&req)).unwrap();
+            let want = check::cpu_lde(m, added);
+            check::compare(&got, &want.values).unwrap_or_else(|e| {
+            panic!("lde 2^{log_h} x {w} +{added} ({max_bits} bits x {lanes} lanes, fused {fused}): {e}")
+        });
+        }
+    }
+}
+
+#[test]
+fn emulated_merkle_matches_plonky3() {
+    if emulator().is_none() {
+        return;
+    }
+    let cases: [&[(usize, usize)]; 3] = [
+        &[(1 << 8, 10)],
+        &[(1 << 6, 16)],
+        &[
+            (1 << 6, 20),
+            (1 << 8, 3),
+            (1 << 8, 1),
+            (1, 4),
+            (2, 2),
+            (1 << 6, 9),
+        ],
+    ];
+    for (i, shapes) in cases.iter().enumerate() {
+        let mut rng = ZkRng::seed_from_u64(200 + i as u64);
+        let mats: Vec<RowMajorMatrix<Val>> = shapes
+            .iter()
+            .map(|&(h, w)| RowMajorMatrix::rand(&mut rng, h, w))
+            .collect();
+        let seed = [i as u8 + 7; 32];
+        let heights: Vec<usize> = shapes.iter().map(|s| s.0).collect();
+        let salts = hiding_salts(&mut ZkRng::from_seed(seed), &heights);
+        let mut req = vec![4, mats.len() as u32];
+        for (m, s) in mats.iter().zip(&salts) {
+            req.extend([m.height() as u32, m.width() as u32]);
+            req.extend_from_slice(as_raw(&m.values));
+            req.extend_from_slice(as_raw(&s.values));
+        }
+        let out = run(&req);
+        let mut layers: Vec<Vec<[u32; 8]>> = Vec::new();
+        let mut pos = 1;
+        for _ in 0..out[0] {
+            let n = out[pos] as usize;
+            pos += 1;
+            layers.push(
+                out[pos..pos + 8 * n]
+                    .chunks_exact(8)
+                    .map(|c| c.try_into().unwrap())
+                    .collect(),
+            );
+            pos += 8 * n;
+        }
+        let mmcs = check::cpu_mmcs(seed);
+        let (cap, data) = mmcs.commit(mats);
+        let root = *layers.last().unwrap().first().unwrap();
+        assert_eq!(
+            from_raw(root.to_vec()).unwrap(),
+            cap.roots()[0].to_vec(),
+            "case {i}: root"
+        );
+        let max_h = heights.iter().copied().max().unwrap();
+        for idx in [0, 1, max_h / 2 + 1, max_h - 1] {
+            let idx = idx % max_h;
+            let (_, (_, sibs)) = mmcs.open_batch(idx, &data).unpack();
+            let ours: Vec<Vec<Val>> = (0..layers.len() - 1)
+                .map(|l| from_raw(layers[l][(idx >> l) ^ 1].to_vec()).unwrap())
+                .collect();
+            let theirs: Vec<Vec<Val>> = sibs.iter().map(|d| d.to_vec()).collect();
+            assert_eq!(ours, theirs, "case {i}: siblings of {idx}");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Kernel checks against Plonky3. They need an NVIDIA GPU with its driver
+//! and NVRTC; where either is missing each test prints why and passes
+//! without running (CI has no GPU). `nvrtc_compiles_every_kernel` needs
+//! NVRTC only.
+
+use cloak_gpu::check::{self, Check};
+use cloak_gpu::{GpuContext, Ntt};
+
+fn gpu_or_skip(test: &str) -> Option<GpuContext> {
+    match GpuContext::first() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("SKIP {test}: {e}");
+            None
+        }
+    }
+}
+
+fn assert_all(checks: &[Check]) {
+    for c in checks {
+        eprintln!("{c}");
+    }
+    assert!(checks.iter().all(|c| c.passed), "a GPU check failed");
+}
+
+#[test]
+fn nvrtc_compiles_every_kernel() {
+    if !cloak_gpu::nvrtc_present() {
+        eprintln!(
+            "SKIP nvrtc_compiles_every_kernel: {}",
+            cloak_gpu::GpuError::NoNvrtc
+        );
+        return;
+    }
+    for (name, src) in cloak_gpu::kernel_sources() {
+        let c =
+            cloak_gpu::compile(name, &src, (9, 0)).unwrap_or_else(|e| panic!("module {name}: {e}"));
+        assert!(!c.cubin.is_empty(), "module {name}: empty cubin");
+        eprintln!(
+            "module {name}: {} bytes of sm_90 code\n{}",
+            c.cubin.len(),
+            c.log
+        );
+    }
+}
+
+#[test]
+fn field_arithmetic_matches_plonky3() {
+    let Some(gpu) = gpu_or_skip("field_arithmetic_matches_plonky3") else {
+        return;
+    };
+    let mut checks = check::check_base_arith(&gpu, 1, 1 << 12).unwrap();
+    checks.extend(check::check_ext_arith(&gpu, 2, 1 << 12).unwrap());
+    assert_all(&checks);
+}
+
+#[test]
+fn poseidon2_matches_plonky3() {
+    let Some(gpu) = gpu_or_skip("poseidon2_matches_plonky3") else {
+        return;
+    };
+    assert_all(&check::check_poseidon2(&gpu, 3, 1 << 10).unwrap());
+}
+
+#[test]
+fn lde_matches_plonky3() {
+    let Some(gpu) = gpu_or_skip("lde_matches_plonky3") else {
+        return;
+    };
+    let ntt = Ntt::default();
+    let mut checks = vec![
+        check::check_dft(&gpu, &ntt, 4, 10, 5).unwrap(),
+        check::check_lde(&gpu, &ntt, 5, 1, 2, 1).unwrap(),
+        check::check_lde(&gpu, &ntt, 6, 10, 7, 1).unwrap(),
+        check::check_lde(&gpu, &ntt, 7, 12, 33, 2).unwrap(),
+    ];
+    checks.push(check::check_lde(&gpu, &Ntt::new(10), 8, 13, 3, 1).unwrap());
+    assert_all(&checks);
+}
+
+#[test]
+fn merkle_matches_plonky3() {
+    let Some(gpu) = gpu_or_skip("merkle_matches_plonky3") else {
+        return;
+    };
+    let checks = vec![
+        check::check_merkle(&gpu, 9, &[(1 << 8, 10)]).unwrap(),
+        check::check_merkle(&gpu, 10, &[(1 << 8, 3), (1 << 6, 20), (1 << 8, 1), (1, 4)]).unwrap(),
+    ];
+    assert_all(&checks);
+}

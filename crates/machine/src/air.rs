@@ -19,6 +19,8 @@ use crate::sha_compress::ShaCompressAir;
 use crate::sha_extend::ShaExtendAir;
 use crate::shift::ShiftAir;
 
+use serde::{Deserialize, Serialize};
+
 crate::air_enum! {
     #[derive(Clone, Debug)]
     pub enum MachineAir {
@@ -63,6 +65,10 @@ pub mod table {
     pub const KECCAK_PERMUTE: usize = 15;
     /// Number of tables.
     pub const COUNT: usize = 16;
+    /// Tables from here on are left out of a shard proof whose shard makes
+    /// no call to them (see [`super::TableSet`]); the ones before are in
+    /// every shard proof.
+    pub const FIRST_OPTIONAL: usize = HINT;
     /// Table names, for reports.
     pub const NAMES: [&str; COUNT] = [
         "range16",
@@ -82,6 +88,55 @@ pub mod table {
         "sha_compress",
         "keccak_permute",
     ];
+}
+
+/// Which shard tables one shard proof includes: bit `i` for table `i`.
+///
+/// A shard leaves out the input and precompile tables it makes no call to
+/// (padded, they would cost a Keccak table's 2,739 columns in every proof).
+/// This is the prover's choice and needs no trust: a left-out table's
+/// messages (the CPU's `hint` and `precompile` sends) would have no receiver,
+/// so the bus would not balance, and an unused table included sends nothing.
+/// The set is bound by the proof's transcript (it absorbs every table's
+/// width) and the verifier checks it holds every required table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TableSet(pub u32);
+
+impl TableSet {
+    /// The tables every shard proof holds.
+    pub const REQUIRED: TableSet = TableSet((1u32 << table::FIRST_OPTIONAL) - 1);
+    /// Every shard table.
+    pub const ALL: TableSet = TableSet((1u32 << table::COUNT) - 1);
+
+    /// This set with table `t` added when `used`.
+    pub fn with(self, t: usize, used: bool) -> TableSet {
+        TableSet(self.0 | (u32::from(used) << t))
+    }
+
+    /// Whether this is a set a shard proof may have: the required tables
+    /// and no table beyond the last.
+    pub fn is_valid(self) -> bool {
+        self.0 & Self::REQUIRED.0 == Self::REQUIRED.0 && self.0 & !Self::ALL.0 == 0
+    }
+
+    pub fn contains(self, t: usize) -> bool {
+        t < table::COUNT && self.0 >> t & 1 == 1
+    }
+
+    /// `contains` for every table, in table order.
+    pub fn flags(self) -> Vec<bool> {
+        (0..table::COUNT).map(|t| self.contains(t)).collect()
+    }
+
+    /// The entries of a per-table list that belong to this set.
+    pub fn select<T>(self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(t, _)| self.contains(*t))
+            .map(|(_, x)| x)
+            .collect()
+    }
 }
 
 /// Index of each table in the memory proof ([`MachineAir::global_tables`]).

@@ -35,7 +35,7 @@ pub mod trace;
 pub mod witness;
 pub mod zkvm;
 
-pub use air::MachineAir;
+pub use air::{MachineAir, TableSet};
 pub use event::{AluEvent, ByteOp, Multiplicities, TraceError};
 pub use trace::ChipTraces;
 pub use zkvm::{MachineKeys, Proof, ProveOptions, Statement, ZkvmError};

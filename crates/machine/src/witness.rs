@@ -1,7 +1,7 @@
 //! Trace generation for every table from one (whole-execution) shard of the
 //! executor's record.
 
-use crate::air::{global_table, table};
+use crate::air::{global_table, table, TableSet};
 use crate::bus::{limbs, memory_key};
 use crate::cpu::{self, cols as c, SYSCALLS};
 use crate::event::{AluEvent, ByteOp, Multiplicities, TraceError};
@@ -55,6 +55,8 @@ pub struct ShardWitness {
     pub committed: [bool; 8],
     /// Where the shard starts and ends.
     pub cpu: CpuPublics,
+    /// The tables its proof includes: the required ones and those it calls.
+    pub tables: TableSet,
 }
 
 /// What every shard's statement shares: the digest words the guest
@@ -450,12 +452,20 @@ pub fn generate_shard(
         end_clk: shard.end.clk,
         is_last: shard.halted,
     };
+    let tables = TableSet::REQUIRED
+        .with(table::HINT, !hint_calls.is_empty())
+        .with(table::SHA_EXTEND, !extend_calls.is_empty())
+        .with(table::SHA_COMPRESS, !compress_calls.is_empty())
+        .with(table::KECCAK_PERMUTE, !keccak_calls.is_empty());
+    debug_assert_eq!(table::FIRST_OPTIONAL, table::HINT);
+    debug_assert_eq!(table::KECCAK_PERMUTE + 1, table::COUNT);
     Ok(ShardWitness {
         traces,
         public_values: shard_public_values(&cpu_publics, claim, committed),
         boundary,
         committed,
         cpu: cpu_publics,
+        tables,
     })
 }
 

@@ -15,7 +15,7 @@
 //! same commitments from the same per-shard randomness). Each proof exposes
 //! its share of the bus; the verifier checks the shares sum to zero.
 
-use crate::air::{global_table, table};
+use crate::air::{global_table, table, TableSet};
 use crate::commit;
 use crate::event::TraceError;
 use crate::memory::{ImageAir, MemoryKind, WordState};
@@ -33,7 +33,8 @@ use p3_field::PrimeCharacteristicRing;
 use p3_matrix::dense::RowMajorMatrix;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -85,6 +86,8 @@ pub struct ShardProof {
     pub cpu: CpuPublics,
     /// Which digest words this shard COMMITted.
     pub committed: [bool; 8],
+    /// The tables this proof holds.
+    pub tables: TableSet,
     /// This shard's share of the `global-memory` bus.
     pub share: Challenge,
     pub stark: StarkProof,
@@ -161,9 +164,13 @@ pub struct ProveReport {
 
 /// The proving and verifying keys of one program.
 pub struct MachineKeys {
+    /// Every shard table; a shard proof holds the [`TableSet`] it uses.
     pub shard_airs: Vec<MachineAir>,
     pub global_airs: Vec<MachineAir>,
-    shard_pk: ProvingKey,
+    shard_heights: Vec<usize>,
+    /// Proving keys per table set, made when first needed (each commits the
+    /// same preprocessed tables again, a fraction of a second).
+    shard_pks: Mutex<HashMap<TableSet, Arc<ProvingKey>>>,
     shard_vk: VerifyingKey,
     global_pk: ProvingKey,
     global_vk: VerifyingKey,
@@ -192,6 +199,7 @@ impl MachineKeys {
         global_heights[global_table::RANGE16] = 16;
         global_heights[global_table::IMAGE] = image.log_height();
         let (shard_pk, shard_vk) = cloak_prover::setup(fri, &shard_airs, &shard_heights)?;
+        let shard_pks = Mutex::new(HashMap::from([(TableSet::ALL, Arc::new(shard_pk))]));
         let (global_pk, global_vk) = cloak_prover::setup(fri, &global_airs, &global_heights)?;
         let mut h = Sha256::new();
         h.update(b"cloak-vk-v2");
@@ -205,7 +213,8 @@ impl MachineKeys {
         Ok(MachineKeys {
             shard_airs,
             global_airs,
-            shard_pk,
+            shard_heights,
+            shard_pks,
             shard_vk,
             global_pk,
             global_vk,
@@ -215,6 +224,32 @@ impl MachineKeys {
             image,
             vk_digest: h.finalize().into(),
         })
+    }
+
+    /// The tables of `set`, in order.
+    fn shard_airs_of(&self, set: TableSet) -> Vec<MachineAir> {
+        set.select(self.shard_airs.clone())
+    }
+
+    /// The proving key of the shard proofs that hold the tables of `set`.
+    fn shard_pk(&self, set: TableSet) -> Result<Arc<ProvingKey>, ZkvmError> {
+        let mut pks = self.shard_pks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pk) = pks.get(&set) {
+            return Ok(pk.clone());
+        }
+        let heights = set.select(self.shard_heights.clone());
+        let (pk, vk) = cloak_prover::setup(self.fri, &self.shard_airs_of(set), &heights)?;
+        // Only non-preprocessed tables are optional, so the commitment (and
+        // the verifying key's digest) is the same for every set.
+        if vk.commitment_bytes() != self.shard_vk.commitment_bytes() {
+            return Err(ZkvmError::BadShards(format!(
+                "table set {:#x} changes the preprocessed commitment",
+                set.0
+            )));
+        }
+        let pk = Arc::new(pk);
+        pks.insert(set, pk.clone());
+        Ok(pk)
     }
 
     /// SHA-256 over the entry point, the FRI settings and the preprocessed
@@ -316,15 +351,16 @@ impl MachineKeys {
             report.trace_cells += cells(&w.traces);
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
             let config = seeded_config(self.fri, seeds.of(index));
+            let traces = w.tables.select(w.traces);
             if w.cpu.is_last {
                 // Pass 2 proves the last shard right after the memory proof:
                 // keep its commitment (one shard's worth of memory) rather
                 // than commit it again.
-                let (commitment, data) = backend.commit_main(&config, w.traces.clone())?;
+                let (commitment, data) = backend.commit_main(&config, traces)?;
                 commitments.push(commitment.clone());
                 kept = Some((index, config, commitment, data));
             } else {
-                commitments.push(backend.commit_main(&config, w.traces)?.0);
+                commitments.push(backend.commit_main(&config, traces)?.0);
             }
             for b in w.boundary {
                 last_state.insert(b.key, b);
@@ -428,7 +464,8 @@ impl MachineKeys {
         for (i, s) in shards.iter_mut().enumerate() {
             commit::set_blind(&mut s.traces[table::COMMIT], seeds.blind(i));
             let config = seeded_config(self.fri, seeds.of(i));
-            commitments.push(backend.commit_main(&config, s.traces.clone())?.0);
+            let traces = s.tables.select(s.traces.clone());
+            commitments.push(backend.commit_main(&config, traces)?.0);
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
@@ -514,12 +551,13 @@ impl MachineKeys {
             Some((config, commitment, data)) => (config, Some((commitment, data))),
             None => (seeded_config(self.fri, seeds.of(index)), None),
         };
+        let pk = self.shard_pk(w.tables)?;
         let stark = backend.prove(
             &config,
-            &self.shard_pk,
-            &self.shard_airs,
-            &w.traces,
-            &w.public_values,
+            &pk,
+            &self.shard_airs_of(w.tables),
+            &w.tables.select(w.traces),
+            &w.tables.select(w.public_values),
             external.clone(),
             committed,
         )?;
@@ -531,6 +569,7 @@ impl MachineKeys {
         Ok(ShardProof {
             cpu: w.cpu,
             committed: w.committed,
+            tables: w.tables,
             share,
             stark,
         })
@@ -607,17 +646,25 @@ impl MachineKeys {
             exit_code: proof.exit_code,
         };
         for (i, s) in proof.shards.iter().enumerate() {
+            let bad = |e: String| ZkvmError::BadShards(format!("shard {i}: {e}"));
+            if !s.tables.is_valid() {
+                return Err(bad(format!("table set {:#x} is not allowed", s.tables.0)));
+            }
             let mut publics = witness::shard_public_values(&s.cpu, claim, s.committed);
             publics[table::MEMORY] = witness::memory_public_values(alpha, beta, s.share);
+            let vk = self
+                .shard_vk
+                .select(&s.tables.flags())
+                .map_err(|e| bad(e.to_string()))?;
             cloak_prover::verify_with_external(
-                &self.shard_vk,
-                &self.shard_airs,
+                &vk,
+                &self.shard_airs_of(s.tables),
                 &s.stark,
-                &publics,
+                &s.tables.select(publics),
                 external.clone(),
                 s.share,
             )
-            .map_err(|e| ZkvmError::BadShards(format!("shard {i}: {e}")))?;
+            .map_err(|e| bad(e.to_string()))?;
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] =

@@ -6,7 +6,7 @@
 use cloak_machine::air::table;
 use cloak_machine::keccak::{self, cols as kc, keccak_cols, word_columns, ROWS_PER_CALL, WORDS};
 use cloak_machine::zkvm::ExecutionWitness;
-use cloak_machine::{MachineKeys, ProveOptions};
+use cloak_machine::{MachineKeys, ProveOptions, TableSet};
 use cloak_prover::{FriSettings, Val};
 use cloak_vm::Program;
 use p3_field::{PrimeCharacteristicRing, PrimeField32};
@@ -153,6 +153,7 @@ fn clone_witness(w: &ExecutionWitness) -> ExecutionWitness {
                 boundary: s.boundary.clone(),
                 committed: s.committed,
                 cpu: s.cpu,
+                tables: s.tables,
             })
             .collect(),
         global_traces: w.global_traces.clone(),
@@ -284,6 +285,17 @@ fn keccak_value_tampers_are_rejected() {
         let v = get(m, 5, col);
         set(m, 5, col, v ^ 1);
     });
+}
+
+/// A shard proof holds the KeccakPermute table only when it calls it; left
+/// out of a shard that does, the CPU's `precompile` sends have no receiver.
+#[test]
+fn keccak_table_left_out_is_rejected() {
+    let w = fixture();
+    assert!(w.shards[0].tables.contains(table::KECCAK_PERMUTE));
+    let mut without = clone_witness(w);
+    without.shards[0].tables = TableSet(w.shards[0].tables.0 & !(1 << table::KECCAK_PERMUTE));
+    assert!(outcome(&without, "KeccakPermute table left out").is_some());
 }
 
 /// The input word does not match memory: call 0's permutation recomputed

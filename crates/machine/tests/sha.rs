@@ -165,6 +165,7 @@ fn clone_witness(w: &ExecutionWitness) -> ExecutionWitness {
                 boundary: s.boundary.clone(),
                 committed: s.committed,
                 cpu: s.cpu,
+                tables: s.tables,
             })
             .collect(),
         global_traces: w.global_traces.clone(),

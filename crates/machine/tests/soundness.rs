@@ -120,6 +120,7 @@ fn clone_shard(s: &ShardWitness) -> ShardWitness {
         boundary: s.boundary.clone(),
         committed: s.committed,
         cpu: s.cpu,
+        tables: s.tables,
     }
 }
 

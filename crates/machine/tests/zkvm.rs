@@ -1,7 +1,8 @@
 //! Whole-program proofs: bundled guests prove and verify; the verifier turns
 //! every malformed proof into an error.
 
-use cloak_machine::{MachineKeys, Proof, ProveOptions, ZkvmError};
+use cloak_machine::air::table;
+use cloak_machine::{MachineKeys, Proof, ProveOptions, TableSet, ZkvmError};
 use cloak_prover::FriSettings;
 use cloak_vm::Program;
 use std::sync::OnceLock;
@@ -38,6 +39,30 @@ fn fibonacci_proves_and_verifies() {
     assert_eq!(statement.exit_code, 0);
     assert_eq!(hex(&statement.public_values), "0a00000037000000");
     assert_eq!(statement.vk_digest, keys.vk_digest());
+}
+
+/// fibonacci calls no precompile and reads its input with HINT_READ: its
+/// proof holds the required tables and HintRead only. Any other table set
+/// in the proof is rejected (a missing required table, an extra precompile
+/// table, a bit beyond the last table, HintRead left out).
+#[test]
+fn shard_proofs_hold_the_tables_they_use_and_the_set_is_checked() {
+    let (keys, bytes) = fibonacci();
+    let proof = Proof::from_bytes(bytes).unwrap();
+    let used = TableSet::REQUIRED.with(table::HINT, true);
+    assert_eq!(proof.shards[0].tables, used);
+    for set in [
+        TableSet::ALL,
+        TableSet::REQUIRED,
+        used.with(table::SHA_EXTEND, true),
+        TableSet(used.0 & !(1 << table::CPU)),
+        TableSet(used.0 | 1 << table::COUNT),
+    ] {
+        let mut tampered = Proof::from_bytes(bytes).unwrap();
+        tampered.shards[0].tables = set;
+        let err = keys.verify(&tampered).unwrap_err();
+        assert!(matches!(err, ZkvmError::BadShards(_)), "{set:?}: {err}");
+    }
 }
 
 #[test]

@@ -116,6 +116,54 @@ impl VerifyingKey {
             .unwrap_or_default()
     }
 
+    /// The key of the batch made of the tables with `keep[i]` set, in their
+    /// order: what a proof that leaves out unused tables verifies against.
+    /// Every table with preprocessed columns must be kept (their commitment
+    /// is shared), so the selection needs no new commitment.
+    pub fn select(&self, keep: &[bool]) -> Result<VerifyingKey, VerifyError> {
+        if keep.len() != self.log_heights.len() {
+            return Err(VerifyError::Invalid(format!(
+                "a selection of {} tables from {}",
+                keep.len(),
+                self.log_heights.len()
+            )));
+        }
+        let mut new_index = vec![None; keep.len()];
+        let mut n = 0;
+        for (i, &k) in keep.iter().enumerate() {
+            if k {
+                new_index[i] = Some(n);
+                n += 1;
+            }
+        }
+        let preprocessed = match &self.common.preprocessed {
+            None => None,
+            Some(g) => {
+                let matrix_to_instance = g
+                    .matrix_to_instance
+                    .iter()
+                    .map(|&i| {
+                        new_index[i].ok_or_else(|| {
+                            VerifyError::Invalid(format!(
+                                "table {i} has preprocessed columns and cannot be left out"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(p3_batch_stark::common::GlobalPreprocessed {
+                    commitment: g.commitment.clone(),
+                    instances: select(&g.instances, keep),
+                    matrix_to_instance,
+                })
+            }
+        };
+        Ok(VerifyingKey {
+            fri: self.fri,
+            log_heights: select(&self.log_heights, keep),
+            common: CommonData::new(preprocessed, select(&self.common.lookups, keep)),
+        })
+    }
+
     /// LogUp auxiliary columns (each an extension-field element per row) per
     /// table, after same-bus packing: with the main widths, what a row costs.
     pub fn lookup_columns(&self) -> Vec<usize> {
@@ -150,6 +198,16 @@ impl VerifyingKey {
             })
             .collect()
     }
+}
+
+/// The entries of `items` whose `keep` flag is set.
+fn select<T: Clone>(items: &[T], keep: &[bool]) -> Vec<T> {
+    items
+        .iter()
+        .zip(keep)
+        .filter(|(_, &k)| k)
+        .map(|(x, _)| x.clone())
+        .collect()
 }
 
 /// Commits the preprocessed tables of `airs` at the given trace heights (log2;

@@ -2,7 +2,7 @@
 //! a CSV with the columns of SP1's zkvm-perf that apply to Cloak.
 
 use crate::input::parse_input;
-use crate::prove::{keys_for, load_program, prove_on, Backend};
+use crate::prove::{keys_for, load_program, Backend, Prover};
 use anyhow::{Context, Result};
 use clap::Args;
 use cloak_machine::{Proof, ProveOptions};
@@ -54,6 +54,7 @@ const SUITE: &[(&str, &str, bool)] = &[
 const HEADER: &str = "program,input,cycles,shards,execution_duration_ms,core_prove_duration_ms,core_verify_duration_ms,core_proof_size,core_khz,peak_memory_bytes,trace_cells,cells_per_cycle";
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let prover = args.backend.open()?;
     let root = repo_root();
     let mut out = std::fs::File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -66,7 +67,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         if args.only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        let line = case(&root, name, input, args.shard_cycles, args.backend)
+        let line = case(&root, name, input, args.shard_cycles, &prover)
             .with_context(|| format!("benchmarking {name} with {input}"))?;
         writeln!(out, "{line}")?;
         out.flush()?;
@@ -81,7 +82,7 @@ fn case(
     name: &str,
     input: &str,
     shard_cycles: u64,
-    backend: Backend,
+    prover: &Prover,
 ) -> Result<String> {
     let elf = root.join("guests/bin").join(format!("{name}.elf"));
     let program = load_program(&elf)?;
@@ -96,7 +97,7 @@ fn case(
         shard_cycles,
         ..ProveOptions::default()
     };
-    let (proof, report, gpu) = prove_on(backend, &keys, &program, inputs, &opts)?;
+    let (proof, report, gpu) = prover.prove(&keys, &program, inputs, &opts)?;
     if let Some(gpu) = gpu {
         eprintln!("{name} {input}: {gpu}");
     }

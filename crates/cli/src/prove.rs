@@ -65,24 +65,44 @@ pub enum Backend {
     Gpu,
 }
 
-/// `keys.prove` on `backend`; with `gpu`, also a line on what the GPU did.
-pub fn prove_on(
-    backend: Backend,
-    keys: &MachineKeys,
-    program: &Program,
-    inputs: Vec<Vec<u8>>,
-    opts: &ProveOptions,
-) -> Result<(Proof, ProveReport, Option<String>)> {
-    match backend {
-        Backend::Cpu => {
-            let (proof, report) = keys.prove_on(&CpuBackend, program, inputs, opts)?;
-            Ok((proof, report, None))
-        }
-        Backend::Gpu => {
-            let gpu = cloak_gpu::GpuBackend::new()
-                .context("--backend gpu: no usable CUDA GPU on this machine")?;
-            let (proof, report) = keys.prove_on(&gpu, program, inputs, opts)?;
-            Ok((proof, report, Some(gpu_summary(&gpu))))
+/// An opened backend (the GPU's context and compiled kernels are reused
+/// across proofs).
+pub enum Prover {
+    Cpu,
+    Gpu(Box<cloak_gpu::GpuBackend>),
+}
+
+impl Backend {
+    /// Opens the backend: for `gpu`, the first CUDA device, or a clear error.
+    pub fn open(self) -> Result<Prover> {
+        Ok(match self {
+            Backend::Cpu => Prover::Cpu,
+            Backend::Gpu => Prover::Gpu(Box::new(
+                cloak_gpu::GpuBackend::new()
+                    .context("--backend gpu: no usable CUDA GPU on this machine")?,
+            )),
+        })
+    }
+}
+
+impl Prover {
+    /// `keys.prove` on this backend; with `gpu`, also lines on what the GPU did.
+    pub fn prove(
+        &self,
+        keys: &MachineKeys,
+        program: &Program,
+        inputs: Vec<Vec<u8>>,
+        opts: &ProveOptions,
+    ) -> Result<(Proof, ProveReport, Option<String>)> {
+        match self {
+            Prover::Cpu => {
+                let (proof, report) = keys.prove_on(&CpuBackend, program, inputs, opts)?;
+                Ok((proof, report, None))
+            }
+            Prover::Gpu(gpu) => {
+                let (proof, report) = keys.prove_on(gpu.as_ref(), program, inputs, opts)?;
+                Ok((proof, report, Some(gpu_summary(gpu))))
+            }
         }
     }
 }
@@ -103,12 +123,23 @@ fn gpu_summary(gpu: &cloak_gpu::GpuBackend) -> String {
             rng
         )
     };
-    format!(
+    let mut out = format!(
         "gpu ({}): {}; {} (on the CPU)",
         gpu.context().name(),
         part("commit_main"),
         part("prove")
-    )
+    );
+    for (i, c) in calls.iter().filter(|c| c.op == "commit_main").enumerate() {
+        out.push_str(&format!(
+            "\n  commit_main #{i}: {} cells, {:.1} ms (host rng {:.1} ms), H2D {} B, D2H {} B",
+            c.cells,
+            c.wall.as_secs_f64() * 1e3,
+            c.host_rng.as_secs_f64() * 1e3,
+            c.h2d_bytes,
+            c.d2h_bytes
+        ));
+    }
+    out
 }
 
 impl Backend {
@@ -214,9 +245,19 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         seed: seed(args.insecure_seed.as_deref())?,
     };
     let start = Instant::now();
+    let prover = args.backend.open()?;
+    if let Prover::Gpu(gpu) = &prover {
+        println!(
+            "gpu: {} opened, kernels compiled in {:.3} s",
+            gpu.context().name(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let start = Instant::now();
     let keys = keys_for(&program, &args.elf)?;
     let setup = start.elapsed();
-    let (proof, report, gpu) = prove_on(args.backend, &keys, &program, inputs, &opts)
+    let (proof, report, gpu) = prover
+        .prove(&keys, &program, inputs, &opts)
         .with_context(|| format!("proving {}", args.elf.display()))?;
     let bytes = proof.to_bytes();
     std::fs::write(&args.output, &bytes)

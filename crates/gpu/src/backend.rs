@@ -8,12 +8,12 @@
 //! 1. each trace (h × w, in input order) is extended to 2h × (w + 4) rows by
 //!    `with_random_cols(w + 8, mask_rng)` (h·(w+8) draws, row by row) and
 //!    reshaped to width w + 4: the hiding PCS's randomization, done on the
-//!    host because the draws are one sequential ChaCha20 stream;
+//!    host (in parallel, [`crate::zkrng`]) from the one ChaCha20 stream;
 //! 2. the randomized matrix is uploaded and its coset LDE (blowup
 //!    `2^log_blowup`, shift `Val::GENERATOR`, bit-reversed rows) computed on
 //!    the GPU ([`Ntt::coset_lde_batch`]);
 //! 3. one 4-column salt matrix per LDE is drawn from `salt_rng`, in input
-//!    order ([`hiding_salts`]), uploaded, and the salted Merkle tree built on
+//!    order (as [`crate::hiding_salts`]), uploaded, and the salted Merkle tree built on
 //!    the GPU ([`commit_salted`]); only the root comes back.
 //!
 //! `mask_rng` and `salt_rng` are [`ZkRandomness::pcs_streams`], the streams
@@ -43,8 +43,11 @@ use p3_matrix::Matrix;
 use p3_symmetric::MerkleCap;
 
 use crate::context::{GpuContext, GpuError};
-use crate::merkle::{commit_salted, hiding_salts, GpuMerkleTree, DIGEST_ELEMS};
+use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
 use crate::ntt::{DeviceMatrix, Ntt};
+use crate::zkrng::sample;
+use p3_field::PrimeCharacteristicRing as _;
+use rayon::prelude::*;
 
 /// One backend call, as measured.
 #[derive(Clone, Debug, Default)]
@@ -89,9 +92,14 @@ fn gpu_err(e: GpuError) -> ProveError {
 }
 
 impl GpuBackend {
-    /// The first CUDA device, or why there is none.
+    /// The first CUDA device, or why there is none, with the kernels
+    /// compiled (NVRTC) and loaded up front, so that no proof pays for it.
     pub fn new() -> Result<Self, GpuError> {
-        Ok(Self::with_context(GpuContext::first()?))
+        let gpu = GpuContext::first()?;
+        gpu.module("ntt", crate::ntt::ntt_source)?;
+        gpu.module("poseidon2", crate::poseidon2::poseidon2_source)?;
+        gpu.module("field", String::new)?;
+        Ok(Self::with_context(gpu))
     }
 
     pub fn with_context(gpu: GpuContext) -> Self {
@@ -144,7 +152,11 @@ impl GpuBackend {
         }
         let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
         let r0 = Instant::now();
-        let salts = hiding_salts(&mut salt_rng, &heights);
+        // `hiding_salts`, each matrix's draws made in parallel.
+        let salts: Vec<RowMajorMatrix<Val>> = heights
+            .iter()
+            .map(|&h| RowMajorMatrix::new(sample(&mut salt_rng, h * SALT_ELEMS), SALT_ELEMS))
+            .collect();
         rec.host_rng += r0.elapsed();
         let salts = salts
             .iter()
@@ -185,10 +197,21 @@ pub fn randomize(
             trace.height()
         )));
     }
-    let w = trace.width();
-    let mut randomized = trace.with_random_cols(w + 2 * NUM_RANDOM_CODEWORDS, mask_rng);
-    randomized.width = w + NUM_RANDOM_CODEWORDS;
-    Ok(randomized)
+    let (h, w) = (trace.height(), trace.width());
+    // `with_random_cols(w + 8, mask_rng)`: row i is trace row i then w + 8
+    // draws; the draws made in parallel (`zkrng::sample`, same values).
+    let wide = w + 2 * NUM_RANDOM_CODEWORDS;
+    let random = crate::zkrng::sample(mask_rng, h * wide);
+    let mut values = Val::zero_vec(h * (w + wide));
+    values
+        .par_chunks_mut(w + wide)
+        .enumerate()
+        .for_each(|(i, row)| {
+            row[..w].copy_from_slice(&trace.values[i * w..(i + 1) * w]);
+            row[w..].copy_from_slice(&random[i * wide..(i + 1) * wide]);
+        });
+    // Reshaped to width w + 4: 2h rows.
+    Ok(RowMajorMatrix::new(values, w + NUM_RANDOM_CODEWORDS))
 }
 
 /// Bytes of the per-layer segment tables `commit_salted` uploads: two u64

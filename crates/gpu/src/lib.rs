@@ -21,6 +21,7 @@ pub mod field;
 pub mod merkle;
 pub mod ntt;
 pub mod poseidon2;
+pub mod zkrng;
 
 pub use context::{compile, nvrtc_present, Compiled, GpuContext, GpuError, GpuTimer, Result};
 

@@ -45,7 +45,7 @@ use p3_symmetric::MerkleCap;
 use crate::context::{GpuContext, GpuError};
 use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
 use crate::ntt::{DeviceMatrix, Ntt};
-use crate::zkrng::sample;
+use crate::zkrng::Samples;
 use p3_field::PrimeCharacteristicRing as _;
 use rayon::prelude::*;
 
@@ -155,7 +155,12 @@ impl GpuBackend {
         // `hiding_salts`, each matrix's draws made in parallel.
         let salts: Vec<RowMajorMatrix<Val>> = heights
             .iter()
-            .map(|&h| RowMajorMatrix::new(sample(&mut salt_rng, h * SALT_ELEMS), SALT_ELEMS))
+            .map(|&h| {
+                RowMajorMatrix::new(
+                    Samples::draw(&mut salt_rng, h * SALT_ELEMS).to_vec(),
+                    SALT_ELEMS,
+                )
+            })
             .collect();
         rec.host_rng += r0.elapsed();
         let salts = salts
@@ -201,14 +206,14 @@ pub fn randomize(
     // `with_random_cols(w + 8, mask_rng)`: row i is trace row i then w + 8
     // draws; the draws made in parallel (`zkrng::sample`, same values).
     let wide = w + 2 * NUM_RANDOM_CODEWORDS;
-    let random = crate::zkrng::sample(mask_rng, h * wide);
+    let random = Samples::draw(mask_rng, h * wide);
     let mut values = Val::zero_vec(h * (w + wide));
     values
         .par_chunks_mut(w + wide)
         .enumerate()
         .for_each(|(i, row)| {
             row[..w].copy_from_slice(&trace.values[i * w..(i + 1) * w]);
-            row[w..].copy_from_slice(&random[i * wide..(i + 1) * wide]);
+            random.copy_to(i * wide, &mut row[w..]);
         });
     // Reshaped to width w + 4: 2h rows.
     Ok(RowMajorMatrix::new(values, w + NUM_RANDOM_CODEWORDS))
@@ -290,7 +295,7 @@ mod tests {
     fn host_randomness_reproduces_cpu_commitment() {
         let fri = FriSettings::DEFAULT;
         let mut rng = ZkRng::seed_from_u64(7);
-        let traces: Vec<RowMajorMatrix<Val>> = [(256, 3), (1024, 17), (256, 1), (512, 40)]
+        let traces: Vec<RowMajorMatrix<Val>> = [(256, 3), (1024, 17), (256, 1), (4096, 61)]
             .iter()
             .map(|&(h, w)| RowMajorMatrix::rand(&mut rng, h, w))
             .collect();

@@ -2,7 +2,7 @@
 //! a CSV with the columns of SP1's zkvm-perf that apply to Cloak.
 
 use crate::input::parse_input;
-use crate::prove::{keys_for, load_program};
+use crate::prove::{keys_for, load_program, Backend, Prover};
 use anyhow::{Context, Result};
 use clap::Args;
 use cloak_machine::{Proof, ProveOptions};
@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Cycles per shard.
     #[arg(long, default_value_t = cloak_machine::zkvm::DEFAULT_SHARD_CYCLES)]
     shard_cycles: u64,
+    /// Where to prove: `cpu` or `gpu` (see `cloak prove --backend`).
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
 }
 
 /// `(program, input, small)`: sizes near 2^17, 2^20 and 2^21 cycles for loop
@@ -51,6 +54,7 @@ const SUITE: &[(&str, &str, bool)] = &[
 const HEADER: &str = "program,input,cycles,shards,execution_duration_ms,core_prove_duration_ms,core_verify_duration_ms,core_proof_size,core_khz,peak_memory_bytes,trace_cells,cells_per_cycle";
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let prover = args.backend.open()?;
     let root = repo_root();
     let mut out = std::fs::File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -63,7 +67,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         if args.only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        let line = case(&root, name, input, args.shard_cycles)
+        let line = case(&root, name, input, args.shard_cycles, &prover)
             .with_context(|| format!("benchmarking {name} with {input}"))?;
         writeln!(out, "{line}")?;
         out.flush()?;
@@ -73,7 +77,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn case(root: &Path, name: &str, input: &str, shard_cycles: u64) -> Result<String> {
+fn case(
+    root: &Path,
+    name: &str,
+    input: &str,
+    shard_cycles: u64,
+    prover: &Prover,
+) -> Result<String> {
     let elf = root.join("guests/bin").join(format!("{name}.elf"));
     let program = load_program(&elf)?;
     let spec = match input.strip_prefix("vec@") {
@@ -87,7 +97,10 @@ fn case(root: &Path, name: &str, input: &str, shard_cycles: u64) -> Result<Strin
         shard_cycles,
         ..ProveOptions::default()
     };
-    let (proof, report) = keys.prove(&program, inputs, &opts)?;
+    let (proof, report, gpu) = prover.prove(&keys, &program, inputs, &opts)?;
+    if let Some(gpu) = gpu {
+        eprintln!("{name} {input}: {gpu}");
+    }
     let peak = peak_memory_bytes();
     let bytes = proof.to_bytes();
     let start = Instant::now();

@@ -4,8 +4,9 @@ use crate::attest::TrustArgs;
 use crate::input::{parse_input, INPUT_FORMS};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use cloak_machine::zkvm::ProveReport;
 use cloak_machine::{MachineKeys, Proof, ProveOptions, Statement};
-use cloak_prover::FriSettings;
+use cloak_prover::{CpuBackend, FriSettings};
 use cloak_tee::{
     evaluate_attestation, Attestation, Attester, DevSigner, Digest32, ExpectedStatement, Nonce,
     Statement as TeeStatement,
@@ -23,6 +24,10 @@ pub struct ProveArgs {
     /// One guest input buffer; repeat for more.
     #[arg(long = "input", value_name = "INPUT", long_help = format!("One guest input buffer, read by the guest in order; repeat for more. Forms: {INPUT_FORMS}"))]
     inputs: Vec<String>,
+    /// Where to prove: `cpu`, or `gpu` (the main-trace commitments on the
+    /// first CUDA device, the rest on the CPU; the same proof bytes).
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
     /// Where to write the proof.
     #[arg(short, long, default_value = "proof.bin")]
     output: PathBuf,
@@ -52,6 +57,98 @@ pub struct ProveArgs {
     /// Where to write the attestation (default: the proof path with `.att.json`).
     #[arg(long, requires = "attest")]
     attestation_out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Cpu,
+    Gpu,
+}
+
+/// An opened backend (the GPU's context and compiled kernels are reused
+/// across proofs).
+pub enum Prover {
+    Cpu,
+    Gpu(Box<cloak_gpu::GpuBackend>),
+}
+
+impl Backend {
+    /// Opens the backend: for `gpu`, the first CUDA device, or a clear error.
+    pub fn open(self) -> Result<Prover> {
+        Ok(match self {
+            Backend::Cpu => Prover::Cpu,
+            Backend::Gpu => Prover::Gpu(Box::new(
+                cloak_gpu::GpuBackend::new()
+                    .context("--backend gpu: no usable CUDA GPU on this machine")?,
+            )),
+        })
+    }
+}
+
+impl Prover {
+    /// `keys.prove` on this backend; with `gpu`, also lines on what the GPU did.
+    pub fn prove(
+        &self,
+        keys: &MachineKeys,
+        program: &Program,
+        inputs: Vec<Vec<u8>>,
+        opts: &ProveOptions,
+    ) -> Result<(Proof, ProveReport, Option<String>)> {
+        match self {
+            Prover::Cpu => {
+                let (proof, report) = keys.prove_on(&CpuBackend, program, inputs, opts)?;
+                Ok((proof, report, None))
+            }
+            Prover::Gpu(gpu) => {
+                let (proof, report) = keys.prove_on(gpu.as_ref(), program, inputs, opts)?;
+                Ok((proof, report, Some(gpu_summary(gpu))))
+            }
+        }
+    }
+}
+
+/// The GPU backend's calls: count, time and bytes moved each way.
+fn gpu_summary(gpu: &cloak_gpu::GpuBackend) -> String {
+    let calls = gpu.take_calls();
+    let part = |op: &str| {
+        let c: Vec<_> = calls.iter().filter(|c| c.op == op).collect();
+        let wall: f64 = c.iter().map(|c| c.wall.as_secs_f64()).sum();
+        let rng: f64 = c.iter().map(|c| c.host_rng.as_secs_f64()).sum();
+        let h2d: u64 = c.iter().map(|c| c.h2d_bytes).sum();
+        let d2h: u64 = c.iter().map(|c| c.d2h_bytes).sum();
+        format!(
+            "{} {op} call(s) {:.3} s (host rng {:.3} s), H2D {h2d} B, D2H {d2h} B",
+            c.len(),
+            wall,
+            rng
+        )
+    };
+    let mut out = format!(
+        "gpu ({}): {}; {} (on the CPU)",
+        gpu.context().name(),
+        part("commit_main"),
+        part("prove")
+    );
+    for (i, c) in calls.iter().filter(|c| c.op == "commit_main").enumerate() {
+        out.push_str(&format!(
+            "\n  commit_main #{i}: {} cells, {:.1} ms (host rng {:.1} ms), H2D {} B, D2H {} B",
+            c.cells,
+            c.wall.as_secs_f64() * 1e3,
+            c.host_rng.as_secs_f64() * 1e3,
+            c.h2d_bytes,
+            c.d2h_bytes
+        ));
+    }
+    out
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -148,10 +245,19 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         seed: seed(args.insecure_seed.as_deref())?,
     };
     let start = Instant::now();
+    let prover = args.backend.open()?;
+    if let Prover::Gpu(gpu) = &prover {
+        println!(
+            "gpu: {} opened, kernels compiled in {:.3} s",
+            gpu.context().name(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let start = Instant::now();
     let keys = keys_for(&program, &args.elf)?;
     let setup = start.elapsed();
-    let (proof, report) = keys
-        .prove(&program, inputs, &opts)
+    let (proof, report, gpu) = prover
+        .prove(&keys, &program, inputs, &opts)
         .with_context(|| format!("proving {}", args.elf.display()))?;
     let bytes = proof.to_bytes();
     std::fs::write(&args.output, &bytes)
@@ -168,6 +274,14 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         prove_secs,
         report.cycles as f64 / prove_secs.max(1e-9) / 1e3
     );
+    println!(
+        "pass 1 commitments ({}): {:.3} s",
+        args.backend.name(),
+        report.commit_pass.as_secs_f64()
+    );
+    if let Some(gpu) = gpu {
+        println!("{gpu}");
+    }
     println!("proof: {} ({} bytes)", args.output.display(), bytes.len());
     if let Some(peak) = crate::bench::peak_memory_bytes() {
         println!("peak memory: {:.2} GiB", peak as f64 / (1u64 << 30) as f64);

@@ -119,3 +119,42 @@ fn prove_verify_and_attest_fibonacci() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("decoding"), "{}", text(&out));
 }
+
+/// `--backend gpu` proves where there is a CUDA GPU (the same proof bytes as
+/// `--backend cpu` under one seed) and otherwise fails at once, saying why.
+#[test]
+fn prove_backend_gpu_matches_cpu_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = "07".repeat(32);
+    let fib = "guests/bin/fibonacci.elf";
+    let path = |b: &str| dir.path().join(format!("{b}.bin"));
+    let prove = |b: &str| {
+        cloak(&[
+            "prove",
+            fib,
+            "--input",
+            "u32:10",
+            "--insecure-seed",
+            &seed,
+            "--backend",
+            b,
+            "-o",
+            path(b).to_str().unwrap(),
+        ])
+    };
+    let gpu = prove("gpu");
+    if !gpu.status.success() {
+        let t = text(&gpu);
+        assert!(
+            t.contains("--backend gpu: no usable CUDA GPU on this machine"),
+            "{t}"
+        );
+        eprintln!("SKIP the GPU proof: {t}");
+        return;
+    }
+    assert!(prove("cpu").status.success());
+    assert_eq!(
+        std::fs::read(path("gpu")).unwrap(),
+        std::fs::read(path("cpu")).unwrap()
+    );
+}

@@ -5,19 +5,23 @@
 //! * [`ntt`]: batched column NTTs and the coset LDE the PCS commits
 //!   (`Radix2DitParallel::coset_lde_batch`);
 //! * [`poseidon2`]: the width-16 and width-24 Poseidon2 permutations;
-//! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`).
+//! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`);
+//! * [`backend`]: [`GpuBackend`], the `ProverBackend` whose main-trace
+//!   commitment runs on the GPU (byte-identical to the CPU's).
 //!
 //! Kernels are CUDA C in `cuda/`, compiled at run time by NVRTC for the
 //! device found ([`GpuContext`]); the driver and NVRTC are loaded
 //! dynamically, so the crate builds without CUDA and its tests skip where no
 //! GPU is present. The CPU references live in [`check`].
 
+pub mod backend;
 pub mod check;
 pub mod context;
 pub mod field;
 pub mod merkle;
 pub mod ntt;
 pub mod poseidon2;
+pub mod zkrng;
 
 pub use context::{compile, nvrtc_present, Compiled, GpuContext, GpuError, GpuTimer, Result};
 
@@ -31,5 +35,6 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("poseidon2", poseidon2::poseidon2_source()),
     ]
 }
+pub use backend::{CallRecord, GpuBackend, GpuCommitted};
 pub use merkle::{commit_salted, hiding_salts, GpuMerkleTree};
 pub use ntt::{DeviceMatrix, Ntt};

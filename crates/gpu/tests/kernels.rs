@@ -89,3 +89,35 @@ fn merkle_matches_plonky3() {
     ];
     assert_all(&checks);
 }
+
+#[test]
+fn backend_commit_main_matches_cpu() {
+    use cloak_gpu::GpuBackend;
+    use cloak_prover::config::{FriSettings, Val, ZkRandomness};
+    use cloak_prover::{CpuBackend, ProverBackend};
+    use p3_matrix::dense::RowMajorMatrix;
+    use rand::SeedableRng;
+
+    let Some(gpu) = gpu_or_skip("backend_commit_main_matches_cpu") else {
+        return;
+    };
+    let gpu = GpuBackend::with_context(gpu);
+    let mut rng = cloak_prover::config::ZkRng::seed_from_u64(11);
+    // Several heights and widths, two seeds.
+    let traces: Vec<RowMajorMatrix<Val>> = [(256, 3), (4096, 61), (1024, 1), (4096, 8)]
+        .iter()
+        .map(|&(h, w)| RowMajorMatrix::rand(&mut rng, h, w))
+        .collect();
+    for seed in [[0u8; 32], [0x5a; 32]] {
+        let zk = ZkRandomness::new(FriSettings::DEFAULT, seed);
+        let (cpu, _) = CpuBackend.commit_main(&zk, traces.clone()).unwrap();
+        let (ours, _) = gpu.commit_main(&zk, traces.clone()).unwrap();
+        assert_eq!(ours, cpu, "seed {seed:?}");
+    }
+    for c in gpu.take_calls() {
+        eprintln!(
+            "commit_main: {} cells, H2D {} B, D2H {} B, {:?}",
+            c.cells, c.h2d_bytes, c.d2h_bytes, c.wall
+        );
+    }
+}

@@ -25,8 +25,8 @@ use crate::witness::{
 };
 use crate::MachineAir;
 use cloak_prover::{
-    seeded_config, Challenge, Commitment, Config, CpuBackend, ExternalBus, FriSettings, ProveError,
-    ProverBackend, ProvingKey, StarkProof, Val, VerifyError, VerifyingKey,
+    Challenge, Commitment, CpuBackend, ExternalBus, FriSettings, ProveError, ProverBackend,
+    ProvingKey, StarkProof, Val, VerifyError, VerifyingKey, ZkRandomness,
 };
 use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program};
 use p3_field::PrimeCharacteristicRing;
@@ -158,6 +158,9 @@ pub struct ProveReport {
     pub execution: Duration,
     /// Committing (pass 1) and proving (pass 2).
     pub prove: Duration,
+    /// Of `prove`: pass 1's main-trace commitments of the shards (the
+    /// backend's `commit_main` calls there).
+    pub commit_pass: Duration,
     /// Main trace cells (rows times columns) over every table of every proof.
     pub trace_cells: u64,
 }
@@ -350,17 +353,21 @@ impl MachineKeys {
             let index = commitments.len();
             report.trace_cells += cells(&w.traces);
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-            let config = seeded_config(self.fri, seeds.of(index));
+            let zk = ZkRandomness::new(self.fri, seeds.of(index));
             let traces = w.tables.select(w.traces);
             if w.cpu.is_last {
                 // Pass 2 proves the last shard right after the memory proof:
                 // keep its commitment (one shard's worth of memory) rather
                 // than commit it again.
-                let (commitment, data) = backend.commit_main(&config, traces)?;
+                let c = Instant::now();
+                let (commitment, data) = backend.commit_main(&zk, traces)?;
+                report.commit_pass += c.elapsed();
                 commitments.push(commitment.clone());
-                kept = Some((index, config, commitment, data));
+                kept = Some((index, commitment, data));
             } else {
-                commitments.push(backend.commit_main(&config, traces)?.0);
+                let c = Instant::now();
+                commitments.push(backend.commit_main(&zk, traces)?.0);
+                report.commit_pass += c.elapsed();
             }
             for b in w.boundary {
                 last_state.insert(b.key, b);
@@ -389,9 +396,7 @@ impl MachineKeys {
             let index = proofs.len();
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
             let committed = match kept.take() {
-                Some((i, config, commitment, data)) if i == index => {
-                    Some((config, commitment, data))
-                }
+                Some((i, commitment, data)) if i == index => Some((commitment, data)),
                 other => {
                     kept = other;
                     None
@@ -463,9 +468,9 @@ impl MachineKeys {
         let mut commitments = Vec::new();
         for (i, s) in shards.iter_mut().enumerate() {
             commit::set_blind(&mut s.traces[table::COMMIT], seeds.blind(i));
-            let config = seeded_config(self.fri, seeds.of(i));
+            let zk = ZkRandomness::new(self.fri, seeds.of(i));
             let traces = s.tables.select(s.traces.clone());
-            commitments.push(backend.commit_main(&config, traces)?.0);
+            commitments.push(backend.commit_main(&zk, traces)?.0);
         }
         let mut publics = vec![Vec::new(); global_table::COUNT];
         publics[global_table::MEMORY] = vec![Val::ZERO; crate::memory::NUM_PUBLIC_VALUES];
@@ -503,8 +508,8 @@ impl MachineKeys {
         commitments: &mut Vec<Commitment>,
         seeds: &Seeds,
     ) -> Result<(MemoryProof, ExternalBus<Challenge>), ZkvmError> {
-        let config = seeded_config(self.fri, seeds.of(commitments.len()));
-        let (commitment, data) = backend.commit_main(&config, traces.clone())?;
+        let zk = ZkRandomness::new(self.fri, seeds.of(commitments.len()));
+        let (commitment, data) = backend.commit_main(&zk, traces.clone())?;
         commitments.push(commitment.clone());
         let (alpha, beta) = cloak_prover::shared_challenges(GLOBAL_DOMAIN, commitments);
         let external = ExternalBus {
@@ -518,7 +523,7 @@ impl MachineKeys {
         let share = witness::global_share(words, MemoryKind::Global, alpha, beta) - blinds;
         publics[global_table::MEMORY] = witness::memory_public_values(alpha, beta, share);
         let stark = backend.prove(
-            &config,
+            &zk,
             &self.global_pk,
             &self.global_airs,
             &traces,
@@ -530,8 +535,7 @@ impl MachineKeys {
     }
 
     /// Proves shard `index` (pass 2), checking it commits as in pass 1.
-    /// `committed`: pass 1's config, commitment and data for this shard, when
-    /// kept.
+    /// `committed`: pass 1's commitment and data for this shard, when kept.
     #[allow(clippy::too_many_arguments)]
     fn prove_shard<B: ProverBackend>(
         &self,
@@ -541,19 +545,16 @@ impl MachineKeys {
         commitments: &[Commitment],
         external: &ExternalBus<Challenge>,
         seeds: &Seeds,
-        committed: Option<(Config, Commitment, B::Committed)>,
+        committed: Option<(Commitment, B::Committed)>,
     ) -> Result<ShardProof, ZkvmError> {
         let (alpha, beta) = (external.alpha, external.beta);
         let share = witness::global_share(&w.boundary, MemoryKind::Shard, alpha, beta)
             + crate::blind::term(seeds.blind(index), alpha, beta);
         w.public_values[table::MEMORY] = witness::memory_public_values(alpha, beta, share);
-        let (config, committed) = match committed {
-            Some((config, commitment, data)) => (config, Some((commitment, data))),
-            None => (seeded_config(self.fri, seeds.of(index)), None),
-        };
+        let zk = ZkRandomness::new(self.fri, seeds.of(index));
         let pk = self.shard_pk(w.tables)?;
         let stark = backend.prove(
-            &config,
+            &zk,
             &pk,
             &self.shard_airs_of(w.tables),
             &w.tables.select(w.traces),

@@ -9,12 +9,20 @@
 //! proof the CPU backend produces for the same inputs and randomness (the
 //! proof bytes are the test), so every backend verifies with the one verifier.
 
-use crate::config::{Challenge, Config, Val};
+use crate::config::{Challenge, Config, Val, ZkRandomness};
 use crate::proof::StarkProof;
 use crate::stark::{self, Commitment, ExternalBus, MainData, ProvableAir, ProveError, ProvingKey};
 use p3_matrix::dense::RowMajorMatrix;
 
 /// Where a batch of traces is committed and proven.
+///
+/// Randomness: a backend gets the proof's [`ZkRandomness`] (FRI settings and
+/// seed), not a [`Config`], whose rngs are private and advance as it commits.
+/// Every backend must draw exactly what a fresh `zk.config()` would: the
+/// commitment of [`ProverBackend::commit_main`] is the one a fresh config
+/// makes first, and [`ProverBackend::prove`] gives the proof a fresh config
+/// gives. A backend on another device re-derives the streams with
+/// [`ZkRandomness::pcs_streams`].
 pub trait ProverBackend: Sync {
     /// What stays of a main-trace commitment (on this backend's device) so
     /// that [`ProverBackend::prove`] need not commit again.
@@ -23,23 +31,23 @@ pub trait ProverBackend: Sync {
     /// A short name for reports (`cpu`, `gpu`).
     fn name(&self) -> &'static str;
 
-    /// The main-trace commitment [`ProverBackend::prove`] makes first, under
-    /// a config in the same state (see [`stark::commit_main`]), and the data
-    /// behind it. Callers that cannot afford to keep it drop it.
+    /// The main-trace commitment [`ProverBackend::prove`] makes first under
+    /// `zk` (see [`stark::commit_main`]), and the data behind it. Callers
+    /// that cannot afford to keep it drop it.
     fn commit_main(
         &self,
-        config: &Config,
+        zk: &ZkRandomness,
         traces: Vec<RowMajorMatrix<Val>>,
     ) -> Result<(Commitment, Self::Committed), ProveError>;
 
     /// Proves one instance of each AIR, with `external`'s challenges for its
     /// bus (see [`stark::prove_with_external`]). With `committed` (from
-    /// [`ProverBackend::commit_main`] of these traces, `config` having made
-    /// that commitment) the main traces are not committed again.
+    /// [`ProverBackend::commit_main`] of these traces under the same `zk`)
+    /// the main traces need not be committed again.
     #[allow(clippy::too_many_arguments)]
     fn prove<A: ProvableAir>(
         &self,
-        config: &Config,
+        zk: &ZkRandomness,
         pk: &ProvingKey,
         airs: &[A],
         traces: &[RowMajorMatrix<Val>],
@@ -53,8 +61,15 @@ pub trait ProverBackend: Sync {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuBackend;
 
+/// The CPU's main-trace commitment data, with the config that made it (its
+/// rngs now past the commitment, as proving continues from there).
+pub struct CpuCommitted {
+    config: Config,
+    data: MainData,
+}
+
 impl ProverBackend for CpuBackend {
-    type Committed = MainData;
+    type Committed = CpuCommitted;
 
     fn name(&self) -> &'static str {
         "cpu"
@@ -62,22 +77,28 @@ impl ProverBackend for CpuBackend {
 
     fn commit_main(
         &self,
-        config: &Config,
+        zk: &ZkRandomness,
         traces: Vec<RowMajorMatrix<Val>>,
-    ) -> Result<(Commitment, MainData), ProveError> {
-        stark::commit_main(config, traces)
+    ) -> Result<(Commitment, CpuCommitted), ProveError> {
+        let config = zk.config();
+        let (commitment, data) = stark::commit_main(&config, traces)?;
+        Ok((commitment, CpuCommitted { config, data }))
     }
 
     fn prove<A: ProvableAir>(
         &self,
-        config: &Config,
+        zk: &ZkRandomness,
         pk: &ProvingKey,
         airs: &[A],
         traces: &[RowMajorMatrix<Val>],
         public_values: &[Vec<Val>],
         external: ExternalBus<Challenge>,
-        committed: Option<(Commitment, MainData)>,
+        committed: Option<(Commitment, CpuCommitted)>,
     ) -> Result<StarkProof, ProveError> {
-        stark::prove_with_external(config, pk, airs, traces, public_values, external, committed)
+        let (config, main) = match committed {
+            Some((commitment, c)) => (c.config, Some((commitment, c.data))),
+            None => (zk.config(), None),
+        };
+        stark::prove_with_external(&config, pk, airs, traces, public_values, external, main)
     }
 }

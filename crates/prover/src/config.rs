@@ -111,9 +111,7 @@ impl FriSettings {
 /// seed and inputs give byte-identical proofs. The randomness lives in the config
 /// and advances with every commitment, so build one config per proof.
 pub fn seeded_config(fri: FriSettings, seed: [u8; 32]) -> Config {
-    let mut master = ZkRng::from_seed(seed);
-    let salt_rng = ZkRng::from_rng(&mut master);
-    let mask_rng = ZkRng::from_rng(&mut master);
+    let (salt_rng, mask_rng) = ZkRandomness { fri, seed }.streams();
     let perm16 = default_koalabear_poseidon2_16();
     let hash = MerkleHash::new(default_koalabear_poseidon2_24());
     let compress = MerkleCompress::new(perm16.clone());
@@ -129,6 +127,51 @@ pub fn seeded_config(fri: FriSettings, seed: [u8; 32]) -> Config {
     Config::new(pcs, DetChallenger::new(perm16))
         .with_ood_proof_of_work_bits(fri.ood_pow_bits)
         .with_lookup_proof_of_work_bits(fri.lookup_pow_bits)
+}
+
+/// The zero-knowledge randomness of one proof, as a handle a backend can
+/// re-derive from: the FRI settings and the 32-byte seed that
+/// [`seeded_config`] expands. A [`Config`] keeps its rngs private and advances
+/// them with every commitment, so a backend that commits on another device
+/// takes this instead and draws exactly the streams the config would
+/// ([`ZkRandomness::streams`]), in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZkRandomness {
+    pub fri: FriSettings,
+    pub seed: [u8; 32],
+}
+
+impl ZkRandomness {
+    pub fn new(fri: FriSettings, seed: [u8; 32]) -> Self {
+        Self { fri, seed }
+    }
+
+    /// A fresh config with this randomness (nothing drawn yet).
+    pub fn config(&self) -> Config {
+        seeded_config(self.fri, self.seed)
+    }
+
+    /// The two streams [`seeded_config`] builds the config from:
+    /// `(salt_rng, mask_rng)`, both forked from a master ChaCha20 seeded
+    /// with `seed`, salts first.
+    pub fn streams(&self) -> (ZkRng, ZkRng) {
+        let mut master = ZkRng::from_seed(self.seed);
+        let salt_rng = ZkRng::from_rng(&mut master);
+        let mask_rng = ZkRng::from_rng(&mut master);
+        (salt_rng, mask_rng)
+    }
+
+    /// The streams a fresh [`Self::config`]'s PCS commits with:
+    /// `(input_salts, masks)`, where `input_salts` is the salt stream of the
+    /// PCS's input MMCS and `masks` its random-codeword stream. Building the
+    /// config clones the input MMCS into the FRI MMCS first, and cloning a
+    /// `MerkleTreeHidingMmcs` forks its rng (`R::from_rng(&mut rng)`, one
+    /// ChaCha20 seed drawn), so the input MMCS's salts start past that draw.
+    pub fn pcs_streams(&self) -> (ZkRng, ZkRng) {
+        let (mut salts, masks) = self.streams();
+        let _fri_salts = ZkRng::from_rng(&mut salts);
+        (salts, masks)
+    }
 }
 
 /// A config with fresh randomness from the operating system: what production

@@ -12,8 +12,10 @@ pub mod config;
 pub mod proof;
 pub mod stark;
 
-pub use backend::{CpuBackend, ProverBackend};
-pub use config::{fresh_config, fresh_seed, seeded_config, Challenge, Config, FriSettings, Val};
+pub use backend::{CpuBackend, CpuCommitted, ProverBackend};
+pub use config::{
+    fresh_config, fresh_seed, seeded_config, Challenge, Config, FriSettings, Val, ZkRandomness,
+};
 pub use proof::{decode, encode, ProofFormatError, StarkProof};
 pub use stark::{
     commit_main, main_commitment, prove, prove_with_external, setup, shared_challenges, verify,

@@ -1,0 +1,344 @@
+//! [`GpuBackend`]: the [`ProverBackend`] whose main-trace commitment runs on
+//! the GPU and equals the CPU's byte for byte.
+//!
+//! `commit_main` does what `HidingFriPcs::commit` (p3-fri 0.8.0) and
+//! `MerkleTreeHidingMmcs::commit` (p3-merkle-tree 0.8.0) do under a fresh
+//! `zk.config()`, with the same random draws:
+//!
+//! 1. each trace (h × w, in input order) is extended to 2h × (w + 4) rows by
+//!    `with_random_cols(w + 8, mask_rng)` (h·(w+8) draws, row by row) and
+//!    reshaped to width w + 4: the hiding PCS's randomization, done on the
+//!    host (in parallel, [`crate::zkrng`]) from the one ChaCha20 stream;
+//! 2. the randomized matrix is uploaded and its coset LDE (blowup
+//!    `2^log_blowup`, shift `Val::GENERATOR`, bit-reversed rows) computed on
+//!    the GPU ([`Ntt::coset_lde_batch`]);
+//! 3. one 4-column salt matrix per LDE is drawn from `salt_rng`, in input
+//!    order (as [`crate::hiding_salts`]), uploaded, and the salted Merkle tree built on
+//!    the GPU ([`commit_salted`]); only the root comes back.
+//!
+//! `mask_rng` and `salt_rng` are [`ZkRandomness::pcs_streams`], the streams
+//! the PCS of a fresh `seeded_config` commits with (the input MMCS's salt
+//! stream starts one ChaCha20 seed in: building the config clones that MMCS
+//! into the FRI MMCS, and the clone forks the rng), so the commitment is the
+//! CPU's.
+//!
+//! `prove` does not use the GPU yet: it proves on the CPU from a fresh
+//! config (`committed` dropped, the CPU recommits), which gives exactly the
+//! CPU backend's proof. Plonky3's prover data (`HidingFriPcsProverData`, the
+//! MMCS's `MerkleTree`) has no public constructor, so handing it the GPU's
+//! tree needs either a download and a rebuild of those types or the rest of
+//! the prover on the GPU; see README.md.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cloak_prover::config::{
+    FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS, SALT_ELEMS,
+};
+use cloak_prover::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
+use cloak_prover::{Challenge, ProverBackend, StarkProof};
+use p3_field::{BasedVectorSpace, Field};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use p3_symmetric::MerkleCap;
+
+use crate::context::{GpuContext, GpuError};
+use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
+use crate::ntt::{DeviceMatrix, Ntt};
+use crate::zkrng::Samples;
+use p3_field::PrimeCharacteristicRing as _;
+use rayon::prelude::*;
+
+/// One backend call, as measured.
+#[derive(Clone, Debug, Default)]
+pub struct CallRecord {
+    /// `commit_main` or `prove`.
+    pub op: &'static str,
+    /// Trace cells (rows × columns, before randomization) handed in.
+    pub cells: u64,
+    /// Bytes copied host → device and device → host.
+    pub h2d_bytes: u64,
+    pub d2h_bytes: u64,
+    /// Wall time of the call, and the part spent drawing the random
+    /// codewords and salts on the host.
+    pub wall: Duration,
+    pub host_rng: Duration,
+}
+
+/// Plonky3 on the CPU, except the main-trace commitment, which runs on the GPU.
+pub struct GpuBackend {
+    gpu: GpuContext,
+    ntt: Ntt,
+    calls: Mutex<Vec<CallRecord>>,
+}
+
+impl std::fmt::Debug for GpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuBackend")
+            .field("gpu", &self.gpu)
+            .finish()
+    }
+}
+
+/// The GPU's main-trace commitment: the randomized LDEs and their Merkle
+/// tree, still in device memory (not used by `prove` yet).
+pub struct GpuCommitted {
+    pub ldes: Vec<DeviceMatrix>,
+    pub tree: GpuMerkleTree,
+}
+
+fn gpu_err(e: GpuError) -> ProveError {
+    ProveError::Prover(format!("gpu: {e}"))
+}
+
+impl GpuBackend {
+    /// The first CUDA device, or why there is none, with the kernels
+    /// compiled (NVRTC) and loaded up front, so that no proof pays for it.
+    pub fn new() -> Result<Self, GpuError> {
+        let gpu = GpuContext::first()?;
+        gpu.module("ntt", crate::ntt::ntt_source)?;
+        gpu.module("poseidon2", crate::poseidon2::poseidon2_source)?;
+        gpu.module("field", String::new)?;
+        Ok(Self::with_context(gpu))
+    }
+
+    pub fn with_context(gpu: GpuContext) -> Self {
+        Self {
+            gpu,
+            ntt: Ntt::default(),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.gpu
+    }
+
+    /// The calls made so far (and forgets them).
+    pub fn take_calls(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut *self.calls.lock().expect("call log poisoned"))
+    }
+
+    fn record(&self, r: CallRecord) {
+        self.calls.lock().expect("call log poisoned").push(r);
+    }
+
+    /// [`ProverBackend::commit_main`], with the GPU's errors.
+    pub fn commit_on_gpu(
+        &self,
+        zk: &ZkRandomness,
+        traces: Vec<RowMajorMatrix<Val>>,
+    ) -> Result<(Commitment, GpuCommitted, CallRecord), GpuError> {
+        let start = Instant::now();
+        let mut rec = CallRecord {
+            op: "commit_main",
+            ..CallRecord::default()
+        };
+        let fri = zk.fri;
+        let (mut salt_rng, mut mask_rng) = zk.pcs_streams();
+        let mut ldes = Vec::with_capacity(traces.len());
+        for t in traces {
+            rec.cells += (t.height() * t.width()) as u64;
+            let r0 = Instant::now();
+            let randomized = randomize(fri, t, &mut mask_rng)?;
+            rec.host_rng += r0.elapsed();
+            let dm = DeviceMatrix::upload(&self.gpu, &randomized)?;
+            rec.h2d_bytes += 4 * randomized.values.len() as u64;
+            drop(randomized);
+            ldes.push(
+                self.ntt
+                    .coset_lde_batch(&self.gpu, dm, fri.log_blowup, Val::GENERATOR)?,
+            );
+        }
+        let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
+        let r0 = Instant::now();
+        // `hiding_salts`, each matrix's draws made in parallel.
+        let salts: Vec<RowMajorMatrix<Val>> = heights
+            .iter()
+            .map(|&h| {
+                RowMajorMatrix::new(
+                    Samples::draw(&mut salt_rng, h * SALT_ELEMS).to_vec(),
+                    SALT_ELEMS,
+                )
+            })
+            .collect();
+        rec.host_rng += r0.elapsed();
+        let salts = salts
+            .iter()
+            .map(|s| {
+                rec.h2d_bytes += (4 * s.height() * SALT_ELEMS) as u64;
+                DeviceMatrix::upload(&self.gpu, s)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tree = commit_salted(
+            &self.gpu,
+            &ldes.iter().collect::<Vec<_>>(),
+            &salts.iter().collect::<Vec<_>>(),
+        )?;
+        // Merkle tree segment tables are small uploads too (16 bytes a segment).
+        rec.h2d_bytes += tree_segment_bytes(&ldes);
+        let root = tree.root(&self.gpu)?;
+        rec.d2h_bytes += (4 * DIGEST_ELEMS) as u64;
+        rec.wall = start.elapsed();
+        Ok((MerkleCap::new(vec![root]), GpuCommitted { ldes, tree }, rec))
+    }
+}
+
+/// The hiding PCS's randomization of one trace (`HidingFriPcs::commit`):
+/// `h × w` becomes `2h × (w + 4)`, row `2i` the trace row `i` then 4 random
+/// values, row `2i + 1` random, drawing `h · (w + 8)` values from `mask_rng`
+/// row by row. Fails, as the PCS does, below its hiding budget
+/// `h >= 2 · (num_queries + 4)`.
+pub fn randomize(
+    fri: FriSettings,
+    trace: RowMajorMatrix<Val>,
+    mask_rng: &mut ZkRng,
+) -> Result<RowMajorMatrix<Val>, GpuError> {
+    let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
+    let budget = 2 * (fri.num_queries + dim);
+    if trace.height() < budget {
+        return Err(GpuError::Invalid(format!(
+            "trace height {} is below the hiding budget {budget}",
+            trace.height()
+        )));
+    }
+    let (h, w) = (trace.height(), trace.width());
+    // `with_random_cols(w + 8, mask_rng)`: row i is trace row i then w + 8
+    // draws; the draws made in parallel (`zkrng::sample`, same values).
+    let wide = w + 2 * NUM_RANDOM_CODEWORDS;
+    let random = Samples::draw(mask_rng, h * wide);
+    let mut values = Val::zero_vec(h * (w + wide));
+    values
+        .par_chunks_mut(w + wide)
+        .enumerate()
+        .for_each(|(i, row)| {
+            row[..w].copy_from_slice(&trace.values[i * w..(i + 1) * w]);
+            random.copy_to(i * wide, &mut row[w..]);
+        });
+    // Reshaped to width w + 4: 2h rows.
+    Ok(RowMajorMatrix::new(values, w + NUM_RANDOM_CODEWORDS))
+}
+
+/// Bytes of the per-layer segment tables `commit_salted` uploads: two u64
+/// (pointer, width) for each matrix and each salt matrix.
+fn tree_segment_bytes(ldes: &[DeviceMatrix]) -> u64 {
+    ldes.iter().filter(|m| m.width > 0).count() as u64 * 16 + ldes.len() as u64 * 16
+}
+
+impl ProverBackend for GpuBackend {
+    type Committed = GpuCommitted;
+
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn commit_main(
+        &self,
+        zk: &ZkRandomness,
+        traces: Vec<RowMajorMatrix<Val>>,
+    ) -> Result<(Commitment, GpuCommitted), ProveError> {
+        let (commitment, committed, rec) = self.commit_on_gpu(zk, traces).map_err(gpu_err)?;
+        self.record(rec);
+        Ok((commitment, committed))
+    }
+
+    fn prove<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: &[RowMajorMatrix<Val>],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, GpuCommitted)>,
+    ) -> Result<StarkProof, ProveError> {
+        // The CPU proves from a fresh config and recommits the main traces
+        // (the same draws, so the same commitment as the GPU's).
+        drop(committed);
+        let start = Instant::now();
+        let cells = traces.iter().map(|t| (t.height() * t.width()) as u64).sum();
+        let proof = stark::prove_with_external(
+            &zk.config(),
+            pk,
+            airs,
+            traces,
+            public_values,
+            external,
+            None,
+        );
+        self.record(CallRecord {
+            op: "prove",
+            cells,
+            wall: start.elapsed(),
+            ..CallRecord::default()
+        });
+        proof
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The host half of `commit_main` (the randomization and both rng
+    //! streams) with Plonky3's own LDE and hiding MMCS in place of the GPU's
+    //! kernels (which `tests/` check against those) must give
+    //! `stark::commit_main`'s commitment: no GPU needed.
+    use super::*;
+    use cloak_prover::config::{Dft, MerkleCompress, MerkleHash, ValMmcs};
+    use p3_commit::Mmcs;
+    use p3_dft::TwoAdicSubgroupDft;
+    use p3_field::PrimeCharacteristicRing;
+    use p3_koala_bear::{default_koalabear_poseidon2_16, default_koalabear_poseidon2_24};
+    use p3_matrix::bitrev::BitReversibleMatrix;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn host_randomness_reproduces_cpu_commitment() {
+        let fri = FriSettings::DEFAULT;
+        let mut rng = ZkRng::seed_from_u64(7);
+        let traces: Vec<RowMajorMatrix<Val>> = [(256, 3), (1024, 17), (256, 1), (4096, 61)]
+            .iter()
+            .map(|&(h, w)| RowMajorMatrix::rand(&mut rng, h, w))
+            .collect();
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let zk = ZkRandomness::new(fri, seed);
+        let (cpu, _) = stark::commit_main(&zk.config(), traces.clone()).unwrap();
+
+        let (salt_rng, mut mask_rng) = zk.pcs_streams();
+        let ldes: Vec<_> = traces
+            .into_iter()
+            .map(|t| {
+                let r = randomize(fri, t, &mut mask_rng).unwrap();
+                Dft::default()
+                    .coset_lde_batch(r, fri.log_blowup, Val::GENERATOR)
+                    .bit_reverse_rows()
+                    .to_row_major_matrix()
+            })
+            .collect();
+        let mmcs = ValMmcs::new(
+            MerkleHash::new(default_koalabear_poseidon2_24()),
+            MerkleCompress::new(default_koalabear_poseidon2_16()),
+            0,
+            salt_rng,
+        );
+        let (ours, _) = mmcs.commit(ldes);
+        assert_eq!(ours, cpu);
+        // And a different seed gives a different commitment.
+        let other = ZkRandomness::new(fri, [1; 32]);
+        let mut rng = ZkRng::seed_from_u64(7);
+        let t = vec![RowMajorMatrix::<Val>::rand(&mut rng, 256, 3)];
+        assert_ne!(
+            stark::commit_main(&other.config(), t.clone()).unwrap().0,
+            stark::commit_main(&zk.config(), t).unwrap().0
+        );
+    }
+
+    #[test]
+    fn randomize_rejects_short_traces_like_the_pcs() {
+        let fri = FriSettings::DEFAULT;
+        let (_, mut mask) = ZkRandomness::new(fri, [0; 32]).pcs_streams();
+        let t = RowMajorMatrix::new(vec![Val::ZERO; 64], 1);
+        assert!(randomize(fri, t.clone(), &mut mask).is_err());
+        assert!(stark::commit_main(&ZkRandomness::new(fri, [0; 32]).config(), vec![t]).is_err());
+    }
+}

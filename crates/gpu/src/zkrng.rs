@@ -1,0 +1,174 @@
+//! The zero-knowledge draws of the hiding PCS and MMCS, made in parallel on
+//! the host with exactly the values (and the final stream position) of the
+//! sequential draws.
+//!
+//! Plonky3 samples a KoalaBear element (`StandardUniform`, p3-monty-31 0.8.0)
+//! as `next_u32() >> 1`, retried while it is ≥ p (about 1 word in 128), from
+//! one ChaCha20 stream. A draw's position in the stream thus depends on every
+//! earlier draw, but ChaCha20 is seekable (`set_word_pos`): [`Samples::draw`]
+//! reads chunks of the keystream in parallel, keeps each chunk's accepted
+//! words in order, and leaves the rng just past the last word used, where the
+//! sequential draws would have left it. The draws stay in their chunks
+//! ([`Samples::copy_to`]) so callers scatter them in parallel too.
+
+use cloak_prover::config::{Val, ZkRng};
+use p3_field::{PrimeCharacteristicRing as _, PrimeField32};
+use rayon::prelude::*;
+
+/// Keystream words per parallel chunk.
+const CHUNK_WORDS: usize = 1 << 16;
+
+/// A generator on the same key and stream as `rng` (its position is set by
+/// the caller). ChaCha20Rng is not `Clone`; its key, stream and position are
+/// its whole state.
+fn fork(rng: &ZkRng) -> ZkRng {
+    let mut r = <ZkRng as rand::SeedableRng>::from_seed(rng.get_seed());
+    r.set_stream(rng.get_stream());
+    r.set_word_pos(rng.get_word_pos());
+    r
+}
+
+/// `n` draws, as consecutive runs (one per keystream chunk).
+pub struct Samples {
+    runs: Vec<Vec<Val>>,
+    /// `starts[i]`: the index of `runs[i][0]` among the draws.
+    starts: Vec<usize>,
+    n: usize,
+}
+
+impl Samples {
+    /// `n` elements as `(0..n).map(|_| rng.random::<Val>())` draws them, and
+    /// `rng` advanced as far.
+    pub fn draw(rng: &mut ZkRng, n: usize) -> Samples {
+        Self::draw_chunked(rng, n, CHUNK_WORDS)
+    }
+
+    fn draw_chunked(rng: &mut ZkRng, n: usize, chunk: usize) -> Samples {
+        let p = Val::ORDER_U32;
+        let start = rng.get_word_pos();
+        let mut runs: Vec<Vec<u32>> = Vec::new();
+        let mut starts = Vec::new();
+        let mut have = 0usize;
+        // Words read so far (from `start`).
+        let mut read: u128 = 0;
+        while have < n {
+            let missing = n - have;
+            // Enough chunks for the missing draws with ~1% rejections, plus one.
+            let chunks = (missing + missing / 64).div_ceil(chunk) + 1;
+            let base = fork(rng);
+            let parts: Vec<Vec<u32>> = (0..chunks)
+                .into_par_iter()
+                .map(|c| {
+                    let mut r = fork(&base);
+                    r.set_word_pos(start + read + (c * chunk) as u128);
+                    let mut out = Vec::with_capacity(chunk);
+                    for _ in 0..chunk {
+                        let x = rand::Rng::next_u32(&mut r) >> 1;
+                        if x < p {
+                            out.push(x);
+                        }
+                    }
+                    out
+                })
+                .collect();
+            for accepted in parts {
+                if have + accepted.len() <= n {
+                    have += accepted.len();
+                    read += chunk as u128;
+                    starts.push(have - accepted.len());
+                    runs.push(accepted);
+                } else {
+                    // The last chunk needed: stop right after the n-th accepted word.
+                    let need = n - have;
+                    let mut r = fork(&base);
+                    r.set_word_pos(start + read);
+                    let mut last = Vec::with_capacity(need);
+                    while last.len() < need {
+                        let x = rand::Rng::next_u32(&mut r) >> 1;
+                        read += 1;
+                        if x < p {
+                            last.push(x);
+                        }
+                    }
+                    starts.push(have);
+                    have += need;
+                    runs.push(last);
+                    break;
+                }
+            }
+        }
+        rng.set_word_pos(start + read);
+        // The accepted words are the elements' Montgomery words
+        // (`MontyField31::new_monty`), all < p.
+        let runs: Vec<Vec<Val>> = runs
+            .into_par_iter()
+            .map(|r| crate::field::from_raw(r).expect("accepted words are < p"))
+            .collect();
+        Samples { runs, starts, n }
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Copies draws `k .. k + dst.len()` into `dst`.
+    pub fn copy_to(&self, mut k: usize, mut dst: &mut [Val]) {
+        assert!(k + dst.len() <= self.n, "draws {k}.. past {}", self.n);
+        while !dst.is_empty() {
+            let i = self.starts.partition_point(|&s| s <= k) - 1;
+            let off = k - self.starts[i];
+            let take = (self.runs[i].len() - off).min(dst.len());
+            let (head, tail) = dst.split_at_mut(take);
+            head.copy_from_slice(&self.runs[i][off..off + take]);
+            dst = tail;
+            k += take;
+        }
+    }
+
+    /// All the draws in one vector.
+    pub fn to_vec(&self) -> Vec<Val> {
+        let mut v = Val::zero_vec(self.n);
+        v.par_chunks_mut(CHUNK_WORDS)
+            .enumerate()
+            .for_each(|(i, c)| self.copy_to(i * CHUNK_WORDS, c));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, RngExt, SeedableRng};
+
+    #[test]
+    fn matches_sequential_draws_and_position() {
+        for (seed, n, chunk) in [
+            (1u64, 0usize, 64usize),
+            (2, 1, 64),
+            (3, 1000, 64),
+            (4, 5000, 256),
+            (5, 70_000, 1 << 16),
+            (6, 300_000, 1 << 16),
+        ] {
+            let mut a = ZkRng::seed_from_u64(seed);
+            let mut b = fork(&a);
+            // Start mid-block.
+            let _ = a.next_u32();
+            let _ = b.next_u32();
+            let seq: Vec<Val> = (0..n).map(|_| a.random()).collect();
+            let par = Samples::draw_chunked(&mut b, n, chunk);
+            assert_eq!(seq, par.to_vec(), "n = {n}");
+            // Any window.
+            if n > 10 {
+                let mut w = vec![Val::ZERO; n / 3];
+                par.copy_to(n / 2, &mut w);
+                assert_eq!(w, seq[n / 2..n / 2 + n / 3], "window, n = {n}");
+            }
+            assert_eq!(a.next_u32(), b.next_u32(), "position after n = {n}");
+        }
+    }
+}

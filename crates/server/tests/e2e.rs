@@ -1,0 +1,92 @@
+//! End to end on loopback with dev attestation: the key attestation is
+//! fetched and verified, inputs encrypted to it, jobs submitted, and every
+//! proof and its attestation verified, for two guests.
+
+mod common;
+
+use cloak_server::types::{JobOptions, JobState};
+use cloak_server::{start, Client, ClientError, Limits, Trust};
+use cloak_tee::Policy;
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn prove_several_guests_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        &dev_config(dir.path(), Limits::default()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let client = Client::new(&server.url()).unwrap();
+    client.healthz().unwrap();
+    let trust = dev_trust();
+
+    // Without allow-dev, the dev key attestation is refused: no encryption to it.
+    let strict = Trust::new(Policy::default());
+    match client.verified_key(&strict) {
+        Err(ClientError::Verify(m)) => assert!(m.contains("key attestation"), "{m}"),
+        other => panic!("dev attestation accepted without allow-dev: {other:?}"),
+    }
+
+    let cases: [(&str, Vec<Vec<u8>>, &str); 2] = [
+        (
+            "fibonacci",
+            vec![10u32.to_le_bytes().to_vec()],
+            // n = 10, fib(10) = 55, little-endian u32s.
+            "0a00000037000000",
+        ),
+        (
+            "sha256",
+            vec![vec_input(b"abc")],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ),
+    ];
+    for (name, inputs, public_values) in cases {
+        let t = Instant::now();
+        let elf = guest(name);
+        let (status, verified) = client
+            .prove(
+                &elf,
+                &inputs,
+                &JobOptions::default(),
+                &trust,
+                Duration::from_secs(600),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status.state, JobState::Done);
+        assert_eq!(status.attempts, 1);
+        assert!(status.cycles.unwrap() > 1000, "{status:?}");
+        assert_eq!(status.shards_total, Some(1));
+        assert_eq!(status.shards_proven, 1);
+        assert_eq!(status.exit_code, Some(0));
+        assert_eq!(verified.statement.exit_code, 0);
+        assert_eq!(hex::encode(&verified.statement.public_values), public_values);
+        assert!(verified.verdict.accepted && verified.verdict.insecure_dev);
+        eprintln!("{name}: proven and verified in {:.1?}", t.elapsed());
+
+        // The result stays available; a tampered result does not verify.
+        let mut result = client.result(&status.id).unwrap();
+        let nonce_wrong = cloak_tee::Nonce([7; 32]);
+        assert!(matches!(
+            Client::verify_result(&result, &elf, &trust, &nonce_wrong),
+            Err(ClientError::Verify(_))
+        ));
+        let other = if name == "fibonacci" { "sha256" } else { "fibonacci" };
+        let nonce = cloak_tee::Nonce::from_hex(&result.nonce).unwrap();
+        assert!(Client::verify_result(&result, &guest(other), &trust, &nonce).is_err());
+        let flipped = if &result.proof[200..202] == "00" { "ff" } else { "00" };
+        result.proof.replace_range(200..202, flipped);
+        assert!(Client::verify_result(&result, &elf, &trust, &nonce).is_err());
+    }
+
+    let metrics = client.metrics().unwrap();
+    assert_eq!(metric(&metrics, "cloak_jobs_done_total"), Some(2.0), "{metrics}");
+    assert_eq!(
+        metric(&metrics, "cloak_jobs{state=\"done\"}"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert!(metric(&metrics, "cloak_cycles_proven_total").unwrap() > 10_000.0);
+    server.shutdown();
+}

@@ -196,9 +196,10 @@ async fn submit_job(
     // the job later; the plaintext is dropped (zeroized) at once.
     let s2 = s.clone();
     blocking(move || -> ApiResult<()> {
-        let plaintext = s2.input_key.decrypt(&envelope).map_err(|e| {
-            ApiError::bad_request(format!("the encrypted inputs do not open: {e}"))
-        })?;
+        let plaintext = s2
+            .input_key
+            .decrypt(&envelope)
+            .map_err(|e| ApiError::bad_request(format!("the encrypted inputs do not open: {e}")))?;
         unpack_inputs(plaintext.expose()).map_err(|e| {
             ApiError::bad_request(format!(
                 "the decrypted inputs are not (u64 length, bytes) records: {e}"
@@ -233,7 +234,10 @@ async fn submit_job(
     }
     Metrics::inc(&s.metrics.jobs_submitted);
     s.wakeup.notify();
-    let status = s.db().job(&id)?.ok_or_else(|| ApiError::internal("job vanished"))?;
+    let status = s
+        .db()
+        .job(&id)?
+        .ok_or_else(|| ApiError::internal("job vanished"))?;
     Ok((StatusCode::ACCEPTED, Json(status)))
 }
 
@@ -301,7 +305,9 @@ async fn job_result(
             )))
         }
     }
-    let proof = r.proof.ok_or_else(|| ApiError::internal("done job without a proof"))?;
+    let proof = r
+        .proof
+        .ok_or_else(|| ApiError::internal("done job without a proof"))?;
     let attestation = serde_json::from_str(&r.attestation.unwrap_or_default())
         .map_err(|e| ApiError::internal(format!("stored attestation: {e}")))?;
     let public_values = cloak_machine::Proof::from_bytes(&proof)

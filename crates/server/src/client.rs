@@ -252,8 +252,8 @@ impl Client {
         trust: &Trust,
         nonce: &Nonce,
     ) -> Result<VerifiedResult> {
-        let bytes =
-            hex::decode(&result.proof).map_err(|e| ClientError::Verify(format!("proof hex: {e}")))?;
+        let bytes = hex::decode(&result.proof)
+            .map_err(|e| ClientError::Verify(format!("proof hex: {e}")))?;
         let proof =
             Proof::from_bytes(&bytes).map_err(|e| ClientError::Verify(format!("proof: {e}")))?;
         let program =

@@ -80,8 +80,8 @@ impl Drop for ServerHandle {
 /// HTTP thread with its own tokio runtime, and the runner).
 pub fn start(config: &ServerConfig, listen: SocketAddr) -> Result<ServerHandle> {
     let service = Arc::new(Service::open(config)?);
-    let std_listener = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("listening on {listen}"))?;
+    let std_listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,14 +128,9 @@ pub fn start(config: &ServerConfig, listen: SocketAddr) -> Result<ServerHandle> 
 pub fn serve(config: &ServerConfig, listen: SocketAddr) -> Result<()> {
     let handle = start(config, listen)?;
     eprintln!(
-        "cloak serve: listening on {} ({} attestation{}), data in {}",
+        "cloak serve: listening on {}; attesting with {}; data in {}",
         handle.url(),
         handle.service.attester.platform_kind(),
-        if config.attest == AttestMode::Dev {
-            ", INSECURE"
-        } else {
-            ""
-        },
         config.data_dir.display()
     );
     wait_for_signal()?;

@@ -90,10 +90,7 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE cloak_proving_seconds_total counter");
         let _ = writeln!(out, "cloak_proving_seconds_total {secs}");
-        let _ = writeln!(
-            out,
-            "# HELP cloak_jobs Jobs in the database, by state."
-        );
+        let _ = writeln!(out, "# HELP cloak_jobs Jobs in the database, by state.");
         let _ = writeln!(out, "# TYPE cloak_jobs gauge");
         for (state, n) in states {
             let _ = writeln!(out, "cloak_jobs{{state=\"{}\"}} {n}", state.as_str());

@@ -115,7 +115,10 @@ impl Service {
         let requeued = db.requeue_running().context("requeueing running jobs")?;
         Metrics::add(&metrics.jobs_requeued_at_start, requeued as u64);
         if requeued > 0 {
-            tracing::warn!(requeued, "jobs left running by the previous process are queued again");
+            tracing::warn!(
+                requeued,
+                "jobs left running by the previous process are queued again"
+            );
         }
         // The input key must survive restarts: queued jobs hold ciphertexts
         // encrypted to it. See README.md ("Keys") for what a TEE deployment

@@ -25,7 +25,11 @@ fn bad_requests_get_4xx_and_the_server_stays_healthy() {
         max_cycles: 1 << 20,
         ..Limits::default()
     };
-    let server = start(&dev_config(dir.path(), limits), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = start(
+        &dev_config(dir.path(), limits),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
     let client = Client::new(&server.url()).unwrap();
     let trust = dev_trust();
     let http = reqwest::blocking::Client::new();
@@ -113,7 +117,10 @@ fn bad_requests_get_4xx_and_the_server_stays_healthy() {
         shard_cycles: Some(3),
         ..JobOptions::default()
     };
-    assert_eq!(api_err(client.submit(&vk, &sealed, &tiny_shards, &nonce)).0, 422);
+    assert_eq!(
+        api_err(client.submit(&vk, &sealed, &tiny_shards, &nonce)).0,
+        422
+    );
     let mut req = JobRequest {
         program: vk.clone(),
         inputs: serde_json::from_str(&sealed.to_json()).unwrap(),
@@ -139,7 +146,14 @@ fn bad_requests_get_4xx_and_the_server_stays_healthy() {
     assert_eq!(api_err(client.status("../etc")).0, 404);
     assert_eq!(api_err(client.status("nothex")).0, 400);
     assert_eq!(api_err(client.cancel(&"0".repeat(32))).0, 404);
-    assert_eq!(http.get(url("/v2/nothing")).send().unwrap().status().as_u16(), 404);
+    assert_eq!(
+        http.get(url("/v2/nothing"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
     assert_eq!(
         http.get(url("/v1/attestation?nonce=12"))
             .send()
@@ -165,7 +179,11 @@ fn a_full_queue_answers_429() {
         max_queue: 0,
         ..Limits::default()
     };
-    let server = start(&dev_config(dir.path(), limits), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = start(
+        &dev_config(dir.path(), limits),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
     let client = Client::new(&server.url()).unwrap();
     let trust = dev_trust();
     let vk = client.upload_program(&guest("fibonacci")).unwrap();

@@ -61,7 +61,10 @@ fn prove_several_guests_end_to_end() {
         assert_eq!(status.shards_proven, 1);
         assert_eq!(status.exit_code, Some(0));
         assert_eq!(verified.statement.exit_code, 0);
-        assert_eq!(hex::encode(&verified.statement.public_values), public_values);
+        assert_eq!(
+            hex::encode(&verified.statement.public_values),
+            public_values
+        );
         assert!(verified.verdict.accepted && verified.verdict.insecure_dev);
         eprintln!("{name}: proven and verified in {:.1?}", t.elapsed());
 
@@ -72,16 +75,28 @@ fn prove_several_guests_end_to_end() {
             Client::verify_result(&result, &elf, &trust, &nonce_wrong),
             Err(ClientError::Verify(_))
         ));
-        let other = if name == "fibonacci" { "sha256" } else { "fibonacci" };
+        let other = if name == "fibonacci" {
+            "sha256"
+        } else {
+            "fibonacci"
+        };
         let nonce = cloak_tee::Nonce::from_hex(&result.nonce).unwrap();
         assert!(Client::verify_result(&result, &guest(other), &trust, &nonce).is_err());
-        let flipped = if &result.proof[200..202] == "00" { "ff" } else { "00" };
+        let flipped = if &result.proof[200..202] == "00" {
+            "ff"
+        } else {
+            "00"
+        };
         result.proof.replace_range(200..202, flipped);
         assert!(Client::verify_result(&result, &elf, &trust, &nonce).is_err());
     }
 
     let metrics = client.metrics().unwrap();
-    assert_eq!(metric(&metrics, "cloak_jobs_done_total"), Some(2.0), "{metrics}");
+    assert_eq!(
+        metric(&metrics, "cloak_jobs_done_total"),
+        Some(2.0),
+        "{metrics}"
+    );
     assert_eq!(
         metric(&metrics, "cloak_jobs{state=\"done\"}"),
         Some(2.0),

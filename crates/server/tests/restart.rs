@@ -31,7 +31,10 @@ fn spawn(dir: &Path) -> (Child, Client) {
     let client = Client::new(&format!("http://{addr}")).unwrap();
     let start = Instant::now();
     while client.healthz().is_err() {
-        assert!(start.elapsed() < Duration::from_secs(60), "server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     (child, client)
@@ -58,7 +61,10 @@ fn killed_mid_job_then_restarted_completes_every_job_once() {
     let start = Instant::now();
     loop {
         let s = client.status(&a.id).unwrap();
-        assert!(!s.state.is_terminal(), "job finished before the kill: {s:?}");
+        assert!(
+            !s.state.is_terminal(),
+            "job finished before the kill: {s:?}"
+        );
         if s.state == JobState::Running && s.cycles.is_some() {
             break;
         }
@@ -71,7 +77,10 @@ fn killed_mid_job_then_restarted_completes_every_job_once() {
 
     let (mut child, client) = spawn(dir.path());
     let metrics = client.metrics().unwrap();
-    assert_eq!(metric(&metrics, "cloak_jobs_requeued_at_start_total"), Some(1.0));
+    assert_eq!(
+        metric(&metrics, "cloak_jobs_requeued_at_start_total"),
+        Some(1.0)
+    );
     let done_a = client.wait(&a.id, Duration::from_secs(600)).unwrap();
     let done_b = client.wait(&b.id, Duration::from_secs(600)).unwrap();
     assert_eq!(done_a.state, JobState::Done, "{done_a:?}");
@@ -93,7 +102,11 @@ fn killed_mid_job_then_restarted_completes_every_job_once() {
     // Exactly two jobs, each completed once: done counted twice in total,
     // and no other job appeared.
     let metrics = client.metrics().unwrap();
-    assert_eq!(metric(&metrics, "cloak_jobs_done_total"), Some(2.0), "{metrics}");
+    assert_eq!(
+        metric(&metrics, "cloak_jobs_done_total"),
+        Some(2.0),
+        "{metrics}"
+    );
     assert_eq!(metric(&metrics, "cloak_jobs{state=\"done\"}"), Some(2.0));
     let total: f64 = ["queued", "running", "done", "failed", "cancelled"]
         .iter()

@@ -42,6 +42,7 @@ fn prove_several_guests_end_to_end() {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         ),
     ];
+    let mut last_id = String::new();
     for (name, inputs, public_values) in cases {
         let t = Instant::now();
         let elf = guest(name);
@@ -89,6 +90,17 @@ fn prove_several_guests_end_to_end() {
         };
         result.proof.replace_range(200..202, flipped);
         assert!(Client::verify_result(&result, &elf, &trust, &nonce).is_err());
+        last_id = status.id.clone();
+    }
+
+    // DELETE cancels a job and deletes its result.
+    let first = client.status(&last_id).unwrap();
+    assert_eq!(first.state, JobState::Done);
+    let cancelled = client.cancel(&last_id).unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    match client.result(&last_id) {
+        Err(e) => assert_eq!(e.status(), Some(409), "{e}"),
+        Ok(_) => panic!("a cancelled job still has a result"),
     }
 
     let metrics = client.metrics().unwrap();
@@ -99,9 +111,10 @@ fn prove_several_guests_end_to_end() {
     );
     assert_eq!(
         metric(&metrics, "cloak_jobs{state=\"done\"}"),
-        Some(2.0),
+        Some(1.0),
         "{metrics}"
     );
+    assert_eq!(metric(&metrics, "cloak_jobs_cancelled_total"), Some(1.0));
     assert!(metric(&metrics, "cloak_cycles_proven_total").unwrap() > 10_000.0);
     server.shutdown();
 }

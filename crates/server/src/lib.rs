@@ -8,6 +8,7 @@
 //! | `service` | shared state: database, input key, attester |
 //! | `limits` | request limits |
 //! | `metrics` | Prometheus counters |
+//! | `progress` | counts shard proofs as they finish |
 //! | `client` | the verifying Rust client |
 //! | `types` | the JSON bodies |
 //!
@@ -20,6 +21,7 @@ pub mod error;
 pub mod inputs;
 pub mod limits;
 pub mod metrics;
+pub mod progress;
 pub mod runner;
 pub mod service;
 pub mod types;

@@ -3,6 +3,7 @@
 use crate::db::ClaimedJob;
 use crate::inputs::unpack_inputs;
 use crate::metrics::Metrics;
+use crate::progress::ProgressBackend;
 use crate::service::Service;
 use cloak_machine::{MachineKeys, ProveOptions};
 use cloak_prover::FriSettings;
@@ -126,8 +127,17 @@ fn run_job(
         shard_cycles,
         seed: None,
     };
+    let backend = ProgressBackend::new(|proven| {
+        let proven = proven.min(shards_total);
+        if let Err(e) = service
+            .db()
+            .set_progress(&job.id, output.cycles, shards_total, proven)
+        {
+            tracing::warn!(job = %job.id, error = %e, "recording progress");
+        }
+    });
     let (proof, report) = keys
-        .prove(&program, inputs, &opts)
+        .prove_on(&backend, &program, inputs, &opts)
         .map_err(|e| format!("proving: {e}"))?;
     let bytes = proof.to_bytes();
     let nonce = Nonce::from_hex(&job.nonce).map_err(|e| format!("the job's nonce: {e}"))?;

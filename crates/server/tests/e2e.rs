@@ -1,6 +1,7 @@
 //! End to end on loopback with dev attestation: the key attestation is
 //! fetched and verified, inputs encrypted to it, jobs submitted, and every
-//! proof and its attestation verified, for two guests.
+//! proof and its attestation verified, for two guests (one of them again
+//! in two shards, step by step, watching the progress).
 
 mod common;
 
@@ -103,15 +104,57 @@ fn prove_several_guests_end_to_end() {
         Ok(_) => panic!("a cancelled job still has a result"),
     }
 
+    // Step by step, with small shards: progress is reported shard by shard.
+    let t = Instant::now();
+    let elf = guest("sha256");
+    let key = client.verified_key(&trust).unwrap();
+    let vk = client.upload_program(&elf).unwrap();
+    let sealed = Client::encrypt(&key, &trust, &[vec_input(b"abc")]).unwrap();
+    let nonce = cloak_tee::Nonce::random().unwrap();
+    let options = JobOptions {
+        shard_cycles: Some(4096),
+        ..JobOptions::default()
+    };
+    let job = client.submit(&vk, &sealed, &options, &nonce).unwrap();
+    let mut seen = Vec::new();
+    let status = loop {
+        let s = client.status(&job.id).unwrap();
+        if s.state == JobState::Running && s.shards_total.is_some() {
+            seen.push(s.shards_proven);
+        }
+        if s.state.is_terminal() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(600));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+    assert_eq!(status.shards_total, Some(2));
+    assert_eq!(status.shards_proven, 2);
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]) && seen.iter().all(|&n| n <= 2));
+    let result = client.result(&job.id).unwrap();
+    let verified = Client::verify_result(&result, &elf, &trust, &nonce).unwrap();
+    assert_eq!(verified.statement.exit_code, 0);
+    seen.dedup();
+    eprintln!(
+        "sha256 in 2 shards: proven and verified in {:.1?}; shards proven seen while running: {seen:?}",
+        t.elapsed()
+    );
+
     let metrics = client.metrics().unwrap();
     assert_eq!(
         metric(&metrics, "cloak_jobs_done_total"),
-        Some(2.0),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "cloak_shards_proven_total"),
+        Some(4.0),
         "{metrics}"
     );
     assert_eq!(
         metric(&metrics, "cloak_jobs{state=\"done\"}"),
-        Some(1.0),
+        Some(2.0),
         "{metrics}"
     );
     assert_eq!(metric(&metrics, "cloak_jobs_cancelled_total"), Some(1.0));

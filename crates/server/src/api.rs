@@ -1,6 +1,6 @@
 //! The HTTP routes.
 
-use crate::db::NewJob;
+use crate::db::{Inserted, NewJob};
 use crate::error::ApiError;
 use crate::inputs::unpack_inputs;
 use crate::metrics::Metrics;
@@ -176,6 +176,13 @@ async fn submit_job(
             )));
         }
     }
+    if let Some(k) = &req.idempotency_key {
+        if k.is_empty() || k.len() > 128 {
+            return Err(ApiError::bad_request(
+                "idempotency_key must be 1 to 128 bytes",
+            ));
+        }
+    }
     let nonce = match &req.nonce {
         Some(h) => Nonce::from_hex(h)
             .map_err(|e| ApiError::bad_request(format!("nonce: {e} (want 64 hex digits)")))?,
@@ -220,17 +227,33 @@ async fn submit_job(
             inputs: &envelope_json,
             options: &req.options,
             nonce: &nonce.to_hex(),
+            idempotency_key: req.idempotency_key.as_deref(),
         },
         limits.max_queue,
     )?;
-    if !inserted {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "the queue is full ({} jobs queued or running); try again later",
-                limits.max_queue
-            ),
-        ));
+    match inserted {
+        Inserted::New => {}
+        Inserted::QueueFull => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "the queue is full ({} jobs queued or running); try again later",
+                    limits.max_queue
+                ),
+            ))
+        }
+        Inserted::Existing(id, existing_program) => {
+            if existing_program != program {
+                return Err(ApiError::conflict(format!(
+                    "idempotency_key was already used for job {id} of another program"
+                )));
+            }
+            let status = s
+                .db()
+                .job(&id)?
+                .ok_or_else(|| ApiError::internal("job vanished"))?;
+            return Ok((StatusCode::OK, Json(status)));
+        }
     }
     Metrics::inc(&s.metrics.jobs_submitted);
     s.wakeup.notify();

@@ -179,7 +179,9 @@ impl Client {
     }
 
     /// Submits a job (inputs already encrypted); `nonce` is bound into the
-    /// proof's attestation.
+    /// proof's attestation and is also the idempotency key: if the answer is
+    /// lost (connection error), the request is sent once more, and the server
+    /// answers the job the first one made.
     pub fn submit(
         &self,
         program: &str,
@@ -189,12 +191,20 @@ impl Client {
     ) -> Result<JobStatus> {
         let inputs = serde_json::from_str(&inputs.to_json())
             .map_err(|e| ClientError::Other(e.to_string()))?;
-        self.submit_raw(&JobRequest {
+        let req = JobRequest {
             program: program.to_string(),
             inputs,
             options: options.clone(),
             nonce: Some(nonce.to_hex()),
-        })
+            idempotency_key: Some(nonce.to_hex()),
+        };
+        match self.submit_raw(&req) {
+            Err(ClientError::Http(e)) => {
+                tracing::warn!(error = %e, "submitting again with the same idempotency key");
+                self.submit_raw(&req)
+            }
+            other => other,
+        }
     }
 
     /// Submits any request body (for tests of bad requests).

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     attestation   TEXT,
     created       INTEGER NOT NULL,
     started       INTEGER,
-    finished      INTEGER
+    finished      INTEGER,
+    idem          TEXT UNIQUE
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 ";
@@ -69,6 +70,16 @@ pub struct NewJob<'a> {
     pub inputs: &'a str,
     pub options: &'a JobOptions,
     pub nonce: &'a str,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// What [`Db::insert_job`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    /// A job with this idempotency key exists: (its id, its program).
+    Existing(String, String),
+    QueueFull,
 }
 
 pub struct Db {
@@ -134,32 +145,43 @@ impl Db {
         )
     }
 
-    /// Inserts a job if fewer than `max_active` are queued or running, in one
-    /// transaction. Returns false (and inserts nothing) when the queue is full.
-    pub fn insert_job(&mut self, job: &NewJob, max_active: usize) -> rusqlite::Result<bool> {
+    /// Inserts a job if fewer than `max_active` are queued or running and no
+    /// job has its idempotency key, in one transaction.
+    pub fn insert_job(&mut self, job: &NewJob, max_active: usize) -> rusqlite::Result<Inserted> {
         let tx = self.conn.transaction()?;
+        if let Some(key) = job.idempotency_key {
+            let existing = tx
+                .query_row("SELECT id, program FROM jobs WHERE idem = ?1", [key], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .optional()?;
+            if let Some((id, program)) = existing {
+                return Ok(Inserted::Existing(id, program));
+            }
+        }
         let active: i64 = tx.query_row(
             "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
             [],
             |r| r.get(0),
         )?;
         if active as usize >= max_active {
-            return Ok(false);
+            return Ok(Inserted::QueueFull);
         }
         tx.execute(
-            "INSERT INTO jobs (id, program, inputs, options, nonce, state, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
+            "INSERT INTO jobs (id, program, inputs, options, nonce, state, created, idem)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
             params![
                 job.id,
                 job.program,
                 job.inputs,
                 serde_json::to_string(job.options).expect("options serialize"),
                 job.nonce,
-                now() as i64
+                now() as i64,
+                job.idempotency_key
             ],
         )?;
         tx.commit()?;
-        Ok(true)
+        Ok(Inserted::New)
     }
 
     /// Claims the oldest queued job: marks it running and counts the attempt.

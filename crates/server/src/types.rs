@@ -50,6 +50,11 @@ pub struct JobRequest {
     /// 32-byte hex nonce to bind into the proof's attestation (random if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// A client-chosen key (at most 128 bytes): submitting again with the same
+    /// key answers the job already made instead of making another, so a retry
+    /// after a lost answer cannot run a job twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// The state of a job.

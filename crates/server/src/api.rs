@@ -53,10 +53,17 @@ async fn count(State(s): State<AppState>, req: Request, next: Next) -> Response 
 
 /// Reads a body of at most `limit` bytes; more answers 413 naming the limit.
 async fn read_body(body: Body, limit: usize, what: &str) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::too_large(format!(
-            "{what} is larger than this server's limit of {limit} bytes"
-        ))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return ApiError::too_large(format!(
+                    "{what} is larger than this server's limit of {limit} bytes"
+                ));
+            }
+            source = err.source();
+        }
+        ApiError::bad_request(format!("reading {what}: {e}"))
     })
 }
 

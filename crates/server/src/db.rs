@@ -97,11 +97,16 @@ impl Db {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
+        // One process per database: the exclusive lock is taken by the first
+        // write below and held until the connection closes (or the process
+        // dies), so a second server on the same data directory fails to start
+        // instead of queueing this one's running jobs again.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
         Ok(Db { conn })
     }
 

@@ -211,3 +211,20 @@ fn a_full_queue_answers_429() {
     client.healthz().unwrap();
     server.shutdown();
 }
+
+#[test]
+fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dev_config(dir.path(), Limits::default());
+    let first = start(&config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let err = start(&config, "127.0.0.1:0".parse().unwrap())
+        .err()
+        .expect("a second server started on the same database");
+    assert!(format!("{err:#}").contains("locked"), "{err:#}");
+    Client::new(&first.url()).unwrap().healthz().unwrap();
+    first.shutdown();
+    // Once the first has stopped, the directory can be served again.
+    start(&config, "127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .shutdown();
+}

@@ -2,9 +2,11 @@
 
 mod attest;
 mod bench;
+mod client;
 mod execute;
 mod input;
 mod prove;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,6 +35,10 @@ enum Command {
     Attest(attest::AttestArgs),
     /// Verify a prover's attestation, then encrypt inputs to its attested key (HPKE).
     EncryptInput(attest::EncryptArgs),
+    /// Run the proving service (HTTP API, SQLite job store).
+    Serve(serve::ServeArgs),
+    /// Talk to a proving service; verifies every attestation and proof received.
+    Client(client::ClientArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,5 +78,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => bench::run(args),
         Command::Attest(args) => attest::run(args),
         Command::EncryptInput(args) => attest::encrypt(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Client(args) => client::run(args),
     }
 }

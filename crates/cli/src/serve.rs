@@ -1,0 +1,53 @@
+//! `cloak serve`: the proving service (crates/server).
+
+use anyhow::Result;
+use clap::Args;
+use cloak_server::{AttestMode, Limits, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the job database (cloak.db) and the key seeds live.
+    #[arg(long, default_value = "cloak-data")]
+    data_dir: PathBuf,
+    /// `tee`: attest with this machine's TEE; `dev`: a local key (INSECURE,
+    /// for machines without a TEE; clients must pass --allow-dev).
+    #[arg(long, value_enum)]
+    attest: crate::prove::AttestWith,
+    /// Largest ELF accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_elf_bytes)]
+    max_elf_bytes: usize,
+    /// Largest (plaintext) input accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_input_bytes)]
+    max_input_bytes: usize,
+    /// Most cycles a job may run.
+    #[arg(long, default_value_t = Limits::default().max_cycles)]
+    max_cycles: u64,
+    /// Most jobs queued or running at once.
+    #[arg(long, default_value_t = Limits::default().max_queue)]
+    max_queue: usize,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let config = ServerConfig {
+        data_dir: args.data_dir,
+        attest: match args.attest {
+            crate::prove::AttestWith::Tee => AttestMode::Tee,
+            crate::prove::AttestWith::Dev => AttestMode::Dev,
+        },
+        limits: Limits {
+            max_elf_bytes: args.max_elf_bytes,
+            max_input_bytes: args.max_input_bytes,
+            max_cycles: args.max_cycles,
+            max_queue: args.max_queue,
+            ..Limits::default()
+        },
+    };
+    cloak_server::serve(&config, args.listen)?;
+    Ok(ExitCode::SUCCESS)
+}

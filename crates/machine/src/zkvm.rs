@@ -161,7 +161,8 @@ pub struct ProveReport {
     /// Of `prove`: pass 1's main-trace commitments of the shards (the
     /// backend's `commit_main` calls there).
     pub commit_pass: Duration,
-    /// Main trace cells (rows times columns) over every table of every proof.
+    /// Main trace cells (rows times columns) over every table of every proof
+    /// (the tables each shard proof holds).
     pub trace_cells: u64,
 }
 
@@ -351,10 +352,10 @@ impl MachineKeys {
             exec_time += t.elapsed();
             let start = Instant::now();
             let index = commitments.len();
-            report.trace_cells += cells(&w.traces);
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
             let zk = ZkRandomness::new(self.fri, seeds.of(index));
             let traces = w.tables.select(w.traces);
+            report.trace_cells += cells(&traces);
             if w.cpu.is_last {
                 // Pass 2 proves the last shard right after the memory proof:
                 // keep its commitment (one shard's worth of memory) rather

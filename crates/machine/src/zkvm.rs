@@ -722,6 +722,7 @@ impl MachineKeys {
 }
 
 /// Every shard's and the memory proof's witness (see [`MachineKeys::witness`]).
+#[derive(Clone)]
 pub struct ExecutionWitness {
     pub shards: Vec<ShardWitness>,
     pub global_traces: Vec<RowMajorMatrix<Val>>,

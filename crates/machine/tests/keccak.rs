@@ -142,27 +142,6 @@ fn outcome(w: &ExecutionWitness, name: &str) -> Option<String> {
     Some(outcome)
 }
 
-fn clone_witness(w: &ExecutionWitness) -> ExecutionWitness {
-    ExecutionWitness {
-        shards: w
-            .shards
-            .iter()
-            .map(|s| cloak_machine::witness::ShardWitness {
-                traces: s.traces.clone(),
-                public_values: s.public_values.clone(),
-                boundary: s.boundary.clone(),
-                committed: s.committed,
-                cpu: s.cpu,
-                tables: s.tables,
-            })
-            .collect(),
-        global_traces: w.global_traces.clone(),
-        global_words: w.global_words.clone(),
-        claim: w.claim,
-        output: w.output.clone(),
-    }
-}
-
 fn get(t: &RowMajorMatrix<Val>, row: usize, col: usize) -> u32 {
     t.values[row * t.width() + col].as_canonical_u32()
 }
@@ -177,7 +156,7 @@ fn set(t: &mut RowMajorMatrix<Val>, row: usize, col: usize, v: u32) {
 /// the result changed and is rejected, with a message containing `expect`.
 fn assert_rejected_by(name: &str, expect: &str, tamper: impl FnOnce(&mut [RowMajorMatrix<Val>])) {
     let honest = fixture();
-    let mut w = clone_witness(honest);
+    let mut w = honest.clone();
     tamper(&mut w.shards[0].traces);
     assert!(
         w.shards[0].traces != honest.shards[0].traces,
@@ -293,7 +272,7 @@ fn keccak_value_tampers_are_rejected() {
 fn keccak_table_left_out_is_rejected() {
     let w = fixture();
     assert!(w.shards[0].tables.contains(table::KECCAK_PERMUTE));
-    let mut without = clone_witness(w);
+    let mut without = w.clone();
     without.shards[0].tables = TableSet(w.shards[0].tables.0 & !(1 << table::KECCAK_PERMUTE));
     assert!(outcome(&without, "KeccakPermute table left out").is_some());
 }

@@ -154,27 +154,6 @@ fn outcome(w: &ExecutionWitness, name: &str) -> Option<String> {
     Some(outcome)
 }
 
-fn clone_witness(w: &ExecutionWitness) -> ExecutionWitness {
-    ExecutionWitness {
-        shards: w
-            .shards
-            .iter()
-            .map(|s| cloak_machine::witness::ShardWitness {
-                traces: s.traces.clone(),
-                public_values: s.public_values.clone(),
-                boundary: s.boundary.clone(),
-                committed: s.committed,
-                cpu: s.cpu,
-                tables: s.tables,
-            })
-            .collect(),
-        global_traces: w.global_traces.clone(),
-        global_words: w.global_words.clone(),
-        claim: w.claim,
-        output: w.output.clone(),
-    }
-}
-
 fn get(t: &RowMajorMatrix<Val>, row: usize, col: usize) -> u32 {
     t.values[row * t.width() + col].as_canonical_u32()
 }
@@ -188,7 +167,7 @@ fn set(t: &mut RowMajorMatrix<Val>, row: usize, col: usize, v: u32) {
 /// requires that the result changed and is rejected.
 fn assert_rejected(name: &str, index: usize, tamper: impl FnOnce(&mut RowMajorMatrix<Val>)) {
     let honest = &fixture().1;
-    let mut w = clone_witness(honest);
+    let mut w = honest.clone();
     tamper(&mut w.shards[0].traces[index]);
     assert!(
         w.shards[0].traces[index] != honest.shards[0].traces[index],
@@ -202,7 +181,7 @@ fn assert_rejected(name: &str, index: usize, tamper: impl FnOnce(&mut RowMajorMa
 /// the result changed and is rejected with a message containing `expect`.
 fn assert_rejected_by(name: &str, expect: &str, tamper: impl FnOnce(&mut [RowMajorMatrix<Val>])) {
     let honest = &fixture().1;
-    let mut w = clone_witness(honest);
+    let mut w = honest.clone();
     tamper(&mut w.shards[0].traces);
     assert!(
         w.shards[0].traces != honest.shards[0].traces,
@@ -394,7 +373,7 @@ fn precompile_messages_must_match_the_cpu() {
     let r = (0..cpu.height())
         .find(|&r| get(cpu, r, c::SYS_SHA_EXTEND) == 1)
         .expect("a SHA_EXTEND ECALL row");
-    let mut w = clone_witness(honest);
+    let mut w = honest.clone();
     let m = &mut w.shards[0].traces[table::CPU];
     set(m, r, c::SYS_SHA_EXTEND, 0);
     set(m, r, c::SYS_SHA_COMPRESS, 1);

@@ -113,27 +113,6 @@ fn multi() -> &'static Fixture {
     })
 }
 
-fn clone_shard(s: &ShardWitness) -> ShardWitness {
-    ShardWitness {
-        traces: s.traces.clone(),
-        public_values: s.public_values.clone(),
-        boundary: s.boundary.clone(),
-        committed: s.committed,
-        cpu: s.cpu,
-        tables: s.tables,
-    }
-}
-
-fn clone_witness(w: &ExecutionWitness) -> ExecutionWitness {
-    ExecutionWitness {
-        shards: w.shards.iter().map(clone_shard).collect(),
-        global_traces: w.global_traces.clone(),
-        global_words: w.global_words.clone(),
-        claim: w.claim,
-        output: w.output.clone(),
-    }
-}
-
 // --- Trace access.
 
 fn u(v: Val) -> u32 {
@@ -514,7 +493,7 @@ fn run_cases(honest: &ExecutionWitness, cases: &[Case]) -> Vec<(String, Outcome)
     let mut out = Vec::new();
     for &(name, expect, tamper) in cases {
         let start = Instant::now();
-        let mut w = clone_witness(honest);
+        let mut w = honest.clone();
         tamper(&mut w);
         assert_changed(honest, &w, name);
         let outcome = attempt(&w);
@@ -1315,7 +1294,7 @@ fn memory_key_wrapping_cannot_forge_the_exit_code() {
     assert!(honest.output.public_values.is_empty());
     assert_eq!(honest.shards.len(), 1);
     assert!(honest.shards[0].committed.iter().all(|&c| c));
-    let mut w = clone_witness(&honest);
+    let mut w = honest.clone();
 
     // The HALT row reads a0 (= 1) from the duplicate chain as 0.
     let s = &mut w.shards[0];
@@ -1387,10 +1366,7 @@ fn honest_witness_proves_and_verifies() {
     assert_eq!(statement.public_values, fx.witness.output.public_values);
     assert_eq!(statement.vk_digest, keys().vk_digest());
     // The harness itself accepts an untampered copy.
-    assert!(matches!(
-        attempt(&clone_witness(&fx.witness)),
-        Outcome::Accepted
-    ));
+    assert!(matches!(attempt(&fx.witness.clone()), Outcome::Accepted));
 }
 
 // (The two lists run as two tests, in parallel with the others.)
@@ -1425,7 +1401,7 @@ fn tampered_witnesses_are_rejected() {
 #[test]
 fn tampered_commit_digest_statement_is_rejected() {
     let fx = single();
-    let mut w = clone_witness(&fx.witness);
+    let mut w = fx.witness.clone();
     commit_digest_limb(&mut w);
     assert_changed(&fx.witness, &w, "commit digest");
     let proved = catch_quietly(|| keys().prove_witness(&w, SEED));

@@ -1,6 +1,9 @@
 //! `cloak attest`, `cloak attest inspect|verify` and `cloak encrypt-input`.
 
+mod common;
+
 use cloak_tee::{Attester, DevSigner, EncryptedInputs, InputSecretKey, Nonce, Statement};
+use common::text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -9,14 +12,6 @@ fn cloak(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn fixtures() -> PathBuf {

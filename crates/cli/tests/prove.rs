@@ -1,23 +1,9 @@
 //! `cloak prove`, `cloak verify` (with and without an attestation) and `cloak vk`.
 
+mod common;
+
+use common::{cloak, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn cloak(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cloak"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn prove_verify_and_attest_fibonacci() {

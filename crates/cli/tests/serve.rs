@@ -1,24 +1,10 @@
 //! `cloak serve` and `cloak client` on loopback with dev attestation.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{cloak, text};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn cloak(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cloak"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn serve_and_client_prove_fibonacci() {

@@ -46,6 +46,10 @@ pub struct ProveArgs {
     /// with the shard size, not with the program's length (at most 2^21).
     #[arg(long, default_value_t = cloak_machine::zkvm::DEFAULT_SHARD_CYCLES)]
     shard_cycles: u64,
+    /// Memory (MiB, estimated) to spend keeping shards' pass-1 commitments
+    /// for pass 2 instead of committing them again; 0 keeps only the last.
+    #[arg(long, value_name = "MIB", default_value_t = cloak_machine::zkvm::DEFAULT_KEEP_COMMITMENTS_BYTES >> 20)]
+    keep_commitments_mib: u64,
     /// Also attest the proof's statement: `tee` uses this machine's TEE
     /// (TDX through configfs-tsm or dstack, plus NVIDIA GPU CC evidence);
     /// `dev` signs with a throwaway local key (INSECURE, for machines without a TEE).
@@ -243,6 +247,7 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         },
         shard_cycles: args.shard_cycles,
         seed: seed(args.insecure_seed.as_deref())?,
+        keep_commitments_bytes: args.keep_commitments_mib.saturating_mul(1 << 20),
     };
     let start = Instant::now();
     let prover = args.backend.open()?;

@@ -63,6 +63,17 @@ pub enum TraceError {
     },
     #[error("{rows} rows do not fit a power-of-two trace")]
     TooManyRows { rows: usize },
+    #[error(
+        "shard {shard}: the {table} table needs {height} rows, past the 2^{max_log} \
+         that KoalaBear's two-adic domains allow this table (a single syscall this \
+         large cannot be proven; split it into smaller calls)"
+    )]
+    TableTooTall {
+        shard: usize,
+        table: &'static str,
+        height: usize,
+        max_log: usize,
+    },
     #[error("pc {pc:#010x} is at or above 0x40000000: text that high cannot be proven")]
     PcOutOfField { pc: u32 },
     #[error("pc {pc:#010x}: syscall {code:#010x} ({name}) has no table in the prover yet")]

@@ -17,6 +17,7 @@ pub mod bus;
 pub mod byte;
 pub mod commit;
 pub mod cpu;
+pub mod cut;
 pub mod divrem;
 pub mod event;
 pub mod flags;

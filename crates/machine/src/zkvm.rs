@@ -17,6 +17,7 @@
 
 use crate::air::{global_table, table, TableSet};
 use crate::commit;
+use crate::cut::SyscallPricing;
 use crate::event::TraceError;
 use crate::memory::{ImageAir, MemoryKind, WordState};
 use crate::program::ProgramAir;
@@ -28,9 +29,10 @@ use cloak_prover::{
     Challenge, Commitment, CpuBackend, ExternalBus, FriSettings, ProveError, ProverBackend,
     ProvingKey, StarkProof, Val, VerifyError, VerifyingKey, ZkRandomness,
 };
-use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program};
+use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program, ShardPolicy, SyscallEvent};
 use p3_field::PrimeCharacteristicRing;
 use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -132,6 +134,10 @@ pub struct ProveOptions {
     /// The zero-knowledge randomness: `None` draws it from the OS (what
     /// private inputs need); a seed makes proofs reproducible.
     pub seed: Option<[u8; 32]>,
+    /// Memory (bytes, estimated) that pass 1 may spend keeping shards'
+    /// main-trace commitments for pass 2 instead of committing them again.
+    /// The last shard's is always kept.
+    pub keep_commitments_bytes: u64,
 }
 
 impl Default for ProveOptions {
@@ -140,6 +146,7 @@ impl Default for ProveOptions {
             exec: ExecConfig::default(),
             shard_cycles: DEFAULT_SHARD_CYCLES,
             seed: None,
+            keep_commitments_bytes: DEFAULT_KEEP_COMMITMENTS_BYTES,
         }
     }
 }
@@ -148,6 +155,18 @@ impl Default for ProveOptions {
 /// (2^21 near 21 GB; measured with `cloak bench` on the 2-core box), at the
 /// same throughput.
 pub const DEFAULT_SHARD_CYCLES: u64 = 1 << 19;
+
+/// Pass-1 commitments kept for pass 2 by default: 4 GiB, three or four
+/// default-size shards (a kept commitment holds the shard's main traces at
+/// four times their height, see [`kept_commitment_bytes`]).
+pub const DEFAULT_KEEP_COMMITMENTS_BYTES: u64 = 4 << 30;
+
+/// Estimated memory of one kept main-trace commitment of `cells` trace
+/// cells: the zero-knowledge doubling and the blowup store each cell four
+/// times (4 bytes each), and the Merkle tree and salts add under a tenth.
+pub fn kept_commitment_bytes(cells: u64) -> u64 {
+    cells.saturating_mul(16).saturating_mul(11) / 10
+}
 
 /// Timings and sizes of one proof, for benchmarks.
 #[derive(Clone, Debug, Default)]
@@ -183,6 +202,11 @@ pub struct MachineKeys {
     program: ProgramAir,
     image: ImageAir,
     vk_digest: [u8; 32],
+    /// Where shards are cut besides their cycle count.
+    syscall_pricing: SyscallPricing,
+    /// Per shard table, the largest log2 height whose LDE and quotient domains
+    /// fit KoalaBear's two-adic subgroups.
+    max_log_heights: Vec<usize>,
 }
 
 impl MachineKeys {
@@ -214,6 +238,21 @@ impl MachineKeys {
         }
         h.update(shard_vk.commitment_bytes());
         h.update(global_vk.commitment_bytes());
+        let widths: Vec<usize> = shard_airs
+            .iter()
+            .map(p3_air::BaseAir::<Val>::width)
+            .collect();
+        let syscall_pricing = SyscallPricing::new(&widths, &shard_vk.lookup_columns());
+        // Both the LDE (blowup) and the quotient domain (chunks) extend the
+        // zero-knowledge trace of 2n rows.
+        let max_log_heights = shard_vk
+            .log_quotient_chunks(&shard_airs)
+            .into_iter()
+            .map(|chunks| {
+                let extension = 1 + chunks.max(fri.log_blowup);
+                <Val as p3_field::TwoAdicField>::TWO_ADICITY.saturating_sub(extension)
+            })
+            .collect();
         Ok(MachineKeys {
             shard_airs,
             global_airs,
@@ -227,6 +266,8 @@ impl MachineKeys {
             program: program_air,
             image,
             vk_digest: h.finalize().into(),
+            syscall_pricing,
+            max_log_heights,
         })
     }
 
@@ -289,8 +330,26 @@ impl MachineKeys {
     ) -> Result<ExecOutput, ZkvmError> {
         let min = self.fri.min_trace_height();
         let mut executor = Executor::new(program, inputs.to_vec(), opts.exec.clone());
-        executor.run_traced(opts.shard_cycles, |shard| {
+        let pricing = &self.syscall_pricing;
+        let cost = |event: &SyscallEvent| pricing.cost(event);
+        let policy = ShardPolicy {
+            max_cycles: opts.shard_cycles,
+            max_syscall_cost: pricing.budget(opts.shard_cycles),
+            syscall_cost: &cost,
+        };
+        executor.run_traced_with(&policy, |shard| {
             let w = witness::generate_shard(&self.program, shard, claim, min)?;
+            for (t, trace) in w.traces.iter().enumerate() {
+                if trace.height() > 1 << self.max_log_heights[t] {
+                    return Err(TraceError::TableTooTall {
+                        shard: shard.index as usize,
+                        table: table::NAMES[t],
+                        height: trace.height(),
+                        max_log: self.max_log_heights[t],
+                    }
+                    .into());
+                }
+            }
             f(w)
         })
     }
@@ -345,7 +404,9 @@ impl MachineKeys {
 
         // Pass 1: every shard's main commitment, and every key's last state.
         let mut commitments: Vec<Commitment> = Vec::new();
-        let mut kept = None;
+        // Kept commitments, in shard order: `(index, commitment, data)`.
+        let mut kept = std::collections::VecDeque::new();
+        let mut kept_bytes = 0u64;
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
         let mut t = Instant::now();
         self.for_each_shard(program, &inputs, opts, claim, |mut w| {
@@ -355,20 +416,19 @@ impl MachineKeys {
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
             let zk = ZkRandomness::new(self.fri, seeds.of(index));
             let traces = w.tables.select(w.traces);
-            report.trace_cells += cells(&traces);
-            if w.cpu.is_last {
-                // Pass 2 proves the last shard right after the memory proof:
-                // keep its commitment (one shard's worth of memory) rather
-                // than commit it again.
-                let c = Instant::now();
-                let (commitment, data) = backend.commit_main(&zk, traces)?;
-                report.commit_pass += c.elapsed();
-                commitments.push(commitment.clone());
-                kept = Some((index, commitment, data));
-            } else {
-                let c = Instant::now();
-                commitments.push(backend.commit_main(&zk, traces)?.0);
-                report.commit_pass += c.elapsed();
+            let shard_cells = cells(&traces);
+            report.trace_cells += shard_cells;
+            // Pass 2 proves the last shard right after the memory proof, so
+            // its commitment is always kept; others while the budget lasts.
+            let bytes = kept_commitment_bytes(shard_cells);
+            let keep = w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
+            let c = Instant::now();
+            let (commitment, data) = backend.commit_main(&zk, traces)?;
+            report.commit_pass += c.elapsed();
+            commitments.push(commitment.clone());
+            if keep {
+                kept_bytes += bytes;
+                kept.push_back((index, commitment, data));
             }
             for b in w.boundary {
                 last_state.insert(b.key, b);
@@ -396,12 +456,11 @@ impl MachineKeys {
             let start = Instant::now();
             let index = proofs.len();
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-            let committed = match kept.take() {
-                Some((i, commitment, data)) if i == index => Some((commitment, data)),
-                other => {
-                    kept = other;
-                    None
-                }
+            let committed = match kept.front() {
+                Some((i, _, _)) if *i == index => kept
+                    .pop_front()
+                    .map(|(_, commitment, data)| (commitment, data)),
+                _ => None,
             };
             proofs.push(self.prove_shard(
                 backend,

@@ -423,3 +423,100 @@ fn the_cpu_flag_must_match_the_table() {
         set(&mut ts[table::CPU], r, c::SYS_SHA_EXTEND, 1);
     });
 }
+
+// --- Shards cut by trace cells.
+
+/// A program that permutes one zeroed state `calls` times in a tight loop
+/// (five instructions a call) and halts with exit code 1 (no public values).
+fn permutation_loop(calls: i32) -> Program {
+    use cloak_vm::elf::{write_elf, SegmentSpec};
+    const TEXT: u32 = 0x1000;
+    const DATA: u32 = 0x10000;
+    let i = |imm: i32, rs1: u32, f3: u32, rd: u32, op: u32| {
+        ((imm as u32) & 0xfff) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op
+    };
+    let addi = |rd: u32, rs1: u32, imm: i32| i(imm, rs1, 0, rd, 0x13);
+    let lui = |rd: u32, imm20: u32| imm20 << 12 | rd << 7 | 0x37;
+    let ecall = 0x73;
+    // bne s1, zero, -16 (back to the loop's first instruction).
+    let imm = (-16i32) as u32;
+    let bne = (imm >> 12 & 1) << 31
+        | (imm >> 5 & 0x3f) << 25
+        | 9 << 15
+        | 1 << 12
+        | (imm >> 1 & 0xf) << 8
+        | (imm >> 11 & 1) << 7
+        | 0x63;
+    let code = [
+        lui(10, DATA >> 12), // a0 = the state
+        addi(9, 0, calls),   // s1 = calls
+        lui(5, 0x10),        // loop: t0 = KECCAK_PERMUTE
+        addi(5, 5, 0x109),
+        ecall,
+        addi(9, 9, -1),
+        bne,
+        addi(5, 0, 0),  // t0 = HALT
+        addi(10, 0, 1), // a0 = 1
+        ecall,
+    ];
+    let text: Vec<u8> = code.iter().flat_map(|w: &u32| w.to_le_bytes()).collect();
+    let elf = write_elf(
+        TEXT,
+        &[
+            SegmentSpec {
+                vaddr: TEXT,
+                data: &text,
+                zero_fill: 0,
+                executable: true,
+            },
+            SegmentSpec {
+                vaddr: DATA,
+                data: &[],
+                zero_fill: 200,
+                executable: false,
+            },
+        ],
+    );
+    Program::from_elf(&elf).unwrap()
+}
+
+/// A tight loop of permutations adds 24 rows of ~3,000 cells per 5 cycles:
+/// cut by cycles alone, one 2^12-cycle shard would hold 800 calls (some 230 M
+/// cells). The shards are cut by their syscalls' trace cells instead, and
+/// the execution still proves and verifies as one statement.
+#[test]
+fn permutation_heavy_shards_are_cut_by_trace_cells() {
+    let calls = 20;
+    let program = permutation_loop(calls);
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    let opts = ProveOptions {
+        shard_cycles: 1 << 12,
+        seed: Some([5; 32]),
+        ..ProveOptions::default()
+    };
+    let w = keys.witness(&program, Vec::new(), &opts).unwrap();
+    let layout = keys.shard_layout();
+    let cells = |t: usize| (layout[t].1 + 4 * layout[t].2) as u64;
+    let budget = (1u64 << 12) * cells(table::CPU);
+    let per_call = keccak::ROWS_PER_CALL as u64 * cells(table::KECCAK_PERMUTE);
+    // The shard closes after the call that reaches the budget.
+    let per_shard = budget.div_ceil(per_call) as usize;
+    assert!(per_shard < calls as usize, "{per_shard} calls fit a shard");
+    let mut seen = 0;
+    for (s, shard) in w.shards.iter().enumerate() {
+        // Real rows carry the state pointer (0x10000: high limb 1); padding is zero there.
+        let t = &shard.traces[table::KECCAK_PERMUTE];
+        let rows = (0..t.height())
+            .filter(|&r| get(t, r, kc::PTR_HI) != 0)
+            .count();
+        let n = rows.div_ceil(keccak::ROWS_PER_CALL);
+        assert!(n <= per_shard, "shard {s} holds {n} calls");
+        seen += n;
+    }
+    assert_eq!(seen, calls as usize);
+    assert!(w.shards.len() >= (calls as usize).div_ceil(per_shard));
+    let (proof, report) = keys.prove(&program, Vec::new(), &opts).unwrap();
+    assert_eq!(report.shards, w.shards.len());
+    let statement = keys.verify(&proof).unwrap();
+    assert_eq!(statement.exit_code, 1);
+}

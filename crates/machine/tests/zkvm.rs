@@ -171,6 +171,15 @@ fn multi_shard_proofs_verify_and_chain() {
     let witness = keys.witness(&program, input, &opts).unwrap();
     let again = keys.prove_witness(&witness, [2; 32]).unwrap();
     assert_eq!(again.to_bytes(), proof.to_bytes());
+    // Keeping every shard's commitment (the default budget holds all three)
+    // or only the last one's: the same bytes again.
+    let last_only = ProveOptions {
+        keep_commitments_bytes: 0,
+        ..opts.clone()
+    };
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let (recommitted, _) = keys.prove(&program, input, &last_only).unwrap();
+    assert_eq!(recommitted.to_bytes(), proof.to_bytes());
 
     // The public shares of the cross-shard bus are blinded: other randomness,
     // other shares (they would otherwise be a function of private state).
@@ -204,4 +213,33 @@ fn multi_shard_proofs_verify_and_chain() {
     truncated.shards.truncate(2);
     truncated.shards[1].cpu.is_last = true;
     assert!(keys.verify(&truncated).is_err());
+}
+
+/// One HINT_READ of 9 MB writes 2.25 M words, one HintRead row each: past the
+/// 2^21 rows the table's quotient domain fits in KoalaBear's two-adic
+/// subgroups. Proving stops with an error that names the shard and the table
+/// instead of failing inside the STARK library.
+#[test]
+fn a_table_past_the_two_adic_limit_is_a_clear_error() {
+    let program = guest("sha256");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    let len = 9usize << 20;
+    let mut input = (len as u64).to_le_bytes().to_vec();
+    input.resize(8 + len, 0x5a);
+    let Err(err) = keys.prove(&program, vec![input], &ProveOptions::default()) else {
+        panic!("a 2^22-row HintRead table was proven");
+    };
+    assert!(
+        matches!(
+            err,
+            ZkvmError::Trace(cloak_machine::TraceError::TableTooTall {
+                shard: 0,
+                table: "hint",
+                height: 4194304,
+                max_log: 21,
+            })
+        ),
+        "{err}"
+    );
+    eprintln!("{err}");
 }

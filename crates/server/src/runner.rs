@@ -126,6 +126,7 @@ fn run_job(
         exec,
         shard_cycles,
         seed: None,
+        ..ProveOptions::default()
     };
     let backend = ProgressBackend::new(|proven| {
         let proven = proven.min(shards_total);

@@ -24,6 +24,33 @@ pub struct ExecConfig {
     pub max_memory_bytes: Option<u64>,
 }
 
+/// Where tracing mode cuts shards.
+///
+/// Cycles alone do not bound a shard's traces: a syscall served by a wide
+/// table (a precompile) or one row per word (HINT_READ) can add far more trace
+/// than the cycle that called it. The prover prices each syscall and the
+/// executor closes a shard once its syscalls cost `max_syscall_cost`.
+pub struct ShardPolicy<'a> {
+    /// At most this many cycles per shard (0 counts as 1).
+    pub max_cycles: u64,
+    /// Close the shard right after the syscall that brings its syscalls' total
+    /// cost to this or more (a single syscall still fits any shard).
+    pub max_syscall_cost: u64,
+    /// The cost of one recorded syscall, in the caller's units.
+    pub syscall_cost: &'a dyn Fn(&SyscallEvent) -> u64,
+}
+
+impl ShardPolicy<'static> {
+    /// Shards of at most `max_cycles` cycles, whatever their syscalls.
+    pub fn cycles(max_cycles: u64) -> Self {
+        ShardPolicy {
+            max_cycles,
+            max_syscall_cost: u64::MAX,
+            syscall_cost: &|_| 0,
+        }
+    }
+}
+
 /// What a completed run produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -146,9 +173,21 @@ impl<'p> Executor<'p> {
     pub fn run_traced<E: From<ExecError>>(
         &mut self,
         shard_cycles: u64,
+        on_shard: impl FnMut(&Shard) -> Result<(), E>,
+    ) -> Result<ExecOutput, E> {
+        self.run_traced_with(&ShardPolicy::cycles(shard_cycles), on_shard)
+    }
+
+    /// Tracing mode with shards cut by `policy`: after at most
+    /// `policy.max_cycles` cycles, or right after the syscall that brings the
+    /// shard's syscall cost to `policy.max_syscall_cost` or more, whichever
+    /// comes first. Otherwise as [`Self::run_traced`].
+    pub fn run_traced_with<E: From<ExecError>>(
+        &mut self,
+        policy: &ShardPolicy<'_>,
         mut on_shard: impl FnMut(&Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
-        let shard_cycles = shard_cycles.max(1);
+        let shard_cycles = policy.max_cycles.max(1);
         self.memory.enable_timestamps();
         let limit = self.config.max_cycles.unwrap_or(u64::MAX);
         let capacity = shard_cycles.min(limit).min(1 << 24) as usize;
@@ -171,10 +210,27 @@ impl<'p> Executor<'p> {
             tracer.shard_start_ts = timestamp(self.clk, Position::Rs1);
             tracer.shard.start = self.boundary();
             self.tracer = Some(tracer);
+            let mut syscalls_seen = 0;
+            let mut syscall_cost = 0u64;
             while self.clk < shard_end && !self.halted {
                 if let Err(e) = self.step::<true>() {
                     self.tracer = None;
                     return Err(e.into());
+                }
+                let syscalls = &self
+                    .tracer
+                    .as_ref()
+                    .expect("a shard is open")
+                    .shard
+                    .syscalls;
+                if syscalls.len() > syscalls_seen {
+                    for event in &syscalls[syscalls_seen..] {
+                        syscall_cost = syscall_cost.saturating_add((policy.syscall_cost)(event));
+                    }
+                    syscalls_seen = syscalls.len();
+                    if syscall_cost >= policy.max_syscall_cost {
+                        break;
+                    }
                 }
             }
             tracer = self.tracer.take().expect("a shard is open");

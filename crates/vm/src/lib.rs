@@ -17,7 +17,7 @@ pub mod syscall;
 
 pub use elf::ElfError;
 pub use error::ExecError;
-pub use executor::{operand_reads, ExecConfig, ExecOutput, Executor};
+pub use executor::{operand_reads, ExecConfig, ExecOutput, Executor, ShardPolicy};
 pub use instruction::{Instruction, Opcode};
 pub use program::{Program, Segment};
 pub use record::{BoundaryState, CpuEvent, MemoryAccess, Shard, SyscallEvent, TouchedWord};

@@ -189,3 +189,55 @@ fn cycle_limit_applies_in_tracing_mode() {
     );
     assert_eq!(n, 5, "4 full shards and the partial one at the limit");
 }
+
+#[test]
+fn syscall_cost_cuts_shards_after_the_call_that_reaches_the_budget() {
+    use cloak_vm::{syscall, ShardPolicy, SyscallEvent};
+    let p = guest("keccak256");
+    let inputs = vec![[&3000u64.to_le_bytes()[..], &[9u8; 3000]].concat()];
+    let (_, whole, final_mem) = trace(&p, inputs.clone(), u64::MAX);
+    let calls = |s: &Shard| {
+        s.syscalls
+            .iter()
+            .filter(|e| e.code == syscall::KECCAK_PERMUTE)
+            .count()
+    };
+    let total = calls(&whole[0]);
+    assert!(total >= 20, "{total} permutations");
+    // Three permutations per shard; every other syscall is free.
+    let cost = |e: &SyscallEvent| u64::from(e.code == syscall::KECCAK_PERMUTE);
+    let policy = ShardPolicy {
+        max_cycles: u64::MAX,
+        max_syscall_cost: 3,
+        syscall_cost: &cost,
+    };
+    let mut e = Executor::new(&p, inputs, ExecConfig::default());
+    let mut shards = Vec::new();
+    let out = e
+        .run_traced_with(&policy, |s| {
+            shards.push(s.clone());
+            Ok::<(), cloak_vm::ExecError>(())
+        })
+        .unwrap();
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(
+        shards.len(),
+        total.div_ceil(3) + usize::from(total % 3 == 0)
+    );
+    for (i, s) in shards.iter().enumerate() {
+        let n = calls(s);
+        if i + 1 < shards.len() {
+            assert_eq!(n, 3, "shard {i}");
+            // The shard ends right after the call that reached the budget.
+            let last = s.syscalls.last().unwrap();
+            assert_eq!(last.code, syscall::KECCAK_PERMUTE);
+            assert_eq!(last.clk + 1, s.end.clk, "shard {i}");
+        } else {
+            assert!(n < 3, "last shard holds the rest: {n}");
+        }
+    }
+    check_record(&p, &shards);
+    assert_eq!(e.final_memory(), final_mem);
+    let cpu: Vec<_> = shards.iter().flat_map(|s| s.cpu.iter().copied()).collect();
+    assert_eq!(cpu, whole[0].cpu);
+}

@@ -110,6 +110,7 @@ pub fn trace(
             ByteOp::And => cols::IS_AND,
             ByteOp::Or => cols::IS_OR,
             ByteOp::Xor => cols::IS_XOR,
+            ByteOp::Pair => return Err(TraceError::UnsupportedOpcode(event.opcode)),
         };
         row[flag] = Val::ONE;
     }

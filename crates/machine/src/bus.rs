@@ -76,6 +76,9 @@ pub const AND_ID: u32 = Opcode::And as u32;
 pub const OR_ID: u32 = Opcode::Or as u32;
 /// `op` of XOR messages (see [`ADD_ID`]).
 pub const XOR_ID: u32 = Opcode::Xor as u32;
+/// `op` of `byte(U8_PAIR_ID, x, y, 0)`: a range check of two bytes at once
+/// (above every opcode id, so it is no ALU operation).
+pub const U8_PAIR_ID: u32 = 0x100;
 /// `op` of signed less-than messages (see [`ADD_ID`]).
 pub const SLT_ID: u32 = Opcode::Slt as u32;
 /// `op` of unsigned less-than messages (see [`ADD_ID`]).

@@ -1,11 +1,13 @@
 //! Byte: provides `byte(op, x, y, op(x, y))` for every pair of bytes and
-//! op in AND, OR, XOR.
+//! op in AND, OR, XOR, and `byte(U8_PAIR, x, y, 0)`.
 //!
 //! `x`, `y` and the three results are preprocessed columns (fixed by the
 //! verifying key); the witness is one multiplicity column per operation. A
-//! lookup therefore also proves that `x`, `y` and `z` are bytes.
+//! lookup therefore also proves that `x`, `y` and `z` are bytes; U8_PAIR
+//! lookups are for exactly that (two byte range checks in one message,
+//! where `range16(x)` and `range16(256 x)` would take four).
 
-use crate::bus::{AND_ID, BYTE_BUS, OR_ID, XOR_ID};
+use crate::bus::{AND_ID, BYTE_BUS, OR_ID, U8_PAIR_ID, XOR_ID};
 use crate::event::{ByteOp, Multiplicities};
 use cloak_prover::Val;
 use p3_air::{Air, BaseAir, WindowAccess};
@@ -17,11 +19,11 @@ use p3_matrix::dense::RowMajorMatrix;
 pub const LOG_HEIGHT: usize = 16;
 /// Preprocessed columns: x, y, x & y, x | y, x ^ y.
 pub const PREPROCESSED_WIDTH: usize = 5;
-/// Main columns: the multiplicities of the AND, OR and XOR entries.
-pub const WIDTH: usize = 3;
+/// Main columns: the multiplicities of the AND, OR, XOR and U8_PAIR entries.
+pub const WIDTH: usize = 4;
 
 /// The bus op id of each multiplicity column, in [`ByteOp::ALL`] order.
-const OP_IDS: [u32; 3] = [AND_ID, OR_ID, XOR_ID];
+const OP_IDS: [u32; 4] = [AND_ID, OR_ID, XOR_ID, U8_PAIR_ID];
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ByteAir;
@@ -36,7 +38,7 @@ impl<F: Field> BaseAir<F> for ByteAir {
             for y in 0..=255u8 {
                 values.push(F::from_u8(x));
                 values.push(F::from_u8(y));
-                values.extend(ByteOp::ALL.map(|op| F::from_u8(op.apply(x, y))));
+                values.extend(ByteOp::BITWISE.map(|op| F::from_u8(op.apply(x, y))));
             }
         }
         Some(RowMajorMatrix::new(values, PREPROCESSED_WIDTH))
@@ -62,14 +64,11 @@ where
         let mults = builder.main().current_slice().to_vec();
         let (x, y) = (prep[0], prep[1]);
         for (i, op_id) in OP_IDS.into_iter().enumerate() {
+            // U8_PAIR's result is 0; the others' are preprocessed.
+            let z: AB::Expr = prep.get(2 + i).map_or(AB::Expr::ZERO, |&v| v.into());
             builder.push_interaction(
                 BYTE_BUS,
-                [
-                    AB::Expr::from_u32(op_id),
-                    x.into(),
-                    y.into(),
-                    prep[2 + i].into(),
-                ],
+                [AB::Expr::from_u32(op_id), x.into(), y.into(), z],
                 Count::provided(-mults[i].into()),
             );
         }

@@ -18,8 +18,8 @@
 //! 5. overflow (flag `overflow`): `b = INT_MIN`, `c = -1`, `q = INT_MIN`, `r = 0`.
 //!
 //! Why a malicious prover cannot claim a wrong `a`:
-//! - The bytes of `b`, `c`, `q`, `r` and `p_hi` are bytes (`x` and `256 * x`
-//!   range-checked, as in Mul), and `b`, `c` recompose to the message limbs;
+//! - The bytes of `b`, `c`, `q`, `r` and `p_hi` are bytes (`byte(U8_PAIR, x,
+//!   y, 0)` lookups, two at a time, as in Mul), and `b`, `c` recompose to the message limbs;
 //!   `a` is recomposed from `q`'s or `r`'s bytes, so needs no other range check.
 //!   The sign bits are bit 7 of the top bytes (`512 * (top - 128 * sign)`
 //!   range-checked, as in Mul), and `neg = sign * is_signed`.
@@ -46,8 +46,10 @@
 //!   set on a signed row whose operands are `INT_MIN` and `-1`, and then
 //!   constraint 5 fixes the result.
 
-use crate::bus::{limbs, ALU_BUS, DIVU_ID, DIV_ID, RANGE16_BUS, REMU_ID, REM_ID, SLTU_ID};
-use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::bus::{
+    limbs, ALU_BUS, BYTE_BUS, DIVU_ID, DIV_ID, RANGE16_BUS, REMU_ID, REM_ID, SLTU_ID, U8_PAIR_ID,
+};
+use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
@@ -229,12 +231,21 @@ impl<AB: InteractionBuilder> Air<AB> for DivRemAir {
         ];
         builder.push_interaction(ALU_BUS, message, Count::bounded(-is_real.clone(), 1));
 
-        // Range checks: bytes (x and 256 x), carries, sign decompositions, |r|, |c|.
-        let mut checks: Vec<AB::Expr> = Vec::new();
-        for &x in &r[B..B + 20] {
-            checks.push(x.into());
-            checks.push(x * byte.clone());
+        // The bytes of b, c, q, r and p_hi, two per lookup.
+        for x in (B..B + 20).step_by(2) {
+            builder.push_interaction(
+                BYTE_BUS,
+                [
+                    AB::Expr::from_u32(U8_PAIR_ID),
+                    r[x].into(),
+                    r[x + 1].into(),
+                    AB::Expr::ZERO,
+                ],
+                Count::bounded(is_real.clone(), 1),
+            );
         }
+        // Range checks: carries, sign decompositions, |r|, |c|.
+        let mut checks: Vec<AB::Expr> = Vec::new();
         checks.extend((CARRY..CARRY + 8).map(|col| r[col].into()));
         for (i, base) in [B, C, Q, R].into_iter().enumerate() {
             checks.push(
@@ -303,10 +314,6 @@ pub fn witness(
         row[CARRY + k] = Val::from_u64(carry);
         checks.push(Val::from_u64(carry));
     }
-    for &x in &row[B..B + 20] {
-        checks.push(x);
-        checks.push(x * Val::from_u32(256));
-    }
     let c_sum: u32 = (0..4).map(|k| c >> (8 * k) & 0xff).sum();
     row[C_ZERO] = Val::from_bool(c == 0);
     row[C_INV] = Val::from_u32(c_sum).try_inverse().unwrap_or(Val::ZERO);
@@ -361,6 +368,10 @@ pub fn trace(
         let (q, r) = (result(quotient_op), result(remainder_op));
         let (cells, checks, lt) = witness(event.opcode, event.b, event.c, q, r);
         row.copy_from_slice(&cells);
+        for x in cells[cols::B..cols::B + 20].chunks(2) {
+            let byte = |v: Val| v.as_canonical_u32() as u8;
+            mults.byte(ByteOp::Pair, byte(x[0]), byte(x[1]));
+        }
         for value in checks {
             let value = u16::try_from(value.as_canonical_u32())
                 .expect("an honest row's range checks are below 2^16");

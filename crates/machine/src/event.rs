@@ -114,23 +114,29 @@ pub(crate) fn checked(event: &AluEvent) -> Result<Opcode, TraceError> {
     Ok(op)
 }
 
-/// A bitwise operation on bytes, as the Byte table provides it.
+/// An operation on a pair of bytes, as the Byte table provides it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ByteOp {
     And,
     Or,
     Xor,
+    /// No operation: `byte(U8_PAIR, x, y, 0)` only shows that `x` and `y`
+    /// are bytes (two byte range checks in one lookup).
+    Pair,
 }
 
 impl ByteOp {
-    /// In the Byte table's column order.
-    pub const ALL: [ByteOp; 3] = [ByteOp::And, ByteOp::Or, ByteOp::Xor];
+    /// In the Byte table's multiplicity column order.
+    pub const ALL: [ByteOp; 4] = [ByteOp::And, ByteOp::Or, ByteOp::Xor, ByteOp::Pair];
+    /// The operations with a preprocessed result column, in column order.
+    pub const BITWISE: [ByteOp; 3] = [ByteOp::And, ByteOp::Or, ByteOp::Xor];
 
     pub fn apply(self, x: u8, y: u8) -> u8 {
         match self {
             ByteOp::And => x & y,
             ByteOp::Or => x | y,
             ByteOp::Xor => x ^ y,
+            ByteOp::Pair => 0,
         }
     }
 
@@ -157,7 +163,7 @@ impl ByteOp {
 pub struct Multiplicities {
     pub(crate) range16: Vec<u64>,
     /// Per [`ByteOp`], indexed by `x * 256 + y` (the Byte table's row).
-    pub(crate) byte: [Vec<u64>; 3],
+    pub(crate) byte: [Vec<u64>; 4],
 }
 
 impl Default for Multiplicities {

@@ -9,10 +9,10 @@
 //! is computed byte column by byte column with carries.
 //!
 //! Why a malicious prover cannot claim a wrong `a`:
-//! - The bytes of `b`, `c` and the product `p` are shown to be bytes by
-//!   range-checking `x` and `256 * x` on `range16` (the first makes `x` a small
-//!   integer, so `256 * x < 2^24 < p` and the second bounds it by 256); `b` and
-//!   `c`'s bytes recompose to the message limbs, so they are the operands' bytes.
+//! - The bytes of `b`, `c` and the product `p` are shown to be bytes two at a
+//!   time by `byte(U8_PAIR, x, y, 0)` lookups (the Byte table provides exactly
+//!   the pairs of values below 256); `b` and `c`'s bytes recompose to the
+//!   message limbs, so they are the operands' bytes.
 //! - The sign bits are booleans with `512 * (top byte - 128 * sign)`
 //!   range-checked: for a top byte below 256 that difference is in
 //!   `(-128, 256)`, and only `[0, 128)` gives a field value below 2^16, so the
@@ -25,8 +25,10 @@
 //! - The op flags are booleans with at most one set, and select which half of
 //!   `p` is `a`; `a`'s limbs are recomposed from range-checked bytes.
 
-use crate::bus::{limbs, ALU_BUS, MULHSU_ID, MULHU_ID, MULH_ID, MUL_ID, RANGE16_BUS};
-use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::bus::{
+    limbs, ALU_BUS, BYTE_BUS, MULHSU_ID, MULHU_ID, MULH_ID, MUL_ID, RANGE16_BUS, U8_PAIR_ID,
+};
+use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
@@ -130,12 +132,21 @@ impl<AB: InteractionBuilder> Air<AB> for MulAir {
         ];
         builder.push_interaction(ALU_BUS, message, Count::bounded(-is_real.clone(), 1));
 
-        // Range checks: bytes (x and 256 x), carries, sign decompositions.
-        let mut checks: Vec<AB::Expr> = Vec::new();
-        for col in (B..B + 8).chain(P..P + 8) {
-            checks.push(r[col].into());
-            checks.push(r[col] * byte.clone());
+        // Bytes, two per lookup: b and c (columns B..B + 8), then p.
+        for x in (B..B + 8).chain(P..P + 8).step_by(2) {
+            builder.push_interaction(
+                BYTE_BUS,
+                [
+                    AB::Expr::from_u32(U8_PAIR_ID),
+                    r[x].into(),
+                    r[x + 1].into(),
+                    AB::Expr::ZERO,
+                ],
+                Count::bounded(is_real.clone(), 1),
+            );
         }
+        // Range checks: carries, sign decompositions.
+        let mut checks: Vec<AB::Expr> = Vec::new();
         checks.extend((CARRY..CARRY + 8).map(|col| r[col].into()));
         for (top, sign) in [(B + 3, B_SIGN), (C + 3, C_SIGN)] {
             checks.push((r[top] - r[sign] * AB::Expr::from_u32(128)) * AB::Expr::from_u32(512));
@@ -180,23 +191,22 @@ pub fn trace(
         row[A_LO] = Val::from_u32(a.0);
         row[A_HI] = Val::from_u32(a.1);
         let mut carry = 0u64;
+        let mut p = [0u8; 8];
         for k in 0..8 {
             let column = carry + (0..=k).map(|i| bx[i] * cx[k - i]).sum::<u64>();
-            let p = column & 0xff;
+            p[k] = (column & 0xff) as u8;
             carry = column >> 8;
-            row[P + k] = Val::from_u64(p);
+            row[P + k] = Val::from_u8(p[k]);
             row[CARRY + k] = Val::from_u64(carry);
-            mults.range16(p as u16);
-            mults.range16((p << 8) as u16);
             mults.range16(carry as u16);
         }
         for i in 0..4 {
             row[B + i] = Val::from_u64(bx[i]);
             row[C + i] = Val::from_u64(cx[i]);
         }
-        for x in bx[..4].iter().chain(&cx[..4]) {
-            mults.range16(*x as u16);
-            mults.range16((*x << 8) as u16);
+        let bytes: Vec<u8> = bx[..4].iter().chain(&cx[..4]).map(|&x| x as u8).collect();
+        for pair in bytes.chunks(2).chain(p.chunks(2)) {
+            mults.byte(ByteOp::Pair, pair[0], pair[1]);
         }
         row[B_SIGN] = Val::from_bool(b_sign);
         row[C_SIGN] = Val::from_bool(c_sign);

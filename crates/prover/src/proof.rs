@@ -10,7 +10,7 @@ use thiserror::Error;
 /// Identifies a Cloak proof file.
 pub const MAGIC: [u8; 8] = *b"CLOAKPRF";
 /// Bumped on any change to the encoding or to what is proven.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 pub type StarkProof = BatchProof<Config>;
 

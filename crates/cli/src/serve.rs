@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use cloak_server::{AttestMode, Limits, ServerConfig};
+use cloak_server::{AttestMode, Limits, Pipeline, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Most jobs queued or running at once.
     #[arg(long, default_value_t = Limits::default().max_queue)]
     max_queue: usize,
+    /// Jobs prepared (executed, traced) while another proves; 0 runs them
+    /// one after the other.
+    #[arg(long, default_value_t = Pipeline::default().lookahead)]
+    lookahead: usize,
+    /// Generate a prepared job's traces ahead only up to this many cycles
+    /// (they stay in memory until the job proves).
+    #[arg(long, default_value_t = Pipeline::default().witness_max_cycles)]
+    trace_ahead_max_cycles: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -46,6 +54,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             max_cycles: args.max_cycles,
             max_queue: args.max_queue,
             ..Limits::default()
+        },
+        pipeline: Pipeline {
+            lookahead: args.lookahead,
+            witness_max_cycles: args.trace_ahead_max_cycles,
         },
     };
     cloak_server::serve(&config, args.listen)?;

@@ -1,6 +1,7 @@
 //! `cloak serve`: the proving service (crates/server).
 
 use anyhow::Result;
+use clap::builder::TypedValueParser;
 use clap::Args;
 use cloak_server::{AttestMode, Limits, Pipeline, ServerConfig};
 use std::net::SocketAddr;
@@ -31,12 +32,13 @@ pub struct ServeArgs {
     /// Most jobs queued or running at once.
     #[arg(long, default_value_t = Limits::default().max_queue)]
     max_queue: usize,
-    /// Jobs prepared (executed, traced) while another proves; 0 runs them
-    /// one after the other.
-    #[arg(long, default_value_t = Pipeline::default().lookahead)]
+    /// Jobs prepared (keys, inputs, execution) while another proves; 0
+    /// prepares each job just before it proves. At most 16.
+    #[arg(long, default_value_t = Pipeline::default().lookahead,
+          value_parser = clap::value_parser!(u64).range(0..=16).map(|v| v as usize))]
     lookahead: usize,
-    /// Generate a prepared job's traces ahead only up to this many cycles
-    /// (they stay in memory until the job proves).
+    /// Also generate a prepared job's traces ahead, for jobs of at most this
+    /// many cycles (they stay in memory until the job proves); 0: never.
     #[arg(long, default_value_t = Pipeline::default().witness_max_cycles)]
     trace_ahead_max_cycles: u64,
 }

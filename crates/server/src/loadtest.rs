@@ -177,8 +177,10 @@ impl Tally {
 
 /// Runs the load test against `url`.
 pub fn run(url: &str, spec: &LoadSpec, trust: &Trust) -> Result<LoadReport, ClientError> {
-    if spec.inputs.is_empty() {
-        return Err(ClientError::Other("no inputs to submit".into()));
+    if spec.inputs.is_empty() || spec.clients == 0 || spec.jobs_per_client == 0 {
+        return Err(ClientError::Other(
+            "nothing to submit: clients, jobs per client and input sets must be at least 1".into(),
+        ));
     }
     let admin = Client::new(url)?;
     let program =
@@ -375,6 +377,26 @@ mod tests {
         let p = Percentiles::of(&[ms(7)]);
         assert_eq!((p.p50, p.p99, p.max), (ms(7), ms(7), ms(7)));
         assert_eq!(Percentiles::of(&[]).max, Duration::ZERO);
+    }
+
+    #[test]
+    fn an_empty_load_is_refused_before_any_request() {
+        let spec = LoadSpec {
+            clients: 0,
+            jobs_per_client: 5,
+            elf: Vec::new(),
+            inputs: vec![Vec::new()],
+            options: JobOptions::default(),
+            burst: false,
+            timeout: Duration::from_secs(1),
+            poll: Duration::from_millis(10),
+        };
+        let trust = Trust::new(cloak_tee::Policy::default());
+        // Port 1: nothing listens; the refusal must come first.
+        match run("http://127.0.0.1:1", &spec, &trust) {
+            Err(ClientError::Other(m)) => assert!(m.contains("nothing to submit"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

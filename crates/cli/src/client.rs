@@ -5,6 +5,7 @@ use crate::input::{parse_input, INPUT_FORMS};
 use crate::prove::print_statement;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use cloak_server::loadtest::{self, LoadSpec};
 use cloak_server::types::JobOptions;
 use cloak_server::{Client, Trust};
 use cloak_tee::Nonce;
@@ -64,8 +65,38 @@ enum ClientCommand {
         #[arg(short, long, default_value = "proof.bin")]
         output: PathBuf,
     },
-    /// Cancel a job and delete its result.
+    /// Cancel a job (stopping its proof) and delete its result.
     Cancel { id: String },
+    /// Concurrent clients each submit jobs, wait and verify every result;
+    /// then the server's job counts are checked: prints submitted,
+    /// completed, failed, lost and duplicated jobs and latency percentiles.
+    /// Use a server nobody else uses meanwhile. Exits 1 unless every job
+    /// completed and verified with none lost or duplicated.
+    LoadTest(LoadTestArgs),
+}
+
+#[derive(Args)]
+struct LoadTestArgs {
+    elf: PathBuf,
+    #[arg(long = "input", value_name = "INPUT", long_help = format!("One guest input buffer; repeat for more (every job gets the same). Forms: {INPUT_FORMS}"))]
+    inputs: Vec<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Jobs each client submits.
+    #[arg(long, default_value_t = 5)]
+    jobs: usize,
+    /// Each client submits all its jobs first, then waits for them (default:
+    /// one at a time, each waited for and verified before the next).
+    #[arg(long)]
+    burst: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
+    #[command(flatten)]
+    options: OptionArgs,
+    /// Give up on a job after this many seconds (it counts as lost).
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
 }
 
 #[derive(Args)]
@@ -205,6 +236,25 @@ pub fn run(args: ClientArgs) -> Result<ExitCode> {
         ClientCommand::Cancel { id } => {
             let s = client.cancel(&id)?;
             println!("job {}: {}", s.id, s.state.as_str());
+        }
+        ClientCommand::LoadTest(a) => {
+            let elf =
+                std::fs::read(&a.elf).with_context(|| format!("reading {}", a.elf.display()))?;
+            let spec = LoadSpec {
+                clients: a.clients,
+                jobs_per_client: a.jobs,
+                elf,
+                inputs: vec![inputs(&a.inputs)?],
+                options: a.options.job_options(),
+                burst: a.burst,
+                timeout: Duration::from_secs(a.timeout),
+                poll: Duration::from_millis(100),
+            };
+            let report = loadtest::run(&args.server, &spec, &trust(&a.trust)?)?;
+            println!("{report}");
+            if !report.clean() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,9 @@
 //! `cloak serve`: the proving service (crates/server).
 
 use anyhow::Result;
+use clap::builder::TypedValueParser;
 use clap::Args;
-use cloak_server::{AttestMode, Limits, ServerConfig};
+use cloak_server::{AttestMode, Limits, Pipeline, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,15 @@ pub struct ServeArgs {
     /// Most jobs queued or running at once.
     #[arg(long, default_value_t = Limits::default().max_queue)]
     max_queue: usize,
+    /// Jobs prepared (keys, inputs, execution) while another proves; 0
+    /// prepares each job just before it proves. At most 16.
+    #[arg(long, default_value_t = Pipeline::default().lookahead,
+          value_parser = clap::value_parser!(u64).range(0..=16).map(|v| v as usize))]
+    lookahead: usize,
+    /// Also generate a prepared job's traces ahead, for jobs of at most this
+    /// many cycles (they stay in memory until the job proves); 0: never.
+    #[arg(long, default_value_t = Pipeline::default().witness_max_cycles)]
+    trace_ahead_max_cycles: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -46,6 +56,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             max_cycles: args.max_cycles,
             max_queue: args.max_queue,
             ..Limits::default()
+        },
+        pipeline: Pipeline {
+            lookahead: args.lookahead,
+            witness_max_cycles: args.trace_ahead_max_cycles,
         },
     };
     cloak_server::serve(&config, args.listen)?;

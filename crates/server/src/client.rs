@@ -262,14 +262,25 @@ impl Client {
         trust: &Trust,
         nonce: &Nonce,
     ) -> Result<VerifiedResult> {
-        let bytes = hex::decode(&result.proof)
-            .map_err(|e| ClientError::Verify(format!("proof hex: {e}")))?;
-        let proof =
-            Proof::from_bytes(&bytes).map_err(|e| ClientError::Verify(format!("proof: {e}")))?;
         let program =
             Program::from_elf(elf).map_err(|e| ClientError::Other(format!("the ELF: {e}")))?;
         let keys = MachineKeys::new(&program, FriSettings::DEFAULT)
             .map_err(|e| ClientError::Other(format!("deriving the keys: {e}")))?;
+        Self::verify_result_with(result, &keys, trust, nonce)
+    }
+
+    /// [`Self::verify_result`] with the program's keys already derived (for
+    /// verifying many results of one program).
+    pub fn verify_result_with(
+        result: &JobResult,
+        keys: &MachineKeys,
+        trust: &Trust,
+        nonce: &Nonce,
+    ) -> Result<VerifiedResult> {
+        let bytes = hex::decode(&result.proof)
+            .map_err(|e| ClientError::Verify(format!("proof hex: {e}")))?;
+        let proof =
+            Proof::from_bytes(&bytes).map_err(|e| ClientError::Verify(format!("proof: {e}")))?;
         let statement = keys
             .verify(&proof)
             .map_err(|e| ClientError::Verify(format!("the proof does not verify: {e}")))?;

@@ -38,16 +38,16 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 ";
 
-/// A job the runner claimed.
-#[derive(Debug)]
-pub struct ClaimedJob {
+/// A queued job, as the runner reads it before preparing it.
+#[derive(Debug, Clone)]
+pub struct QueuedJob {
     pub id: String,
     pub program: String,
     /// The encrypted-inputs envelope (JSON).
     pub inputs: String,
     pub options: JobOptions,
     pub nonce: String,
-    /// Attempts including this one.
+    /// Proving attempts already started (a crash interrupted each).
     pub attempts: u32,
 }
 
@@ -189,43 +189,54 @@ impl Db {
         Ok(Inserted::New)
     }
 
-    /// Claims the oldest queued job: marks it running and counts the attempt.
-    pub fn claim_next(&mut self) -> rusqlite::Result<Option<ClaimedJob>> {
-        let tx = self.conn.transaction()?;
-        let row = tx
-            .query_row(
-                "SELECT id, program, inputs, options, nonce, attempts FROM jobs
-                 WHERE state = 'queued' ORDER BY rowid LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, u32>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((id, program, inputs, options, nonce, attempts)) = row else {
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?2,
-             shards_proven = 0 WHERE id = ?1",
-            params![id, now() as i64],
+    /// The oldest queued jobs (at most `limit`), without changing them: the
+    /// runner prepares a job before it claims it, so a job being prepared is
+    /// still `queued` in the database and a crash leaves nothing to undo.
+    pub fn peek_queued(&self, limit: usize) -> rusqlite::Result<Vec<QueuedJob>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, program, inputs, options, nonce, attempts FROM jobs
+             WHERE state = 'queued' ORDER BY rowid LIMIT ?1",
         )?;
-        tx.commit()?;
-        Ok(Some(ClaimedJob {
-            id,
-            program,
-            inputs,
-            options: serde_json::from_str(&options).unwrap_or_default(),
-            nonce,
-            attempts: attempts + 1,
-        }))
+        let rows = stmt.query_map([limit as i64], |r| {
+            let options: String = r.get(3)?;
+            Ok(QueuedJob {
+                id: r.get(0)?,
+                program: r.get(1)?,
+                inputs: r.get(2)?,
+                options: serde_json::from_str(&options).unwrap_or_default(),
+                nonce: r.get(4)?,
+                attempts: r.get(5)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Claims job `id` for proving if it is still queued, in one UPDATE:
+    /// `running`, `attempts + 1`, and the execution's size (`None` when the
+    /// job failed before it ran). Returns whether it was claimed (false: it
+    /// was cancelled, or is gone).
+    pub fn claim(&self, id: &str, size: Option<(u64, u64)>) -> rusqlite::Result<bool> {
+        let (cycles, shards) = match size {
+            Some((c, s)) => (Some(c as i64), Some(s as i64)),
+            None => (None, None),
+        };
+        let n = self.conn.execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?2,
+             shards_proven = 0, cycles = ?3, shards_total = ?4
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now() as i64, cycles, shards],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A job's state (None: no such job).
+    pub fn state(&self, id: &str) -> rusqlite::Result<Option<JobState>> {
+        self.conn
+            .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map(|s| s.map(|s| JobState::parse(&s).unwrap_or(JobState::Failed)))
     }
 
     pub fn set_progress(

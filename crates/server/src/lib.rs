@@ -4,12 +4,14 @@
 //! |---|---|
 //! | `api` | the axum routes |
 //! | `db` | the SQLite job store |
-//! | `runner` | the worker thread that proves jobs |
+//! | `runner` | the worker threads: prepare the next jobs, prove one at a time |
+//! | `prepare` | everything before the STARK work: keys, inputs, execution, traces |
 //! | `service` | shared state: database, input key, attester |
 //! | `limits` | request limits |
 //! | `metrics` | Prometheus counters |
-//! | `progress` | counts shard proofs as they finish |
+//! | `progress` | counts shard proofs as they finish; stops cancelled jobs |
 //! | `client` | the verifying Rust client |
+//! | `loadtest` | concurrent clients; counts lost/duplicated jobs, latency percentiles |
 //! | `types` | the JSON bodies |
 //!
 //! See README.md for the API, the persistence model and restarts.
@@ -20,7 +22,9 @@ pub mod db;
 pub mod error;
 pub mod inputs;
 pub mod limits;
+pub mod loadtest;
 pub mod metrics;
+pub mod prepare;
 pub mod progress;
 pub mod runner;
 pub mod service;
@@ -28,6 +32,7 @@ pub mod types;
 
 pub use client::{Client, ClientError, Trust, VerifiedResult};
 pub use limits::Limits;
+pub use runner::Pipeline;
 pub use service::{AttestMode, ServerConfig, Service};
 
 use anyhow::{Context, Result};

@@ -2,7 +2,7 @@
 //! rest of the CLI (`cloak serve` is the same with flags). The crash-safety
 //! test runs and kills this binary.
 
-use cloak_server::{serve, AttestMode, Limits, ServerConfig};
+use cloak_server::{serve, AttestMode, Limits, Pipeline, ServerConfig};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         data_dir: args[1].clone().into(),
         attest,
         limits: Limits::default(),
+        pipeline: Pipeline::default(),
     };
     match serve(&config, listen) {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,10 +13,13 @@ pub struct Metrics {
     pub jobs_done: AtomicU64,
     pub jobs_failed: AtomicU64,
     pub jobs_cancelled: AtomicU64,
+    /// Proofs stopped part-way because their job was cancelled.
+    pub jobs_stopped: AtomicU64,
     pub jobs_requeued_at_start: AtomicU64,
     pub cycles_proven: AtomicU64,
     pub shards_proven: AtomicU64,
-    /// Microseconds spent proving (execution, traces, STARKs, attestation).
+    /// Microseconds from claiming a job to recording its result (traces,
+    /// STARKs, attestation; not what was prepared ahead).
     pub proving_micros: AtomicU64,
 }
 
@@ -67,6 +70,11 @@ impl Metrics {
             "cloak_jobs_cancelled_total",
             "Jobs cancelled with DELETE.",
             &self.jobs_cancelled,
+        );
+        counter(
+            "cloak_jobs_stopped_total",
+            "Proofs stopped part-way because their job was cancelled.",
+            &self.jobs_stopped,
         );
         counter(
             "cloak_jobs_requeued_at_start_total",

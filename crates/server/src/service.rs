@@ -3,6 +3,7 @@
 use crate::db::Db;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::runner::Pipeline;
 use anyhow::{Context, Result};
 use cloak_tee::{Attestation, Attester, DevSigner, InputSecretKey, Nonce, Statement};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub attest: AttestMode,
     pub limits: Limits,
+    /// How the runner overlaps preparing the next jobs with proving.
+    pub pipeline: Pipeline,
 }
 
 /// Wakes the runner when a job arrives or the server stops.
@@ -66,6 +69,7 @@ pub struct Service {
     pub input_key: InputSecretKey,
     pub attester: Attester,
     pub limits: Limits,
+    pub pipeline: Pipeline,
     pub metrics: Metrics,
     pub wakeup: Wakeup,
     /// The key attestation for requests without a nonce (made at start-up).
@@ -144,6 +148,7 @@ impl Service {
             input_key,
             attester,
             limits: config.limits.clone(),
+            pipeline: config.pipeline,
             metrics,
             wakeup: Wakeup::default(),
             default_attestation,

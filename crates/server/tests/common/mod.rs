@@ -1,7 +1,7 @@
 //! Shared by the integration tests.
 #![allow(dead_code)]
 
-use cloak_server::{AttestMode, Limits, ServerConfig, Trust};
+use cloak_server::{AttestMode, Limits, Pipeline, ServerConfig, Trust};
 use cloak_tee::Policy;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ pub fn dev_config(dir: &Path, limits: Limits) -> ServerConfig {
         data_dir: PathBuf::from(dir),
         attest: AttestMode::Dev,
         limits,
+        pipeline: Pipeline::default(),
     }
 }
 

@@ -63,8 +63,7 @@ __device__ __forceinline__ kb4 quot_perm(const u32* __restrict__ perm, u32 col4,
 }
 
 // Point i of the quotient coset: s * w_Q^i.
-__device__ __forceinline__ u32 quot_point(const u32* __restrict__ c, u64 i, u32 log_q) {
-    (void)log_q;
+__device__ __forceinline__ u32 quot_point(const u32* __restrict__ c, u64 i) {
     return kb_mul(c[0], kb_pow(c[1], (u32)i));
 }
 
@@ -77,8 +76,7 @@ __device__ __forceinline__ u32 quot_inv_zh(const u32* __restrict__ c, u32 zi, u3
 // Plonky3's Lagrange selectors of the first and last trace row at x:
 // Z_H(x) / (x - 1) and Z_H(x) / (x - w_n^-1), with one inversion.
 __device__ __forceinline__ void quot_first_last(const u32* __restrict__ c, u32 x, u32 zi,
-                                                u32 log_step, u32* first, u32* last) {
-    (void)log_step;
+                                                u32* first, u32* last) {
     u32 d_first = kb_sub(x, KB_ONE);
     u32 d_last = kb_sub(x, c[2]);
     u32 inv = kb_inv(kb_mul(d_first, d_last));

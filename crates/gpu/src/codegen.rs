@@ -28,9 +28,6 @@ use p3_matrix::Matrix;
 use crate::context::{GpuError, Result};
 use crate::field::as_raw;
 
-/// The name of the generated kernel (one per module; modules are per table).
-pub const KERNEL: &str = "quotient_eval";
-
 /// Helpers the generated source uses (mixed base/extension ops, selectors).
 pub const QUOTIENT_CUH: &str = include_str!("../cuda/quotient.cuh");
 
@@ -320,16 +317,35 @@ impl Leaf for ExtLeaf<Val, Challenge> {
     }
 }
 
-/// A generated quotient kernel and what it is made of.
+/// A generated quotient kernel: one or more parts, each a module with one
+/// kernel `quotient_part_<k>` evaluating a share of the constraints.
+///
+/// NVRTC's time and memory grow faster than linearly with a function's size
+/// (one 37,000-node Keccak kernel did not finish in 13 minutes), so a large
+/// table is cut into parts of at most [`PART_NODES`] nodes, compiled
+/// separately (in parallel). Each part recomputes the shared nodes it needs
+/// and adds its constraints' share into the output, the last one scaling
+/// by `1/Z_H`; the sum, hence the result, is the same.
 #[derive(Clone, Debug)]
 pub struct Generated {
-    /// Module source (without field.cuh, which [`crate::compile`] prepends).
-    pub source: String,
+    /// The parts' sources, without [`QUOTIENT_CUH`] and field.cuh, which
+    /// go in front of each when it is compiled.
+    pub parts: Vec<String>,
     pub constraints: usize,
     /// Distinct DAG nodes, and of them base- and extension-field operations.
     pub nodes: usize,
     pub base_ops: usize,
     pub ext_ops: usize,
+    /// Nodes emitted over all parts (shared nodes recomputed per part).
+    pub emitted: usize,
+}
+
+/// The most nodes one part takes (a single constraint may exceed it).
+pub const PART_NODES: usize = 1500;
+
+/// The kernel name of part `k`.
+pub fn part_kernel(k: usize) -> String {
+    format!("quotient_part_{k}")
 }
 
 /// Generates the quotient kernel of `t` (see README.md for its layout).
@@ -337,6 +353,9 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
     let mut dag = Dag::default();
     // Roots in the global order: constraint g = base_indices[k] or ext_indices[k].
     let mut roots = vec![0u32; t.total()];
+    if t.base.len() != t.layout.base_indices.len() || t.ext.len() != t.layout.ext_indices.len() {
+        return Err(GpuError::Invalid("constraints and layout disagree".into()));
+    }
     for (e, &g) in t.base.iter().zip(&t.layout.base_indices) {
         roots[g] = dag.lower(e);
     }
@@ -348,65 +367,135 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
             "periodic columns are not supported by the quotient generator".into(),
         ));
     }
-    if t.base.len() != t.layout.base_indices.len() || t.ext.len() != t.layout.ext_indices.len() {
-        return Err(GpuError::Invalid("constraints and layout disagree".into()));
-    }
     check_bounds(&dag, t)?;
-
-    let mut at_node: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (g, &r) in roots.iter().enumerate() {
-        at_node.entry(r).or_default().push(g);
-    }
-    let used = |n: Node| dag.ids.contains_key(&n);
-    let mut body = String::new();
     let (mut base_ops, mut ext_ops) = (0, 0);
-    for (id, &n) in dag.nodes.iter().enumerate() {
-        let (ty, expr) = emit(n);
+    for &n in &dag.nodes {
         match n {
             Node::Add(..) | Node::Sub(..) | Node::Neg(_) | Node::Mul(..) => base_ops += 1,
             n if n.is_ext() && !matches!(n, Node::EConst(_)) => ext_ops += 1,
             _ => {}
         }
-        let v = if n.is_ext() { 'e' } else { 'b' };
-        writeln!(body, "    const {ty} {v}{id} = {expr};").unwrap();
-        for &g in at_node.get(&(id as u32)).into_iter().flatten() {
-            let fold = if n.is_ext() {
-                "kb4_mul"
-            } else {
-                "kb4_mul_base"
-            };
-            writeln!(
-                body,
-                "    acc = kb4_add(acc, {fold}(kb4_load(alpha_pows + {}), {v}{id}));",
-                4 * g
-            )
-            .unwrap();
-        }
     }
-    let mut src = String::from(QUOTIENT_CUH);
+    let groups = partition(&dag, &roots);
+    let parts: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(k, (nodes, gs))| emit_part(&dag, &roots, k, nodes, gs))
+        .collect();
+    Ok(Generated {
+        constraints: t.total(),
+        nodes: dag.nodes.len(),
+        base_ops,
+        ext_ops,
+        emitted: groups.iter().map(|(n, _)| n.len()).sum(),
+        parts,
+    })
+}
+
+/// Cuts the constraints, in global order, into groups whose node closures
+/// have at most [`PART_NODES`] nodes; each group's nodes in id order.
+fn partition(dag: &Dag, roots: &[u32]) -> Vec<(Vec<u32>, Vec<usize>)> {
+    let mut groups = Vec::new();
+    let mut in_part = vec![false; dag.nodes.len()];
+    let (mut nodes, mut gs): (Vec<u32>, Vec<usize>) = (Vec::new(), Vec::new());
+    for (g, &root) in roots.iter().enumerate() {
+        // Nodes of this constraint's closure not yet in the part.
+        let mut new = closure(dag, root, &in_part);
+        if !gs.is_empty() && nodes.len() + new.len() > PART_NODES {
+            for &id in &nodes {
+                in_part[id as usize] = false;
+            }
+            groups.push((std::mem::take(&mut nodes), std::mem::take(&mut gs)));
+            // Recount against the empty part.
+            new = closure(dag, root, &in_part);
+        }
+        for &id in &new {
+            in_part[id as usize] = true;
+        }
+        nodes.extend(new);
+        gs.push(g);
+    }
+    if !gs.is_empty() {
+        groups.push((nodes, gs));
+    }
+    for (n, _) in &mut groups {
+        n.sort_unstable();
+    }
+    groups
+}
+
+/// The nodes `root` depends on (itself included) that are not `in_part`.
+fn closure(dag: &Dag, root: u32, in_part: &[bool]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    let mut mark = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if in_part[id as usize] || !mark.insert(id) {
+            continue;
+        }
+        out.push(id);
+        stack.extend(children(dag.nodes[id as usize]));
+    }
+    out
+}
+
+fn children(n: Node) -> Vec<u32> {
+    match n {
+        Node::Add(a, b)
+        | Node::Sub(a, b)
+        | Node::Mul(a, b)
+        | Node::EAdd(a, b)
+        | Node::ESub(a, b)
+        | Node::EMul(a, b)
+        | Node::EAddB(a, b)
+        | Node::ESubB(a, b)
+        | Node::BSubE(a, b)
+        | Node::EMulB(a, b) => vec![a, b],
+        Node::Neg(a) | Node::ENeg(a) => vec![a],
+        _ => vec![],
+    }
+}
+
+/// The source of part `k`: the nodes `nodes` (id order is a topological
+/// order) and the weighted sum of constraints `gs`.
+fn emit_part(dag: &Dag, roots: &[u32], k: usize, nodes: &[u32], gs: &[usize]) -> String {
+    let mut at_node: HashMap<u32, Vec<usize>> = HashMap::new();
+    for &g in gs {
+        at_node.entry(roots[g]).or_default().push(g);
+    }
+    let used = |n: Node| {
+        dag.ids
+            .get(&n)
+            .is_some_and(|id| nodes.binary_search(id).is_ok())
+    };
+    let mut src = String::new();
     writeln!(
         src,
-        "// Generated by cloak-gpu codegen: {} constraints, {} nodes.",
-        t.total(),
-        dag.nodes.len()
+        "// Generated by cloak-gpu codegen: part {k}, {} constraints, {} nodes.",
+        gs.len(),
+        nodes.len()
     )
     .unwrap();
-    src.push_str(
-        "extern \"C\" __global__ void quotient_eval(\n    \
+    writeln!(
+        src,
+        "extern \"C\" __global__ void {}(\n    \
          const u32* __restrict__ main_q, const u32* __restrict__ prep_q,\n    \
          const u32* __restrict__ perm_q, const u32* __restrict__ pub_vals,\n    \
          const u32* __restrict__ chal, const u32* __restrict__ perm_vals,\n    \
          const u32* __restrict__ alpha_pows, const u32* __restrict__ sel_consts,\n    \
-         u32* __restrict__ out, u32 log_q, u32 log_step, u32 log_n) {\n    \
+         u32* __restrict__ out, u32 log_q, u32 log_step, u32 mode) {{\n    \
          const u64 q = 1ull << log_q;\n    \
          const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;\n    \
          if (i >= q) return;\n    \
          const u64 inx = (i + (1ull << log_step)) & (q - 1);\n    \
-         const u32 zi = (u32)(i & ((1ull << log_step) - 1));\n",
-    );
-    // Unused inputs are fine; only the selectors the constraints use are computed.
+         const u32 zi = (u32)(i & ((1ull << log_step) - 1));\n    \
+         (void)inx; (void)zi;",
+        part_kernel(k)
+    )
+    .unwrap();
+    // Only the selectors this part's constraints use are computed.
     if used(Node::IsFirst) || used(Node::IsLast) || used(Node::IsTransition) {
-        src.push_str("    const u32 x = quot_point(sel_consts, i, log_q);\n");
+        src.push_str("    const u32 x = quot_point(sel_consts, i);\n");
     }
     if used(Node::IsTransition) {
         src.push_str("    const u32 sel_transition = kb_sub(x, sel_consts[2]);\n");
@@ -414,7 +503,7 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
     match (used(Node::IsFirst), used(Node::IsLast)) {
         (true, true) => src.push_str(
             "    u32 sel_first, sel_last;\n    \
-             quot_first_last(sel_consts, x, zi, log_step, &sel_first, &sel_last);\n",
+             quot_first_last(sel_consts, x, zi, &sel_first, &sel_last);\n",
         ),
         (true, false) => src.push_str(
             "    const u32 sel_first = kb_mul(quot_zh(sel_consts, zi), \
@@ -426,18 +515,32 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
         ),
         (false, false) => {}
     }
-    src.push_str("    kb4 acc = kb4_zero();\n");
-    src.push_str(&body);
+    // mode bit 0: add to what earlier parts wrote; bit 1: last part, scale by 1/Z_H.
+    src.push_str("    kb4 acc = (mode & 1) ? kb4_load(out + 4 * i) : kb4_zero();\n");
+    for &id in nodes {
+        let n = dag.nodes[id as usize];
+        let (ty, expr) = emit(n);
+        let v = if n.is_ext() { 'e' } else { 'b' };
+        writeln!(src, "    const {ty} {v}{id} = {expr};").unwrap();
+        for &g in at_node.get(&id).into_iter().flatten() {
+            let fold = if n.is_ext() {
+                "kb4_mul"
+            } else {
+                "kb4_mul_base"
+            };
+            writeln!(
+                src,
+                "    acc = kb4_add(acc, {fold}(kb4_load(alpha_pows + {}), {v}{id}));",
+                4 * g
+            )
+            .unwrap();
+        }
+    }
     src.push_str(
-        "    kb4_store(out + 4 * i, kb4_mul_base(acc, quot_inv_zh(sel_consts, zi, log_step)));\n}\n",
+        "    if (mode & 2) acc = kb4_mul_base(acc, quot_inv_zh(sel_consts, zi, log_step));\n    \
+         kb4_store(out + 4 * i, acc);\n}\n",
     );
-    Ok(Generated {
-        source: src,
-        constraints: t.total(),
-        nodes: dag.nodes.len(),
-        base_ops,
-        ext_ops,
-    })
+    src
 }
 
 /// Every column, public value and challenge index is inside the layout.

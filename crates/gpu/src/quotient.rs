@@ -40,7 +40,7 @@ impl QuotientKernel {
     pub fn new(name: &str, t: &TableConstraints) -> Result<Self> {
         let generated = codegen::generate(t)?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        generated.source.hash(&mut h);
+        generated.parts.hash(&mut h);
         Ok(QuotientKernel {
             module: format!("quotient-{name}-{:016x}", h.finish()),
             generated,
@@ -170,6 +170,36 @@ fn words(v: &[u32]) -> Vec<u32> {
     }
 }
 
+impl QuotientKernel {
+    /// The module name of part `p`.
+    pub fn part_module(&self, p: usize) -> String {
+        format!("{}-p{p}", self.module)
+    }
+
+    /// The CUDA source NVRTC compiles for part `p` (field.cuh goes in front).
+    pub fn part_source(&self, p: usize) -> String {
+        format!("{}{}", codegen::QUOTIENT_CUH, self.generated.parts[p])
+    }
+}
+
+/// Compiles (NVRTC, the parts in parallel) and loads the parts of `k` not
+/// yet cached on `gpu`.
+pub fn prepare(gpu: &GpuContext, k: &QuotientKernel) -> Result<()> {
+    use rayon::prelude::*;
+    let todo: Vec<usize> = (0..k.generated.parts.len())
+        .filter(|&p| !gpu.has_module(&k.part_module(p)))
+        .collect();
+    let arch = gpu.compute_capability();
+    let compiled: Vec<Result<crate::Compiled>> = todo
+        .par_iter()
+        .map(|&p| crate::compile(&k.part_module(p), &k.part_source(p), arch))
+        .collect();
+    for (&p, c) in todo.iter().zip(compiled) {
+        gpu.load_compiled(&k.part_module(p), c?)?;
+    }
+    Ok(())
+}
+
 /// Evaluates the quotient of `k`'s table on the GPU: `Q` extension values in
 /// natural order, as p3's `quotient_values` returns them.
 pub fn quotient_values(
@@ -179,7 +209,7 @@ pub fn quotient_values(
 ) -> Result<Vec<Challenge>> {
     inp.validate(k)?;
     let q = 1usize << inp.log_q;
-    let f = gpu.function(&k.module, || k.generated.source.clone(), codegen::KERNEL)?;
+    prepare(gpu, k)?;
     let up = |v: &[u32]| gpu.upload(&words(v));
     let main = up(as_raw(inp.main))?;
     let prep = up(as_raw(inp.preprocessed))?;
@@ -194,27 +224,29 @@ pub fn quotient_values(
     let consts = up(as_raw(&selector_consts(inp.log_n, inp.log_q, inp.shift)))?;
     let mut out = gpu.alloc_u32(4 * q)?;
     gpu.fill_u32(&mut out, u32::MAX)?;
-    let (log_q, log_step, log_n) = (
-        inp.log_q as u32,
-        (inp.log_q - inp.log_n) as u32,
-        inp.log_n as u32,
-    );
-    let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&main)
-        .arg(&prep)
-        .arg(&perm)
-        .arg(&publics)
-        .arg(&chal)
-        .arg(&pvals)
-        .arg(&pows)
-        .arg(&consts)
-        .arg(&mut out)
-        .arg(&log_q)
-        .arg(&log_step)
-        .arg(&log_n);
+    let (log_q, log_step) = (inp.log_q as u32, (inp.log_q - inp.log_n) as u32);
     const BLOCK: u32 = 128;
-    // SAFETY: every buffer has the length `validate` checked against the
-    // kernel's reads; the kernel writes out[0 .. 4Q).
-    unsafe { l.launch(LaunchConfig::grid((q as u32).div_ceil(BLOCK), BLOCK)) }?;
+    let parts = k.generated.parts.len();
+    for p in 0..parts {
+        let f = gpu.function(&k.part_module(p), String::new, &codegen::part_kernel(p))?;
+        // Bit 0: add to the earlier parts' sum; bit 1: the last part.
+        let mode = u32::from(p > 0) | (u32::from(p + 1 == parts) << 1);
+        let mut l = gpu.stream().launch_builder(&f);
+        l.arg(&main)
+            .arg(&prep)
+            .arg(&perm)
+            .arg(&publics)
+            .arg(&chal)
+            .arg(&pvals)
+            .arg(&pows)
+            .arg(&consts)
+            .arg(&mut out)
+            .arg(&log_q)
+            .arg(&log_step)
+            .arg(&mode);
+        // SAFETY: every buffer has the length `validate` checked against the
+        // kernel's reads; the kernel reads and writes out[0 .. 4Q).
+        unsafe { l.launch(LaunchConfig::grid((q as u32).div_ceil(BLOCK), BLOCK)) }?;
+    }
     ext_from_raw(gpu.download(&out)?)
 }

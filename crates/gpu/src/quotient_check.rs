@@ -392,3 +392,72 @@ impl GuestTables {
         )
     }
 }
+
+/// The guests whose traces the checks use: every table gets real rows from
+/// one of them (fibonacci: the CPU and ALU tables; sha256: SHA_EXTEND and
+/// SHA_COMPRESS; keccak256: KECCAK_PERMUTE), small inputs.
+pub fn bundled_guests(dir: &std::path::Path) -> Result<Vec<Guest>> {
+    Ok(vec![
+        Guest::load(dir, "fibonacci", vec![10u32.to_le_bytes().to_vec()])?,
+        Guest::load(dir, "sha256", Guest::vec_input(b"abc"))?,
+        Guest::load(dir, "keccak256", Guest::vec_input(b"abc"))?,
+    ])
+}
+
+/// Compares the GPU's quotient of `case` with Plonky3's; the detail gives
+/// the kernel's size and both times (the GPU's includes the upload and the
+/// download; its compile is timed apart, the first time a kernel is used).
+pub fn check_case(
+    gpu: &crate::GpuContext,
+    table: &Table,
+    case: &Case,
+) -> Result<crate::check::Check> {
+    let k = &table.kernel;
+    let t = std::time::Instant::now();
+    crate::quotient::prepare(gpu, k)?;
+    let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = std::time::Instant::now();
+    let got = crate::quotient::quotient_values(gpu, k, &case.inputs())?;
+    let gpu_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = std::time::Instant::now();
+    let want = reference(table, case);
+    let cpu_ms = t.elapsed().as_secs_f64() * 1e3;
+    let compile = if compile_ms > 1.0 {
+        format!(", compiled in {compile_ms:.0} ms")
+    } else {
+        String::new()
+    };
+    Ok(crate::check::verdict(
+        format!("quotient {} ({})", table.name, case.label),
+        format!(
+            "2^{} points, {} constraints, {} nodes, {} LogUp cols; gpu {gpu_ms:.1} ms, cpu {cpu_ms:.1} ms{compile}",
+            case.log_q,
+            k.generated.constraints,
+            k.generated.nodes,
+            k.permutation_width
+        ),
+        crate::check::compare(&got, &want),
+    ))
+}
+
+/// Every table of every bundled guest's shard and memory proofs, on its
+/// real trace; and each distinct table once more on random inputs.
+pub fn check_machine_quotients(
+    gpu: &crate::GpuContext,
+    guests_dir: &std::path::Path,
+    seed: u64,
+) -> Result<Vec<crate::check::Check>> {
+    let mut checks = Vec::new();
+    let mut random_done = std::collections::HashSet::new();
+    for (gi, guest) in bundled_guests(guests_dir)?.iter().enumerate() {
+        let g = GuestTables::new(guest)?;
+        for (i, table) in g.tables.iter().enumerate() {
+            let s = seed ^ ((gi as u64) << 32) ^ (i as u64) << 8;
+            checks.push(check_case(gpu, table, &g.trace_case(i, s))?);
+            if random_done.insert(table.kernel.module.clone()) {
+                checks.push(check_case(gpu, table, &random_case(table, 8, s + 1))?);
+            }
+        }
+    }
+    Ok(checks)
+}

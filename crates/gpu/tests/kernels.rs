@@ -121,3 +121,57 @@ fn backend_commit_main_matches_cpu() {
         );
     }
 }
+
+/// Every machine table's generated quotient kernel compiles with NVRTC for
+/// sm_90 (needs NVRTC only); prints each one's size, compile time and
+/// ptxas's register report.
+#[test]
+fn nvrtc_compiles_quotient_kernels() {
+    if !cloak_gpu::nvrtc_present() {
+        eprintln!(
+            "SKIP nvrtc_compiles_quotient_kernels: {}",
+            cloak_gpu::GpuError::NoNvrtc
+        );
+        return;
+    }
+    use cloak_gpu::quotient_check::{bundled_guests, GuestTables};
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../guests/bin"));
+    let mut seen = std::collections::HashSet::new();
+    for guest in bundled_guests(dir).unwrap() {
+        for t in GuestTables::new(&guest).unwrap().tables {
+            let k = &t.kernel;
+            if !seen.insert(k.module.clone()) {
+                continue;
+            }
+            if let Ok(d) = std::env::var("CLOAK_DUMP_QUOTIENT") {
+                for p in 0..k.generated.parts.len() {
+                    std::fs::write(format!("{d}/{}.cu", k.part_module(p)), k.part_source(p))
+                        .unwrap();
+                }
+            }
+            let start = std::time::Instant::now();
+            let mut report = Vec::new();
+            for p in 0..k.generated.parts.len() {
+                let c = cloak_gpu::compile(&k.part_module(p), &k.part_source(p), (9, 0))
+                    .unwrap_or_else(|e| panic!("{} part {p}: {e}", t.name));
+                assert!(!c.cubin.is_empty());
+                report.extend(
+                    c.log
+                        .lines()
+                        .filter(|l| l.contains("registers"))
+                        .map(|l| l.trim_start_matches("ptxas info    : ").to_string()),
+                );
+            }
+            eprintln!(
+                "{}: {} constraints, {} nodes ({} emitted in {} parts), compiled in {:.1} s; {}",
+                t.name,
+                k.generated.constraints,
+                k.generated.nodes,
+                k.generated.emitted,
+                k.generated.parts.len(),
+                start.elapsed().as_secs_f64(),
+                report.join(" ")
+            );
+        }
+    }
+}

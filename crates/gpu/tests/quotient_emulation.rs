@@ -1,8 +1,9 @@
 //! The generated quotient kernels compiled by the host C++ compiler
 //! (emu/shim.h for the CUDA built-ins, emu/quotient_driver.cpp launching
 //! them as src/quotient.rs does) and checked against p3-batch-stark's own
-//! `quotient_values` on the CPU table and the shard Memory table (the most
-//! LogUp columns), on fibonacci's real traces and on random inputs. Skips
+//! `quotient_values` on the CPU table, the shard Memory table (many LogUp
+//! columns) and Shift (a kernel in two parts), on fibonacci's real traces
+//! and on random inputs. Skips
 //! where no `c++` is installed.
 
 use std::io::Write;
@@ -22,7 +23,19 @@ fn have_cxx() -> bool {
 fn build(k: &QuotientKernel, dir: &Path) -> PathBuf {
     let mut src = String::from(include_str!("../emu/shim.h"));
     src.push_str(cloak_gpu::context::FIELD_CUH);
-    src.push_str(&k.generated.source);
+    src.push_str(cloak_gpu::codegen::QUOTIENT_CUH);
+    let n = k.generated.parts.len();
+    for part in &k.generated.parts {
+        src.push_str(part);
+    }
+    let names: Vec<String> = (0..n).map(cloak_gpu::codegen::part_kernel).collect();
+    src.push_str(&format!(
+        "typedef void (*quot_part_fn)(const u32*, const u32*, const u32*, const u32*, \
+         const u32*, const u32*, const u32*, const u32*, u32*, u32, u32, u32);\n\
+         static const quot_part_fn quot_parts[] = {{{}}};\n\
+         static const int quot_nparts = {n};\n",
+        names.join(", ")
+    ));
     src.push_str(include_str!("../emu/quotient_driver.cpp"));
     let cpp = dir.join(format!("{}.cpp", k.module));
     std::fs::write(&cpp, src).unwrap();
@@ -98,7 +111,8 @@ fn generated_quotients_match_plonky3() {
     )
     .unwrap();
     let g = GuestTables::new(&guest).unwrap();
-    for name in ["Cpu", "Memory"] {
+    // Shift's kernel is cut into two parts (codegen::PART_NODES).
+    for name in ["Cpu", "Memory", "Shift"] {
         let i = g.find("shard", name).unwrap();
         let t = &g.tables[i];
         assert!(
@@ -107,11 +121,12 @@ fn generated_quotients_match_plonky3() {
         );
         let k = &t.kernel;
         eprintln!(
-            "{name}: {} constraints, {} nodes ({} base, {} extension ops), {} LogUp columns",
+            "{name}: {} constraints, {} nodes ({} base, {} extension ops) in {} parts, {} LogUp columns",
             k.generated.constraints,
             k.generated.nodes,
             k.generated.base_ops,
             k.generated.ext_ops,
+            k.generated.parts.len(),
             k.permutation_width
         );
         let bin = build(k, &dir);

@@ -300,6 +300,14 @@ impl Guest {
     }
 }
 
+/// One proof's tables: its kind, AIRs, traces and public values.
+type ProofTables<'a> = (
+    &'static str,
+    &'a [MachineAir],
+    &'a [RowMajorMatrix<Val>],
+    &'a [Vec<Val>],
+);
+
 /// The tables of a guest's shard proofs and memory proof, with the lookups
 /// of their proving keys, and each table's real trace (the first shard's, or
 /// the memory proof's) and public values.
@@ -334,12 +342,7 @@ impl GuestTables {
             traces: Vec::new(),
             public_values: Vec::new(),
         };
-        let sets: [(
-            &'static str,
-            &[MachineAir],
-            &[RowMajorMatrix<Val>],
-            &[Vec<Val>],
-        ); 2] = [
+        let sets: [ProofTables; 2] = [
             (
                 "shard",
                 &keys.shard_airs,

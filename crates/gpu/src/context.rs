@@ -154,6 +154,23 @@ impl GpuContext {
         Ok(module)
     }
 
+    /// Whether module `name` is compiled and loaded.
+    pub(crate) fn has_module(&self, name: &str) -> bool {
+        let modules = self.modules.lock().expect("module cache poisoned");
+        modules.contains_key(name)
+    }
+
+    /// Loads a module compiled elsewhere ([`compile`], e.g. several in
+    /// parallel) into the cache under `name`.
+    pub(crate) fn load_compiled(&self, name: &str, compiled: Compiled) -> Result<()> {
+        let module = self
+            .ctx
+            .load_module(nvrtc::Ptx::from_binary(compiled.cubin))?;
+        let mut modules = self.modules.lock().expect("module cache poisoned");
+        modules.insert(name.to_string(), module);
+        Ok(())
+    }
+
     /// Kernel `func` of module `name`.
     pub(crate) fn function(
         &self,

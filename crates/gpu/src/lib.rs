@@ -6,6 +6,8 @@
 //!   (`Radix2DitParallel::coset_lde_batch`);
 //! * [`poseidon2`]: the width-16 and width-24 Poseidon2 permutations;
 //! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`);
+//! * [`codegen`], [`quotient`]: each table's quotient kernel, generated
+//!   from its symbolic constraints (p3-batch-stark's `quotient_values`);
 //! * [`backend`]: [`GpuBackend`], the `ProverBackend` whose main-trace
 //!   commitment runs on the GPU (byte-identical to the CPU's).
 //!
@@ -16,11 +18,14 @@
 
 pub mod backend;
 pub mod check;
+pub mod codegen;
 pub mod context;
 pub mod field;
 pub mod merkle;
 pub mod ntt;
 pub mod poseidon2;
+pub mod quotient;
+pub mod quotient_check;
 pub mod zkrng;
 
 pub use context::{compile, nvrtc_present, Compiled, GpuContext, GpuError, GpuTimer, Result};

@@ -121,3 +121,63 @@ fn backend_commit_main_matches_cpu() {
         );
     }
 }
+
+/// Every machine table's generated quotient kernel compiles with NVRTC for
+/// sm_90 (needs NVRTC only); prints each one's size, compile time and
+/// ptxas's register report.
+#[test]
+fn nvrtc_compiles_quotient_kernels() {
+    if !cloak_gpu::nvrtc_present() {
+        eprintln!(
+            "SKIP nvrtc_compiles_quotient_kernels: {}",
+            cloak_gpu::GpuError::NoNvrtc
+        );
+        return;
+    }
+    use cloak_gpu::quotient_check::{bundled_guests, GuestTables};
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../guests/bin"));
+    let mut seen = std::collections::HashSet::new();
+    for guest in bundled_guests(dir).unwrap() {
+        for t in GuestTables::new(&guest).unwrap().tables {
+            let k = &t.kernel;
+            if !seen.insert(k.module.clone()) {
+                continue;
+            }
+            if let Ok(d) = std::env::var("CLOAK_DUMP_QUOTIENT") {
+                for p in 0..k.generated.parts.len() {
+                    std::fs::write(format!("{d}/{}.cu", k.part_module(p)), k.part_source(p))
+                        .unwrap();
+                }
+            }
+            let start = std::time::Instant::now();
+            // ptxas's most registers and stack bytes over the parts.
+            let (mut regs, mut stack) = (0u32, 0u32);
+            for p in 0..k.generated.parts.len() {
+                let c = cloak_gpu::compile(&k.part_module(p), &k.part_source(p), (9, 0))
+                    .unwrap_or_else(|e| panic!("{} part {p}: {e}", t.name));
+                assert!(!c.cubin.is_empty());
+                let num_before = |line: &str, word: &str| -> u32 {
+                    let head = line.split(word).next().unwrap_or("");
+                    head.split_whitespace()
+                        .last()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0)
+                };
+                for line in c.log.lines() {
+                    regs = regs.max(num_before(line, " registers"));
+                    stack = stack.max(num_before(line, " bytes cumulative stack"));
+                }
+            }
+            eprintln!(
+                "{}: {} constraints, {} nodes ({} emitted in {} parts), compiled in {:.1} s; \
+                 up to {regs} registers, {stack} bytes of stack",
+                t.name,
+                k.generated.constraints,
+                k.generated.nodes,
+                k.generated.emitted,
+                k.generated.parts.len(),
+                start.elapsed().as_secs_f64(),
+            );
+        }
+    }
+}

@@ -96,6 +96,14 @@ pub struct ProvingKey {
     data: ProverData<Config>,
 }
 
+impl ProvingKey {
+    /// Each table's LogUp lookups after same-bus packing, exactly as the
+    /// prover evaluates them (the GPU quotient kernels are generated from these).
+    pub fn lookups(&self) -> &[p3_lookup::Lookups<Val>] {
+        &self.data.common.lookups
+    }
+}
+
 /// What the verifier needs: the commitment to the preprocessed tables and the
 /// table layout. Derived from the AIRs and heights alone (public data and a
 /// public keygen seed), so a verifier recomputes it rather than trusting a file.

@@ -2,9 +2,11 @@
 //! kernels at realistic sizes against the CPU, printing a compact report.
 //! Exit code 1 on any FAIL, 2 when no GPU could be opened.
 //!
-//! Usage: cloak-gpu-check [--seed N] [--log-h K] [--width W] [--reps R] [--quick]
+//! Usage: cloak-gpu-check [--seed N] [--log-h K] [--width W] [--reps R] [--quick] [--guests DIR]
 //!   --log-h/--width: the timed trace (default 2^20 x 128; its LDE is 2^21 x 128)
 //!   --quick: correctness checks only, no large timings
+//!   --guests: the bundled guests' ELFs (default guests/bin), whose traces
+//!     the quotient checks evaluate every machine table on
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -23,6 +25,7 @@ struct Args {
     width: usize,
     reps: usize,
     quick: bool,
+    guests: std::path::PathBuf,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -32,6 +35,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         width: 128,
         reps: 5,
         quick: false,
+        guests: "guests/bin".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,6 +50,7 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--width" => a.width = num("--width")? as usize,
             "--reps" => a.reps = (num("--reps")? as usize).max(1),
             "--quick" => a.quick = true,
+            "--guests" => a.guests = it.next().ok_or("--guests needs a folder")?.into(),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -93,7 +98,8 @@ impl Report {
     }
 }
 
-fn correctness(gpu: &GpuContext, seed: u64, rep: &mut Report) -> Result<()> {
+fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
+    let seed = args.seed;
     let s = |k: u64| seed.wrapping_mul(0x9e37_79b9).wrapping_add(k);
     for c in check::check_base_arith(gpu, s(1), 1 << 20)? {
         rep.push(c);
@@ -154,6 +160,11 @@ fn correctness(gpu: &GpuContext, seed: u64, rep: &mut Report) -> Result<()> {
             (1 << 10, 33),
         ],
     )?);
+    let t = Instant::now();
+    for c in cloak_gpu::quotient_check::check_machine_quotients(gpu, &args.guests, s(70))? {
+        rep.push(c);
+    }
+    println!("quotient checks took {:.1} s", t.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -390,7 +401,7 @@ fn main() -> ExitCode {
         timings: Vec::new(),
     };
     let t = Instant::now();
-    if let Err(e) = correctness(&gpu, args.seed, &mut rep) {
+    if let Err(e) = correctness(&gpu, &args, &mut rep) {
         rep.push(check::verdict(
             "correctness checks".into(),
             "error".into(),

@@ -474,6 +474,19 @@ fn recount(t: &mut [RowMajorMatrix<Val>], old: &[u64], new: &[u64]) {
     }
 }
 
+/// Moves `byte(U8_PAIR, x, y, 0)` multiplicities from the pairs of `old`
+/// bytes to those of `new` (a pair with a value past 255 has no Byte row:
+/// its count is dropped, as a cheating prover would have to).
+fn recount_pairs(t: &mut [RowMajorMatrix<Val>], old: &[u64], new: &[u64]) {
+    const PAIR: usize = 3;
+    for (o, n) in old.chunks(2).zip(new.chunks(2)) {
+        *cell(&mut t[BYTE], (o[0] << 8 | o[1]) as usize, PAIR) -= Val::ONE;
+        if n[0] < 256 && n[1] < 256 {
+            *cell(&mut t[BYTE], (n[0] << 8 | n[1]) as usize, PAIR) += Val::ONE;
+        }
+    }
+}
+
 /// The product bytes and carries of 8-byte operands, as the Mul chip lays
 /// them out.
 fn mul_columns(bx: [u64; 8], cx: [u64; 8]) -> ([u64; 8], [u64; 8]) {
@@ -505,7 +518,7 @@ fn tampered_mul_traces_are_rejected() {
     });
     assert_tamper_rejected(&f, "mul: product byte of 256 or more", |t| {
         // p_0 + 256, carry_0 - 1 and p_1 - 1 keep every column equation and
-        // the result; only the byte range check of p_0 stands in the way.
+        // the result; only the byte-pair check of (p_0, p_1) stands in the way.
         let row = (0..t[MUL].height())
             .find(|&r| {
                 *cell(&mut t[MUL], r, mul_cols::P + 1) != Val::ZERO
@@ -523,11 +536,8 @@ fn tampered_mul_traces_are_rejected() {
         *cell(&mut t[MUL], row, mul_cols::P) += Val::from_u32(256);
         *cell(&mut t[MUL], row, mul_cols::CARRY) -= Val::ONE;
         *cell(&mut t[MUL], row, mul_cols::P + 1) -= Val::ONE;
-        recount(
-            t,
-            &[p0, p0 << 8, p1, p1 << 8, carry],
-            &[p0 + 256, (p0 + 256) << 8, p1 - 1, (p1 - 1) << 8, carry - 1],
-        );
+        recount(t, &[carry], &[carry - 1]);
+        recount_pairs(t, &[p0, p1], &[p0 + 256, p1 - 1]);
     });
     assert_tamper_rejected(&f, "mul: unsigned b in MULH", |t| {
         // MULH(-1, -1) = 0; with b taken as unsigned 2^32 - 1 the product is
@@ -546,10 +556,8 @@ fn tampered_mul_traces_are_rejected() {
             .expect("a MULH(-1, -1) row");
         let (p, carries) = mul_columns([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], [0xff; 8]);
         let (old_p, old_carries) = mul_columns([0xff; 8], [0xff; 8]);
-        let checked = |p: [u64; 8], carries: [u64; 8]| -> Vec<u64> {
-            p.iter().flat_map(|&x| [x, x << 8]).chain(carries).collect()
-        };
-        recount(t, &checked(old_p, old_carries), &checked(p, carries));
+        recount(t, &old_carries, &carries);
+        recount_pairs(t, &old_p, &p);
         for k in 0..8 {
             *cell(&mut t[MUL], row, mul_cols::P + k) = Val::from_u64(p[k]);
             *cell(&mut t[MUL], row, mul_cols::CARRY + k) = Val::from_u64(carries[k]);
@@ -678,7 +686,7 @@ fn divrem_row(t: &RowMajorMatrix<Val>, op: Opcode, b: u32, c: u32) -> usize {
 }
 
 /// Replaces the DivRem row of `op(b, c)` by one claiming quotient `q` and
-/// remainder `r` (carries and high product bytes recomputed, the Range16
+/// remainder `r` (carries and high product bytes recomputed, the Range16 and Byte-pair
 /// multiplicities moved, the sender's `a` set to match), so only DivRem's own
 /// constraints and its `SLTU(|r|, |c|)` lookup stand in the way.
 fn set_divrem(t: &mut [RowMajorMatrix<Val>], op: Opcode, b: u32, c: u32, q: u32, r: u32) -> usize {
@@ -689,13 +697,15 @@ fn set_divrem(t: &mut [RowMajorMatrix<Val>], op: Opcode, b: u32, c: u32, q: u32,
     };
     assert!((q, r) != (q0, r0), "not a tamper");
     let row = divrem_row(&t[DIVREM], op, b, c);
-    let (_, old, _) = divrem::witness(op, b, c, q0, r0);
+    let (old_cells, old, _) = divrem::witness(op, b, c, q0, r0);
     let (cells, new, _) = divrem::witness(op, b, c, q, r);
     let width = t[DIVREM].width();
     t[DIVREM].values[row * width..(row + 1) * width].copy_from_slice(&cells);
     let canonical =
         |v: Vec<Val>| -> Vec<u64> { v.iter().map(|x| u64::from(x.as_canonical_u32())).collect() };
     recount(t, &canonical(old), &canonical(new));
+    let bytes = |cells: &[Val]| canonical(cells[dr_cols::B..dr_cols::B + 20].to_vec());
+    recount_pairs(t, &bytes(&old_cells), &bytes(&cells));
     let a = if matches!(op, Opcode::Div | Opcode::Divu) {
         q
     } else {

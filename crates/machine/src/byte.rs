@@ -75,6 +75,28 @@ where
     }
 }
 
+/// Shows that `bytes` (an even number of columns) are bytes, two per
+/// `byte(U8_PAIR, x, y, 0)` message, each sent `count` times (0 or 1).
+pub fn send_byte_pairs<AB: InteractionBuilder>(
+    builder: &mut AB,
+    bytes: &[AB::Var],
+    count: AB::Expr,
+) {
+    debug_assert!(bytes.len() % 2 == 0, "bytes come in pairs");
+    for pair in bytes.chunks_exact(2) {
+        builder.push_interaction(
+            BYTE_BUS,
+            [
+                AB::Expr::from_u32(U8_PAIR_ID),
+                pair[0].into(),
+                pair[1].into(),
+                AB::Expr::ZERO,
+            ],
+            Count::bounded(count.clone(), 1),
+        );
+    }
+}
+
 /// The multiplicity columns from the counted `byte` sends.
 pub fn trace(mults: &Multiplicities) -> RowMajorMatrix<Val> {
     let mut values = Vec::with_capacity(WIDTH << LOG_HEIGHT);

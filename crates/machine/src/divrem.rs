@@ -46,9 +46,8 @@
 //!   set on a signed row whose operands are `INT_MIN` and `-1`, and then
 //!   constraint 5 fixes the result.
 
-use crate::bus::{
-    limbs, ALU_BUS, BYTE_BUS, DIVU_ID, DIV_ID, RANGE16_BUS, REMU_ID, REM_ID, SLTU_ID, U8_PAIR_ID,
-};
+use crate::bus::{limbs, ALU_BUS, DIVU_ID, DIV_ID, RANGE16_BUS, REMU_ID, REM_ID, SLTU_ID};
+use crate::byte::send_byte_pairs;
 use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
@@ -232,18 +231,7 @@ impl<AB: InteractionBuilder> Air<AB> for DivRemAir {
         builder.push_interaction(ALU_BUS, message, Count::bounded(-is_real.clone(), 1));
 
         // The bytes of b, c, q, r and p_hi, two per lookup.
-        for x in (B..B + 20).step_by(2) {
-            builder.push_interaction(
-                BYTE_BUS,
-                [
-                    AB::Expr::from_u32(U8_PAIR_ID),
-                    r[x].into(),
-                    r[x + 1].into(),
-                    AB::Expr::ZERO,
-                ],
-                Count::bounded(is_real.clone(), 1),
-            );
-        }
+        send_byte_pairs(builder, &r[B..B + 20], is_real.clone());
         // Range checks: carries, sign decompositions, |r|, |c|.
         let mut checks: Vec<AB::Expr> = Vec::new();
         checks.extend((CARRY..CARRY + 8).map(|col| r[col].into()));

@@ -25,9 +25,8 @@
 //! - The op flags are booleans with at most one set, and select which half of
 //!   `p` is `a`; `a`'s limbs are recomposed from range-checked bytes.
 
-use crate::bus::{
-    limbs, ALU_BUS, BYTE_BUS, MULHSU_ID, MULHU_ID, MULH_ID, MUL_ID, RANGE16_BUS, U8_PAIR_ID,
-};
+use crate::bus::{limbs, ALU_BUS, MULHSU_ID, MULHU_ID, MULH_ID, MUL_ID, RANGE16_BUS};
+use crate::byte::send_byte_pairs;
 use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
@@ -133,18 +132,8 @@ impl<AB: InteractionBuilder> Air<AB> for MulAir {
         builder.push_interaction(ALU_BUS, message, Count::bounded(-is_real.clone(), 1));
 
         // Bytes, two per lookup: b and c (columns B..B + 8), then p.
-        for x in (B..B + 8).chain(P..P + 8).step_by(2) {
-            builder.push_interaction(
-                BYTE_BUS,
-                [
-                    AB::Expr::from_u32(U8_PAIR_ID),
-                    r[x].into(),
-                    r[x + 1].into(),
-                    AB::Expr::ZERO,
-                ],
-                Count::bounded(is_real.clone(), 1),
-            );
-        }
+        let bytes: Vec<AB::Var> = (B..B + 8).chain(P..P + 8).map(|col| r[col]).collect();
+        send_byte_pairs(builder, &bytes, is_real.clone());
         // Range checks: carries, sign decompositions.
         let mut checks: Vec<AB::Expr> = Vec::new();
         checks.extend((CARRY..CARRY + 8).map(|col| r[col].into()));

@@ -319,6 +319,43 @@ impl MachineKeys {
             .collect()
     }
 
+    /// Runs `program` in tracing mode, cut into the shards proving uses
+    /// (`cut.rs`), handing each shard's record to `on_shard`.
+    fn run_sharded(
+        &self,
+        program: &Program,
+        inputs: &[Vec<u8>],
+        opts: &ProveOptions,
+        on_shard: impl FnMut(&cloak_vm::Shard) -> Result<(), ZkvmError>,
+    ) -> Result<ExecOutput, ZkvmError> {
+        let mut executor = Executor::new(program, inputs.to_vec(), opts.exec.clone());
+        let pricing = &self.syscall_pricing;
+        let cost = |event: &SyscallEvent| pricing.cost(event);
+        let policy = ShardPolicy {
+            max_cycles: opts.shard_cycles,
+            max_syscall_cost: pricing.budget(opts.shard_cycles),
+            syscall_cost: &cost,
+        };
+        executor.run_traced_with(&policy, on_shard)
+    }
+
+    /// Executes `program` in tracing mode and cuts it into the shards proving
+    /// would, without generating traces: the output and the shard count
+    /// (what a progress report needs before proving starts).
+    pub fn shard_plan(
+        &self,
+        program: &Program,
+        inputs: &[Vec<u8>],
+        opts: &ProveOptions,
+    ) -> Result<(ExecOutput, usize), ZkvmError> {
+        let mut shards = 0;
+        let output = self.run_sharded(program, inputs, opts, |_| {
+            shards += 1;
+            Ok(())
+        })?;
+        Ok((output, shards))
+    }
+
     /// Runs `program` in tracing mode and hands each shard's witness to `f`.
     fn for_each_shard(
         &self,
@@ -329,15 +366,7 @@ impl MachineKeys {
         mut f: impl FnMut(ShardWitness) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
         let min = self.fri.min_trace_height();
-        let mut executor = Executor::new(program, inputs.to_vec(), opts.exec.clone());
-        let pricing = &self.syscall_pricing;
-        let cost = |event: &SyscallEvent| pricing.cost(event);
-        let policy = ShardPolicy {
-            max_cycles: opts.shard_cycles,
-            max_syscall_cost: pricing.budget(opts.shard_cycles),
-            syscall_cost: &cost,
-        };
-        executor.run_traced_with(&policy, |shard| {
+        self.run_sharded(program, inputs, opts, |shard| {
             let w = witness::generate_shard(&self.program, shard, claim, min)?;
             for (t, trace) in w.traces.iter().enumerate() {
                 if trace.height() > 1 << self.max_log_heights[t] {

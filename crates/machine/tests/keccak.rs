@@ -515,6 +515,12 @@ fn permutation_heavy_shards_are_cut_by_trace_cells() {
     }
     assert_eq!(seen, calls as usize);
     assert!(w.shards.len() >= (calls as usize).div_ceil(per_shard));
+    let (_, planned) = keys.shard_plan(&program, &[], &opts).unwrap();
+    assert_eq!(
+        planned,
+        w.shards.len(),
+        "the plan cuts the shards proving cuts"
+    );
     let (proof, report) = keys.prove(&program, Vec::new(), &opts).unwrap();
     assert_eq!(report.shards, w.shards.len());
     let statement = keys.verify(&proof).unwrap();

@@ -12,7 +12,7 @@ use cloak_machine::zkvm::ExecutionWitness;
 use cloak_machine::{MachineKeys, ProveOptions};
 use cloak_prover::FriSettings;
 use cloak_tee::EncryptedInputs;
-use cloak_vm::{ExecConfig, Executor, Program};
+use cloak_vm::{ExecConfig, Program};
 use std::collections::HashMap;
 use std::sync::Arc;
 use zeroize::Zeroize;
@@ -118,13 +118,15 @@ impl Preparer {
             shards_total: 0,
             witness: None,
         };
-        // Execute once (fast mode) for the progress report, to fail early on
-        // a cycle or memory limit, and to decide whether to trace ahead.
-        let output = Executor::new(&work.program, work.inputs.clone(), work.opts.exec.clone())
-            .run()
+        // Execute once (tracing mode, cut into the shards proving will use,
+        // no traces) for the progress report, to fail early on a cycle or
+        // memory limit, and to decide whether to trace ahead.
+        let (output, shards) = work
+            .keys
+            .shard_plan(&work.program, &work.inputs, &work.opts)
             .map_err(|e| format!("executing the guest: {e}"))?;
         work.cycles = output.cycles;
-        work.shards_total = output.cycles.div_ceil(shard_cycles).max(1);
+        work.shards_total = shards as u64;
         if self.witness_max_cycles > 0 && output.cycles <= self.witness_max_cycles {
             let w = work
                 .keys

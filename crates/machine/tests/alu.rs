@@ -313,6 +313,10 @@ fn tampered_traces_are_rejected() {
     assert_tamper_rejected(&f, "byte multiplicity", |t| {
         *cell(&mut t[BYTE], 0x1234, 2) += Val::ONE;
     });
+    assert_tamper_rejected(&f, "byte-pair multiplicity", |t| {
+        // The U8_PAIR column (3): a pair provided once more than sent.
+        *cell(&mut t[BYTE], 0x1234, 3) += Val::ONE;
+    });
     assert_tamper_rejected(&f, "unanswered message", |t| {
         *cell(&mut t[SENDER], 0, common::SENDER_A_LO) += Val::ONE;
     });

@@ -4,6 +4,8 @@
 //! This covers the kernels' arithmetic and index logic without a GPU; it
 //! skips where no `c++` is installed.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -45,17 +47,7 @@ fn emulator() -> Option<&'static PathBuf> {
         let cpp = dir.join("emu.cpp");
         std::fs::write(&cpp, src).unwrap();
         let bin = dir.join("emu");
-        let out = Command::new("c++")
-            .args(["-O1", "-std=c++17", "-w", "-o"])
-            .arg(&bin)
-            .arg(&cpp)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "emulator build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::compile_cpp(&cpp, &bin, "the emulator");
         Some(bin)
     })
     .as_ref()

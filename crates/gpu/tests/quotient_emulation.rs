@@ -6,6 +6,8 @@
 //! and on random inputs. Skips
 //! where no `c++` is installed.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,18 +42,7 @@ fn build(k: &QuotientKernel, dir: &Path) -> PathBuf {
     let cpp = dir.join(format!("{}.cpp", k.module));
     std::fs::write(&cpp, src).unwrap();
     let bin = dir.join(&k.module);
-    let out = Command::new("c++")
-        .args(["-O1", "-std=c++17", "-w", "-o"])
-        .arg(&bin)
-        .arg(&cpp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{} did not compile:\n{}",
-        cpp.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::compile_cpp(&cpp, &bin, &cpp.display().to_string());
     bin
 }
 

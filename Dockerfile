@@ -18,8 +18,12 @@ ARG RUNTIME_IMAGE=nvidia/cuda:13.0.2-runtime-ubuntu24.04
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
-# .cargo/config.toml builds for x86-64-v3 (AVX2), as every current GPU host has.
-RUN cargo build --release --locked -p cloak-cli \
+# For the host that runs the image, not the one that builds it (the
+# `target-cpu=native` of .cargo/config.toml would be the builder's):
+# x86-64-v4 (AVX-512) is on every TDX host (Sapphire Rapids and later);
+# pass --build-arg CLOAK_RUSTFLAGS="-C target-cpu=x86-64-v3" for AVX2 only.
+ARG CLOAK_RUSTFLAGS="-C target-cpu=x86-64-v4"
+RUN RUSTFLAGS="${CLOAK_RUSTFLAGS}" cargo build --release --locked -p cloak-cli \
     && install -D -m 0755 target/release/cloak /out/cloak
 
 FROM ${RUNTIME_IMAGE} AS runtime

@@ -31,10 +31,19 @@
 //!   send nothing), and no real row follows them. The last real row is a HALT.
 //! - *Addresses.* Load/store addresses come from an `alu(ADD)` message
 //!   (`rs1 + imm`), are split as `lo = 4w + 2 bit1 + bit0` with `w < 2^14`, and
-//!   are kept below 2^31 (`range16(2 hi)`), so memory keys
+//!   are kept below 2^31 (`range16(2 hi)`, through `addr_hi_scaled`), so memory keys
 //!   `32 + w + 2^14 hi` are below 2^29 + 32 and distinct from register keys.
 //!   JALR targets are kept below 2^30 (`range16(4 hi)`), so the field value of
 //!   the target is the target.
+//! - *Degree 2.* Every constraint has degree at most 2, so the quotient (of
+//!   degree 3n over the zero-knowledge trace of 2n rows) fits the 4n-point LDE
+//!   and each interaction gets its own LogUp column. Products a flag would
+//!   multiply (the addressed limb and byte, the stored limb, the next pc, the
+//!   branch condition, the last-row marker) are helper columns, each pinned
+//!   on every row by one degree-2 equation, so they add no freedom.
+//! - *Equality.* `eq` is boolean, `eq (b - c) = 0` limb by limb, and
+//!   `eq + (b_lo - c_lo) inv_lo + (b_hi - c_hi) inv_hi = 1`: if `b = c` the
+//!   last forces `eq = 1`; if not, the second forces `eq = 0`.
 
 use crate::bus::{
     ADD_ID, ALU_BUS, BYTE_BUS, COMMIT_BUS, HINT_BUS, MEMORY_BUS, MEMORY_KEY_BASE, PRECOMPILE_BUS,
@@ -107,8 +116,28 @@ pub mod cols {
     pub const SYS_SHA_EXTEND: usize = FETCH_WIDTH + 46;
     pub const SYS_SHA_COMPRESS: usize = FETCH_WIDTH + 47;
     pub const SYS_KECCAK_PERMUTE: usize = FETCH_WIDTH + 48;
+    // Degree-2 helpers: products the constraints would otherwise multiply by
+    // a flag (degree 3). Each is pinned on every row by one degree-2
+    // constraint, and [`super::fill_derived`] computes them.
+    /// The addressed limb of the old word: `prev_lo`, or `prev_hi` when `bit1`.
+    pub const SEL: usize = FETCH_WIDTH + 49;
+    /// The addressed byte of that limb: `q0`, or `q1` when `bit0`.
+    pub const BYTE: usize = FETCH_WIDTH + 50;
+    /// The limb a sub-word store writes: `new_sel` for SB, `c_lo` for SH.
+    pub const STORED: usize = FETCH_WIDTH + 51;
+    /// A sub-word store into the high limb: `(SB + SH) bit1`.
+    pub const HI_HIT: usize = FETCH_WIDTH + 52;
+    /// A branch's condition before negation: `BRANCH_EQ eq + BRANCH_LT a_lo`.
+    pub const COND: usize = FETCH_WIDTH + 53;
+    /// The pc after this row.
+    pub const NEXT_PC: usize = FETCH_WIDTH + 54;
+    /// 1 on the shard's last real row, else 0 (filled by [`super::fill_ends`]).
+    pub const ENDS: usize = FETCH_WIDTH + 55;
+    /// `addr_hi` times 2 (loads and stores) or 4 (JALR): one range check
+    /// bounds the address below 2^31 or the jump target below 2^30.
+    pub const ADDR_HI_SCALED: usize = FETCH_WIDTH + 56;
 }
-pub const WIDTH: usize = FETCH_WIDTH + 49;
+pub const WIDTH: usize = FETCH_WIDTH + 57;
 
 /// The syscalls the CPU handles (itself or through another table), with their
 /// flag column.
@@ -228,14 +257,35 @@ where
         let (bit0, bit1) = (x(ADDR_BIT0), x(ADDR_BIT1));
         let (prev_lo, prev_hi) = (x(MEM_PREV_LO), x(MEM_PREV_HI));
         let (new_lo, new_hi) = (x(MEM_NEW_LO), x(MEM_NEW_HI));
-        // Loads leave the word unchanged.
-        builder.assert_zero(is_load.clone() * (new_lo.clone() - prev_lo.clone()));
-        builder.assert_zero(is_load.clone() * (new_hi.clone() - prev_hi.clone()));
-        // The addressed limb, its bytes and the addressed byte.
-        let sel = prev_lo.clone() + bit1.clone() * (prev_hi.clone() - prev_lo.clone());
+        let (sb, sh, sw) = (x(f::SB), x(f::SH), x(f::SW));
+        // The helpers, on every row.
+        builder.assert_eq(
+            x(SEL),
+            prev_lo.clone() + bit1.clone() * (prev_hi.clone() - prev_lo.clone()),
+        );
+        builder.assert_eq(x(BYTE), x(Q0) + bit0.clone() * (x(Q1) - x(Q0)));
+        builder.assert_eq(
+            x(NEW_SEL),
+            (c(1) - bit0.clone()) * (x(R0) + x(Q1) * c(256)) + bit0 * (x(Q0) + x(R0) * c(256)),
+        );
+        builder.assert_eq(x(STORED), sb.clone() * x(NEW_SEL) + sh.clone() * x(C_LO));
+        builder.assert_eq(x(HI_HIT), (sb.clone() + sh.clone()) * bit1);
+        // The word after the access: SW writes `c`, SB and SH write `stored`
+        // into the addressed limb, and everything else (loads, and rows that
+        // access no memory) leaves it unchanged.
+        let lo_hit = sb + sh - x(HI_HIT);
+        builder.assert_eq(
+            new_lo - prev_lo.clone(),
+            lo_hit * (x(STORED) - prev_lo.clone()) + sw.clone() * (x(C_LO) - prev_lo.clone()),
+        );
+        builder.assert_eq(
+            new_hi - prev_hi.clone(),
+            x(HI_HIT) * (x(STORED) - prev_hi.clone()) + sw * (x(C_HI) - prev_hi.clone()),
+        );
+        // The addressed limb's bytes.
+        let (sel, byte) = (x(SEL), x(BYTE));
         let byte_op = x(f::LB) + x(f::LBU) + x(f::SB);
         builder.assert_zero(byte_op.clone() * (sel.clone() - x(Q0) - x(Q1) * c(256)));
-        let byte = x(Q0) + bit0.clone() * (x(Q1) - x(Q0));
         // Sign bits: the rest below 2^7 (bytes) or 2^15 (halves).
         builder.assert_bool(r[SIGN]);
         builder.assert_zero(x(f::LB) * (x(SIGN_REST) - (byte.clone() - x(SIGN) * c(128)) * c(512)));
@@ -255,50 +305,36 @@ where
         lhu.assert_eq(x(A_LO), sel);
         lhu.assert_zero(x(A_HI));
         let mut lw = builder.when(r[f::LW]);
-        lw.assert_eq(x(A_LO), prev_lo.clone());
-        lw.assert_eq(x(A_HI), prev_hi.clone());
-        let mut sw = builder.when(r[f::SW]);
-        sw.assert_eq(new_lo.clone(), x(C_LO));
-        sw.assert_eq(new_hi.clone(), x(C_HI));
-        let mut sh = builder.when(r[f::SH]);
-        sh.assert_eq(
-            new_lo.clone(),
-            x(C_LO) + bit1.clone() * (prev_lo.clone() - x(C_LO)),
-        );
-        sh.assert_eq(
-            new_hi.clone(),
-            prev_hi.clone() + bit1.clone() * (x(C_LO) - prev_hi.clone()),
-        );
-        let new_sel = x(NEW_SEL);
-        let mut sb = builder.when(r[f::SB]);
-        sb.assert_eq(x(C_LO), x(R0) + x(R1) * c(256));
-        sb.assert_eq(
-            new_sel.clone(),
-            (c(1) - bit0.clone()) * (x(R0) + x(Q1) * c(256)) + bit0 * (x(Q0) + x(R0) * c(256)),
-        );
-        sb.assert_eq(
-            new_lo,
-            new_sel.clone() + bit1.clone() * (prev_lo.clone() - new_sel.clone()),
-        );
-        sb.assert_eq(new_hi, prev_hi.clone() + bit1 * (new_sel - prev_hi));
+        lw.assert_eq(x(A_LO), prev_lo);
+        lw.assert_eq(x(A_HI), prev_hi);
+        builder
+            .when(r[f::SB])
+            .assert_eq(x(C_LO), x(R0) + x(R1) * c(256));
 
         // --- Branches and jumps.
         let (d_lo, d_hi) = (x(B_LO) - x(C_LO), x(B_HI) - x(C_HI));
         builder.assert_bool(r[EQ]);
         builder.assert_zero(x(EQ) * d_lo.clone());
         builder.assert_zero(x(EQ) * d_hi.clone());
-        builder.assert_zero((c(1) - x(EQ)) * (c(1) - d_lo * x(INV_LO) - d_hi * x(INV_HI)));
-        let neg = x(f::BRANCH_NEG);
-        let flip = |v: AB::Expr| v.clone() + neg.clone() * (c(1) - v * c(2));
+        // `b != c` has an inverse of one nonzero limb difference; with the two
+        // lines above, `eq` is exactly `b == c` (on every row).
+        builder.assert_one(x(EQ) + d_lo * x(INV_LO) + d_hi * x(INV_HI));
+        // Taken: the condition, flipped for BNE, BGE and BGEU.
+        let is_branch = x(f::BRANCH_EQ) + x(f::BRANCH_LT);
+        builder.assert_eq(x(COND), x(f::BRANCH_EQ) * x(EQ) + x(f::BRANCH_LT) * x(A_LO));
         builder.assert_eq(
             x(TAKEN),
-            x(f::BRANCH_EQ) * flip(x(EQ)) + x(f::BRANCH_LT) * flip(x(A_LO)),
+            x(COND) + x(f::BRANCH_NEG) * (is_branch - x(COND) * c(2)),
         );
         let fallthrough = x(f::PC) + c(4);
         let jalr_target = x(ADDR_W) * c(4) + x(ADDR_BIT1) * c(2) + x(ADDR_HI) * c(1 << 16);
-        let next_pc = fallthrough.clone()
-            + (x(TAKEN) + x(f::JAL)) * (x(f::TARGET) - fallthrough.clone())
-            + x(f::JALR) * (jalr_target - fallthrough);
+        builder.assert_eq(
+            x(NEXT_PC),
+            fallthrough.clone()
+                + (x(TAKEN) + x(f::JAL)) * (x(f::TARGET) - fallthrough.clone())
+                + x(f::JALR) * (jalr_target - fallthrough),
+        );
+        let next_pc = x(NEXT_PC);
         builder
             .when_transition()
             .assert_zero(next_real.clone() * (next[f::PC].into() - next_pc.clone()));
@@ -340,21 +376,15 @@ where
         builder
             .when_transition()
             .assert_zero(x(SYS_HALT) * next_real.clone());
-        // On the shard's last real row: `ends` is 1 there (on the trace's last
-        // row, where no next row exists, it is `is_real`).
-        let end_checks = |ends: AB::Expr| {
-            [
-                ends.clone() * (c(1) - x(SYS_HALT)) * is_last.clone(),
-                ends.clone() * (next_pc.clone() - end_pc.clone()) * not_last.clone(),
-                ends * (x(CLK) + c(1) - end_clk.clone()),
-            ]
-        };
-        for check in end_checks(is_real.clone() - next_real) {
-            builder.when_transition().assert_zero(check);
-        }
-        for check in end_checks(is_real.clone()) {
-            builder.when_last_row().assert_zero(check);
-        }
+        // On the shard's last real row. `ends` is 1 there and 0 elsewhere:
+        // `is_real - next_real`, or `is_real` on the trace's last row.
+        builder
+            .when_transition()
+            .assert_eq(x(ENDS), is_real.clone() - next_real);
+        builder.when_last_row().assert_eq(x(ENDS), is_real.clone());
+        builder.assert_zero(x(ENDS) * (c(1) - x(SYS_HALT)) * is_last);
+        builder.assert_zero(x(ENDS) * (next_pc - end_pc) * not_last);
+        builder.assert_zero(x(ENDS) * (x(CLK) + c(1) - end_clk));
 
         // --- Buses.
         let one = |e: AB::Expr| Count::bounded(e, 1);
@@ -408,15 +438,26 @@ where
                 builder.push_interaction(RANGE16_BUS, [x(limb)], one(count.clone()));
             }
         }
-        // Range checks: the address split, address bounds, sign rests, the free
-        // HINT_LEN result.
-        builder.push_interaction(RANGE16_BUS, [x(ADDR_W)], one(uses_addr));
-        builder.push_interaction(RANGE16_BUS, [x(ADDR_HI) * c(2)], one(is_mem));
-        builder.push_interaction(RANGE16_BUS, [x(ADDR_HI) * c(4)], one(x(f::JALR)));
-        builder.push_interaction(RANGE16_BUS, [x(SIGN_REST)], one(x(f::LB) + x(f::LH)));
-        for limb in [A_LO, A_HI] {
-            builder.push_interaction(RANGE16_BUS, [x(limb)], one(x(SYS_HINT_LEN)));
-        }
+        // Range checks: the address split, address bounds, sign rests, and
+        // the free HINT_LEN result, whose limbs borrow the `addr_w` and
+        // `sign_rest` columns (free on ECALL rows) to share their lookups.
+        builder.assert_eq(
+            x(ADDR_HI_SCALED),
+            x(ADDR_HI) * (is_mem.clone() * c(2) + x(f::JALR) * c(4)),
+        );
+        builder.assert_zero(x(SYS_HINT_LEN) * (x(ADDR_W) - x(A_HI)));
+        builder.assert_zero(x(SYS_HINT_LEN) * (x(SIGN_REST) - x(A_LO)));
+        builder.push_interaction(
+            RANGE16_BUS,
+            [x(ADDR_W)],
+            one(uses_addr.clone() + x(SYS_HINT_LEN)),
+        );
+        builder.push_interaction(RANGE16_BUS, [x(ADDR_HI_SCALED)], one(uses_addr));
+        builder.push_interaction(
+            RANGE16_BUS,
+            [x(SIGN_REST)],
+            one(x(f::LB) + x(f::LH) + x(SYS_HINT_LEN)),
+        );
         // Byte checks of the byte decompositions.
         builder.push_interaction(BYTE_BUS, [c(XOR_ID), x(Q0), x(Q1), x(QX)], one(byte_op));
         builder.push_interaction(BYTE_BUS, [c(XOR_ID), x(R0), x(R1), x(RX)], one(x(f::SB)));
@@ -448,5 +489,42 @@ where
             ],
             one(is_precompile),
         );
+    }
+}
+
+/// Computes a CPU row's degree-2 helper columns (`SEL` to `NEXT_PC`, and
+/// `NEW_SEL`) from its other columns, exactly as [`CpuAir`] pins them.
+/// Trace generation calls it on every row, padding included.
+pub fn fill_derived<F: Field>(row: &mut [F]) {
+    use cols::*;
+    let c = |v: u32| F::from_u32(v);
+    let (bit0, bit1) = (row[ADDR_BIT0], row[ADDR_BIT1]);
+    let (prev_lo, prev_hi) = (row[MEM_PREV_LO], row[MEM_PREV_HI]);
+    row[SEL] = prev_lo + bit1 * (prev_hi - prev_lo);
+    row[BYTE] = row[Q0] + bit0 * (row[Q1] - row[Q0]);
+    row[NEW_SEL] =
+        (F::ONE - bit0) * (row[R0] + row[Q1] * c(256)) + bit0 * (row[Q0] + row[R0] * c(256));
+    row[STORED] = row[f::SB] * row[NEW_SEL] + row[f::SH] * row[C_LO];
+    row[HI_HIT] = (row[f::SB] + row[f::SH]) * bit1;
+    row[COND] = row[f::BRANCH_EQ] * row[EQ] + row[f::BRANCH_LT] * row[A_LO];
+    let is_mem = (f::LB..=f::SW).fold(F::ZERO, |acc, k| acc + row[k]);
+    row[ADDR_HI_SCALED] = row[ADDR_HI] * (is_mem * c(2) + row[f::JALR] * c(4));
+    let fallthrough = row[f::PC] + c(4);
+    let jalr_target = row[ADDR_W] * c(4) + bit1 * c(2) + row[ADDR_HI] * c(1 << 16);
+    row[NEXT_PC] = fallthrough
+        + (row[TAKEN] + row[f::JAL]) * (row[f::TARGET] - fallthrough)
+        + row[f::JALR] * (jalr_target - fallthrough);
+}
+
+/// Fills the `ENDS` column of a row-major CPU trace: 1 on the last real row.
+pub fn fill_ends<F: Field>(values: &mut [F]) {
+    let height = values.len() / WIDTH;
+    for i in 0..height {
+        let next_real = if i + 1 < height {
+            values[(i + 1) * WIDTH + cols::IS_REAL]
+        } else {
+            F::ZERO
+        };
+        values[i * WIDTH + cols::ENDS] = values[i * WIDTH + cols::IS_REAL] - next_real;
     }
 }

@@ -49,8 +49,14 @@ pub mod cols {
     pub const IS_SLL: usize = 72;
     pub const IS_SRL: usize = 73;
     pub const IS_SRA: usize = 74;
+    /// `b << s` and `b >> s` (shifting in `fill`), limb by limb, on every
+    /// row: so the flag-selected equations stay at degree 2.
+    pub const SLL_LO: usize = 75;
+    pub const SLL_HI: usize = 76;
+    pub const SR_LO: usize = 77;
+    pub const SR_HI: usize = 78;
 }
-pub const WIDTH: usize = 75;
+pub const WIDTH: usize = 79;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShiftAir;
@@ -129,12 +135,16 @@ impl<AB: InteractionBuilder> Air<AB> for ShiftAir {
         };
         let (sll_lo, sll_hi) = (shifted(&left, 0), shifted(&left, 1));
         let (sr_lo, sr_hi) = (shifted(&right, 0), shifted(&right, 1));
+        builder.assert_eq(r[SLL_LO], sll_lo);
+        builder.assert_eq(r[SLL_HI], sll_hi);
+        builder.assert_eq(r[SR_LO], sr_lo);
+        builder.assert_eq(r[SR_HI], sr_hi);
         let mut sll = builder.when(r[IS_SLL]);
-        sll.assert_eq(r[A_LO], sll_lo);
-        sll.assert_eq(r[A_HI], sll_hi);
+        sll.assert_eq(r[A_LO], r[SLL_LO]);
+        sll.assert_eq(r[A_HI], r[SLL_HI]);
         let mut sr = builder.when(r[IS_SRL] + r[IS_SRA]);
-        sr.assert_eq(r[A_LO], sr_lo);
-        sr.assert_eq(r[A_HI], sr_hi);
+        sr.assert_eq(r[A_LO], r[SR_LO]);
+        sr.assert_eq(r[A_HI], r[SR_HI]);
 
         let op: AB::Expr = [SLL_ID, SRL_ID, SRA_ID]
             .into_iter()
@@ -182,8 +192,20 @@ pub fn trace(
         let k = c.0 >> 5;
         row[SHAMT + (c.0 & 31) as usize] = Val::ONE;
         row[K] = Val::from_u32(k);
-        row[FILL] = Val::from_bool(flag == IS_SRA && event.b >> 31 == 1);
+        let fill = flag == IS_SRA && event.b >> 31 == 1;
+        row[FILL] = Val::from_bool(fill);
         row[flag] = Val::ONE;
+        let s = c.0 & 31;
+        let sr = if fill {
+            ((event.b as i32) >> s) as u32
+        } else {
+            event.b >> s
+        };
+        for (col, v) in [(SLL_LO, event.b << s), (SR_LO, sr)] {
+            let (lo, hi) = limbs(v);
+            row[col] = Val::from_u32(lo);
+            row[col + 1] = Val::from_u32(hi);
+        }
         mults.range16(k as u16);
     }
     Ok(RowMajorMatrix::new(values, WIDTH))

@@ -19,7 +19,8 @@ use p3_matrix::dense::RowMajorMatrix;
 use std::collections::BTreeMap;
 
 /// Most cycles one shard covers: Plonky3 0.8.0 supports tables of up to 2^21
-/// rows at constraint degree 3.
+/// rows at constraint degree 3 (the Shift, DivRem and precompile tables; the
+/// CPU, at degree 2, could take 2^22).
 pub const MAX_SHARD_CYCLES: u64 = 1 << 21;
 /// Most cycles of a whole execution: timestamps `4 clk + 4` stay below 2^29.
 pub const MAX_TOTAL_CYCLES: u64 = 1 << 27;
@@ -218,12 +219,6 @@ pub fn generate_shard(
                 set(row, c::R1, r1.into());
                 set(row, c::RX, (r0 ^ r1).into());
                 mults.byte(ByteOp::Xor, r0, r1);
-                let new_sel = if bit0 == 1 {
-                    u32::from(q0) | u32::from(r0) << 8
-                } else {
-                    u32::from(r0) | u32::from(q1) << 8
-                };
-                set(row, c::NEW_SEL, new_sel);
             }
         }
 
@@ -280,7 +275,10 @@ pub fn generate_shard(
             row[col] = Val::ONE;
             a = ev.rd;
             if col == c::SYS_HINT_LEN {
+                // The result's limbs are range-checked through these columns.
                 mults.range16_word(a);
+                set(row, c::ADDR_W, a >> 16);
+                set(row, c::SIGN_REST, a & 0xffff);
             }
             let sys = syscalls
                 .next()
@@ -325,6 +323,7 @@ pub fn generate_shard(
         let (a_lo, a_hi) = limbs(a);
         set(row, c::A_LO, a_lo);
         set(row, c::A_HI, a_hi);
+        cpu::fill_derived(row);
     }
     // Padding rows: the clock keeps counting; b == c == 0.
     for (i, row) in values
@@ -334,7 +333,9 @@ pub fn generate_shard(
     {
         row[c::CLK] = Val::from_u64(shard.start.clk + i as u64);
         row[c::EQ] = Val::ONE;
+        cpu::fill_derived(row);
     }
+    cpu::fill_ends(&mut values);
     let cpu_trace = RowMajorMatrix::new(values, cpu::WIDTH);
 
     // HintRead rows.

@@ -452,6 +452,18 @@ fn tampered_shift_traces_are_rejected() {
         // 0x8000_0000 >> 31 = 1, claimed 2.
         set_shift_result(t, Opcode::Srl, 0x8000_0000, 31, 2);
     });
+    assert_tamper_rejected(&f, "shift: wrong shifted limb, helper columns alike", |t| {
+        // As above, with SR_LO/SR_HI claiming 2 too: the sum over the
+        // one-hot amount and b's bits must refuse.
+        let row = set_shift_result(t, Opcode::Srl, 0x8000_0000, 31, 2);
+        *cell(&mut t[SHIFT], row, sh_cols::SR_LO) = Val::from_u32(2);
+        *cell(&mut t[SHIFT], row, sh_cols::SR_HI) = Val::ZERO;
+    });
+    assert_tamper_rejected(&f, "shift: sll helper claims another shift", |t| {
+        // 1 << 1 = 2: SLL_LO and a both claim 4.
+        let row = set_shift_result(t, Opcode::Sll, 1, 1, 4);
+        *cell(&mut t[SHIFT], row, sh_cols::SLL_LO) = Val::from_u32(4);
+    });
     assert_tamper_rejected(&f, "shift: sra without sign fill", |t| {
         // 0x8000_0000 >>a 31 = -1; the logical result 1 with fill 0.
         let row = set_shift_result(t, Opcode::Sra, 0x8000_0000, 31, 1);

@@ -209,6 +209,7 @@ fn cpu_padding_row(width: usize, clk: usize) -> Vec<Val> {
     let mut pad = vec![Val::ZERO; width];
     pad[c::CLK] = Val::from_usize(clk);
     pad[c::EQ] = Val::ONE;
+    cloak_machine::cpu::fill_derived(&mut pad);
     pad
 }
 
@@ -229,6 +230,15 @@ fn fix_eq(t: &mut RowMajorMatrix<Val>, r: usize) {
     set(t, r, c::EQ, eq);
     t.values[r * width + c::INV_LO] = inv_lo;
     t.values[r * width + c::INV_HI] = inv_hi;
+    rederive(t, r);
+}
+
+/// Recomputes a CPU row's degree-2 helper columns after a tamper, as trace
+/// generation does, so that the tamper itself (not a stale helper) is what
+/// must be refused.
+fn rederive(t: &mut RowMajorMatrix<Val>, r: usize) {
+    let width = t.width();
+    cloak_machine::cpu::fill_derived(&mut t.values[r * width..(r + 1) * width]);
 }
 
 /// Renumbers the CPU clock column from `start`.
@@ -236,6 +246,7 @@ fn renumber_clk(t: &mut RowMajorMatrix<Val>, start: u64) {
     for r in 0..t.height() {
         set(t, r, c::CLK, (start + r as u64) as u32);
     }
+    cloak_machine::cpu::fill_ends(&mut t.values);
 }
 
 // --- Memory tables.
@@ -590,6 +601,7 @@ fn cpu_pc(w: &mut ExecutionWitness) {
     let t = &mut s.traces[table::CPU];
     let pc = get(t, r, f::PC);
     set(t, r, f::PC, pc + 4);
+    rederive(t, r);
 }
 
 /// Deletes a mid-trace row: later rows move up, the clock is renumbered, and
@@ -629,6 +641,19 @@ fn cpu_branch_taken(w: &mut ExecutionWitness) {
     let s = &mut w.shards[0];
     let r = cpu_row(s, "branch", |x| is(x[f::BRANCH_EQ]) || is(x[f::BRANCH_LT]));
     flip(&mut s.traces[table::CPU], r, c::TAKEN);
+    rederive(&mut s.traces[table::CPU], r);
+}
+
+/// One degree-2 helper column changed on its own (not re-derived): its
+/// defining constraint must refuse.
+fn cpu_helper(w: &mut ExecutionWitness, col: usize, what: &str, pred: fn(&[Val]) -> bool) {
+    let s = &mut w.shards[0];
+    let r = cpu_row(s, what, pred);
+    flip(&mut s.traces[table::CPU], r, col);
+}
+
+fn is_mem_row(x: &[Val]) -> bool {
+    (f::LB..=f::SW).any(|k| is(x[k]))
 }
 
 fn cpu_load_value(w: &mut ExecutionWitness) {
@@ -649,6 +674,8 @@ fn cpu_hint_len_result(w: &mut ExecutionWitness) {
     let s = &mut w.shards[0];
     let r = cpu_row(s, "HINT_LEN", |x| is(x[c::SYS_HINT_LEN]));
     let (old, new) = flip(&mut s.traces[table::CPU], r, c::A_LO);
+    // The limb's range check goes through SIGN_REST on HINT_LEN rows.
+    flip(&mut s.traces[table::CPU], r, c::SIGN_REST);
     range16_move(&mut s.traces, old, new);
 }
 
@@ -693,6 +720,7 @@ fn cpu_truncate_before_halt(w: &mut ExecutionWitness) {
     let pc = get(t, r, f::PC);
     let pad = cpu_padding_row(width, r + s.cpu.start_clk as usize);
     t.values[r * width..(r + 1) * width].copy_from_slice(&pad);
+    cloak_machine::cpu::fill_ends(&mut t.values);
     program_mult_add(s, pc, -1);
 }
 
@@ -1113,6 +1141,66 @@ fn cpu_cases() -> Vec<Case> {
             "cpu: exit code in the public values (not a0's)",
             "constraints not satisfied",
             cpu_exit_code,
+        ),
+        (
+            "cpu: SEL (addressed limb)",
+            "constraints not satisfied",
+            |w| cpu_helper(w, c::SEL, "memory access", is_mem_row),
+        ),
+        (
+            "cpu: BYTE (addressed byte)",
+            "constraints not satisfied",
+            |w| cpu_helper(w, c::BYTE, "memory access", is_mem_row),
+        ),
+        (
+            "cpu: NEW_SEL (stored limb)",
+            "constraints not satisfied",
+            |w| cpu_helper(w, c::NEW_SEL, "memory access", is_mem_row),
+        ),
+        ("cpu: STORED", "constraints not satisfied", |w| {
+            cpu_helper(w, c::STORED, "store", |x| is(x[f::SW]))
+        }),
+        ("cpu: HI_HIT", "constraints not satisfied", |w| {
+            cpu_helper(w, c::HI_HIT, "store", |x| is(x[f::SW]))
+        }),
+        (
+            "cpu: COND (branch condition)",
+            "constraints not satisfied",
+            |w| {
+                cpu_helper(w, c::COND, "branch", |x| {
+                    is(x[f::BRANCH_EQ]) || is(x[f::BRANCH_LT])
+                })
+            },
+        ),
+        ("cpu: NEXT_PC", "constraints not satisfied", |w| {
+            cpu_helper(w, c::NEXT_PC, "any", |_| true)
+        }),
+        (
+            "cpu: HINT_LEN result without its range-checked copy (A_LO only)",
+            "constraints not satisfied",
+            |w| {
+                let s = &mut w.shards[0];
+                let r = cpu_row(s, "HINT_LEN", |x| is(x[c::SYS_HINT_LEN]));
+                let (old, new) = flip(&mut s.traces[table::CPU], r, c::A_LO);
+                range16_move(&mut s.traces, old, new);
+            },
+        ),
+        ("cpu: ADDR_HI_SCALED", "constraints not satisfied", |w| {
+            cpu_helper(w, c::ADDR_HI_SCALED, "memory access", is_mem_row)
+        }),
+        (
+            "cpu: ENDS on a middle row",
+            "constraints not satisfied",
+            |w| cpu_helper(w, c::ENDS, "any", |_| true),
+        ),
+        (
+            "cpu: ENDS cleared on the HALT row",
+            "constraints not satisfied",
+            |w| {
+                let s = &mut w.shards[0];
+                let r = last_real_row(s);
+                flip(&mut s.traces[table::CPU], r, c::ENDS);
+            },
         ),
     ]
 }

@@ -98,7 +98,8 @@ pub mod cols {
     /// Sign bit of a signed load, and the range-checked rest that proves it.
     pub const SIGN: usize = FETCH_WIDTH + 33;
     pub const SIGN_REST: usize = FETCH_WIDTH + 34;
-    /// SB: the addressed limb after the store.
+    /// The addressed limb with its addressed byte replaced by `r0` (what SB
+    /// writes), pinned on every row.
     pub const NEW_SEL: usize = FETCH_WIDTH + 35;
     /// Branches: `b == c`, and the inverses that prove `b != c`.
     pub const EQ: usize = FETCH_WIDTH + 36;
@@ -492,8 +493,9 @@ where
     }
 }
 
-/// Computes a CPU row's degree-2 helper columns (`SEL` to `NEXT_PC`, and
-/// `NEW_SEL`) from its other columns, exactly as [`CpuAir`] pins them.
+/// Computes a CPU row's degree-2 helper columns (`SEL` to `NEXT_PC`,
+/// `NEW_SEL` and `ADDR_HI_SCALED`; `ENDS` needs the next row, see
+/// [`fill_ends`]) from its other columns, exactly as [`CpuAir`] pins them.
 /// Trace generation calls it on every row, padding included.
 pub fn fill_derived<F: Field>(row: &mut [F]) {
     use cols::*;

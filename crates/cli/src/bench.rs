@@ -2,7 +2,7 @@
 //! a CSV with the columns of SP1's zkvm-perf that apply to Cloak.
 
 use crate::input::parse_input;
-use crate::prove::{keys_for, load_program, Backend, Prover};
+use crate::prove::{keys_for, load_program, Backend, GpuRun, Prover};
 use anyhow::{Context, Result};
 use clap::Args;
 use cloak_machine::{Proof, ProveOptions};
@@ -28,6 +28,18 @@ pub struct BenchArgs {
     /// Where to prove: `cpu` or `gpu` (see `cloak prove --backend`).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+    /// The TEE-overhead experiment instead of the suite: each case of its
+    /// suite (100 K to 100 M cycles) proven with plain host-device copies
+    /// and with CC-mode transfer encryption emulated (or for real, on a GPU
+    /// in CC mode); writes the CSV and a PNG plot beside it. Needs `--backend gpu`.
+    #[arg(long)]
+    tee_overhead: bool,
+    /// With `--tee-overhead`: skip cases of more than this many cycles (nominal).
+    #[arg(long, value_name = "CYCLES", requires = "tee_overhead")]
+    up_to: Option<u64>,
+    /// Only draw the PNG plot of an existing `--tee-overhead` CSV (no proving).
+    #[arg(long, value_name = "CSV", conflicts_with = "tee_overhead")]
+    plot_overhead: Option<PathBuf>,
 }
 
 /// `(program, input, small)`: sizes near 2^17, 2^20 and 2^21 cycles for loop
@@ -51,11 +63,32 @@ const SUITE: &[(&str, &str, bool)] = &[
     ("keccak256", "vec@guests/inputs/json-records.json", false),
 ];
 
-const HEADER: &str = "program,input,cycles,shards,execution_duration_ms,core_prove_duration_ms,core_verify_duration_ms,core_proof_size,core_khz,peak_memory_bytes,trace_cells,cells_per_cycle";
+/// zkvm-perf's columns, then Cloak's: the backend, the time split (pass 1's
+/// commitments within `core_prove_duration_ms`), and with `gpu` the
+/// host-device copies of the proof and the peak device memory.
+pub const HEADER: &str = "program,input,cycles,shards,execution_duration_ms,core_prove_duration_ms,core_verify_duration_ms,core_proof_size,core_khz,peak_memory_bytes,trace_cells,cells_per_cycle,backend,commit_pass_ms,h2d_bytes,h2d_ms,d2h_bytes,d2h_ms,gpu_peak_memory_bytes";
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if let Some(csv) = &args.plot_overhead {
+        let png = csv.with_extension("png");
+        crate::tee_overhead::plot_csv(csv, &png)?;
+        eprintln!("wrote {}", png.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let prover = args.backend.open()?;
     let root = repo_root();
+    if args.tee_overhead {
+        let Prover::Gpu(gpu) = &prover else {
+            anyhow::bail!("--tee-overhead measures host-device transfers: it needs --backend gpu");
+        };
+        let cfg = crate::tee_overhead::Config {
+            output: args.output.clone(),
+            only: args.only.clone(),
+            up_to: args.up_to,
+            shard_cycles: args.shard_cycles,
+        };
+        return crate::tee_overhead::run(&root, gpu, &prover, &cfg);
+    }
     let mut out = std::fs::File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     writeln!(out, "{HEADER}")?;
@@ -77,6 +110,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One proof of the suite, measured.
+pub struct Measured {
+    pub report: cloak_machine::zkvm::ProveReport,
+    pub gpu: Option<GpuRun>,
+    /// The CSV line.
+    pub line: String,
+}
+
 fn case(
     root: &Path,
     name: &str,
@@ -84,6 +125,22 @@ fn case(
     shard_cycles: u64,
     prover: &Prover,
 ) -> Result<String> {
+    let m = measure(root, name, input, shard_cycles, prover)?;
+    if let Some(gpu) = &m.gpu {
+        eprintln!("{name} {input}: {}", gpu.summary);
+    }
+    Ok(m.line)
+}
+
+/// Proves `name` on `input` (a `vec@` path relative to the repository) and
+/// verifies the proof.
+pub fn measure(
+    root: &Path,
+    name: &str,
+    input: &str,
+    shard_cycles: u64,
+    prover: &Prover,
+) -> Result<Measured> {
     let elf = root.join("guests/bin").join(format!("{name}.elf"));
     let program = load_program(&elf)?;
     let spec = match input.strip_prefix("vec@") {
@@ -98,17 +155,26 @@ fn case(
         ..ProveOptions::default()
     };
     let (proof, report, gpu) = prover.prove(&keys, &program, inputs, &opts)?;
-    if let Some(gpu) = gpu {
-        eprintln!("{name} {input}: {gpu}");
-    }
     let peak = peak_memory_bytes();
     let bytes = proof.to_bytes();
     let start = Instant::now();
     keys.verify(&Proof::from_bytes(&bytes)?)?;
     let verify = start.elapsed();
     let prove_secs = report.prove.as_secs_f64();
-    Ok(format!(
-        "{name},{input},{},{},{:.1},{:.1},{:.1},{},{:.2},{},{},{:.1}",
+    let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+    let gpu_cols = match &gpu {
+        Some(g) => format!(
+            "{},{},{},{},{}",
+            g.transfers.h2d_bytes,
+            ms(g.transfers.h2d_time),
+            g.transfers.d2h_bytes,
+            ms(g.transfers.d2h_time),
+            g.peak_memory
+        ),
+        None => ",,,,".into(),
+    };
+    let line = format!(
+        "{name},{input},{},{},{:.1},{:.1},{:.1},{},{:.2},{},{},{:.1},{},{},{gpu_cols}",
         report.cycles,
         report.shards,
         report.execution.as_secs_f64() * 1e3,
@@ -119,12 +185,15 @@ fn case(
         peak.map_or("".into(), |p| p.to_string()),
         report.trace_cells,
         report.trace_cells as f64 / report.cycles.max(1) as f64,
-    ))
+        prover.name(),
+        ms(report.commit_pass),
+    );
+    Ok(Measured { report, gpu, line })
 }
 
 /// The repository root: where `guests/` is, from the working directory or
 /// from the binary's location (target/release/cloak).
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_default();
     if cwd.join("guests/bin").is_dir() {
         return cwd;

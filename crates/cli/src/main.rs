@@ -7,6 +7,7 @@ mod execute;
 mod input;
 mod prove;
 mod serve;
+mod tee_overhead;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

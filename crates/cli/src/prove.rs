@@ -89,58 +89,92 @@ impl Backend {
     }
 }
 
+/// What the GPU did during one proof.
+pub struct GpuRun {
+    /// Lines for the log: calls, times, bytes.
+    pub summary: String,
+    /// Every host-device copy of the proof.
+    pub transfers: cloak_gpu::TransferTotals,
+    /// The most device memory seen in use during the proof (bytes).
+    pub peak_memory: u64,
+}
+
 impl Prover {
-    /// `keys.prove` on this backend; with `gpu`, also lines on what the GPU did.
+    /// `cpu` or `gpu`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Prover::Cpu => "cpu",
+            Prover::Gpu(_) => "gpu",
+        }
+    }
+
+    /// `keys.prove` on this backend; with `gpu`, also what the GPU did.
     pub fn prove(
         &self,
         keys: &MachineKeys,
         program: &Program,
         inputs: Vec<Vec<u8>>,
         opts: &ProveOptions,
-    ) -> Result<(Proof, ProveReport, Option<String>)> {
+    ) -> Result<(Proof, ProveReport, Option<GpuRun>)> {
         match self {
             Prover::Cpu => {
                 let (proof, report) = keys.prove_on(&CpuBackend, program, inputs, opts)?;
                 Ok((proof, report, None))
             }
             Prover::Gpu(gpu) => {
+                let ctx = gpu.context();
+                let before = ctx.transfer_totals();
+                ctx.take_peak_memory();
                 let (proof, report) = keys.prove_on(gpu.as_ref(), program, inputs, opts)?;
-                Ok((proof, report, Some(gpu_summary(gpu))))
+                let transfers = ctx.transfer_totals().since(&before);
+                let run = GpuRun {
+                    summary: gpu_summary(gpu, &transfers),
+                    transfers,
+                    peak_memory: ctx.take_peak_memory(),
+                };
+                Ok((proof, report, Some(run)))
             }
         }
     }
 }
 
 /// The GPU backend's calls: count, time and bytes moved each way.
-fn gpu_summary(gpu: &cloak_gpu::GpuBackend) -> String {
+fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> String {
     let calls = gpu.take_calls();
     let part = |op: &str| {
         let c: Vec<_> = calls.iter().filter(|c| c.op == op).collect();
         let wall: f64 = c.iter().map(|c| c.wall.as_secs_f64()).sum();
         let rng: f64 = c.iter().map(|c| c.host_rng.as_secs_f64()).sum();
-        let h2d: u64 = c.iter().map(|c| c.h2d_bytes).sum();
-        let d2h: u64 = c.iter().map(|c| c.d2h_bytes).sum();
         format!(
-            "{} {op} call(s) {:.3} s (host rng {:.3} s), H2D {h2d} B, D2H {d2h} B",
+            "{} {op} call(s) {:.3} s (host rng {:.3} s)",
             c.len(),
             wall,
             rng
         )
     };
     let mut out = format!(
-        "gpu ({}): {}; {} (on the CPU)",
+        "gpu ({}): {}; {} (on the CPU); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
         gpu.context().name(),
         part("commit_main"),
-        part("prove")
+        part("prove"),
+        gpu.context().transfer_mode(),
+        t.h2d_bytes,
+        t.h2d_count,
+        t.h2d_time.as_secs_f64() * 1e3,
+        t.d2h_bytes,
+        t.d2h_count,
+        t.d2h_time.as_secs_f64() * 1e3,
+        t.crypt_time.as_secs_f64() * 1e3,
     );
     for (i, c) in calls.iter().filter(|c| c.op == "commit_main").enumerate() {
         out.push_str(&format!(
-            "\n  commit_main #{i}: {} cells, {:.1} ms (host rng {:.1} ms), H2D {} B, D2H {} B",
+            "\n  commit_main #{i}: {} cells, {:.1} ms (host rng {:.1} ms), H2D {} B in {:.1} ms, D2H {} B",
             c.cells,
             c.wall.as_secs_f64() * 1e3,
             c.host_rng.as_secs_f64() * 1e3,
-            c.h2d_bytes,
-            c.d2h_bytes
+            c.transfers.h2d_bytes,
+            c.transfers.h2d_time.as_secs_f64() * 1e3,
+            c.transfers.d2h_bytes
         ));
     }
     out
@@ -285,7 +319,11 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         report.commit_pass.as_secs_f64()
     );
     if let Some(gpu) = gpu {
-        println!("{gpu}");
+        println!("{}", gpu.summary);
+        println!(
+            "peak GPU memory in use: {:.2} GiB",
+            gpu.peak_memory as f64 / (1u64 << 30) as f64
+        );
     }
     println!("proof: {} ({} bytes)", args.output.display(), bytes.len());
     if let Some(peak) = crate::bench::peak_memory_bytes() {

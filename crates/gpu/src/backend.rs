@@ -43,8 +43,9 @@ use p3_matrix::Matrix;
 use p3_symmetric::MerkleCap;
 
 use crate::context::{GpuContext, GpuError};
-use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
+use crate::merkle::{commit_salted, GpuMerkleTree};
 use crate::ntt::{DeviceMatrix, Ntt};
+use crate::transfer::TransferTotals;
 use crate::zkrng::Samples;
 use p3_field::PrimeCharacteristicRing as _;
 use rayon::prelude::*;
@@ -56,9 +57,9 @@ pub struct CallRecord {
     pub op: &'static str,
     /// Trace cells (rows × columns, before randomization) handed in.
     pub cells: u64,
-    /// Bytes copied host → device and device → host.
-    pub h2d_bytes: u64,
-    pub d2h_bytes: u64,
+    /// Host-device copies made by the call: bytes, times, and the time of
+    /// the CC emulation's encryption within them (from [`GpuContext::transfer_totals`]).
+    pub transfers: TransferTotals,
     /// Wall time of the call, and the part spent drawing the random
     /// codewords and salts on the host.
     pub wall: Duration,
@@ -134,6 +135,7 @@ impl GpuBackend {
             op: "commit_main",
             ..CallRecord::default()
         };
+        let before = self.gpu.transfer_totals();
         let fri = zk.fri;
         let (mut salt_rng, mut mask_rng) = zk.pcs_streams();
         let mut ldes = Vec::with_capacity(traces.len());
@@ -143,7 +145,6 @@ impl GpuBackend {
             let randomized = randomize(fri, t, &mut mask_rng)?;
             rec.host_rng += r0.elapsed();
             let dm = DeviceMatrix::upload(&self.gpu, &randomized)?;
-            rec.h2d_bytes += 4 * randomized.values.len() as u64;
             drop(randomized);
             ldes.push(
                 self.ntt
@@ -165,20 +166,17 @@ impl GpuBackend {
         rec.host_rng += r0.elapsed();
         let salts = salts
             .iter()
-            .map(|s| {
-                rec.h2d_bytes += (4 * s.height() * SALT_ELEMS) as u64;
-                DeviceMatrix::upload(&self.gpu, s)
-            })
+            .map(|s| DeviceMatrix::upload(&self.gpu, s))
             .collect::<Result<Vec<_>, _>>()?;
         let tree = commit_salted(
             &self.gpu,
             &ldes.iter().collect::<Vec<_>>(),
             &salts.iter().collect::<Vec<_>>(),
         )?;
-        // Merkle tree segment tables are small uploads too (16 bytes a segment).
-        rec.h2d_bytes += tree_segment_bytes(&ldes);
+        // Everything of the commitment is resident now: the peak.
+        self.gpu.note_memory()?;
         let root = tree.root(&self.gpu)?;
-        rec.d2h_bytes += (4 * DIGEST_ELEMS) as u64;
+        rec.transfers = self.gpu.transfer_totals().since(&before);
         rec.wall = start.elapsed();
         Ok((MerkleCap::new(vec![root]), GpuCommitted { ldes, tree }, rec))
     }
@@ -217,12 +215,6 @@ pub fn randomize(
         });
     // Reshaped to width w + 4: 2h rows.
     Ok(RowMajorMatrix::new(values, w + NUM_RANDOM_CODEWORDS))
-}
-
-/// Bytes of the per-layer segment tables `commit_salted` uploads: two u64
-/// (pointer, width) for each matrix and each salt matrix.
-fn tree_segment_bytes(ldes: &[DeviceMatrix]) -> u64 {
-    ldes.iter().filter(|m| m.width > 0).count() as u64 * 16 + ldes.len() as u64 * 16
 }
 
 impl ProverBackend for GpuBackend {

@@ -1,11 +1,15 @@
 //! The device, its stream and the run-time-compiled kernel modules.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::transfer::{bytes_of, TransferMode, TransferTotals, Transfers};
 
 use cudarc::driver::{
-    sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DeviceRepr,
-    DriverError, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+    sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView, DevicePtr,
+    DeviceRepr, DriverError, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use std::ffi::{c_char, CStr, CString};
 
@@ -46,6 +50,9 @@ pub struct GpuContext {
     arch: (i32, i32),
     sm_count: u32,
     modules: Mutex<HashMap<String, Arc<CudaModule>>>,
+    transfers: Transfers,
+    /// The most device memory seen in use (total minus free) by [`Self::note_memory`].
+    peak_used: AtomicU64,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -95,6 +102,8 @@ impl GpuContext {
             arch,
             sm_count,
             modules: Mutex::new(HashMap::new()),
+            transfers: Transfers::new(),
+            peak_used: AtomicU64::new(0),
         })
     }
 
@@ -181,14 +190,76 @@ impl GpuContext {
         Ok(self.module(name, source)?.load_function(func)?)
     }
 
-    /// Copies `data` to a new device buffer.
+    /// Copies `data` to a new device buffer (counted and timed; encrypted
+    /// first under [`TransferMode::CcEmulated`]). Waits for the stream before
+    /// (untimed) and after, so the time is the copy's alone.
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
-        Ok(self.stream.clone_htod(data)?)
+        self.stream.synchronize()?;
+        let start = Instant::now();
+        self.transfers.crypt(bytes_of(data));
+        let buf = self.stream.clone_htod(data)?;
+        self.stream.synchronize()?;
+        self.transfers
+            .record_h2d(std::mem::size_of_val(data), start.elapsed());
+        Ok(buf)
     }
 
-    /// Copies a device buffer back (waits for the stream).
+    /// Copies a device buffer back (counted and timed, as [`Self::upload`]).
     pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &CudaSlice<T>) -> Result<Vec<T>> {
-        Ok(self.stream.clone_dtoh(buf)?)
+        self.stream.synchronize()?;
+        let start = Instant::now();
+        let out = self.stream.clone_dtoh(buf)?;
+        self.transfers.crypt(bytes_of(&out));
+        self.transfers
+            .record_d2h(std::mem::size_of_val(&out[..]), start.elapsed());
+        Ok(out)
+    }
+
+    /// Copies a device view into `out` (counted and timed, as [`Self::upload`]).
+    pub fn download_into<T: DeviceRepr>(
+        &self,
+        view: &CudaView<'_, T>,
+        out: &mut [T],
+    ) -> Result<()> {
+        self.stream.synchronize()?;
+        let start = Instant::now();
+        self.stream.memcpy_dtoh(view, out)?;
+        self.stream.synchronize()?;
+        self.transfers.crypt(bytes_of(out));
+        self.transfers
+            .record_d2h(std::mem::size_of_val(out), start.elapsed());
+        Ok(())
+    }
+
+    /// How copies are made from now on.
+    pub fn set_transfer_mode(&self, mode: TransferMode) {
+        self.transfers.set_mode(mode);
+    }
+
+    pub fn transfer_mode(&self) -> TransferMode {
+        self.transfers.mode()
+    }
+
+    /// Bytes and times of all copies so far (take two and subtract with
+    /// [`TransferTotals::since`] for one proof's).
+    pub fn transfer_totals(&self) -> TransferTotals {
+        self.transfers.totals()
+    }
+
+    /// Samples device memory in use (all of the device's, this process's
+    /// buffers and pools included) and keeps the largest value seen.
+    pub fn note_memory(&self) -> Result<u64> {
+        self.ctx.bind_to_thread()?;
+        let (free, total) = self.ctx.mem_get_info()?;
+        let used = total.saturating_sub(free) as u64;
+        self.peak_used.fetch_max(used, Ordering::Relaxed);
+        Ok(used)
+    }
+
+    /// The largest device memory use [`Self::note_memory`] has seen, and
+    /// resets it to zero.
+    pub fn take_peak_memory(&self) -> u64 {
+        self.peak_used.swap(0, Ordering::Relaxed)
     }
 
     /// A zeroed device buffer of `len` elements.
@@ -244,15 +315,26 @@ pub fn compile(name: &str, src: &str, arch: (i32, i32)) -> Result<Compiled> {
         module: name.into(),
         log: format!("{what}: {e:?}"),
     };
-    let full = CString::new(format!("{FIELD_CUH}\n{src}"))
-        .map_err(|_| GpuError::Invalid("kernel source contains a NUL byte".into()))?;
-    let cname = CString::new(format!("{name}.cu")).expect("module names have no NUL");
-    let prog = nvrtc::result::create_program(&full, Some(&cname)).map_err(|e| fail("create", e))?;
+    let source = format!("{FIELD_CUH}\n{src}");
     let options = [
         format!("--gpu-architecture=sm_{}{}", arch.0, arch.1),
         "--std=c++17".to_string(),
         "--ptxas-options=--verbose".to_string(),
     ];
+    let cache = crate::cubin_cache::dir().map(|dir| {
+        let key = crate::cubin_cache::key(&source, &options, arch, nvrtc_version());
+        (dir, key)
+    });
+    if let Some((dir, key)) = &cache {
+        if let Some(cubin) = crate::cubin_cache::load(dir, key) {
+            let log = format!("(CUBIN from the cache: {})", dir.join(key).display());
+            return Ok(Compiled { cubin, log });
+        }
+    }
+    let full = CString::new(source)
+        .map_err(|_| GpuError::Invalid("kernel source contains a NUL byte".into()))?;
+    let cname = CString::new(format!("{name}.cu")).expect("module names have no NUL");
+    let prog = nvrtc::result::create_program(&full, Some(&cname)).map_err(|e| fail("create", e))?;
     // SAFETY: prog is a live program until destroyed at the end.
     let compiled = unsafe { nvrtc::result::compile_program(prog, &options) };
     let log = unsafe { nvrtc::result::get_program_log(prog) }
@@ -283,7 +365,21 @@ pub fn compile(name: &str, src: &str, arch: (i32, i32)) -> Result<Compiled> {
     };
     // SAFETY: prog is not used after this.
     let _ = unsafe { nvrtc::result::destroy_program(prog) };
+    if let (Ok(c), Some((dir, key))) = (&result, &cache) {
+        crate::cubin_cache::store(dir, key, &c.cubin);
+    }
     result
+}
+
+/// NVRTC's (major, minor) version, part of the CUBIN cache key; (0, 0) if it
+/// cannot say (the key then still differs from any real version's).
+fn nvrtc_version() -> (i32, i32) {
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: NVRTC is loaded (checked by the caller); it writes two ints.
+    match unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }.result() {
+        Ok(()) => (major, minor),
+        Err(_) => (0, 0),
+    }
 }
 
 /// Launch-configuration shorthand.

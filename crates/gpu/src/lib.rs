@@ -8,6 +8,8 @@
 //! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`);
 //! * [`codegen`], [`quotient`]: each table's quotient kernel, generated
 //!   from its symbolic constraints (p3-batch-stark's `quotient_values`);
+//! * [`transfer`]: every host-device copy counted and timed, and the
+//!   CC-mode encryption the TEE-overhead experiment emulates;
 //! * [`backend`]: [`GpuBackend`], the `ProverBackend` whose main-trace
 //!   commitment runs on the GPU (byte-identical to the CPU's).
 //!
@@ -20,12 +22,14 @@ pub mod backend;
 pub mod check;
 pub mod codegen;
 pub mod context;
+pub mod cubin_cache;
 pub mod field;
 pub mod merkle;
 pub mod ntt;
 pub mod poseidon2;
 pub mod quotient;
 pub mod quotient_check;
+pub mod transfer;
 pub mod zkrng;
 
 pub use context::{compile, nvrtc_present, Compiled, GpuContext, GpuError, GpuTimer, Result};
@@ -43,3 +47,4 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};
 pub use merkle::{commit_salted, hiding_salts, GpuMerkleTree};
 pub use ntt::{DeviceMatrix, Ntt};
+pub use transfer::{TransferMode, TransferTotals};

@@ -90,7 +90,7 @@ impl GpuMerkleTree {
             let sib = (index >> l) ^ 1;
             let mut raw = [0u32; DIGEST_ELEMS];
             let view = buf.slice(sib * DIGEST_ELEMS..(sib + 1) * DIGEST_ELEMS);
-            gpu.stream().memcpy_dtoh(&view, &mut raw)?;
+            gpu.download_into(&view, &mut raw)?;
             let v = from_raw(raw.to_vec())?;
             out.push(std::array::from_fn(|i| v[i]));
         }

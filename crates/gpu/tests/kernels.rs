@@ -92,7 +92,7 @@ fn merkle_matches_plonky3() {
 
 #[test]
 fn backend_commit_main_matches_cpu() {
-    use cloak_gpu::GpuBackend;
+    use cloak_gpu::{GpuBackend, TransferMode};
     use cloak_prover::config::{FriSettings, Val, ZkRandomness};
     use cloak_prover::{CpuBackend, ProverBackend};
     use p3_matrix::dense::RowMajorMatrix;
@@ -108,17 +108,27 @@ fn backend_commit_main_matches_cpu() {
         .iter()
         .map(|&(h, w)| RowMajorMatrix::rand(&mut rng, h, w))
         .collect();
-    for seed in [[0u8; 32], [0x5a; 32]] {
-        let zk = ZkRandomness::new(FriSettings::DEFAULT, seed);
-        let (cpu, _) = CpuBackend.commit_main(&zk, traces.clone()).unwrap();
-        let (ours, _) = gpu.commit_main(&zk, traces.clone()).unwrap();
-        assert_eq!(ours, cpu, "seed {seed:?}");
-    }
-    for c in gpu.take_calls() {
-        eprintln!(
-            "commit_main: {} cells, H2D {} B, D2H {} B, {:?}",
-            c.cells, c.h2d_bytes, c.d2h_bytes, c.wall
-        );
+    // Both transfer modes: the CC emulation encrypts every copy but must not
+    // change what reaches the device.
+    for mode in [TransferMode::Plain, TransferMode::CcEmulated] {
+        gpu.context().set_transfer_mode(mode);
+        for seed in [[0u8; 32], [0x5a; 32]] {
+            let zk = ZkRandomness::new(FriSettings::DEFAULT, seed);
+            let (cpu, _) = CpuBackend.commit_main(&zk, traces.clone()).unwrap();
+            let (ours, _) = gpu.commit_main(&zk, traces.clone()).unwrap();
+            assert_eq!(ours, cpu, "seed {seed:?}, {mode:?}");
+        }
+        for c in gpu.take_calls() {
+            let t = c.transfers;
+            eprintln!(
+                "commit_main ({mode:?}): {} cells, H2D {} B in {:?}, D2H {} B in {:?}, AES-GCM {:?}, {:?}",
+                c.cells, t.h2d_bytes, t.h2d_time, t.d2h_bytes, t.d2h_time, t.crypt_time, c.wall
+            );
+            // Every randomized trace cell goes up (2h x (w + 4) words).
+            assert!(t.h2d_bytes >= 4 * 2 * c.cells);
+            assert_eq!(t.d2h_bytes, 32, "only the root comes back");
+            assert_eq!(t.crypt_time.is_zero(), mode == TransferMode::Plain);
+        }
     }
 }
 

@@ -100,6 +100,13 @@ __device__ __forceinline__ kb4 kb4_mul(kb4 a, kb4 b) {
     return r;
 }
 
+// Extension times base: each coordinate times b.
+__device__ __forceinline__ kb4 kb4_mul_base(kb4 a, u32 b) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) a.c[k] = kb_mul(a.c[k], b);
+    return a;
+}
+
 __device__ __forceinline__ kb4 kb4_load(const u32* p) {
     kb4 r;
 #pragma unroll

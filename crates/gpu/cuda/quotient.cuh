@@ -47,12 +47,6 @@ __device__ __forceinline__ kb4 kb4_base_sub(u32 b, kb4 a) {
     return r;
 }
 
-__device__ __forceinline__ kb4 kb4_mul_base(kb4 a, u32 b) {
-#pragma unroll
-    for (int k = 0; k < 4; k++) a.c[k] = kb_mul(a.c[k], b);
-    return a;
-}
-
 // Extension column `col4 / 4` of the permutation matrix: its 4 base
 // coordinates are the column-major base columns col4 .. col4+3.
 __device__ __forceinline__ kb4 quot_perm(const u32* __restrict__ perm, u32 col4, u64 q, u64 row) {

@@ -7,6 +7,8 @@
 //            h*w words                             -> (h << added)*w words
 //   4 (merkle): k, then k times (h, w, h*w words, h*4 salt words)
 //                                                  -> layers, then (len, len*8 words) per layer
+//   5 (fri fold): n, log_n, g_inv, half, beta0..3, 8n words -> 4n words
+//   6 (fri add scaled): n, s0..3, 4n acc words, 4n v words -> 4n words
 
 static u32 rd() {
     u32 v;
@@ -155,6 +157,24 @@ int main() {
             wr(&n, 1);
             wr(l.data(), l.size());
         }
+    } else if (cmd == 5) {
+        u32 n = rd(), log_n = rd(), g_inv = rd(), half = rd(), b[4];
+        for (auto& x : b) x = rd();
+        auto in = rdn((size_t)8 * n);
+        std::vector<u32> out((size_t)4 * n, 0xffffffffu);
+        emu_launch((n + 255) / 256, 256, 1, [&] {
+            fri_fold2(in.data(), out.data(), n, log_n, g_inv, half, b[0], b[1], b[2], b[3]);
+        });
+        wr(out.data(), out.size());
+    } else if (cmd == 6) {
+        u32 n = rd(), sc[4];
+        for (auto& x : sc) x = rd();
+        auto acc = rdn((size_t)4 * n);
+        auto v = rdn((size_t)4 * n);
+        emu_launch((n + 255) / 256, 256, 1, [&] {
+            fri_add_scaled(acc.data(), v.data(), n, sc[0], sc[1], sc[2], sc[3]);
+        });
+        wr(acc.data(), acc.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

@@ -325,3 +325,89 @@ pub fn check_merkle(gpu: &GpuContext, seed: u64, shapes: &[(usize, usize)]) -> R
         r,
     ))
 }
+
+/// FRI's commit phase, `rounds` rounds from a random vector of `2^log_n`
+/// extension elements, with reduced inputs of `2^(log_n - 2)` and
+/// `2^(log_n - 5)` elements joining it (where the rounds reach them), and
+/// random challenges: every layer's root (FRI MMCS, salts from one seed) and
+/// the last folded vector against p3-fri's `ExtensionMmcs::commit_matrix`
+/// and `TwoAdicFriFolding::fold_matrix`, combined as p3-fri's commit phase
+/// combines them.
+pub fn check_fri(gpu: &GpuContext, seed: u64, log_n: usize, rounds: usize) -> Result<Check> {
+    use crate::fri::{add_scaled, commit_layer, fold, DeviceExtVec};
+    use cloak_prover::config::ChallengeMmcs;
+    use p3_fri::{FriFoldingStrategy, TwoAdicFriFolding};
+
+    let mut r = rng(seed);
+    let mut random_ext =
+        |n: usize| -> Vec<Challenge> { (0..n).map(|_| r.random::<Challenge>()).collect() };
+    let mut inputs = vec![random_ext(1 << log_n)];
+    for k in [2, 5] {
+        if log_n > k {
+            inputs.push(random_ext(1 << (log_n - k)));
+        }
+    }
+    let betas = random_ext(rounds);
+    let mut salt_seed = [0u8; 32];
+    salt_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    salt_seed[8] = 0xf1;
+    let name = format!("fri commit phase 2^{log_n}, {rounds} rounds");
+    if rounds > log_n {
+        return Err(crate::GpuError::Invalid(format!(
+            "{name}: more rounds than halvings"
+        )));
+    }
+
+    // Plonky3.
+    let mmcs = ChallengeMmcs::new(cpu_mmcs(salt_seed));
+    let folding = TwoAdicFriFolding::<(), ()>(std::marker::PhantomData);
+    let mut cpu_roots = Vec::new();
+    let mut folded = inputs[0].clone();
+    for &beta in &betas {
+        let (commit, _) = mmcs.commit_matrix(RowMajorMatrix::new(folded.clone(), 2));
+        cpu_roots.push(commit.roots()[0]);
+        folded = FriFoldingStrategy::<Val, Challenge>::fold_matrix(
+            &folding,
+            beta,
+            1,
+            RowMajorMatrix::new(folded, 2),
+        );
+        if let Some(v) = inputs[1..].iter().find(|v| v.len() == folded.len()) {
+            let beta2 = beta.square();
+            folded.iter_mut().zip(v).for_each(|(c, &x)| *c += beta2 * x);
+        }
+    }
+
+    // The GPU.
+    let mut salt_rng = ZkRng::from_seed(salt_seed);
+    let mut cur = DeviceExtVec::upload(gpu, &inputs[0])?;
+    let device_inputs: Vec<DeviceExtVec> = inputs[1..]
+        .iter()
+        .map(|v| DeviceExtVec::upload(gpu, v))
+        .collect::<Result<_>>()?;
+    for (round, &beta) in betas.iter().enumerate() {
+        let (tree, leaves) = commit_layer(gpu, cur, &mut salt_rng)?;
+        let root = tree.root(gpu)?;
+        if root != cpu_roots[round] {
+            return Ok(verdict(
+                name,
+                String::new(),
+                Err(format!("round {round}: layer root differs")),
+            ));
+        }
+        cur = fold(gpu, &leaves, beta)?;
+        if let Some(v) = device_inputs.iter().find(|v| v.len == cur.len) {
+            add_scaled(gpu, &mut cur, v, beta.square())?;
+        }
+    }
+    let gpu_folded = cur.download(gpu)?;
+    Ok(verdict(
+        name,
+        format!(
+            "{} layer roots and the final {} elements vs ExtensionMmcs::commit_matrix + TwoAdicFriFolding::fold_matrix",
+            rounds,
+            folded.len()
+        ),
+        compare(&gpu_folded, &folded),
+    ))
+}

@@ -6,6 +6,8 @@
 //!   (`Radix2DitParallel::coset_lde_batch`);
 //! * [`poseidon2`]: the width-16 and width-24 Poseidon2 permutations;
 //! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`);
+//! * [`fri`]: FRI's commit phase (fold, reduced-input injection, layer
+//!   commitment with the FRI MMCS);
 //! * [`codegen`], [`quotient`]: each table's quotient kernel, generated
 //!   from its symbolic constraints (p3-batch-stark's `quotient_values`);
 //! * [`transfer`]: every host-device copy counted and timed, and the
@@ -24,6 +26,7 @@ pub mod codegen;
 pub mod context;
 pub mod cubin_cache;
 pub mod field;
+pub mod fri;
 pub mod merkle;
 pub mod ntt;
 pub mod poseidon2;
@@ -42,6 +45,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("arith", field::arith_source()),
         ("ntt", ntt::ntt_source()),
         ("poseidon2", poseidon2::poseidon2_source()),
+        ("fri", fri::fri_source()),
     ]
 }
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};

@@ -36,7 +36,7 @@ fn emulator() -> Option<&'static PathBuf> {
         let mut src = String::from(include_str!("../emu/shim.h"));
         src.push_str(cloak_gpu::context::FIELD_CUH);
         for (name, s) in cloak_gpu::kernel_sources() {
-            if name == "ntt" || name == "poseidon2" {
+            if name == "ntt" || name == "poseidon2" || name == "fri" {
                 src.push_str(&s.replace(
                     "extern __shared__ u32 sm[];",
                     "u32* sm = emu_dyn_smem.data();",
@@ -235,5 +235,75 @@ fn emulated_merkle_matches_plonky3() {
             let theirs: Vec<Vec<Val>> = sibs.iter().map(|d| d.to_vec()).collect();
             assert_eq!(ours, theirs, "case {i}: siblings of {idx}");
         }
+    }
+}
+
+/// FRI's fold and reduced-input injection (op 5, 6) and the layer commitment
+/// (op 4 on the folded words read as rows of 8) over several rounds, against
+/// p3-fri's commit phase pieces: `ExtensionMmcs::commit_matrix` and
+/// `TwoAdicFriFolding::fold_matrix`.
+#[test]
+fn emulated_fri_commit_phase_matches_plonky3() {
+    use cloak_gpu::field::{ext_as_raw, ext_from_raw};
+    use cloak_prover::config::{Challenge, ChallengeMmcs};
+    use p3_fri::{FriFoldingStrategy, TwoAdicFriFolding};
+
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0xf1);
+    let log_n = 9;
+    let mut folded: Vec<Challenge> = (0..1 << log_n).map(|_| rng.random()).collect();
+    let extra: Vec<Challenge> = (0..1 << (log_n - 3)).map(|_| rng.random()).collect();
+    let salt_seed = [7u8; 32];
+    let mmcs = ChallengeMmcs::new(check::cpu_mmcs(salt_seed));
+    let mut salt_rng = ZkRng::from_seed(salt_seed);
+    let folding = TwoAdicFriFolding::<(), ()>(std::marker::PhantomData);
+    let mut words = ext_as_raw(&folded).to_vec();
+    for round in 0..6 {
+        let rows = folded.len() / 2;
+        // The layer's root: op 4 on the words as a rows x 8 matrix.
+        let (cap, _) = mmcs.commit_matrix(RowMajorMatrix::new(folded.clone(), 2));
+        let salts = hiding_salts(&mut salt_rng, &[rows]);
+        let mut req = vec![4u32, 1, rows as u32, 8];
+        req.extend_from_slice(&words);
+        req.extend_from_slice(as_raw(&salts[0].values));
+        let out = run(&req);
+        let root = from_raw(out[out.len() - 8..].to_vec()).unwrap();
+        assert_eq!(&root[..], &cap.roots()[0][..], "round {round}: root");
+
+        let beta: Challenge = rng.random();
+        folded = FriFoldingStrategy::<Val, Challenge>::fold_matrix(
+            &folding,
+            beta,
+            1,
+            RowMajorMatrix::new(folded, 2),
+        );
+        let log_rows = rows.trailing_zeros() as usize;
+        let g_inv = Val::two_adic_generator(log_rows + 1).inverse();
+        let mut req = vec![
+            5u32,
+            rows as u32,
+            log_rows as u32,
+            raw(g_inv),
+            raw(Val::ONE.halve()),
+        ];
+        req.extend_from_slice(ext_as_raw(&[beta]));
+        req.extend_from_slice(&words);
+        words = run(&req);
+        if folded.len() == extra.len() {
+            let b2 = beta.square();
+            folded
+                .iter_mut()
+                .zip(&extra)
+                .for_each(|(c, &x)| *c += b2 * x);
+            let mut req = vec![6u32, rows as u32];
+            req.extend_from_slice(ext_as_raw(&[b2]));
+            req.extend_from_slice(&words);
+            req.extend_from_slice(ext_as_raw(&extra));
+            words = run(&req);
+        }
+        let got = ext_from_raw(words.clone()).unwrap();
+        check::compare(&got, &folded).unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
 }

@@ -91,6 +91,18 @@ fn merkle_matches_plonky3() {
 }
 
 #[test]
+fn fri_commit_phase_matches_plonky3() {
+    let Some(gpu) = gpu_or_skip("fri_commit_phase_matches_plonky3") else {
+        return;
+    };
+    let checks = vec![
+        check::check_fri(&gpu, 12, 10, 9).unwrap(),
+        check::check_fri(&gpu, 13, 3, 3).unwrap(),
+    ];
+    assert_all(&checks);
+}
+
+#[test]
 fn backend_commit_main_matches_cpu() {
     use cloak_gpu::{GpuBackend, TransferMode};
     use cloak_prover::config::{FriSettings, Val, ZkRandomness};

@@ -160,6 +160,14 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
             (1 << 10, 33),
         ],
     )?);
+    // FRI's commit phase: short and long chains, down to 2 elements, and a
+    // 2^20-element first layer (the size of a 2^18-row trace's LDE batch).
+    for (i, &(log_n, rounds)) in [(1usize, 1usize), (6, 5), (12, 11), (20, 19)]
+        .iter()
+        .enumerate()
+    {
+        rep.push(check::check_fri(gpu, s(80 + i as u64), log_n, rounds)?);
+    }
     let t = Instant::now();
     for c in cloak_gpu::quotient_check::check_machine_quotients(gpu, &args.guests, s(70))? {
         rep.push(c);

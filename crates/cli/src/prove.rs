@@ -144,9 +144,9 @@ fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> St
     let part = |op: &str| {
         let c: Vec<_> = calls.iter().filter(|c| c.op == op).collect();
         let wall: f64 = c.iter().map(|c| c.wall.as_secs_f64()).sum();
-        let rng: f64 = c.iter().map(|c| c.host_rng.as_secs_f64()).sum();
+        let rng: f64 = c.iter().map(|c| c.zk_draws.as_secs_f64()).sum();
         format!(
-            "{} {op} call(s) {:.3} s (host rng {:.3} s)",
+            "{} {op} call(s) {:.3} s (zk draws {:.3} s)",
             c.len(),
             wall,
             rng
@@ -168,10 +168,10 @@ fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> St
     );
     for (i, c) in calls.iter().filter(|c| c.op == "commit_main").enumerate() {
         out.push_str(&format!(
-            "\n  commit_main #{i}: {} cells, {:.1} ms (host rng {:.1} ms), H2D {} B in {:.1} ms, D2H {} B",
+            "\n  commit_main #{i}: {} cells, {:.1} ms (zk draws {:.1} ms), H2D {} B in {:.1} ms, D2H {} B",
             c.cells,
             c.wall.as_secs_f64() * 1e3,
-            c.host_rng.as_secs_f64() * 1e3,
+            c.zk_draws.as_secs_f64() * 1e3,
             c.transfers.h2d_bytes,
             c.transfers.h2d_time.as_secs_f64() * 1e3,
             c.transfers.d2h_bytes

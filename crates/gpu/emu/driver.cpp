@@ -9,6 +9,9 @@
 //                                                  -> layers, then (len, len*8 words) per layer
 //   5 (fri fold): n, log_n, g_inv, half, beta0..3, 8n words -> 4n words
 //   6 (fri add scaled): n, s0..3, 4n acc words, 4n v words -> 4n words
+//   7 (zk draws): key0..7, stream lo/hi, first lo/hi, n, window words lo/hi
+//                                                  -> total lo/hi, then if total >= n: n words, end lo/hi
+//   8 (zk randomize): h, w, h*w trace words, h*(w+8) draws -> 2h*(w+4) words
 
 static u32 rd() {
     u32 v;
@@ -175,6 +178,50 @@ int main() {
             fri_add_scaled(acc.data(), v.data(), n, sc[0], sc[1], sc[2], sc[3]);
         });
         wr(acc.data(), acc.size());
+    } else if (cmd == 7) {
+        u32 k[8];
+        for (auto& x : k) x = rd();
+        u64 stream = rd();
+        stream |= (u64)rd() << 32;
+        u64 first = rd();
+        first |= (u64)rd() << 32;
+        u64 n = rd();
+        u64 words = rd();
+        words |= (u64)rd() << 32;
+        // Mirrors zkrng::draw_on_device (one window, no retry: the caller sizes it).
+        const u32 seg = 256;
+        u64 n_segs = (words + seg - 1) / seg;
+        std::vector<u32> counts(n_segs, 0xffffffffu);
+        std::vector<u64> offsets(n_segs);
+        u64 total = 0, end = ~0ull;
+        u32 grid = (u32)((n_segs + 127) / 128);
+        emu_launch(grid, 128, 1, [&] {
+            zk_count(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs, seg,
+                     counts.data());
+        });
+        emu_launch(1, 1, 1, [&] { zk_scan(counts.data(), offsets.data(), n_segs, &total); });
+        u32 t2[2] = {(u32)total, (u32)(total >> 32)};
+        wr(t2, 2);
+        if (total >= n) {
+            std::vector<u32> draws(n, 0xffffffffu);
+            emu_launch(grid, 128, 1, [&] {
+                zk_scatter(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs,
+                           seg, offsets.data(), n, draws.data(), &end);
+            });
+            wr(draws.data(), draws.size());
+            u32 e2[2] = {(u32)end, (u32)(end >> 32)};
+            wr(e2, 2);
+        }
+    } else if (cmd == 8) {
+        u32 h = rd(), w = rd();
+        auto trace = rdn((size_t)h * w);
+        auto draws = rdn((size_t)h * (w + 8));
+        u64 total = 2ull * h * (w + 4);
+        std::vector<u32> out(total, 0xffffffffu);
+        emu_launch((u32)((total + 255) / 256), 256, 1, [&] {
+            zk_randomize(trace.data(), draws.data(), out.data(), h, w);
+        });
+        wr(out.data(), out.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

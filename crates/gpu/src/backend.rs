@@ -5,16 +5,19 @@
 //! `MerkleTreeHidingMmcs::commit` (p3-merkle-tree 0.8.0) do under a fresh
 //! `zk.config()`, with the same random draws:
 //!
-//! 1. each trace (h × w, in input order) is extended to 2h × (w + 4) rows by
-//!    `with_random_cols(w + 8, mask_rng)` (h·(w+8) draws, row by row) and
-//!    reshaped to width w + 4: the hiding PCS's randomization, done on the
-//!    host (in parallel, [`crate::zkrng`]) from the one ChaCha20 stream;
-//! 2. the randomized matrix is uploaded and its coset LDE (blowup
-//!    `2^log_blowup`, shift `Val::GENERATOR`, bit-reversed rows) computed on
-//!    the GPU ([`Ntt::coset_lde_batch`]);
-//! 3. one 4-column salt matrix per LDE is drawn from `salt_rng`, in input
-//!    order (as [`crate::hiding_salts`]), uploaded, and the salted Merkle tree built on
-//!    the GPU ([`commit_salted`]); only the root comes back.
+//! 1. each trace (h × w, in input order) is uploaded as it is and extended
+//!    on the GPU to 2h × (w + 4) rows, as `with_random_cols(w + 8, mask_rng)`
+//!    (h·(w+8) draws, row by row) reshaped to width w + 4 does: the hiding
+//!    PCS's randomization, its draws made on the device from the one
+//!    ChaCha20 stream ([`randomize_on_device`], [`crate::zkrng::draw_on_device`]),
+//!    so only the trace crosses the bus, not the 2·(w+4)/w times larger
+//!    randomized matrix;
+//! 2. its coset LDE (blowup `2^log_blowup`, shift `Val::GENERATOR`,
+//!    bit-reversed rows) is computed on the GPU ([`Ntt::coset_lde_batch`]);
+//! 3. one 4-column salt matrix per LDE is drawn from `salt_rng` on the
+//!    device, in input order (as [`crate::hiding_salts`] draws them), and the
+//!    salted Merkle tree built on the GPU ([`commit_salted`]); only the root
+//!    comes back.
 //!
 //! `mask_rng` and `salt_rng` are [`ZkRandomness::pcs_streams`], the streams
 //! the PCS of a fresh `seeded_config` commits with (the input MMCS's salt
@@ -46,7 +49,7 @@ use crate::context::{GpuContext, GpuError};
 use crate::merkle::{commit_salted, GpuMerkleTree};
 use crate::ntt::{DeviceMatrix, Ntt};
 use crate::transfer::TransferTotals;
-use crate::zkrng::Samples;
+use crate::zkrng::{draw_on_device, Samples};
 use p3_field::PrimeCharacteristicRing as _;
 use rayon::prelude::*;
 
@@ -60,10 +63,11 @@ pub struct CallRecord {
     /// Host-device copies made by the call: bytes, times, and the time of
     /// the CC emulation's encryption within them (from [`GpuContext::transfer_totals`]).
     pub transfers: TransferTotals,
-    /// Wall time of the call, and the part spent drawing the random
-    /// codewords and salts on the host.
+    /// Wall time of the call, and the part spent making the random
+    /// codewords and salts (on the GPU) and assembling the randomized traces
+    /// (uploads of the traces included).
     pub wall: Duration,
-    pub host_rng: Duration,
+    pub zk_draws: Duration,
 }
 
 /// Plonky3 on the CPU, except the main-trace commitment, which runs on the GPU.
@@ -142,32 +146,28 @@ impl GpuBackend {
         for t in traces {
             rec.cells += (t.height() * t.width()) as u64;
             let r0 = Instant::now();
-            let randomized = randomize(fri, t, &mut mask_rng)?;
-            rec.host_rng += r0.elapsed();
-            let dm = DeviceMatrix::upload(&self.gpu, &randomized)?;
-            drop(randomized);
+            let dm = randomize_on_device(&self.gpu, fri, &t, &mut mask_rng)?;
+            rec.zk_draws += r0.elapsed();
+            drop(t);
             ldes.push(
                 self.ntt
                     .coset_lde_batch(&self.gpu, dm, fri.log_blowup, Val::GENERATOR)?,
             );
         }
-        let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
+        // `hiding_salts`: one height x 4 matrix per LDE, in input order,
+        // drawn on the device.
         let r0 = Instant::now();
-        // `hiding_salts`, each matrix's draws made in parallel.
-        let salts: Vec<RowMajorMatrix<Val>> = heights
+        let salts = ldes
             .iter()
-            .map(|&h| {
-                RowMajorMatrix::new(
-                    Samples::draw(&mut salt_rng, h * SALT_ELEMS).to_vec(),
-                    SALT_ELEMS,
-                )
+            .map(|m| {
+                Ok(DeviceMatrix {
+                    buf: draw_on_device(&self.gpu, &mut salt_rng, m.height * SALT_ELEMS)?,
+                    width: SALT_ELEMS,
+                    height: m.height,
+                })
             })
-            .collect();
-        rec.host_rng += r0.elapsed();
-        let salts = salts
-            .iter()
-            .map(|s| DeviceMatrix::upload(&self.gpu, s))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, GpuError>>()?;
+        rec.zk_draws += r0.elapsed();
         let tree = commit_salted(
             &self.gpu,
             &ldes.iter().collect::<Vec<_>>(),
@@ -182,6 +182,54 @@ impl GpuBackend {
     }
 }
 
+/// [`randomize`] with the randomization made on the GPU: only the trace
+/// (`h × w`) goes up; the `h · (w + 8)` draws are made on the device from
+/// `mask_rng` ([`crate::zkrng::draw_on_device`], same values, `mask_rng`
+/// advanced as far) and the `2h × (w + 4)` matrix is assembled there.
+pub fn randomize_on_device(
+    gpu: &GpuContext,
+    fri: FriSettings,
+    trace: &RowMajorMatrix<Val>,
+    mask_rng: &mut ZkRng,
+) -> Result<DeviceMatrix, GpuError> {
+    use crate::context::LaunchConfigExt;
+    use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+    check_hiding_budget(fri, trace.height())?;
+    let (h, w) = (trace.height(), trace.width());
+    let dev_trace = gpu.upload(crate::field::as_raw(&trace.values))?;
+    let draws = crate::zkrng::draw_on_device(gpu, mask_rng, h * (w + 2 * NUM_RANDOM_CODEWORDS))?;
+    let out_w = w + NUM_RANDOM_CODEWORDS;
+    let mut out = gpu.alloc_u32(2 * h * out_w)?;
+    let f = gpu.function("zkrng", crate::zkrng::zkrng_source, "zk_randomize")?;
+    let (h64, w32, total) = (h as u64, w as u32, (2 * h * out_w) as u64);
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(&dev_trace)
+        .arg(&draws)
+        .arg(&mut out)
+        .arg(&h64)
+        .arg(&w32);
+    // SAFETY: trace holds h*w words, draws h*(w+8), out 2h*(w+4).
+    unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+    Ok(DeviceMatrix {
+        buf: out,
+        width: out_w,
+        height: 2 * h,
+    })
+}
+
+/// The PCS's hiding budget: it refuses traces below `2 · (num_queries + 4)` rows.
+fn check_hiding_budget(fri: FriSettings, height: usize) -> Result<(), GpuError> {
+    let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
+    let budget = 2 * (fri.num_queries + dim);
+    if height < budget {
+        return Err(GpuError::Invalid(format!(
+            "trace height {height} is below the hiding budget {budget}"
+        )));
+    }
+    Ok(())
+}
+
 /// The hiding PCS's randomization of one trace (`HidingFriPcs::commit`):
 /// `h × w` becomes `2h × (w + 4)`, row `2i` the trace row `i` then 4 random
 /// values, row `2i + 1` random, drawing `h · (w + 8)` values from `mask_rng`
@@ -192,14 +240,7 @@ pub fn randomize(
     trace: RowMajorMatrix<Val>,
     mask_rng: &mut ZkRng,
 ) -> Result<RowMajorMatrix<Val>, GpuError> {
-    let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
-    let budget = 2 * (fri.num_queries + dim);
-    if trace.height() < budget {
-        return Err(GpuError::Invalid(format!(
-            "trace height {} is below the hiding budget {budget}",
-            trace.height()
-        )));
-    }
+    check_hiding_budget(fri, trace.height())?;
     let (h, w) = (trace.height(), trace.width());
     // `with_random_cols(w + 8, mask_rng)`: row i is trace row i then w + 8
     // draws; the draws made in parallel (`zkrng::sample`, same values).

@@ -411,3 +411,36 @@ pub fn check_fri(gpu: &GpuContext, seed: u64, log_n: usize, rounds: usize) -> Re
         compare(&gpu_folded, &folded),
     ))
 }
+
+/// The device draws ([`crate::zkrng::draw_on_device`]) against the host's
+/// sequential `rng.random::<Val>()`: values and the rng's position after,
+/// from a start in the middle of a ChaCha20 block.
+pub fn check_zk_draws(gpu: &GpuContext, seed: u64, n: usize) -> Result<Check> {
+    let mut host = ZkRng::seed_from_u64(seed);
+    host.set_stream(seed ^ 0x5eed);
+    for _ in 0..(seed % 16) {
+        rand::Rng::next_u32(&mut host);
+    }
+    let mut dev = ZkRng::from_seed(host.get_seed());
+    dev.set_stream(host.get_stream());
+    dev.set_word_pos(host.get_word_pos());
+    let want: Vec<Val> = (0..n).map(|_| host.random()).collect();
+    let got =
+        crate::field::from_raw(gpu.download(&crate::zkrng::draw_on_device(gpu, &mut dev, n)?)?)?;
+    let r = compare(&got[..n.min(got.len())], &want).and_then(|()| {
+        if dev.get_word_pos() == host.get_word_pos() {
+            Ok(())
+        } else {
+            Err(format!(
+                "rng left at word {}, the host's at {}",
+                dev.get_word_pos(),
+                host.get_word_pos()
+            ))
+        }
+    });
+    Ok(verdict(
+        format!("zk draws {n}"),
+        "values and end position vs sequential ChaCha20Rng draws".into(),
+        r,
+    ))
+}

@@ -46,6 +46,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("ntt", ntt::ntt_source()),
         ("poseidon2", poseidon2::poseidon2_source()),
         ("fri", fri::fri_source()),
+        ("zkrng", zkrng::zkrng_source()),
     ]
 }
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};

@@ -139,6 +139,97 @@ impl Samples {
     }
 }
 
+/// Keystream words per thread of the device draws (16 ChaCha20 blocks).
+const DEVICE_SEG_WORDS: u32 = 256;
+
+pub(crate) fn zkrng_source() -> String {
+    include_str!("../cuda/zkrng.cu").to_string()
+}
+
+/// The key arguments of the zk kernels: the 8 key words and the stream id.
+fn key_words(rng: &ZkRng) -> ([u32; 8], u64) {
+    let seed = rng.get_seed();
+    let k = std::array::from_fn(|i| u32::from_le_bytes(seed[4 * i..4 * i + 4].try_into().unwrap()));
+    (k, rng.get_stream())
+}
+
+/// `n` draws made on the device (`cuda/zkrng.cu`): the values
+/// `(0..n).map(|_| rng.random::<Val>())` gives, as Montgomery words in a
+/// device buffer, and `rng` advanced as far. Only 16 bytes come back (the
+/// window's total and the end position); nothing goes up.
+pub fn draw_on_device(
+    gpu: &crate::GpuContext,
+    rng: &mut ZkRng,
+    n: usize,
+) -> crate::Result<cudarc::driver::CudaSlice<u32>> {
+    use crate::context::LaunchConfigExt;
+    use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+    let mut draws = gpu.alloc_u32(n)?;
+    if n == 0 {
+        return Ok(draws);
+    }
+    let first = u64::try_from(rng.get_word_pos())
+        .map_err(|_| crate::GpuError::Invalid("ChaCha20 word position past 2^64".into()))?;
+    let (k, stream) = key_words(rng);
+    let count = gpu.function("zkrng", zkrng_source, "zk_count")?;
+    let scan = gpu.function("zkrng", zkrng_source, "zk_scan")?;
+    let scatter = gpu.function("zkrng", zkrng_source, "zk_scatter")?;
+    let seg = DEVICE_SEG_WORDS;
+    // About 1 word in 128 is rejected; 1/32 spare covers any real stream
+    // (a short window is retried twice as long).
+    let mut words = (n + n / 32 + 64) as u64;
+    loop {
+        let n_segs = words.div_ceil(seg as u64);
+        let mut counts = gpu.alloc_u32(n_segs as usize)?;
+        let mut offsets = gpu.zeros::<u64>(n_segs as usize)?;
+        let mut total = gpu.zeros::<u64>(1)?;
+        let grid = LaunchConfig::grid(n_segs.div_ceil(128) as u32, 128);
+        let mut l = gpu.stream().launch_builder(&count);
+        for w in &k {
+            l.arg(w);
+        }
+        l.arg(&stream)
+            .arg(&first)
+            .arg(&n_segs)
+            .arg(&seg)
+            .arg(&mut counts);
+        // SAFETY: counts holds n_segs words.
+        unsafe { l.launch(grid) }?;
+        let mut l = gpu.stream().launch_builder(&scan);
+        l.arg(&counts)
+            .arg(&mut offsets)
+            .arg(&n_segs)
+            .arg(&mut total);
+        // SAFETY: one thread; offsets holds n_segs, total 1.
+        unsafe { l.launch(LaunchConfig::grid(1, 1)) }?;
+        let have = gpu.download(&total)?[0];
+        if have < n as u64 {
+            words *= 2;
+            continue;
+        }
+        let mut end = gpu.zeros::<u64>(1)?;
+        let n64 = n as u64;
+        let mut l = gpu.stream().launch_builder(&scatter);
+        for w in &k {
+            l.arg(w);
+        }
+        l.arg(&stream)
+            .arg(&first)
+            .arg(&n_segs)
+            .arg(&seg)
+            .arg(&offsets)
+            .arg(&n64)
+            .arg(&mut draws)
+            .arg(&mut end);
+        // SAFETY: draws holds n words; each index below n is written once.
+        unsafe { l.launch(grid) }?;
+        let end = gpu.download(&end)?[0];
+        rng.set_word_pos(first as u128 + end as u128);
+        return Ok(draws);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,18 @@ fn fri_commit_phase_matches_plonky3() {
 }
 
 #[test]
+fn zk_draws_match_the_host() {
+    let Some(gpu) = gpu_or_skip("zk_draws_match_the_host") else {
+        return;
+    };
+    let checks = vec![
+        check::check_zk_draws(&gpu, 21, 1).unwrap(),
+        check::check_zk_draws(&gpu, 22, 100_003).unwrap(),
+    ];
+    assert_all(&checks);
+}
+
+#[test]
 fn backend_commit_main_matches_cpu() {
     use cloak_gpu::{GpuBackend, TransferMode};
     use cloak_prover::config::{FriSettings, Val, ZkRandomness};

@@ -168,6 +168,9 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     {
         rep.push(check::check_fri(gpu, s(80 + i as u64), log_n, rounds)?);
     }
+    for (i, n) in [1usize, 1000, 1 << 20, 37_000_000].into_iter().enumerate() {
+        rep.push(check::check_zk_draws(gpu, s(90 + i as u64), n)?);
+    }
     let t = Instant::now();
     for c in cloak_gpu::quotient_check::check_machine_quotients(gpu, &args.guests, s(70))? {
         rep.push(c);

@@ -1,0 +1,129 @@
+// The hiding PCS's random draws on the GPU, exactly as the host's
+// sequential draws (`rng.random::<KoalaBear>()` from one ChaCha20Rng,
+// chacha20 0.10): keystream word k of the stream is word k % 16 of the
+// ChaCha20 block with 64-bit counter k / 16 and 64-bit stream id; a draw is
+// `word >> 1`, kept if below p (its Montgomery word, as p3-monty-31 samples).
+//
+// Three launches over a window of the keystream starting at absolute word
+// `first`, cut into segments of `seg` words (one thread each): zk_count
+// counts each segment's accepted words, zk_scan (one thread) turns the
+// counts into offsets and the total, zk_scatter writes each accepted word to
+// its draw index below n and reports where the n-th one ended. Threads share
+// nothing, so the host emulation (emu/) runs them exactly.
+
+__device__ __forceinline__ u32 zk_rotl(u32 x, int n) { return (x << n) | (x >> (32 - n)); }
+
+#define ZK_QR(a, b, c, d)                      \
+    a += b; d ^= a; d = zk_rotl(d, 16);        \
+    c += d; b ^= c; b = zk_rotl(b, 12);        \
+    a += b; d ^= a; d = zk_rotl(d, 8);         \
+    c += d; b ^= c; b = zk_rotl(b, 7);
+
+struct zk_key {
+    u32 k[8];
+    u64 stream;
+};
+
+// The 16 keystream words of block `counter`.
+__device__ __forceinline__ void zk_block(const zk_key& key, u64 counter, u32 out[16]) {
+    u32 s[16] = {0x61707865u, 0x3320646eu, 0x79622d32u, 0x6b206574u,
+                 key.k[0], key.k[1], key.k[2], key.k[3],
+                 key.k[4], key.k[5], key.k[6], key.k[7],
+                 (u32)counter, (u32)(counter >> 32), (u32)key.stream, (u32)(key.stream >> 32)};
+    u32 x[16];
+#pragma unroll
+    for (int i = 0; i < 16; i++) x[i] = s[i];
+#pragma unroll 1
+    for (int r = 0; r < 10; r++) {
+        ZK_QR(x[0], x[4], x[8], x[12]);
+        ZK_QR(x[1], x[5], x[9], x[13]);
+        ZK_QR(x[2], x[6], x[10], x[14]);
+        ZK_QR(x[3], x[7], x[11], x[15]);
+        ZK_QR(x[0], x[5], x[10], x[15]);
+        ZK_QR(x[1], x[6], x[11], x[12]);
+        ZK_QR(x[2], x[7], x[8], x[13]);
+        ZK_QR(x[3], x[4], x[9], x[14]);
+    }
+#pragma unroll
+    for (int i = 0; i < 16; i++) out[i] = x[i] + s[i];
+}
+
+// Walks words [first + t*seg, first + (t+1)*seg) of the keystream, calling
+// f(relative word index, candidate) for each; f returns false to stop.
+template <class F>
+__device__ __forceinline__ void zk_walk(const zk_key& key, u64 first, u64 t, u32 seg, F f) {
+    u64 w = first + t * seg, end = w + seg;
+    u32 buf[16];
+    u64 have = ~0ull;
+    for (; w < end; w++) {
+        u64 b = w >> 4;
+        if (b != have) {
+            zk_block(key, b, buf);
+            have = b;
+        }
+        if (!f(w - first, buf[w & 15] >> 1)) return;
+    }
+}
+
+#define ZK_KEY_PARAMS u32 k0, u32 k1, u32 k2, u32 k3, u32 k4, u32 k5, u32 k6, u32 k7, u64 stream
+#define ZK_KEY {{k0, k1, k2, k3, k4, k5, k6, k7}, stream}
+
+extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 seg, u32* counts) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n_segs) return;
+    zk_key key = ZK_KEY;
+    u32 c = 0;
+    zk_walk(key, first, t, seg, [&](u64, u32 x) {
+        c += x < KB_P ? 1u : 0u;
+        return true;
+    });
+    counts[t] = c;
+}
+
+// One thread: offsets[t] = sum of counts[..t]; total[0] = sum of all.
+extern "C" __global__ void zk_scan(const u32* counts, u64* offsets, u64 n_segs, u64* total) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    u64 run = 0;
+    for (u64 t = 0; t < n_segs; t++) {
+        offsets[t] = run;
+        run += counts[t];
+    }
+    total[0] = run;
+}
+
+// draws[i] for i < n; end[0] = the window-relative index just past the
+// n-th accepted word (written by the one thread that holds it).
+extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 seg,
+                                      const u64* offsets, u64 n, u32* draws, u64* end) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n_segs) return;
+    u64 i = offsets[t];
+    if (i >= n) return;
+    zk_key key = ZK_KEY;
+    zk_walk(key, first, t, seg, [&](u64 rel, u32 x) {
+        if (x >= KB_P) return true;
+        draws[i] = x;
+        if (i == n - 1) {
+            end[0] = rel + 1;
+            return false;
+        }
+        i++;
+        return true;
+    });
+}
+
+// The hiding PCS's randomized trace (`HidingFriPcs::commit`): trace h x w
+// with h*(w+8) draws becomes 2h x (w+4): row 2i is trace row i then draws
+// i*(w+8) .. +4, row 2i+1 is draws i*(w+8)+4 .. +(w+4).
+extern "C" __global__ void zk_randomize(const u32* trace, const u32* draws, u32* out, u64 h,
+                                        u32 w) {
+    u64 o = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 ow = (u64)w + 4;
+    if (o >= 2 * h * ow) return;
+    u64 r = o / ow, c = o % ow, i = r >> 1;
+    u64 dw = (u64)w + 8;
+    if ((r & 1) == 0)
+        out[o] = c < w ? trace[i * w + c] : draws[i * dw + (c - w)];
+    else
+        out[o] = draws[i * dw + 4 + c];
+}

@@ -235,7 +235,8 @@ pub fn plot_csv(csv: &Path, png: &Path) -> Result<()> {
         .iter()
         .flat_map(|(_, s)| s.iter().flat_map(|p| [p.1, p.2]));
     let (y_min, y_max) = ys.fold((0f64, 1f64), |(a, b), y| (a.min(y), b.max(y)));
-    let pad = (y_max - y_min) * 0.1;
+    // Headroom above the data for the legend.
+    let (pad_low, pad_high) = ((y_max - y_min) * 0.1, (y_max - y_min) * 0.9);
 
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(png, (960, 600)).into_drawing_area();
@@ -250,7 +251,7 @@ pub fn plot_csv(csv: &Path, png: &Path) -> Result<()> {
             .y_label_area_size(64)
             .build_cartesian_2d(
                 ((x_min / 1.5)..(x_max * 1.5)).log_scale(),
-                (y_min - pad)..(y_max + pad),
+                (y_min - pad_low)..(y_max + pad_high),
             )?;
         chart
             .configure_mesh()

@@ -1,8 +1,8 @@
 //! Host-device transfers: counted, timed, and optionally put through the
 //! encryption that NVIDIA's confidential-computing (CC) mode adds.
 //!
-//! Every copy between host and device goes through [`GpuContext::upload`],
-//! [`GpuContext::download`] or [`GpuContext::download_into`], which record
+//! Every copy between host and device goes through [`GpuContext::upload`](crate::GpuContext::upload),
+//! [`GpuContext::download`](crate::GpuContext::download) or [`GpuContext::download_into`](crate::GpuContext::download_into), which record
 //! bytes and wall time here. That is the figure the TEE's cost follows: in
 //! CC mode each byte crossing the bus is encrypted on one side and
 //! decrypted on the other.

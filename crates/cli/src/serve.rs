@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// many cycles (they stay in memory until the job proves); 0: never.
     #[arg(long, default_value_t = Pipeline::default().witness_max_cycles)]
     trace_ahead_max_cycles: u64,
+    /// Where to prove: `cpu`, or `gpu` (the first CUDA device, opened and its
+    /// kernels compiled at start-up; see `cloak prove --backend`).
+    #[arg(long, value_enum, default_value_t = crate::prove::Backend::Cpu)]
+    backend: crate::prove::Backend,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -61,6 +65,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             lookahead: args.lookahead,
             witness_max_cycles: args.trace_ahead_max_cycles,
         },
+        gpu: args.backend == crate::prove::Backend::Gpu,
     };
     cloak_server::serve(&config, args.listen)?;
     Ok(ExitCode::SUCCESS)

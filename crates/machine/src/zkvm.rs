@@ -551,7 +551,16 @@ impl MachineKeys {
 
     /// Proves a witness (normally [`Self::witness`]'s) as [`Self::prove`] would.
     pub fn prove_witness(&self, w: &ExecutionWitness, seed: [u8; 32]) -> Result<Proof, ZkvmError> {
-        let backend = &CpuBackend;
+        self.prove_witness_on(&CpuBackend, w, seed)
+    }
+
+    /// [`Self::prove_witness`] on `backend`.
+    pub fn prove_witness_on<B: ProverBackend>(
+        &self,
+        backend: &B,
+        w: &ExecutionWitness,
+        seed: [u8; 32],
+    ) -> Result<Proof, ZkvmError> {
         let seeds = Seeds::new(Some(seed))?;
         let mut shards = w.shards.clone();
         let mut commitments = Vec::new();

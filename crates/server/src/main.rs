@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         attest,
         limits: Limits::default(),
         pipeline: Pipeline::default(),
+        // `cloak serve --backend gpu` proves on the GPU; this binary is for tests.
+        gpu: false,
     };
     match serve(&config, listen) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,11 @@
 //! Per-shard progress and cancellation without a hook in the machine: the
-//! CPU backend wrapped so that each STARK proof it finishes is counted, and
-//! so that a cancelled job stops at the next commitment or proof.
+//! proving backend (CPU or GPU) wrapped so that each STARK proof it finishes
+//! is counted, and so that a cancelled job stops at the next commitment or
+//! proof.
 
 use cloak_prover::stark::ProvableAir;
 use cloak_prover::{
-    Commitment, CpuBackend, ExternalBus, ProveError, ProverBackend, ProvingKey, StarkProof, Val,
-    ZkRandomness,
+    Commitment, ExternalBus, ProveError, ProverBackend, ProvingKey, StarkProof, Val, ZkRandomness,
 };
 use p3_matrix::dense::RowMajorMatrix;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,18 +13,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The message a proof stopped by [`ProgressBackend`]'s `stop` fails with.
 pub const STOPPED: &str = "the job was cancelled";
 
-/// [`CpuBackend`] that calls `on_shard(shards proven so far)` after each
-/// shard proof, and fails with [`STOPPED`] before each commitment or proof
-/// once `stop()` is true.
-pub struct ProgressBackend<F: Fn(u64) + Sync, S: Fn() -> bool + Sync> {
+/// `inner` that calls `on_shard(shards proven so far)` after each shard
+/// proof, and fails with [`STOPPED`] before each commitment or proof once
+/// `stop()` is true.
+pub struct ProgressBackend<'a, B: ProverBackend, F: Fn(u64) + Sync, S: Fn() -> bool + Sync> {
+    inner: &'a B,
     proofs: AtomicU64,
     on_shard: F,
     stop: S,
 }
 
-impl<F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProgressBackend<F, S> {
-    pub fn new(on_shard: F, stop: S) -> Self {
+impl<'a, B: ProverBackend, F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProgressBackend<'a, B, F, S> {
+    pub fn new(inner: &'a B, on_shard: F, stop: S) -> Self {
         ProgressBackend {
+            inner,
             proofs: AtomicU64::new(0),
             on_shard,
             stop,
@@ -40,11 +42,13 @@ impl<F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProgressBackend<F, S> {
     }
 }
 
-impl<F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProverBackend for ProgressBackend<F, S> {
-    type Committed = <CpuBackend as ProverBackend>::Committed;
+impl<B: ProverBackend, F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProverBackend
+    for ProgressBackend<'_, B, F, S>
+{
+    type Committed = B::Committed;
 
     fn name(&self) -> &'static str {
-        CpuBackend.name()
+        self.inner.name()
     }
 
     fn commit_main(
@@ -53,7 +57,7 @@ impl<F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProverBackend for ProgressBacken
         traces: Vec<RowMajorMatrix<Val>>,
     ) -> Result<(Commitment, Self::Committed), ProveError> {
         self.check()?;
-        CpuBackend.commit_main(zk, traces)
+        self.inner.commit_main(zk, traces)
     }
 
     fn prove<A: ProvableAir>(
@@ -67,7 +71,9 @@ impl<F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProverBackend for ProgressBacken
         committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError> {
         self.check()?;
-        let proof = CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)?;
+        let proof = self
+            .inner
+            .prove(zk, pk, airs, traces, public_values, external, committed)?;
         // `MachineKeys::prove_on` proves the memory proof first, then each
         // shard in order (pass 2).
         let n = self.proofs.fetch_add(1, Ordering::Relaxed) + 1;

@@ -13,6 +13,7 @@ use crate::prepare::{Prepared, Preparer, Work};
 use crate::progress::{ProgressBackend, STOPPED};
 use crate::service::Service;
 use crate::types::JobState;
+use cloak_prover::CpuBackend;
 use cloak_tee::{Digest32, Nonce, Statement};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -197,23 +198,35 @@ fn prove_job(service: &Service, id: &str, nonce: &str, mut w: Work) -> Result<()
                 return Err(STOPPED.to_string());
             }
             let seed = cloak_prover::fresh_seed().map_err(|e| format!("randomness: {e}"))?;
-            keys.prove_witness(&witness, seed)
-                .map_err(|e| format!("proving: {e}"))?
+            match &service.gpu {
+                Some(gpu) => keys.prove_witness_on(gpu, &witness, seed),
+                None => keys.prove_witness(&witness, seed),
+            }
+            .map_err(|e| format!("proving: {e}"))?
         }
         None => {
-            let backend = ProgressBackend::new(
-                |proven| {
-                    let proven = proven.min(shards_total);
-                    if let Err(e) = service.db().set_progress(id, cycles, shards_total, proven) {
-                        tracing::warn!(job = %id, error = %e, "recording progress");
-                    }
-                },
-                cancelled,
-            );
+            let on_shard = |proven: u64| {
+                let proven = proven.min(shards_total);
+                if let Err(e) = service.db().set_progress(id, cycles, shards_total, proven) {
+                    tracing::warn!(job = %id, error = %e, "recording progress");
+                }
+            };
             let inputs = std::mem::take(&mut w.inputs);
-            keys.prove_on(&backend, &w.program, inputs, &w.opts)
-                .map_err(|e| format!("proving: {e}"))?
-                .0
+            let proven = match &service.gpu {
+                Some(gpu) => keys.prove_on(
+                    &ProgressBackend::new(gpu, on_shard, cancelled),
+                    &w.program,
+                    inputs,
+                    &w.opts,
+                ),
+                None => keys.prove_on(
+                    &ProgressBackend::new(&CpuBackend, on_shard, cancelled),
+                    &w.program,
+                    inputs,
+                    &w.opts,
+                ),
+            };
+            proven.map_err(|e| format!("proving: {e}"))?.0
         }
     };
     drop(w);

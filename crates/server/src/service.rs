@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How the runner overlaps preparing the next jobs with proving.
     pub pipeline: Pipeline,
+    /// Prove on the first CUDA GPU (`cloak_gpu::GpuBackend`) instead of the CPU.
+    pub gpu: bool,
 }
 
 /// Wakes the runner when a job arrives or the server stops.
@@ -74,6 +76,8 @@ pub struct Service {
     pub wakeup: Wakeup,
     /// The key attestation for requests without a nonce (made at start-up).
     pub default_attestation: Attestation,
+    /// The GPU backend, opened (kernels compiled) at start-up; None proves on the CPU.
+    pub gpu: Option<cloak_gpu::GpuBackend>,
 }
 
 /// Reads a 32-byte seed from `path`, creating it (mode 0600) from the OS
@@ -137,6 +141,14 @@ impl Service {
                 Attester::dev(DevSigner::from_seed(&seed))
             }
         };
+        let gpu = if config.gpu {
+            let gpu = cloak_gpu::GpuBackend::new()
+                .context("proving on the GPU was asked for, but no usable CUDA GPU is here")?;
+            tracing::info!(gpu = %gpu.context().name(), "proving on the GPU");
+            Some(gpu)
+        } else {
+            None
+        };
         let default_attestation = attester
             .attest(Statement::for_input_key(
                 Nonce::random()?,
@@ -152,6 +164,7 @@ impl Service {
             metrics,
             wakeup: Wakeup::default(),
             default_attestation,
+            gpu,
         })
     }
 

@@ -228,3 +228,27 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start() {
         .unwrap()
         .shutdown();
 }
+
+/// `--backend gpu` on a machine without a usable CUDA GPU refuses to start
+/// and says why; where there is one, the server starts and serves.
+#[test]
+fn a_gpu_server_without_a_gpu_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = dev_config(dir.path(), Limits::default());
+    config.gpu = true;
+    match cloak_gpu::GpuContext::first() {
+        Err(why) => {
+            let err = start(&config, "127.0.0.1:0".parse().unwrap())
+                .err()
+                .expect("a GPU server started without a GPU");
+            let msg = format!("{err:#}");
+            assert!(msg.contains("no usable CUDA GPU"), "{msg}");
+            eprintln!("no GPU here ({why}): the server refused with: {msg}");
+        }
+        Ok(_) => {
+            let server = start(&config, "127.0.0.1:0".parse().unwrap()).unwrap();
+            Client::new(&server.url()).unwrap().healthz().unwrap();
+            server.shutdown();
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub fn dev_config(dir: &Path, limits: Limits) -> ServerConfig {
         attest: AttestMode::Dev,
         limits,
         pipeline: Pipeline::default(),
+        gpu: false,
     }
 }
 

@@ -12,6 +12,11 @@
 //   7 (zk draws): key0..7, stream lo/hi, first lo/hi, n, window words lo/hi
 //                                                  -> total lo/hi, then if total >= n: n words, end lo/hi
 //   8 (zk randomize): h, w, h*w trace words, h*(w+8) draws -> 2h*(w+4) words
+//   9 (open inv denoms): n, log_n, shift, omega, z0..3 -> 4n words
+//  10 (open evaluate): rows, w, chunk_rows, zinv0..3, scale0..3, 4*rows inv words, rows*w words
+//                                                  -> 4w words
+//  11 (open reduce): h, w, npts, 4w apow words, then per point (2, the second ignored if npts
+//      is 1): wo0..3, rs0..3, 4h inv words; then 4h ro words, h*w words -> 4h words
 
 static u32 rd() {
     u32 v;
@@ -222,6 +227,50 @@ int main() {
             zk_randomize(trace.data(), draws.data(), out.data(), h, w);
         });
         wr(out.data(), out.size());
+    } else if (cmd == 9) {
+        u32 n = rd(), log_n = rd(), shift = rd(), omega = rd(), z[4];
+        for (auto& x : z) x = rd();
+        std::vector<u32> out((size_t)4 * n, 0xffffffffu);
+        emu_launch((n + 255) / 256, 256, 1, [&] {
+            open_inv_denoms(out.data(), n, log_n, shift, omega, z[0], z[1], z[2], z[3]);
+        });
+        wr(out.data(), out.size());
+    } else if (cmd == 10) {
+        u32 rows = rd(), w = rd(), chunk_rows = rd(), zi[4], sc[4];
+        for (auto& x : zi) x = rd();
+        for (auto& x : sc) x = rd();
+        auto inv = rdn((size_t)4 * rows);
+        auto m = rdn((size_t)rows * w);
+        u64 chunks = (rows + chunk_rows - 1) / chunk_rows;
+        std::vector<u32> part((size_t)4 * chunks * w, 0xffffffffu), out((size_t)4 * w, 0xffffffffu);
+        u64 threads = chunks * w;
+        emu_launch((u32)((threads + 127) / 128), 128, 1, [&] {
+            open_eval_partial(m.data(), rows, w, inv.data(), zi[0], zi[1], zi[2], zi[3], chunk_rows,
+                              chunks, part.data());
+        });
+        emu_launch((w + 127) / 128, 128, 1, [&] {
+            open_eval_finish(part.data(), chunks, w, sc[0], sc[1], sc[2], sc[3], out.data());
+        });
+        wr(out.data(), out.size());
+    } else if (cmd == 11) {
+        u32 h = rd(), w = rd(), npts = rd();
+        auto apow = rdn((size_t)4 * w);
+        u32 wo[2][4], rs[2][4];
+        std::vector<u32> inv[2];
+        for (int k = 0; k < 2; k++) {
+            for (auto& x : wo[k]) x = rd();
+            for (auto& x : rs[k]) x = rd();
+            inv[k] = rdn((size_t)4 * h);
+        }
+        auto ro = rdn((size_t)4 * h);
+        auto m = rdn((size_t)h * w);
+        emu_launch((h + 127) / 128, 128, 1, [&] {
+            open_reduce(m.data(), h, w, apow.data(), npts, inv[0].data(), wo[0][0], wo[0][1],
+                        wo[0][2], wo[0][3], rs[0][0], rs[0][1], rs[0][2], rs[0][3], inv[1].data(),
+                        wo[1][0], wo[1][1], wo[1][2], wo[1][3], rs[1][0], rs[1][1], rs[1][2],
+                        rs[1][3], ro.data());
+        });
+        wr(ro.data(), ro.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

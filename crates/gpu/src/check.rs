@@ -444,3 +444,123 @@ pub fn check_zk_draws(gpu: &GpuContext, seed: u64, n: usize) -> Result<Check> {
         r,
     ))
 }
+
+/// p3's `1/(z − x)` over the bit-reversed coset `GENERATOR · ⟨ω⟩` of size
+/// `2^log_n` (as `TwoAdicFriPcs::open` builds it: the coset's points,
+/// bit-reversed, then inverted).
+pub fn cpu_inv_denoms(z: Challenge, log_n: usize) -> Vec<Challenge> {
+    use p3_field::TwoAdicField;
+    let mut xs: Vec<Val> = Val::two_adic_generator(log_n)
+        .shifted_powers(Val::GENERATOR)
+        .take(1 << log_n)
+        .collect();
+    p3_util::reverse_slice_index_bits(&mut xs);
+    let diffs: Vec<Challenge> = xs.iter().map(|&x| z - x).collect();
+    p3_field::batch_multiplicative_inverse(&diffs)
+}
+
+/// p3's opened values of a committed LDE at `z`: the low coset's
+/// `interpolate_coset_with_precomputation` with `compute_adjusted_weights`,
+/// exactly as `TwoAdicFriPcs::open` calls them.
+pub fn cpu_open_eval(
+    lde: &RowMajorMatrix<Val>,
+    log_blowup: usize,
+    z: Challenge,
+    inv: &[Challenge],
+) -> Vec<Challenge> {
+    use p3_matrix::interpolation::{compute_adjusted_weights, Interpolate};
+    let rows = lde.height() >> log_blowup;
+    let adj = compute_adjusted_weights(z, &inv[..rows]);
+    lde.split_rows(rows)
+        .0
+        .interpolate_coset_with_precomputation(Val::GENERATOR, z, &adj)
+}
+
+/// p3's reduced-opening step for one matrix (the loop body of
+/// `TwoAdicFriPcs::open`): `ro[x] += (wo_k − rs_k · Σ_j apow_j M[x][j]) · inv_k[x]`.
+pub fn cpu_reduce(
+    m: &RowMajorMatrix<Val>,
+    apow: &[Challenge],
+    points: &[(Challenge, Challenge, &[Challenge])],
+    ro: &mut [Challenge],
+) {
+    for (x, r) in ro.iter_mut().enumerate() {
+        let row = m.row_slice(x).expect("row");
+        let comp: Challenge = apow.iter().zip(row.iter()).map(|(&a, &v)| a * v).sum();
+        for &(wo, rs, inv) in points {
+            *r += (wo - rs * comp) * inv[x];
+        }
+    }
+}
+
+/// The opening passes on a random trace's LDE (`2^log_n × w`, blowup 2):
+/// the denominators, the opened values at a random point (against p3's
+/// `interpolate_coset_with_precomputation`, and against the trace's own
+/// `interpolate_subgroup`, an independent route), and one reduce with two
+/// points into a random accumulator.
+pub fn check_open(gpu: &GpuContext, seed: u64, log_n: usize, w: usize) -> Result<Check> {
+    use crate::fri::DeviceExtVec;
+    use crate::open::{evaluate, inv_denoms, reduce, ReducePoint};
+    use p3_matrix::interpolation::Interpolate;
+
+    let mut r = rng(seed);
+    let trace = RowMajorMatrix::<Val>::rand(&mut r, 1 << log_n, w);
+    let lde = cpu_lde(trace.clone(), 1);
+    let (z, z2): (Challenge, Challenge) = (r.random(), r.random());
+    let name = format!("open 2^{} x {w}", log_n + 1);
+    let cpu_inv = cpu_inv_denoms(z, log_n + 1);
+    let cpu_inv2 = cpu_inv_denoms(z2, log_n + 1);
+    let want = cpu_open_eval(&lde, 1, z, &cpu_inv);
+    let direct: Vec<Challenge> = trace.interpolate_subgroup(z);
+    if want != direct {
+        return Ok(verdict(
+            name,
+            String::new(),
+            Err("the two CPU routes disagree".into()),
+        ));
+    }
+    let apow: Vec<Challenge> = (0..w).map(|_| r.random()).collect();
+    let (wo, wo2, rs2): (Challenge, Challenge, Challenge) = (r.random(), r.random(), r.random());
+    let ro0: Vec<Challenge> = (0..lde.height()).map(|_| r.random()).collect();
+    let mut cpu_ro = ro0.clone();
+    cpu_reduce(
+        &lde,
+        &apow,
+        &[(wo, Challenge::ONE, &cpu_inv), (wo2, rs2, &cpu_inv2)],
+        &mut cpu_ro,
+    );
+
+    let m = DeviceMatrix::upload(gpu, &lde)?;
+    let inv = inv_denoms(gpu, z, log_n + 1)?;
+    let inv2 = inv_denoms(gpu, z2, log_n + 1)?;
+    let r1 = compare(&inv.download(gpu)?, &cpu_inv).map_err(|e| format!("denominators: {e}"));
+    let got = evaluate(gpu, &m, 1, z, &inv)?;
+    let mut ro = DeviceExtVec::upload(gpu, &ro0)?;
+    reduce(
+        gpu,
+        &m,
+        &apow,
+        &[
+            ReducePoint {
+                weighted_openings: wo,
+                rescale: Challenge::ONE,
+                inv: &inv,
+            },
+            ReducePoint {
+                weighted_openings: wo2,
+                rescale: rs2,
+                inv: &inv2,
+            },
+        ],
+        &mut ro,
+    )?;
+    let gpu_ro = ro.download(gpu)?;
+    let result = r1
+        .and_then(|()| compare(&got, &want).map_err(|e| format!("opened values: {e}")))
+        .and_then(|()| compare(&gpu_ro, &cpu_ro).map_err(|e| format!("reduce: {e}")));
+    Ok(verdict(
+        name,
+        "1/(z - x), values at z vs interpolate_coset_with_precomputation and interpolate_subgroup, a two-point reduce".into(),
+        result,
+    ))
+}

@@ -8,6 +8,8 @@
 //! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`);
 //! * [`fri`]: FRI's commit phase (fold, reduced-input injection, layer
 //!   commitment with the FRI MMCS);
+//! * [`open`]: the PCS opening's evaluations at out-of-domain points and
+//!   reduced openings, over the committed LDEs;
 //! * [`codegen`], [`quotient`]: each table's quotient kernel, generated
 //!   from its symbolic constraints (p3-batch-stark's `quotient_values`);
 //! * [`transfer`]: every host-device copy counted and timed, and the
@@ -29,6 +31,7 @@ pub mod field;
 pub mod fri;
 pub mod merkle;
 pub mod ntt;
+pub mod open;
 pub mod poseidon2;
 pub mod quotient;
 pub mod quotient_check;
@@ -47,6 +50,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("poseidon2", poseidon2::poseidon2_source()),
         ("fri", fri::fri_source()),
         ("zkrng", zkrng::zkrng_source()),
+        ("open", open::open_source()),
     ]
 }
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};

@@ -382,3 +382,81 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
     let got = from_raw(run(&req)).unwrap();
     check::compare(&got, &want.values).unwrap();
 }
+
+/// The opening kernels (ops 9, 10, 11) against p3: the denominators, the
+/// opened values of a trace's LDE at a random point (p3's
+/// `interpolate_coset_with_precomputation`, as `TwoAdicFriPcs::open` calls
+/// it) and a two-point reduce, in several chunkings.
+#[test]
+fn emulated_open_matches_plonky3() {
+    use cloak_gpu::field::{ext_as_raw, ext_from_raw};
+    use cloak_prover::config::Challenge;
+    use p3_field::TwoAdicField;
+
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0x0be);
+    for (log_n, w, chunk_rows) in [(3usize, 5usize, 256u32), (8, 3, 16), (9, 17, 7)] {
+        let trace = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_n, w);
+        let lde = check::cpu_lde(trace.clone(), 1);
+        let h = lde.height();
+        let z: Challenge = rng.random();
+        let z2: Challenge = rng.random();
+        let log_h = log_n + 1;
+
+        let denoms = |z: Challenge| {
+            let mut req = vec![9u32, h as u32, log_h as u32];
+            req.push(raw(Val::GENERATOR));
+            req.push(raw(Val::two_adic_generator(log_h)));
+            req.extend_from_slice(ext_as_raw(&[z]));
+            ext_from_raw(run(&req)).unwrap()
+        };
+        let inv = denoms(z);
+        let inv2 = denoms(z2);
+        assert_eq!(
+            inv,
+            check::cpu_inv_denoms(z, log_h),
+            "2^{log_h}: denominators"
+        );
+
+        // Evaluate: the low coset (first h/2 rows).
+        let rows = h / 2;
+        let g_pow_n = Val::GENERATOR.exp_power_of_2(log_n);
+        let scale =
+            z * (z.exp_power_of_2(log_n) - g_pow_n) * g_pow_n.mul_2exp_u64(log_n as u64).inverse();
+        let mut req = vec![10u32, rows as u32, w as u32, chunk_rows];
+        req.extend_from_slice(ext_as_raw(&[z.inverse()]));
+        req.extend_from_slice(ext_as_raw(&[scale]));
+        req.extend_from_slice(ext_as_raw(&inv[..rows]));
+        req.extend_from_slice(as_raw(&lde.values[..rows * w]));
+        let got = ext_from_raw(run(&req)).unwrap();
+        assert_eq!(
+            got,
+            check::cpu_open_eval(&lde, 1, z, &inv),
+            "2^{log_h}: opened values"
+        );
+
+        // Reduce at two points.
+        let apow: Vec<Challenge> = (0..w).map(|_| rng.random()).collect();
+        let (wo, wo2, rs2): (Challenge, Challenge, Challenge) =
+            (rng.random(), rng.random(), rng.random());
+        let ro: Vec<Challenge> = (0..h).map(|_| rng.random()).collect();
+        let mut want = ro.clone();
+        check::cpu_reduce(
+            &lde,
+            &apow,
+            &[(wo, Challenge::ONE, &inv), (wo2, rs2, &inv2)],
+            &mut want,
+        );
+        let mut req = vec![11u32, h as u32, w as u32, 2];
+        req.extend_from_slice(ext_as_raw(&apow));
+        for (wo, rs, inv) in [(wo, Challenge::ONE, &inv), (wo2, rs2, &inv2)] {
+            req.extend_from_slice(ext_as_raw(&[wo, rs]));
+            req.extend_from_slice(ext_as_raw(inv));
+        }
+        req.extend_from_slice(ext_as_raw(&ro));
+        req.extend_from_slice(as_raw(&lde.values));
+        assert_eq!(ext_from_raw(run(&req)).unwrap(), want, "2^{log_h}: reduce");
+    }
+}

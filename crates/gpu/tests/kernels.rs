@@ -103,6 +103,18 @@ fn fri_commit_phase_matches_plonky3() {
 }
 
 #[test]
+fn open_matches_plonky3() {
+    let Some(gpu) = gpu_or_skip("open_matches_plonky3") else {
+        return;
+    };
+    let checks = vec![
+        check::check_open(&gpu, 31, 4, 3).unwrap(),
+        check::check_open(&gpu, 32, 11, 20).unwrap(),
+    ];
+    assert_all(&checks);
+}
+
+#[test]
 fn zk_draws_match_the_host() {
     let Some(gpu) = gpu_or_skip("zk_draws_match_the_host") else {
         return;

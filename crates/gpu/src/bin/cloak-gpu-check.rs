@@ -168,6 +168,9 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     {
         rep.push(check::check_fri(gpu, s(80 + i as u64), log_n, rounds)?);
     }
+    for (i, &(log_n, w)) in [(3usize, 1usize), (10, 17), (20, 91)].iter().enumerate() {
+        rep.push(check::check_open(gpu, s(100 + i as u64), log_n, w)?);
+    }
     for (i, n) in [1usize, 1000, 1 << 20, 37_000_000].into_iter().enumerate() {
         rep.push(check::check_zk_draws(gpu, s(90 + i as u64), n)?);
     }

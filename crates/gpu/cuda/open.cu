@@ -1,0 +1,90 @@
+// The PCS opening (p3-fri 0.8.0 `TwoAdicFriPcs::open`) on committed LDEs:
+// each matrix's columns evaluated at an out-of-domain point by barycentric
+// interpolation over its low coset, and the reduced openings
+// sum_j alpha^j (f_j(z) - f_j(x)) / (z - x) that FRI then folds. Matrices
+// are row-major, rows in bit-reversed order (as committed).
+
+// Inverse in the degree-4 extension (X^4 = W): with Y = X^2, a = A + X B
+// (A = a0 + a2 Y, B = a1 + a3 Y), a * (A - X B) = A^2 - Y B^2 = n0 + n1 Y,
+// whose inverse is (n0 - n1 Y) / (n0^2 - W n1^2). Zero maps to zero.
+__device__ __forceinline__ kb4 kb4_inv(kb4 a) {
+    u32 a0 = a.c[0], a1 = a.c[1], a2 = a.c[2], a3 = a.c[3];
+    u32 n0 = kb_sub(kb_add(kb_square(a0), kb_mul_w(kb_square(a2))),
+                    kb_mul_w(kb_double(kb_mul(a1, a3))));
+    u32 n1 = kb_sub(kb_sub(kb_double(kb_mul(a0, a2)), kb_square(a1)), kb_mul_w(kb_square(a3)));
+    u32 d = kb_inv(kb_sub(kb_square(n0), kb_mul_w(kb_square(n1))));
+    kb4 conj = {{a0, kb_neg(a1), a2, kb_neg(a3)}};
+    kb4 ninv = {{kb_mul(n0, d), 0u, kb_mul(kb_neg(n1), d), 0u}};
+    return kb4_mul(conj, ninv);
+}
+
+// out[i] = 1 / (z - x_i) for the n points x_i = shift * omega^bitrev(i) of
+// the bit-reversed coset (omega of order n = 2^log_n): p3's `inv_denoms`,
+// whose prefix of length m is the same for the coset of size m.
+extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift, u32 omega,
+                                           u32 z0, u32 z1, u32 z2, u32 z3) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    u32 rev = log_n == 0 ? 0u : (__brev((u32)i) >> (32 - log_n));
+    u32 x = kb_mul(shift, kb_pow(omega, rev));
+    kb4 d = {{kb_sub(z0, x), z1, z2, z3}};
+    kb4_store(out + 4 * i, kb4_inv(d));
+}
+
+// Partial column sums of the barycentric evaluation over the first `rows`
+// rows: part[c * w + j] = sum over rows i of chunk c of
+// (inv_denoms[i] - zinv) * M[i][j] (p3's adjusted weights times the column).
+// One thread per (chunk, column): a warp reads a row's adjacent words.
+extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
+                                             const u32* __restrict__ inv_denoms, u32 zi0, u32 zi1,
+                                             u32 zi2, u32 zi3, u32 chunk_rows, u64 chunks,
+                                             u32* __restrict__ part) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= chunks * w) return;
+    u64 c = t / w;
+    u32 j = (u32)(t % w);
+    kb4 zinv = {{zi0, zi1, zi2, zi3}};
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    u64 end = (c + 1) * chunk_rows < rows ? (c + 1) * chunk_rows : rows;
+    for (u64 i = c * chunk_rows; i < end; i++) {
+        kb4 adj = kb4_sub(kb4_load(inv_denoms + 4 * i), zinv);
+        acc = kb4_add(acc, kb4_mul_base(adj, m[i * w + j]));
+    }
+    kb4_store(part + 4 * t, acc);
+}
+
+// out[j] = scale * sum over chunks of part[c * w + j].
+extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 chunks, u32 w,
+                                            u32 s0, u32 s1, u32 s2, u32 s3, u32* __restrict__ out) {
+    u32 j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= w) return;
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    for (u64 c = 0; c < chunks; c++) acc = kb4_add(acc, kb4_load(part + 4 * (c * w + j)));
+    kb4 s = {{s0, s1, s2, s3}};
+    kb4_store(out + 4 * j, kb4_mul(acc, s));
+}
+
+// One matrix's share of the reduced openings at up to two points: for each
+// row x (of h), compressed = sum_j apow[j] * M[x][j] (apow: the powers of
+// alpha times the matrix's first offset), then for each point k
+// ro[x] += (wo_k - rescale_k * compressed) * inv_k[x].
+extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
+                                       const u32* __restrict__ apow, u32 npts,
+                                       const u32* __restrict__ inv0, u32 wo00, u32 wo01, u32 wo02,
+                                       u32 wo03, u32 rs00, u32 rs01, u32 rs02, u32 rs03,
+                                       const u32* __restrict__ inv1, u32 wo10, u32 wo11, u32 wo12,
+                                       u32 wo13, u32 rs10, u32 rs11, u32 rs12, u32 rs13,
+                                       u32* __restrict__ ro) {
+    u64 x = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (x >= h) return;
+    kb4 comp = {{0u, 0u, 0u, 0u}};
+    for (u32 j = 0; j < w; j++) comp = kb4_add(comp, kb4_mul_base(kb4_load(apow + 4 * j), m[x * w + j]));
+    kb4 acc = kb4_load(ro + 4 * x);
+    kb4 wo0 = {{wo00, wo01, wo02, wo03}}, rs0 = {{rs00, rs01, rs02, rs03}};
+    acc = kb4_add(acc, kb4_mul(kb4_sub(wo0, kb4_mul(rs0, comp)), kb4_load(inv0 + 4 * x)));
+    if (npts > 1) {
+        kb4 wo1 = {{wo10, wo11, wo12, wo13}}, rs1 = {{rs10, rs11, rs12, rs13}};
+        acc = kb4_add(acc, kb4_mul(kb4_sub(wo1, kb4_mul(rs1, comp)), kb4_load(inv1 + 4 * x)));
+    }
+    kb4_store(ro + 4 * x, acc);
+}

@@ -1,0 +1,194 @@
+//! The PCS opening's two passes over committed LDEs (p3-fri 0.8.0
+//! `TwoAdicFriPcs::open`), on the GPU: each matrix's columns evaluated at an
+//! out-of-domain point, and the reduced openings FRI folds. The matrices are
+//! the committed LDEs (row-major, rows in bit-reversed order), so neither
+//! pass moves a trace across the bus; only the opened values (one extension
+//! element a column) come back.
+//!
+//! * [`inv_denoms`]: `1/(z − x)` over the bit-reversed coset
+//!   `GENERATOR · ⟨ω_n⟩` of the tallest LDE; a shorter matrix uses a prefix.
+//! * [`evaluate`]: p3's `interpolate_coset_with_precomputation` on the
+//!   matrix's low coset (its first `height >> log_blowup` rows) with the
+//!   adjusted weights `1/(z − x) − 1/z` and the scaling
+//!   `z (zⁿ − gⁿ) / (n gⁿ)`.
+//! * [`reduce`]: one matrix's term of the reduced openings:
+//!   `ro[x] += (wo_k − rescale_k · Σ_j apow_j M[x][j]) · 1/(z_k − x)` per
+//!   opening point `k`, as p3's open accumulates them.
+
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
+
+use cloak_prover::config::{Challenge, Val};
+
+use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
+use crate::field::{as_raw, ext_as_raw, ext_from_raw};
+use crate::fri::DeviceExtVec;
+use crate::ntt::DeviceMatrix;
+
+pub(crate) fn open_source() -> String {
+    include_str!("../cuda/open.cu").to_string()
+}
+
+fn coords(x: Challenge) -> [u32; 4] {
+    let c = ext_as_raw(std::slice::from_ref(&x));
+    [c[0], c[1], c[2], c[3]]
+}
+
+fn word(x: Val) -> u32 {
+    as_raw(std::slice::from_ref(&x))[0]
+}
+
+/// Rows summed by one thread of [`evaluate`]'s first pass.
+const EVAL_CHUNK_ROWS: u32 = 256;
+
+/// `1/(z − x_i)` for the `2^log_n` points `x_i = GENERATOR · ω^bitrev(i)`.
+pub fn inv_denoms(gpu: &GpuContext, z: Challenge, log_n: usize) -> Result<DeviceExtVec> {
+    let n = 1usize << log_n;
+    let f = gpu.function("open", open_source, "open_inv_denoms")?;
+    let mut out = gpu.alloc_u32(4 * n)?;
+    let (n64, log32) = (n as u64, log_n as u32);
+    let (shift, omega) = (word(Val::GENERATOR), word(Val::two_adic_generator(log_n)));
+    let [z0, z1, z2, z3] = coords(z);
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(&mut out)
+        .arg(&n64)
+        .arg(&log32)
+        .arg(&shift)
+        .arg(&omega)
+        .arg(&z0)
+        .arg(&z1)
+        .arg(&z2)
+        .arg(&z3);
+    // SAFETY: out holds n extension elements.
+    unsafe { l.launch(LaunchConfig::grid(n64.div_ceil(256) as u32, 256)) }?;
+    Ok(DeviceExtVec { buf: out, len: n })
+}
+
+/// Every column of the committed LDE `m` at `z` (what p3's open computes for
+/// the matrix and point), with `inv` from [`inv_denoms`] at `z` for a height
+/// at least `m`'s. Downloads `m.width` extension elements.
+pub fn evaluate(
+    gpu: &GpuContext,
+    m: &DeviceMatrix,
+    log_blowup: usize,
+    z: Challenge,
+    inv: &DeviceExtVec,
+) -> Result<Vec<Challenge>> {
+    let rows = m.height >> log_blowup;
+    if rows == 0 || !m.height.is_power_of_two() || inv.len < rows || m.width == 0 {
+        return Err(GpuError::Invalid(format!(
+            "opening a {} x {} matrix at blowup 2^{log_blowup} with {} denominators",
+            m.height, m.width, inv.len
+        )));
+    }
+    let log_rows = rows.trailing_zeros() as usize;
+    let w = m.width as u32;
+    let chunks = rows.div_ceil(EVAL_CHUNK_ROWS as usize) as u64;
+    let mut part = gpu.alloc_u32(4 * chunks as usize * m.width)?;
+    let zinv = z.inverse();
+    let [zi0, zi1, zi2, zi3] = coords(zinv);
+    let (rows64, chunk_rows) = (rows as u64, EVAL_CHUNK_ROWS);
+    let f = gpu.function("open", open_source, "open_eval_partial")?;
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(&m.buf)
+        .arg(&rows64)
+        .arg(&w)
+        .arg(&inv.buf)
+        .arg(&zi0)
+        .arg(&zi1)
+        .arg(&zi2)
+        .arg(&zi3)
+        .arg(&chunk_rows)
+        .arg(&chunks)
+        .arg(&mut part);
+    let threads = chunks * w as u64;
+    // SAFETY: m holds rows x w words (and more), inv rows elements, part chunks x w.
+    unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(128) as u32, 128)) }?;
+    // p3: scaling = z (z^N − g^N) / (N g^N), N the low coset's size.
+    let g_pow_n = Val::GENERATOR.exp_power_of_2(log_rows);
+    let denom_inv = g_pow_n.mul_2exp_u64(log_rows as u64).inverse();
+    let scale = z * (z.exp_power_of_2(log_rows) - g_pow_n) * denom_inv;
+    let [s0, s1, s2, s3] = coords(scale);
+    let mut out = gpu.alloc_u32(4 * m.width)?;
+    let f = gpu.function("open", open_source, "open_eval_finish")?;
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(&part)
+        .arg(&chunks)
+        .arg(&w)
+        .arg(&s0)
+        .arg(&s1)
+        .arg(&s2)
+        .arg(&s3)
+        .arg(&mut out);
+    // SAFETY: part holds chunks x w elements, out w.
+    unsafe { l.launch(LaunchConfig::grid(w.div_ceil(128), 128)) }?;
+    ext_from_raw(gpu.download(&out)?)
+}
+
+/// One opening point's part in [`reduce`]: the matrix's alpha-weighted
+/// claimed value, the rescale of its compressed row, and `1/(z − x)`.
+pub struct ReducePoint<'a> {
+    pub weighted_openings: Challenge,
+    pub rescale: Challenge,
+    pub inv: &'a DeviceExtVec,
+}
+
+/// Adds the committed LDE `m`'s term to the reduced openings `ro` of its
+/// height: `apow` are the powers of alpha times the matrix's first offset
+/// (`m.width` of them), `points` its one or two opening points.
+pub fn reduce(
+    gpu: &GpuContext,
+    m: &DeviceMatrix,
+    apow: &[Challenge],
+    points: &[ReducePoint<'_>],
+    ro: &mut DeviceExtVec,
+) -> Result<()> {
+    if apow.len() != m.width || ro.len != m.height || points.is_empty() || points.len() > 2 {
+        return Err(GpuError::Invalid(format!(
+            "reducing a {} x {} matrix with {} powers, {} points, into {} rows",
+            m.height,
+            m.width,
+            apow.len(),
+            points.len(),
+            ro.len
+        )));
+    }
+    if points.iter().any(|p| p.inv.len < m.height) {
+        return Err(GpuError::Invalid(
+            "fewer denominators than the matrix's rows".into(),
+        ));
+    }
+    let apow = gpu.upload(ext_as_raw(apow))?;
+    let p0 = &points[0];
+    let p1 = points.get(1).unwrap_or(p0);
+    let (w0, r0) = (coords(p0.weighted_openings), coords(p0.rescale));
+    let (w1, r1) = (coords(p1.weighted_openings), coords(p1.rescale));
+    let (h, w, npts) = (m.height as u64, m.width as u32, points.len() as u32);
+    let f = gpu.function("open", open_source, "open_reduce")?;
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(&m.buf)
+        .arg(&h)
+        .arg(&w)
+        .arg(&apow)
+        .arg(&npts)
+        .arg(&p0.inv.buf);
+    for x in w0.iter().chain(&r0) {
+        l.arg(x);
+    }
+    l.arg(&p1.inv.buf);
+    for x in w1.iter().chain(&r1) {
+        l.arg(x);
+    }
+    l.arg(&mut ro.buf);
+    // SAFETY: m holds h x w words, apow w elements, each inv and ro h.
+    unsafe { l.launch(LaunchConfig::grid(h.div_ceil(128) as u32, 128)) }?;
+    Ok(())
+}
+
+/// A zeroed vector of `n` extension elements (a height's reduced openings).
+pub fn zero_ext(gpu: &GpuContext, n: usize) -> Result<DeviceExtVec> {
+    Ok(DeviceExtVec {
+        buf: gpu.zeros::<u32>(4 * n)?,
+        len: n,
+    })
+}

@@ -32,6 +32,17 @@ pub fn ext_as_raw(v: &[Challenge]) -> &[u32] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u32>(), v.len() * 4) }
 }
 
+/// The Montgomery word of one base element (a kernel argument).
+pub fn base_word(x: Val) -> u32 {
+    as_raw(std::slice::from_ref(&x))[0]
+}
+
+/// The 4 Montgomery words of one extension element (kernel arguments).
+pub fn ext_words(x: Challenge) -> [u32; 4] {
+    let c = ext_as_raw(std::slice::from_ref(&x));
+    [c[0], c[1], c[2], c[3]]
+}
+
 /// Reinterprets raw words as KoalaBear elements, checking that each is a
 /// canonical Montgomery value (< p), as every kernel output must be.
 pub fn from_raw(v: Vec<u32>) -> Result<Vec<Val>> {

@@ -16,21 +16,12 @@ use rand::Rng;
 use cloak_prover::config::{Challenge, Val};
 
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
-use crate::field::{as_raw, ext_as_raw};
+use crate::field::{base_word, ext_as_raw, ext_words};
 use crate::merkle::{commit_salted, hiding_salts, GpuMerkleTree};
 use crate::ntt::DeviceMatrix;
 
 pub(crate) fn fri_source() -> String {
     include_str!("../cuda/fri.cu").to_string()
-}
-
-fn coords(x: Challenge) -> [u32; 4] {
-    let c = ext_as_raw(std::slice::from_ref(&x));
-    [c[0], c[1], c[2], c[3]]
-}
-
-fn word(x: Val) -> u32 {
-    as_raw(std::slice::from_ref(&x))[0]
 }
 
 /// A vector of extension elements on the device (4 words each).
@@ -68,8 +59,8 @@ pub fn fold(gpu: &GpuContext, m: &DeviceMatrix, beta: Challenge) -> Result<Devic
     let half = Val::ONE.halve();
     let f = gpu.function("fri", fri_source, "fri_fold2")?;
     let mut out = gpu.alloc_u32(4 * n)?;
-    let [b0, b1, b2, b3] = coords(beta);
-    let (n64, gw, hw) = (n as u64, word(g_inv), word(half));
+    let [b0, b1, b2, b3] = ext_words(beta);
+    let (n64, gw, hw) = (n as u64, base_word(g_inv), base_word(half));
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&m.buf)
         .arg(&mut out)
@@ -100,7 +91,7 @@ pub fn add_scaled(
         )));
     }
     let f = gpu.function("fri", fri_source, "fri_add_scaled")?;
-    let [s0, s1, s2, s3] = coords(s);
+    let [s0, s1, s2, s3] = ext_words(s);
     let n = acc.len as u64;
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&mut acc.buf)

@@ -21,21 +21,12 @@ use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use cloak_prover::config::{Challenge, Val};
 
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
-use crate::field::{as_raw, ext_as_raw, ext_from_raw};
+use crate::field::{base_word, ext_as_raw, ext_from_raw, ext_words};
 use crate::fri::DeviceExtVec;
 use crate::ntt::DeviceMatrix;
 
 pub(crate) fn open_source() -> String {
     include_str!("../cuda/open.cu").to_string()
-}
-
-fn coords(x: Challenge) -> [u32; 4] {
-    let c = ext_as_raw(std::slice::from_ref(&x));
-    [c[0], c[1], c[2], c[3]]
-}
-
-fn word(x: Val) -> u32 {
-    as_raw(std::slice::from_ref(&x))[0]
 }
 
 /// Rows summed by one thread of [`evaluate`]'s first pass.
@@ -47,8 +38,11 @@ pub fn inv_denoms(gpu: &GpuContext, z: Challenge, log_n: usize) -> Result<Device
     let f = gpu.function("open", open_source, "open_inv_denoms")?;
     let mut out = gpu.alloc_u32(4 * n)?;
     let (n64, log32) = (n as u64, log_n as u32);
-    let (shift, omega) = (word(Val::GENERATOR), word(Val::two_adic_generator(log_n)));
-    let [z0, z1, z2, z3] = coords(z);
+    let (shift, omega) = (
+        base_word(Val::GENERATOR),
+        base_word(Val::two_adic_generator(log_n)),
+    );
+    let [z0, z1, z2, z3] = ext_words(z);
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&mut out)
         .arg(&n64)
@@ -86,7 +80,7 @@ pub fn evaluate(
     let chunks = rows.div_ceil(EVAL_CHUNK_ROWS as usize) as u64;
     let mut part = gpu.alloc_u32(4 * chunks as usize * m.width)?;
     let zinv = z.inverse();
-    let [zi0, zi1, zi2, zi3] = coords(zinv);
+    let [zi0, zi1, zi2, zi3] = ext_words(zinv);
     let (rows64, chunk_rows) = (rows as u64, EVAL_CHUNK_ROWS);
     let f = gpu.function("open", open_source, "open_eval_partial")?;
     let mut l = gpu.stream().launch_builder(&f);
@@ -108,7 +102,7 @@ pub fn evaluate(
     let g_pow_n = Val::GENERATOR.exp_power_of_2(log_rows);
     let denom_inv = g_pow_n.mul_2exp_u64(log_rows as u64).inverse();
     let scale = z * (z.exp_power_of_2(log_rows) - g_pow_n) * denom_inv;
-    let [s0, s1, s2, s3] = coords(scale);
+    let [s0, s1, s2, s3] = ext_words(scale);
     let mut out = gpu.alloc_u32(4 * m.width)?;
     let f = gpu.function("open", open_source, "open_eval_finish")?;
     let mut l = gpu.stream().launch_builder(&f);
@@ -161,8 +155,8 @@ pub fn reduce(
     let apow = gpu.upload(ext_as_raw(apow))?;
     let p0 = &points[0];
     let p1 = points.get(1).unwrap_or(p0);
-    let (w0, r0) = (coords(p0.weighted_openings), coords(p0.rescale));
-    let (w1, r1) = (coords(p1.weighted_openings), coords(p1.rescale));
+    let (w0, r0) = (ext_words(p0.weighted_openings), ext_words(p0.rescale));
+    let (w1, r1) = (ext_words(p1.weighted_openings), ext_words(p1.rescale));
     let (h, w, npts) = (m.height as u64, m.width as u32, points.len() as u32);
     let f = gpu.function("open", open_source, "open_reduce")?;
     let mut l = gpu.stream().launch_builder(&f);

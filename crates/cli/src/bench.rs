@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// With `--tee-overhead`: skip cases of more than this many cycles (nominal).
     #[arg(long, value_name = "CYCLES", requires = "tee_overhead")]
     up_to: Option<u64>,
+    /// With `--tee-overhead`: proofs per mode and case, alternating which
+    /// mode goes first; the CSV row takes each mode's median.
+    #[arg(long, default_value_t = 1, requires = "tee_overhead")]
+    repeat: usize,
     /// Only draw the PNG plot of an existing `--tee-overhead` CSV (no proving).
     #[arg(long, value_name = "CSV", conflicts_with = "tee_overhead")]
     plot_overhead: Option<PathBuf>,
@@ -86,6 +90,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             only: args.only.clone(),
             up_to: args.up_to,
             shard_cycles: args.shard_cycles,
+            repeats: args.repeat,
         };
         return crate::tee_overhead::run(&root, gpu, &prover, &cfg);
     }

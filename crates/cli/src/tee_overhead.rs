@@ -31,13 +31,15 @@ const SUITE: &[(&str, &str, u64)] = &[
     ("json", "vec@guests/inputs/json-records.json", 20_600_000),
 ];
 
-const HEADER: &str = "program,input,cycles,shards,transfer_mode,plain_prove_ms,cc_prove_ms,overhead_pct,h2d_bytes,d2h_bytes,plain_transfer_ms,cc_transfer_ms,aes_gcm_ms,aes_gcm_pct_of_plain";
+const HEADER: &str = "program,input,cycles,shards,transfer_mode,plain_prove_ms,cc_prove_ms,overhead_pct,h2d_bytes,d2h_bytes,plain_transfer_ms,cc_transfer_ms,aes_gcm_ms,aes_gcm_pct_of_plain,repeats";
 
 pub struct Config {
     pub output: PathBuf,
     pub only: Option<String>,
     pub up_to: Option<u64>,
     pub shard_cycles: u64,
+    /// Proofs per mode and case; the row takes each mode's median run.
+    pub repeats: usize,
 }
 
 /// Whether this machine's GPUs are in CC mode (NVML says so).
@@ -82,13 +84,34 @@ pub fn run(root: &Path, gpu: &GpuBackend, prover: &Prover, cfg: &Config) -> Resu
             );
             Ok(m)
         };
+        let repeats = cfg.repeats.max(1);
         let line = if real {
-            let cc = prove(TransferMode::Plain, "real-cc")?;
-            row(name, input, "real-cc", None, &cc)
+            let mut cc = Vec::new();
+            for _ in 0..repeats {
+                cc.push(prove(TransferMode::Plain, "real-cc")?);
+            }
+            row(name, input, "real-cc", None, &median(cc), repeats)
         } else {
-            let plain = prove(TransferMode::Plain, "plain")?;
-            let cc = prove(TransferMode::CcEmulated, "cc-emulated")?;
-            row(name, input, "cc-emulated", Some(&plain), &cc)
+            // Alternate which mode goes first, so drift over the run
+            // weighs on both alike.
+            let (mut plain, mut cc) = (Vec::new(), Vec::new());
+            for i in 0..repeats {
+                if i % 2 == 0 {
+                    plain.push(prove(TransferMode::Plain, "plain")?);
+                    cc.push(prove(TransferMode::CcEmulated, "cc-emulated")?);
+                } else {
+                    cc.push(prove(TransferMode::CcEmulated, "cc-emulated")?);
+                    plain.push(prove(TransferMode::Plain, "plain")?);
+                }
+            }
+            row(
+                name,
+                input,
+                "cc-emulated",
+                Some(&median(plain)),
+                &median(cc),
+                repeats,
+            )
         };
         gpu.context().set_transfer_mode(TransferMode::Plain);
         writeln!(out, "{line}")?;
@@ -116,7 +139,21 @@ fn runs_path(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}-runs.csv"))
 }
 
-fn row(name: &str, input: &str, mode: &str, plain: Option<&Measured>, cc: &Measured) -> String {
+/// The run with the median proving time (the upper one of an even count).
+fn median(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by_key(|m| m.report.prove);
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
+}
+
+fn row(
+    name: &str,
+    input: &str,
+    mode: &str,
+    plain: Option<&Measured>,
+    cc: &Measured,
+    repeats: usize,
+) -> String {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let t = &cc.gpu.as_ref().expect("gpu").transfers;
     let cc_ms = ms(cc.report.prove);
@@ -134,7 +171,7 @@ fn row(name: &str, input: &str, mode: &str, plain: Option<&Measured>, cc: &Measu
         None => (String::new(), String::new(), String::new(), String::new()),
     };
     format!(
-        "{name},{input},{},{},{mode},{plain_ms},{cc_ms:.1},{overhead},{},{},{plain_transfer},{:.1},{:.1},{crypt_pct}",
+        "{name},{input},{},{},{mode},{plain_ms},{cc_ms:.1},{overhead},{},{},{plain_transfer},{:.1},{:.1},{crypt_pct},{repeats}",
         cc.report.cycles,
         cc.report.shards,
         t.h2d_bytes,

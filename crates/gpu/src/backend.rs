@@ -35,9 +35,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cloak_prover::config::{
-    FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS, SALT_ELEMS,
-};
+use cloak_prover::config::{FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS};
 use cloak_prover::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
 use cloak_prover::{Challenge, ProverBackend, StarkProof};
 use p3_field::{BasedVectorSpace, Field};
@@ -49,7 +47,7 @@ use crate::context::{GpuContext, GpuError};
 use crate::merkle::{commit_salted, GpuMerkleTree};
 use crate::ntt::{DeviceMatrix, Ntt};
 use crate::transfer::TransferTotals;
-use crate::zkrng::{draw_on_device, Samples};
+use crate::zkrng::{salts_on_device, Samples};
 use p3_field::PrimeCharacteristicRing as _;
 use rayon::prelude::*;
 
@@ -159,13 +157,7 @@ impl GpuBackend {
         let r0 = Instant::now();
         let salts = ldes
             .iter()
-            .map(|m| {
-                Ok(DeviceMatrix {
-                    buf: draw_on_device(&self.gpu, &mut salt_rng, m.height * SALT_ELEMS)?,
-                    width: SALT_ELEMS,
-                    height: m.height,
-                })
-            })
+            .map(|m| salts_on_device(&self.gpu, &mut salt_rng, m.height))
             .collect::<Result<Vec<_>, GpuError>>()?;
         rec.zk_draws += r0.elapsed();
         let tree = commit_salted(

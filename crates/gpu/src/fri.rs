@@ -11,14 +11,14 @@
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing, TwoAdicField};
-use rand::Rng;
 
-use cloak_prover::config::{Challenge, Val};
+use cloak_prover::config::{Challenge, Val, ZkRng};
 
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
 use crate::field::{base_word, ext_as_raw, ext_words};
-use crate::merkle::{commit_salted, hiding_salts, GpuMerkleTree};
+use crate::merkle::{commit_salted, GpuMerkleTree};
 use crate::ntt::DeviceMatrix;
+use crate::zkrng::salts_on_device;
 
 pub(crate) fn fri_source() -> String {
     include_str!("../cuda/fri.cu").to_string()
@@ -108,14 +108,15 @@ pub fn add_scaled(
 
 /// Commits the folded vector `v` as the FRI MMCS commits
 /// `RowMajorMatrix::new(v, 2)`: one salt matrix (`v.len / 2` × 4) drawn from
-/// `salt_rng` as `MerkleTreeHidingMmcs::commit` draws it, then the tree.
+/// `salt_rng` on the device as `MerkleTreeHidingMmcs::commit` draws it
+/// ([`salts_on_device`]), then the tree.
 /// Returns the tree and the committed matrix (the same words, now read as
 /// `v.len / 2` rows of 8: the layout ExtensionMmcs hands the inner MMCS, so
 /// nothing is copied), which [`fold`] folds and query answers open.
-pub fn commit_layer<R: Rng>(
+pub fn commit_layer(
     gpu: &GpuContext,
     v: DeviceExtVec,
-    salt_rng: &mut R,
+    salt_rng: &mut ZkRng,
 ) -> Result<(GpuMerkleTree, DeviceMatrix)> {
     if v.len < 2 || !v.len.is_power_of_two() {
         return Err(GpuError::Invalid(format!(
@@ -125,8 +126,7 @@ pub fn commit_layer<R: Rng>(
     }
     let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
     let rows = v.len / 2;
-    let salts = hiding_salts(salt_rng, &[rows]);
-    let salts = DeviceMatrix::upload(gpu, &salts[0])?;
+    let salts = salts_on_device(gpu, salt_rng, rows)?;
     let leaves = DeviceMatrix {
         buf: v.buf,
         width: 2 * dim,

@@ -230,6 +230,22 @@ pub fn draw_on_device(
     }
 }
 
+/// One hiding salt matrix (`height × 4`), drawn on the device as
+/// `MerkleTreeHidingMmcs::commit` draws it on the host
+/// (`RowMajorMatrix::rand(rng, height, 4)`, [`crate::hiding_salts`]).
+pub fn salts_on_device(
+    gpu: &crate::GpuContext,
+    rng: &mut ZkRng,
+    height: usize,
+) -> crate::Result<crate::DeviceMatrix> {
+    use cloak_prover::config::SALT_ELEMS;
+    Ok(crate::DeviceMatrix {
+        buf: draw_on_device(gpu, rng, height * SALT_ELEMS)?,
+        width: SALT_ELEMS,
+        height,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

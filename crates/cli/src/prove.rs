@@ -153,10 +153,11 @@ fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> St
         )
     };
     let mut out = format!(
-        "gpu ({}): {}; {} (on the CPU); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
+        "gpu ({}): {}; {} ({}); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
         gpu.context().name(),
         part("commit_main"),
         part("prove"),
+        if gpu.full_prove() { "on the GPU" } else { "on the CPU" },
         gpu.context().transfer_mode(),
         t.h2d_bytes,
         t.h2d_count,
@@ -175,6 +176,26 @@ fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> St
             c.transfers.h2d_bytes,
             c.transfers.h2d_time.as_secs_f64() * 1e3,
             c.transfers.d2h_bytes
+        ));
+    }
+    for (i, c) in calls.iter().filter(|c| c.op == "prove").enumerate() {
+        let Some(st) = &c.stages else { continue };
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        out.push_str(&format!(
+            "\n  prove #{i}: {} cells, {:.1} ms: main {:.1}, permutation {:.1}, quotient {:.1}, quotient+random commit {:.1}, open {:.1}, fri {:.1}, queries {:.1} ms; H2D {} B in {:.1} ms, D2H {} B in {:.1} ms",
+            c.cells,
+            ms(c.wall),
+            ms(st.main_commit),
+            ms(st.permutation),
+            ms(st.quotient),
+            ms(st.quotient_commit),
+            ms(st.open),
+            ms(st.fri),
+            ms(st.queries),
+            c.transfers.h2d_bytes,
+            ms(c.transfers.h2d_time),
+            c.transfers.d2h_bytes,
+            ms(c.transfers.d2h_time),
         ));
     }
     out

@@ -18,7 +18,7 @@ case_() { # name input [extra args]
       echo "FAIL $tag: prove --backend $b"; tail -5 "$OUT/$tag-$b.log"; fail=1; return
     fi
     echo "[$tag $b] $(grep -E '^cycles:' "$OUT/$tag-$b.log") | $(grep -E '^setup:' "$OUT/$tag-$b.log" | sed 's/.*proving: /proving: /') | $(grep -E '^pass 1' "$OUT/$tag-$b.log")"
-    grep -E '^gpu|^  commit_main' "$OUT/$tag-$b.log" | sed "s/^/[$tag $b] /"
+    grep -E '^gpu|^  commit_main|^  prove #|^gpu-diff' "$OUT/$tag-$b.log" | sed "s/^/[$tag $b] /"
   done
   if cmp -s "$OUT/$tag-cpu.bin" "$OUT/$tag-gpu.bin"; then
     echo "PASS $tag ($input $*): cpu and gpu proofs byte-identical, $(stat -c%s "$OUT/$tag-gpu.bin") bytes, sha256 $(sha256sum < "$OUT/$tag-gpu.bin" | cut -c1-16)"

@@ -41,13 +41,13 @@ use cloak_prover::{Challenge, ProverBackend, StarkProof};
 use p3_field::{BasedVectorSpace, Field};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
-use p3_symmetric::MerkleCap;
 
 use crate::context::{GpuContext, GpuError};
-use crate::merkle::{commit_salted, GpuMerkleTree};
 use crate::ntt::{DeviceMatrix, Ntt};
+use crate::prove::{PreprocessedRound, StageTimes};
+use crate::rounds::Round;
 use crate::transfer::TransferTotals;
-use crate::zkrng::{salts_on_device, Samples};
+use crate::zkrng::Samples;
 use p3_field::PrimeCharacteristicRing as _;
 use rayon::prelude::*;
 
@@ -66,13 +66,21 @@ pub struct CallRecord {
     /// (uploads of the traces included).
     pub wall: Duration,
     pub zk_draws: Duration,
+    /// A whole proof on the GPU: where its time went.
+    pub stages: Option<StageTimes>,
 }
 
-/// Plonky3 on the CPU, except the main-trace commitment, which runs on the GPU.
+/// The prover on the GPU: the main-trace commitment of pass 1 and the
+/// whole proof of pass 2 ([`crate::prove`]), or, with `CLOAK_GPU_PROVE=host`,
+/// pass 2 on the CPU (the same proof).
 pub struct GpuBackend {
     gpu: GpuContext,
     ntt: Ntt,
     calls: Mutex<Vec<CallRecord>>,
+    /// Pass 2 on the GPU (true) or on the CPU.
+    full_prove: bool,
+    /// Proving keys' preprocessed commitments remade on the device.
+    preprocessed: Mutex<Vec<PreprocessedRound>>,
 }
 
 impl std::fmt::Debug for GpuBackend {
@@ -83,11 +91,13 @@ impl std::fmt::Debug for GpuBackend {
     }
 }
 
-/// The GPU's main-trace commitment: the randomized LDEs and their Merkle
-/// tree, still in device memory (not used by `prove` yet).
+/// The GPU's main-trace commitment: the randomized LDEs, their salts and
+/// Merkle tree, still in device memory, and the zero-knowledge streams as
+/// the commitment left them, so that `prove` goes on from there.
 pub struct GpuCommitted {
-    pub ldes: Vec<DeviceMatrix>,
-    pub tree: GpuMerkleTree,
+    pub round: Round,
+    pub mask_rng: ZkRng,
+    pub salt_rng: ZkRng,
 }
 
 fn gpu_err(e: GpuError) -> ProveError {
@@ -106,11 +116,24 @@ impl GpuBackend {
     }
 
     pub fn with_context(gpu: GpuContext) -> Self {
+        let full_prove = std::env::var("CLOAK_GPU_PROVE").map_or(true, |v| v != "host");
         Self {
             gpu,
             ntt: Ntt::default(),
             calls: Mutex::new(Vec::new()),
+            full_prove,
+            preprocessed: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Pass 2 on the GPU (`true`, the default) or on the CPU.
+    pub fn with_full_prove(mut self, on_gpu: bool) -> Self {
+        self.full_prove = on_gpu;
+        self
+    }
+
+    pub fn full_prove(&self) -> bool {
+        self.full_prove
     }
 
     pub fn context(&self) -> &GpuContext {
@@ -153,24 +176,21 @@ impl GpuBackend {
             );
         }
         // `hiding_salts`: one height x 4 matrix per LDE, in input order,
-        // drawn on the device.
+        // drawn on the device, then the tree.
         let r0 = Instant::now();
-        let salts = ldes
-            .iter()
-            .map(|m| salts_on_device(&self.gpu, &mut salt_rng, m.height))
-            .collect::<Result<Vec<_>, GpuError>>()?;
+        let (commitment, round) = Round::commit(&self.gpu, ldes, &mut salt_rng)?;
         rec.zk_draws += r0.elapsed();
-        let tree = commit_salted(
-            &self.gpu,
-            &ldes.iter().collect::<Vec<_>>(),
-            &salts.iter().collect::<Vec<_>>(),
-        )?;
-        // Everything of the commitment is resident now: the peak.
-        self.gpu.note_memory()?;
-        let root = tree.root(&self.gpu)?;
         rec.transfers = self.gpu.transfer_totals().since(&before);
         rec.wall = start.elapsed();
-        Ok((MerkleCap::new(vec![root]), GpuCommitted { ldes, tree }, rec))
+        Ok((
+            commitment,
+            GpuCommitted {
+                round,
+                mask_rng,
+                salt_rng,
+            },
+            rec,
+        ))
     }
 }
 
@@ -277,27 +297,113 @@ impl ProverBackend for GpuBackend {
         external: ExternalBus<Challenge>,
         committed: Option<(Commitment, GpuCommitted)>,
     ) -> Result<StarkProof, ProveError> {
-        // The CPU proves from a fresh config and recommits the main traces
-        // (the same draws, so the same commitment as the GPU's).
-        drop(committed);
+        stark::check_shapes(pk, airs, traces, public_values)?;
         let start = Instant::now();
         let cells = traces.iter().map(|t| (t.height() * t.width()) as u64).sum();
-        let proof = stark::prove_with_external(
-            &zk.config(),
+        if !self.full_prove {
+            // Pass 2 on the CPU from a fresh config: it recommits the main
+            // traces (the same draws, so the same commitment as the GPU's).
+            drop(committed);
+            let proof = stark::prove_with_external(
+                &zk.config(),
+                pk,
+                airs,
+                traces,
+                public_values,
+                external,
+                None,
+            );
+            self.record(CallRecord {
+                op: "prove",
+                cells,
+                wall: start.elapsed(),
+                ..CallRecord::default()
+            });
+            return proof;
+        }
+        let before = self.gpu.transfer_totals();
+        let main = committed.map(|(commitment, c)| crate::prove::MainCommitted {
+            commitment,
+            round: c.round,
+            mask_rng: c.mask_rng,
+            salt_rng: c.salt_rng,
+        });
+        let mut cache = self
+            .preprocessed
+            .lock()
+            .expect("preprocessed cache poisoned");
+        let want = pk
+            .common()
+            .preprocessed
+            .as_ref()
+            .map(|g| g.commitment.clone());
+        if let Some(want) = &want {
+            if !cache.iter().any(|p| &p.commitment == want) {
+                let made = crate::prove::preprocessed_on_gpu(&self.gpu, &self.ntt, pk, airs)
+                    .map_err(gpu_err)?
+                    .expect("the key has a preprocessed commitment");
+                // A few keys (a program's shard and memory proofs) stay resident.
+                if cache.len() >= 4 {
+                    cache.remove(0);
+                }
+                cache.push(made);
+            }
+        }
+        let pre = want
+            .as_ref()
+            .and_then(|w| cache.iter().find(|p| &p.commitment == w));
+        let mut stages = StageTimes::default();
+        let (pre_external_name, pre_external_alpha, pre_external_beta) =
+            (external.name.clone(), external.alpha, external.beta);
+        let proof = crate::prove::prove_on_gpu(
+            &self.gpu,
+            &self.ntt,
+            zk,
             pk,
             airs,
             traces,
             public_values,
             external,
-            None,
-        );
+            main,
+            pre,
+            &mut stages,
+        )
+        .map_err(gpu_err)?;
+        let transfers = self.gpu.transfer_totals().since(&before);
+        let wall = start.elapsed();
+        if std::env::var_os("CLOAK_GPU_DIFF").is_some() {
+            // Diagnostics: the CPU's proof of the same statement, part by part.
+            let cpu = stark::prove_with_external(
+                &zk.config(),
+                pk,
+                airs,
+                traces,
+                public_values,
+                ExternalBus {
+                    name: pre_external_name.clone(),
+                    alpha: pre_external_alpha,
+                    beta: pre_external_beta,
+                },
+                None,
+            )?;
+            let diff = crate::proof_diff::proof_diff(&cpu, &proof);
+            if diff.is_empty() {
+                eprintln!("gpu-diff: the GPU proof equals the CPU's");
+            } else {
+                for d in diff {
+                    eprintln!("gpu-diff: differs: {d}");
+                }
+            }
+        }
         self.record(CallRecord {
             op: "prove",
             cells,
-            wall: start.elapsed(),
+            transfers,
+            stages: Some(stages),
+            wall,
             ..CallRecord::default()
         });
-        proof
+        Ok(proof)
     }
 }
 

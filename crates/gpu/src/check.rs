@@ -386,8 +386,8 @@ pub fn check_fri(gpu: &GpuContext, seed: u64, log_n: usize, rounds: usize) -> Re
         .map(|v| DeviceExtVec::upload(gpu, v))
         .collect::<Result<_>>()?;
     for (round, &beta) in betas.iter().enumerate() {
-        let (tree, leaves) = commit_layer(gpu, cur, &mut salt_rng)?;
-        let root = tree.root(gpu)?;
+        let layer = commit_layer(gpu, cur, &mut salt_rng)?;
+        let root = layer.tree.root(gpu)?;
         if root != cpu_roots[round] {
             return Ok(verdict(
                 name,
@@ -395,7 +395,7 @@ pub fn check_fri(gpu: &GpuContext, seed: u64, log_n: usize, rounds: usize) -> Re
                 Err(format!("round {round}: layer root differs")),
             ));
         }
-        cur = fold(gpu, &leaves, beta)?;
+        cur = fold(gpu, &layer.ldes[0], beta)?;
         if let Some(v) = device_inputs.iter().find(|v| v.len == cur.len) {
             add_scaled(gpu, &mut cur, v, beta.square())?;
         }

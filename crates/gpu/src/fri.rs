@@ -16,8 +16,9 @@ use cloak_prover::config::{Challenge, Val, ZkRng};
 
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
 use crate::field::{base_word, ext_as_raw, ext_words};
-use crate::merkle::{commit_salted, GpuMerkleTree};
+use crate::merkle::commit_salted;
 use crate::ntt::DeviceMatrix;
+use crate::rounds::Round;
 use crate::zkrng::salts_on_device;
 
 pub(crate) fn fri_source() -> String {
@@ -110,14 +111,11 @@ pub fn add_scaled(
 /// `RowMajorMatrix::new(v, 2)`: one salt matrix (`v.len / 2` × 4) drawn from
 /// `salt_rng` on the device as `MerkleTreeHidingMmcs::commit` draws it
 /// ([`salts_on_device`]), then the tree.
-/// Returns the tree and the committed matrix (the same words, now read as
+/// Returns the round: the committed matrix (the same words, now read as
 /// `v.len / 2` rows of 8: the layout ExtensionMmcs hands the inner MMCS, so
-/// nothing is copied), which [`fold`] folds and query answers open.
-pub fn commit_layer(
-    gpu: &GpuContext,
-    v: DeviceExtVec,
-    salt_rng: &mut ZkRng,
-) -> Result<(GpuMerkleTree, DeviceMatrix)> {
+/// nothing is copied), which [`fold`] folds and query answers open, its
+/// salts and the tree.
+pub fn commit_layer(gpu: &GpuContext, v: DeviceExtVec, salt_rng: &mut ZkRng) -> Result<Round> {
     if v.len < 2 || !v.len.is_power_of_two() {
         return Err(GpuError::Invalid(format!(
             "FRI layer of {} elements: need a power of two, at least 2",
@@ -133,5 +131,9 @@ pub fn commit_layer(
         height: rows,
     };
     let tree = commit_salted(gpu, &[&leaves], &[&salts])?;
-    Ok((tree, leaves))
+    Ok(Round {
+        ldes: vec![leaves],
+        salts: vec![salts],
+        tree,
+    })
 }

@@ -33,8 +33,11 @@ pub mod merkle;
 pub mod ntt;
 pub mod open;
 pub mod poseidon2;
+pub mod proof_diff;
+pub mod prove;
 pub mod quotient;
 pub mod quotient_check;
+pub mod rounds;
 pub mod transfer;
 pub mod zkrng;
 
@@ -51,6 +54,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("fri", fri::fri_source()),
         ("zkrng", zkrng::zkrng_source()),
         ("open", open::open_source()),
+        ("prove", rounds::prove_source()),
     ]
 }
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};

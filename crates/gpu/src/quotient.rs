@@ -13,7 +13,7 @@
 use std::hash::{Hash, Hasher};
 
 use cloak_prover::config::{Challenge, Val};
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use p3_matrix::Matrix;
 
@@ -119,12 +119,7 @@ pub fn column_major<M: Matrix<Val>>(m: &M) -> Vec<Val> {
 impl QuotientInputs<'_> {
     /// Checks every length against the kernel's layout.
     pub fn validate(&self, k: &QuotientKernel) -> Result<()> {
-        if self.log_q < self.log_n || self.log_q >= 27 || self.shift == Val::ONE {
-            return Err(GpuError::Invalid(format!(
-                "quotient domain 2^{} over trace 2^{} (shift must not be 1)",
-                self.log_q, self.log_n
-            )));
-        }
+        self.validate_scalars(k)?;
         let q = 1usize << self.log_q;
         let lens = [
             ("main", self.main.len(), q * k.main_width),
@@ -138,6 +133,19 @@ impl QuotientInputs<'_> {
                 self.permutation.len(),
                 q * 4 * k.permutation_width,
             ),
+        ];
+        check_lens(&lens)
+    }
+
+    /// Checks the domain and the scalar inputs (not the columns).
+    pub fn validate_scalars(&self, k: &QuotientKernel) -> Result<()> {
+        if self.log_q < self.log_n || self.log_q >= 27 || self.shift == Val::ONE {
+            return Err(GpuError::Invalid(format!(
+                "quotient domain 2^{} over trace 2^{} (shift must not be 1)",
+                self.log_q, self.log_n
+            )));
+        }
+        let lens = [
             (
                 "public values",
                 self.public_values.len(),
@@ -150,15 +158,19 @@ impl QuotientInputs<'_> {
                 k.num_permutation_values,
             ),
         ];
-        for (what, got, want) in lens {
-            if got != want {
-                return Err(GpuError::Invalid(format!(
-                    "{what}: {got} elements, the kernel reads {want}"
-                )));
-            }
-        }
-        Ok(())
+        check_lens(&lens)
     }
+}
+
+fn check_lens(lens: &[(&str, usize, usize)]) -> Result<()> {
+    for &(what, got, want) in lens {
+        if got != want {
+            return Err(GpuError::Invalid(format!(
+                "{what}: {got} elements, the kernel reads {want}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A nonempty copy (device buffers of length 0 are avoided).
@@ -208,12 +220,64 @@ pub fn quotient_values(
     inp: &QuotientInputs,
 ) -> Result<Vec<Challenge>> {
     inp.validate(k)?;
-    let q = 1usize << inp.log_q;
-    prepare(gpu, k)?;
     let up = |v: &[u32]| gpu.upload(&words(v));
     let main = up(as_raw(inp.main))?;
     let prep = up(as_raw(inp.preprocessed))?;
     let perm = up(as_raw(inp.permutation))?;
+    let out = quotient_on_device(
+        gpu,
+        k,
+        &DeviceColumns {
+            main: &main,
+            preprocessed: &prep,
+            permutation: &perm,
+        },
+        inp,
+    )?;
+    ext_from_raw(gpu.download(&out)?)
+}
+
+/// The column inputs of [`quotient_on_device`], already on the device, in
+/// the layout of [`QuotientInputs`] (column-major on the quotient coset).
+pub struct DeviceColumns<'a> {
+    pub main: &'a CudaSlice<u32>,
+    pub preprocessed: &'a CudaSlice<u32>,
+    pub permutation: &'a CudaSlice<u32>,
+}
+
+/// [`quotient_values`] with the columns on the device (the slices of `inp`
+/// for them are ignored; its scalars are used): the `4Q` words of the
+/// quotient stay there.
+pub fn quotient_on_device(
+    gpu: &GpuContext,
+    k: &QuotientKernel,
+    cols: &DeviceColumns,
+    inp: &QuotientInputs,
+) -> Result<CudaSlice<u32>> {
+    inp.validate_scalars(k)?;
+    let q = 1usize << inp.log_q;
+    let need = [
+        ("main", cols.main.len(), q * k.main_width),
+        (
+            "preprocessed",
+            cols.preprocessed.len(),
+            q * k.preprocessed_width,
+        ),
+        (
+            "permutation",
+            cols.permutation.len(),
+            q * 4 * k.permutation_width,
+        ),
+    ];
+    for (what, got, want) in need {
+        if got < want {
+            return Err(GpuError::Invalid(format!(
+                "{what}: {got} words on the device, the kernel reads {want}"
+            )));
+        }
+    }
+    prepare(gpu, k)?;
+    let up = |v: &[u32]| gpu.upload(&words(v));
     let publics = up(as_raw(inp.public_values))?;
     let chal = up(ext_as_raw(inp.challenges))?;
     let pvals = up(ext_as_raw(inp.permutation_values))?;
@@ -232,9 +296,9 @@ pub fn quotient_values(
         // Bit 0: add to the earlier parts' sum; bit 1: the last part.
         let mode = u32::from(p > 0) | (u32::from(p + 1 == parts) << 1);
         let mut l = gpu.stream().launch_builder(&f);
-        l.arg(&main)
-            .arg(&prep)
-            .arg(&perm)
+        l.arg(cols.main)
+            .arg(cols.preprocessed)
+            .arg(cols.permutation)
             .arg(&publics)
             .arg(&chal)
             .arg(&pvals)
@@ -244,9 +308,10 @@ pub fn quotient_values(
             .arg(&log_q)
             .arg(&log_step)
             .arg(&mode);
-        // SAFETY: every buffer has the length `validate` checked against the
-        // kernel's reads; the kernel reads and writes out[0 .. 4Q).
+        // SAFETY: every column buffer holds at least what the kernel reads
+        // (checked above), the scalars were checked by the caller's
+        // `validate` or built here; the kernel writes out[0 .. 4Q).
         unsafe { l.launch(LaunchConfig::grid((q as u32).div_ceil(BLOCK), BLOCK)) }?;
     }
-    ext_from_raw(gpu.download(&out)?)
+    Ok(out)
 }

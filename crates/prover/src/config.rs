@@ -93,7 +93,9 @@ impl FriSettings {
         (2 * (self.num_queries + 4 * 2)).next_power_of_two()
     }
 
-    fn fri_parameters<M>(&self, mmcs: M) -> FriParameters<M> {
+    /// Plonky3's parameters with `mmcs` (a backend that drives FRI's
+    /// transcript itself passes `()`: the shape needs no MMCS).
+    pub fn fri_parameters<M>(&self, mmcs: M) -> FriParameters<M> {
         FriParameters {
             log_blowup: self.log_blowup,
             log_final_poly_len: self.log_final_poly_len,

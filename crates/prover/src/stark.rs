@@ -102,6 +102,13 @@ impl ProvingKey {
     pub fn lookups(&self) -> &[p3_lookup::Lookups<Val>] {
         &self.data.common.lookups
     }
+
+    /// The data shared with the verifier (the preprocessed commitment and its
+    /// layout, the lookups): what a backend that proves on another device
+    /// re-derives its transcript and preprocessed tables from.
+    pub fn common(&self) -> &CommonData<Config> {
+        &self.data.common
+    }
 }
 
 /// What the verifier needs: the commitment to the preprocessed tables and the
@@ -266,7 +273,7 @@ pub fn prove<A: ProvableAir>(
 }
 
 /// Counts and the heights fixed at setup.
-fn check_shapes<A: ProvableAir>(
+pub fn check_shapes<A: ProvableAir>(
     pk: &ProvingKey,
     airs: &[A],
     traces: &[RowMajorMatrix<Val>],

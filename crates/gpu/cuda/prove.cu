@@ -1,0 +1,106 @@
+// The glue kernels of a proof made on the GPU (src/prove.rs): reading
+// committed LDEs as the quotient kernels want them, the quotient chunks'
+// masking (p3-fri 0.8.0 `HidingFriPcs::get_quotient_ldes`), the public
+// preprocessed tables' zero interleave (`commit_preprocessing`), and the
+// gathers that answer queries. Field elements are Montgomery words, as
+// field.cuh keeps them.
+
+__device__ __forceinline__ u32 bitrev_bits(u64 i, u32 bits) {
+    return bits == 0 ? 0u : (__brev((u32)i) >> (32 - bits));
+}
+
+// A committed LDE (2^log_h rows in bit-reversed order, row-major, `width`
+// words a row) read column-major in natural order, its first `cols` columns:
+// out[c * 2^log_h + i] = lde[bitrev(i) * width + c]. The quotient domain of a
+// table whose LDE has the quotient domain's size is exactly the LDE's coset.
+extern "C" __global__ void lde_to_columns(const u32* __restrict__ lde, u32* __restrict__ out,
+                                          u32 log_h, u32 width, u32 cols) {
+    u64 h = 1ull << log_h;
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= h * cols) return;
+    u64 i = t % h, c = t / h;
+    out[c * h + i] = lde[(u64)bitrev_bits(i, log_h) * width + c];
+}
+
+// `with_zero_cols(w)` reshaped to width w: row 2i the table's row i, row
+// 2i + 1 zero (the preprocessed commitment's padding; no randomness).
+extern "C" __global__ void interleave_zero_rows(const u32* __restrict__ in, u32* __restrict__ out,
+                                                u64 h, u32 w) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= 2 * h * w) return;
+    u64 r = t / w, c = t % w;
+    out[t] = (r & 1) ? 0u : in[(r >> 1) * w + c];
+}
+
+// Quotient chunk `chunk` of `num_chunks` (`split_evals`: row i is the
+// quotient's row i * num_chunks + chunk, 4 words) with its 4 random
+// columns (`with_random_cols(4)`, drawn row by row): an h x 8 matrix.
+extern "C" __global__ void quotient_chunk(const u32* __restrict__ q, const u32* __restrict__ draws,
+                                          u32* __restrict__ out, u64 h, u32 num_chunks,
+                                          u32 chunk) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= h * 8) return;
+    u64 i = t / 8, k = t % 8;
+    out[t] = k < 4 ? q[(i * num_chunks + chunk) * 4 + k] : draws[i * 4 + (k - 4)];
+}
+
+// The last chunk's mask: t_last[k] = -sum_j mul[j] * t_j[k] over the
+// `count` other chunks' masks (consecutive blocks of n words in `t`).
+extern "C" __global__ void quotient_last_mask(const u32* __restrict__ t,
+                                              const u32* __restrict__ mul, u32* __restrict__ last,
+                                              u64 n, u32 count) {
+    u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= n) return;
+    u32 acc = 0;
+    for (u32 j = 0; j < count; j++) acc = kb_add(acc, kb_mul(t[j * n + k], mul[j]));
+    last[k] = kb_neg(acc);
+}
+
+// The masked chunk's coefficients before its forward NTT (4h rows x 8):
+// `idft` is the chunk's inverse NTT (bit-reversed, unscaled), so the
+// coefficient of X^i is idft[bitrev(i)] * scale * shift^i, scale = 1/h
+// (`coset_idft_batch(evals, 1/shift)`); then, with r the chunk's mask
+// (h x 8) and p = shift^h,
+//   c[i]     -= g^i r[i],   c[h + i] += p g^i r[i]   (i < h),
+// rows 2h.. stay zero. One thread per (row < 2h, column).
+extern "C" __global__ void quotient_chunk_coeffs(const u32* __restrict__ idft,
+                                                 const u32* __restrict__ r, u32* __restrict__ out,
+                                                 u32 log_h, u32 shift, u32 scale, u32 g, u32 p) {
+    u64 h = 1ull << log_h;
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= 4 * h * 8) return;
+    u64 row = t / 8, k = t % 8;
+    u32 v;
+    if (row < h) {
+        u32 c = kb_mul(kb_mul(idft[(u64)bitrev_bits(row, log_h) * 8 + k], scale),
+                       kb_pow(shift, (u32)row));
+        v = kb_sub(c, kb_mul(kb_pow(g, (u32)row), r[row * 8 + k]));
+    } else if (row < 2 * h) {
+        u64 i = row - h;
+        v = kb_mul(p, kb_mul(kb_pow(g, (u32)i), r[i * 8 + k]));
+    } else {
+        v = 0;
+    }
+    out[t] = v;
+}
+
+// Copies `n` spans: span s is lens[s] words from the device address src[s]
+// to out[dst[s] ..]. One block a span (query answers: opened rows, salts,
+// sibling digests), so a proof's openings come back in one download.
+extern "C" __global__ void gather_spans(const u64* __restrict__ src, const u32* __restrict__ lens,
+                                        const u64* __restrict__ dst, u32* __restrict__ out,
+                                        u64 n) {
+    u64 s = blockIdx.x;
+    if (s >= n) return;
+    const u32* from = (const u32*)src[s];
+    for (u32 j = threadIdx.x; j < lens[s]; j += blockDim.x) out[dst[s] + j] = from[j];
+}
+
+// A column-major h x w buffer made row-major.
+extern "C" __global__ void transpose(const u32* __restrict__ cm, u32* __restrict__ rm, u64 h,
+                                     u32 w) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= h * w) return;
+    u64 r = t / w, c = t % w;
+    rm[t] = cm[c * h + r];
+}

@@ -1,0 +1,822 @@
+//! A whole proof on the GPU: p3-batch-stark 0.8.0's `prove_batch` (Cloak's
+//! vendored copy) with the hiding PCS's and FRI's prover steps (p3-fri
+//! 0.8.0 `HidingFriPcs`, `TwoAdicFriPcs::open`, `prove_fri`), step for step,
+//! so the proof is the CPU's byte for byte under the same `ZkRandomness`.
+//!
+//! The host drives the transcripts (the same `BatchProverTranscript`,
+//! `PcsProverTranscript` and FRI `ProverTranscript` types the CPU prover
+//! uses) and makes the LogUp permutation traces (p3-lookup); everything of
+//! size proportional to the trace stays on the device from upload to proof:
+//! LDEs, trees, quotients, the reduced openings and FRI's layers. What comes
+//! back: roots, opened values (one extension element a column and point),
+//! FRI's final polynomial, and the rows and digests the queries open.
+//!
+//! Randomness, as a fresh `zk.config()` draws it: the mask stream
+//! randomizes the main and permutation traces, masks the quotient chunks
+//! and fills the random polynomials, in that order; the input MMCS's salt
+//! stream salts the main, permutation, quotient and random commitments, in
+//! that order; the FRI MMCS's salt stream salts FRI's layers. The public
+//! preprocessed commitment is remade from the keygen seed's salt stream and
+//! checked against the proving key's.
+
+use std::time::{Duration, Instant};
+
+use cloak_prover::challenger::DetChallenger;
+use cloak_prover::config::Config;
+use cloak_prover::config::{
+    Challenge, Val, ZkRandomness, ZkRng, KEYGEN_SEED, NUM_RANDOM_CODEWORDS,
+};
+use cloak_prover::stark::{Commitment, ExternalBus, ProvableAir, ProvingKey};
+use cloak_prover::StarkProof;
+use p3_air::symbolic::AirLayout;
+use p3_batch_stark::proof::OpenedValuesWithLookups;
+use p3_batch_stark::CommonData;
+use p3_batch_stark::{BatchCommitments, BatchOpenedValues, BatchProverTranscript, BatchShape};
+use p3_dft::TwoAdicSubgroupDft;
+use p3_field::coset::TwoAdicMultiplicativeCoset;
+use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing, TwoAdicField};
+use p3_fri::{
+    BatchMultiOpening, CommitPhaseMultiStep, FriProof, FriShape, PcsProverTranscript, PcsShape,
+    ProverTranscript,
+};
+use p3_lookup::logup::LogUpGadget;
+use p3_lookup::{Lookup, LookupProtocol, LookupTerminal};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use p3_symmetric::MerkleCap;
+use p3_uni_stark::{OpenedValues, PreprocessedOpenedValues, StarkGenericConfig};
+use rand::SeedableRng;
+
+use crate::codegen::TableConstraints;
+use crate::context::{GpuContext, GpuError, Result};
+use crate::fri::{add_scaled, commit_layer, fold, DeviceExtVec};
+use crate::ntt::Ntt;
+use crate::open::{evaluate, inv_denoms, reduce, zero_ext, ReducePoint};
+use crate::quotient::{quotient_on_device, DeviceColumns, QuotientInputs, QuotientKernel};
+use crate::rounds::{
+    commit_preprocessed, commit_quotient, commit_random, commit_traces, on_quotient_domain, Round,
+    TableQuotient,
+};
+
+/// Where a GPU proof's time went (wall time per stage, host included).
+#[derive(Clone, Debug, Default)]
+pub struct StageTimes {
+    pub main_commit: Duration,
+    pub permutation: Duration,
+    pub quotient: Duration,
+    pub quotient_commit: Duration,
+    pub open: Duration,
+    pub fri: Duration,
+    pub queries: Duration,
+}
+
+/// The public preprocessed tables' commitment remade on the device, with
+/// the commitment it must equal (the proving key's).
+pub struct PreprocessedRound {
+    pub commitment: Commitment,
+    pub round: Round,
+}
+
+/// Remakes the proving key's preprocessed commitment on the device (the
+/// keygen seed's salts), for the quotient's inputs and the queries.
+pub fn preprocessed_on_gpu<A: ProvableAir>(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    pk: &ProvingKey,
+    airs: &[A],
+) -> Result<Option<PreprocessedRound>> {
+    let Some(global) = pk.common().preprocessed.as_ref() else {
+        return Ok(None);
+    };
+    let tables = global
+        .matrix_to_instance
+        .iter()
+        .map(|&i| {
+            airs[i]
+                .preprocessed_trace()
+                .ok_or_else(|| GpuError::Invalid(format!("table {i} has no preprocessed trace")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let keygen = ZkRandomness::new(pk.fri, KEYGEN_SEED);
+    let (mut salts, _) = keygen.pcs_streams();
+    let (commitment, round) = commit_preprocessed(gpu, ntt, pk.fri, &tables, &mut salts)?;
+    if commitment != global.commitment {
+        return Err(GpuError::Invalid(
+            "the preprocessed commitment remade on the GPU differs from the proving key's".into(),
+        ));
+    }
+    Ok(Some(PreprocessedRound { commitment, round }))
+}
+
+/// A main-trace commitment made earlier on the device
+/// ([`crate::GpuBackend::commit_on_gpu`]) under the same randomness, and the
+/// streams as it left them.
+pub struct MainCommitted {
+    pub commitment: Commitment,
+    pub round: Round,
+    pub mask_rng: ZkRng,
+    pub salt_rng: ZkRng,
+}
+
+/// Proves one instance of each AIR with `external`'s bus, as
+/// `stark::prove_with_external` under `zk.config()` does, on the GPU.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_on_gpu<A: ProvableAir>(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    zk: &ZkRandomness,
+    pk: &ProvingKey,
+    airs: &[A],
+    traces: &[RowMajorMatrix<Val>],
+    public_values: &[Vec<Val>],
+    external: ExternalBus<Challenge>,
+    main: Option<MainCommitted>,
+    preprocessed: Option<&PreprocessedRound>,
+    times: &mut StageTimes,
+) -> Result<StarkProof> {
+    let config = zk.config();
+    let common = pk.common();
+    let gadget = LogUpGadget::new();
+    let n = airs.len();
+    if traces.len() != n || public_values.len() != n {
+        return Err(GpuError::Invalid(
+            "one trace and public-value vector per table".into(),
+        ));
+    }
+    let degrees: Vec<usize> = traces.iter().map(|t| t.height()).collect();
+    let log_degrees: Vec<usize> = degrees
+        .iter()
+        .map(|d| d.trailing_zeros() as usize)
+        .collect();
+    let log_ext: Vec<usize> = log_degrees.iter().map(|d| d + 1).collect();
+    p3_lookup::check_multiplicity_height_bound(&common.lookups, &degrees)
+        .map_err(|e| GpuError::Invalid(format!("LogUp multiplicity bound: {e:?}")))?;
+    let all_lookups: Vec<&[Lookup<Val>]> = common.lookups.iter().map(|l| &**l).collect();
+    let pre_meta = |i: usize| {
+        common
+            .preprocessed
+            .as_ref()
+            .and_then(|g| g.instances[i].as_ref())
+    };
+    let pre_widths: Vec<usize> = (0..n).map(|i| pre_meta(i).map_or(0, |m| m.width)).collect();
+    if common.preprocessed.is_some() != preprocessed.is_some() {
+        return Err(GpuError::Invalid(
+            "the preprocessed round is missing or not expected".into(),
+        ));
+    }
+    let log_chunks: Vec<usize> =
+        (0..n)
+            .map(|i| {
+                let layout = AirLayout {
+                    preprocessed_width: pre_widths[i],
+                    main_width: airs[i].width(),
+                    num_public_values: airs[i].num_public_values(),
+                    num_periodic_columns: airs[i].num_periodic_columns(),
+                    ..Default::default()
+                };
+                p3_batch_stark::symbolic::get_log_num_quotient_chunks_for_domain::<
+                    Val,
+                    Challenge,
+                    A,
+                    _,
+                >(
+                    &airs[i],
+                    layout,
+                    TwoAdicMultiplicativeCoset::new(Val::ONE, log_degrees[i]).expect("two-adic"),
+                    all_lookups[i],
+                    1,
+                    &gadget,
+                )
+            })
+            .collect();
+
+    let shape = BatchShape {
+        trace_widths: airs.iter().map(|a| a.width()).collect(),
+        public_value_counts: public_values.iter().map(Vec::len).collect(),
+        preprocessed_widths: pre_widths.clone(),
+        has_preprocessed_commitment: common.preprocessed.is_some(),
+        num_lookup_instances: all_lookups.iter().filter(|l| !l.is_empty()).count(),
+        lookup_pow_bits: config.lookup_proof_of_work_bits(),
+        has_randomization_commitment: true,
+        ood_pow_bits: config.ood_proof_of_work_bits(),
+    };
+    let mut challenger = config.initialise_challenger();
+    let mut transcript = BatchProverTranscript::<DetChallenger, Val, Challenge, Commitment>::new(
+        &mut challenger,
+        shape,
+    )
+    .with_external_bus(Some(external));
+    transcript.instance_bindings(&log_ext);
+
+    let ctx = Ctx {
+        gpu,
+        ntt,
+        zk,
+        common,
+        airs,
+        traces,
+        public_values,
+        all_lookups: &all_lookups,
+        log_degrees: &log_degrees,
+        log_chunks: &log_chunks,
+        preprocessed,
+    };
+    match ctx.run(&mut transcript, main, times) {
+        Ok(proof) => {
+            transcript.finish();
+            Ok(proof)
+        }
+        Err(e) => {
+            transcript.abort();
+            Err(e)
+        }
+    }
+}
+
+struct Ctx<'a, A> {
+    gpu: &'a GpuContext,
+    ntt: &'a Ntt,
+    zk: &'a ZkRandomness,
+    common: &'a CommonData<Config>,
+    airs: &'a [A],
+    traces: &'a [RowMajorMatrix<Val>],
+    public_values: &'a [Vec<Val>],
+    all_lookups: &'a [&'a [Lookup<Val>]],
+    log_degrees: &'a [usize],
+    log_chunks: &'a [usize],
+    preprocessed: Option<&'a PreprocessedRound>,
+}
+
+type Transcript<'t> = BatchProverTranscript<'t, DetChallenger, Val, Challenge, Commitment>;
+
+impl<A: ProvableAir> Ctx<'_, A> {
+    fn run(
+        &self,
+        transcript: &mut Transcript<'_>,
+        main: Option<MainCommitted>,
+        times: &mut StageTimes,
+    ) -> Result<StarkProof> {
+        let (gpu, ntt, fri) = (self.gpu, self.ntt, self.zk.fri);
+        let n = self.airs.len();
+
+        // Main traces.
+        let t0 = Instant::now();
+        let (main_commit, main_round, mut mask_rng, mut salt_rng) = match main {
+            Some(m) => (m.commitment, m.round, m.mask_rng, m.salt_rng),
+            None => {
+                let (mut salts, mut masks) = self.zk.pcs_streams();
+                let refs: Vec<&RowMajorMatrix<Val>> = self.traces.iter().collect();
+                let (c, r) = commit_traces(gpu, ntt, fri, &refs, &mut masks, &mut salts)?;
+                (c, r, masks, salts)
+            }
+        };
+        transcript.main_phase(main_commit.clone(), self.public_values);
+        transcript.preprocessed_phase(self.preprocessed.map(|p| p.commitment.clone()));
+        times.main_commit += t0.elapsed();
+
+        // LogUp: challenges, permutation traces (host), their commitment.
+        let t0 = Instant::now();
+        let (challenges, lookup_pow_witness) =
+            transcript.lookup_phase(self.all_lookups, &LogUpGadget::new());
+        let mut terminals: Vec<Option<LookupTerminal<Challenge>>> = vec![None; n];
+        let mut perm_traces = Vec::new();
+        let mut perm_index = vec![usize::MAX; n];
+        for i in 0..n {
+            if self.all_lookups[i].is_empty() {
+                continue;
+            }
+            let (perm, terminal) = LogUpGadget::new().generate_permutation::<Val, Challenge>(
+                &self.traces[i],
+                &self.airs[i].preprocessed_trace(),
+                &self.public_values[i],
+                self.all_lookups[i],
+                &challenges[i],
+            );
+            terminals[i] = terminal;
+            perm_index[i] = perm_traces.len();
+            perm_traces.push(perm.flatten_to_base());
+        }
+        let perm = if perm_traces.is_empty() {
+            None
+        } else {
+            let refs: Vec<&RowMajorMatrix<Val>> = perm_traces.iter().collect();
+            Some(commit_traces(
+                gpu,
+                ntt,
+                fri,
+                &refs,
+                &mut mask_rng,
+                &mut salt_rng,
+            )?)
+        };
+        drop(perm_traces);
+        let terminal_values: Vec<Challenge> = terminals.iter().flatten().map(|t| t.0).collect();
+        let alpha =
+            transcript.permutation_phase(perm.as_ref().map(|(c, _)| c.clone()), &terminal_values);
+        times.permutation += t0.elapsed();
+
+        // Quotients, evaluated where the LDEs are.
+        let t0 = Instant::now();
+        let mut quotients = Vec::with_capacity(n);
+        for i in 0..n {
+            let air = &self.airs[i];
+            let constraints = TableConstraints::of(air, self.all_lookups[i]);
+            let kernel = QuotientKernel::new(&format!("t{i}"), &constraints)?;
+            let log_n = self.log_degrees[i];
+            let log_q = log_n + 1 + self.log_chunks[i];
+            let main_cols = on_quotient_domain(
+                gpu,
+                ntt,
+                &main_round.ldes[i],
+                fri.log_blowup,
+                air.width(),
+                log_q,
+            )?;
+            let pre_cols = match (self.preprocessed, kernel.preprocessed_width) {
+                (Some(p), w) if w > 0 => {
+                    let idx = self.pre_matrix(i).ok_or_else(|| {
+                        GpuError::Invalid(format!("table {i}: no preprocessed matrix"))
+                    })?;
+                    on_quotient_domain(gpu, ntt, &p.round.ldes[idx], fri.log_blowup, w, log_q)?
+                }
+                _ => gpu.alloc_u32(1)?,
+            };
+            let perm_cols = match &perm {
+                Some((_, r)) if perm_index[i] != usize::MAX => on_quotient_domain(
+                    gpu,
+                    ntt,
+                    &r.ldes[perm_index[i]],
+                    fri.log_blowup,
+                    4 * kernel.permutation_width,
+                    log_q,
+                )?,
+                _ => gpu.alloc_u32(1)?,
+            };
+            let perm_vals: Vec<Challenge> = terminals[i].iter().map(|t| t.0).collect();
+            let inputs = QuotientInputs {
+                log_n,
+                log_q,
+                shift: Val::GENERATOR,
+                main: &[],
+                preprocessed: &[],
+                permutation: &[],
+                public_values: &self.public_values[i],
+                challenges: &challenges[i],
+                permutation_values: &perm_vals,
+                alpha,
+            };
+            let values = quotient_on_device(
+                gpu,
+                &kernel,
+                &DeviceColumns {
+                    main: &main_cols,
+                    preprocessed: &pre_cols,
+                    permutation: &perm_cols,
+                },
+                &inputs,
+            )?;
+            quotients.push(TableQuotient {
+                values,
+                log_q,
+                num_chunks: 1 << (self.log_chunks[i] + 1),
+            });
+        }
+        times.quotient += t0.elapsed();
+
+        let t0 = Instant::now();
+        let (quotient_commit, quotient_round) =
+            commit_quotient(gpu, ntt, fri, &quotients, &mut mask_rng, &mut salt_rng)?;
+        drop(quotients);
+        let ext_heights: Vec<usize> = self.log_degrees.iter().map(|d| 2usize << d).collect();
+        let (random_commit, random_round) =
+            commit_random(gpu, ntt, fri, &ext_heights, &mut mask_rng, &mut salt_rng)?;
+        transcript.quotient_phase(quotient_commit.clone(), Some(random_commit.clone()));
+        let (zeta, ood_pow_witness) = transcript.ood_phase();
+        times.quotient_commit += t0.elapsed();
+
+        // The opening rounds, in p3-batch-stark's order: random, main,
+        // quotient chunks, preprocessed, permutation.
+        let next = |i: usize| zeta * Val::two_adic_generator(self.log_degrees[i]);
+        let mut rounds: Vec<(&Round, Vec<Vec<Challenge>>, usize)> = Vec::new();
+        rounds.push((
+            &random_round,
+            (0..n).map(|_| vec![zeta]).collect(),
+            NUM_RANDOM_CODEWORDS,
+        ));
+        rounds.push((
+            &main_round,
+            (0..n)
+                .map(|i| {
+                    if self.airs[i].main_next_row_columns().is_empty() {
+                        vec![zeta]
+                    } else {
+                        vec![zeta, next(i)]
+                    }
+                })
+                .collect(),
+            NUM_RANDOM_CODEWORDS,
+        ));
+        rounds.push((
+            &quotient_round,
+            quotient_round.ldes.iter().map(|_| vec![zeta]).collect(),
+            NUM_RANDOM_CODEWORDS,
+        ));
+        if let Some((p, global)) = self.preprocessed.zip(self.common.preprocessed.as_ref()) {
+            let points = global
+                .matrix_to_instance
+                .iter()
+                .map(|&i| {
+                    if self.airs[i].preprocessed_next_row_columns().is_empty() {
+                        vec![zeta]
+                    } else {
+                        vec![zeta, next(i)]
+                    }
+                })
+                .collect();
+            rounds.push((&p.round, points, 0));
+        }
+        if let Some((_, r)) = &perm {
+            let points = (0..n)
+                .filter(|&i| !self.all_lookups[i].is_empty())
+                .map(|i| vec![zeta, next(i)])
+                .collect();
+            rounds.push((r, points, NUM_RANDOM_CODEWORDS));
+        }
+
+        let (mut opened, opening_proof) = transcript
+            .delegate(|challenger| open_rounds(gpu, self.zk, &rounds, challenger, times))?;
+
+        // Per-instance opened values, as p3-batch-stark assembles them.
+        let layout = p3_uni_stark::StarkOpeningLayout::new(true);
+        let perm_round = if self.preprocessed.is_some() {
+            layout.preprocessed + 1
+        } else {
+            layout.preprocessed
+        };
+        let mut perm_values = if perm.is_some() {
+            std::mem::take(&mut opened[perm_round]).into_iter()
+        } else {
+            Vec::new().into_iter()
+        };
+        let mut quotient_values = std::mem::take(&mut opened[layout.quotient]).into_iter();
+        let mut instances = Vec::with_capacity(n);
+        for i in 0..n {
+            let random = Some(opened[0][i][0].clone());
+            let tv = &opened[layout.trace][i];
+            let trace_next =
+                (!self.airs[i].main_next_row_columns().is_empty()).then(|| tv[1].clone());
+            let quotient_chunks = (0..1usize << (self.log_chunks[i] + 1))
+                .map(|_| quotient_values.next().map(|mut v| v.swap_remove(0)))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| GpuError::Invalid("missing quotient openings".into()))?;
+            let preprocessed = match self.pre_matrix(i) {
+                Some(idx) => {
+                    let vals = &opened[layout.preprocessed][idx];
+                    Some(PreprocessedOpenedValues {
+                        local: vals[0].clone(),
+                        next: (!self.airs[i].preprocessed_next_row_columns().is_empty())
+                            .then(|| vals[1].clone()),
+                    })
+                }
+                None => None,
+            };
+            let (permutation_local, permutation_next) = if self.all_lookups[i].is_empty() {
+                (vec![], vec![])
+            } else {
+                let mut v = perm_values
+                    .next()
+                    .ok_or_else(|| GpuError::Invalid("missing permutation openings".into()))?;
+                let next = v.pop().unwrap_or_default();
+                let local = v.pop().unwrap_or_default();
+                (local, next)
+            };
+            instances.push(OpenedValuesWithLookups {
+                base_opened_values: OpenedValues {
+                    trace_local: tv[0].clone(),
+                    trace_next,
+                    preprocessed,
+                    quotient_chunks,
+                    random,
+                },
+                permutation_local,
+                permutation_next,
+            });
+        }
+
+        Ok(p3_batch_stark::BatchProof {
+            commitments: BatchCommitments {
+                main: main_commit,
+                permutation: perm.map(|(c, _)| c),
+                quotient_chunks: quotient_commit,
+                random: Some(random_commit),
+            },
+            opened_values: BatchOpenedValues { instances },
+            opening_proof,
+            lookup_terminals: terminals,
+            degree_bits: self.log_degrees.iter().map(|d| d + 1).collect(),
+            lookup_pow_witness,
+            ood_pow_witness,
+        })
+    }
+
+    /// Table `i`'s matrix in the preprocessed commitment, if it has one.
+    fn pre_matrix(&self, i: usize) -> Option<usize> {
+        self.common
+            .preprocessed
+            .as_ref()
+            .and_then(|g| g.instances[i].as_ref())
+            .map(|m| m.matrix_index)
+    }
+}
+
+/// Opened values per round, matrix, point and column.
+type AllOpened = Vec<Vec<Vec<Vec<Challenge>>>>;
+/// The hiding PCS's opening proof.
+type PcsProof = <cloak_prover::config::Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::Proof;
+/// One opening round: its data, each matrix's points, and how many trailing
+/// random-codeword columns its matrices carry (hidden from the caller).
+type OpenRound<'r> = (&'r Round, Vec<Vec<Challenge>>, usize);
+
+/// `HidingFriPcs::open_with_preprocessing` over the device rounds: the
+/// evaluations, the claimed openings bound, the batch challenge, the
+/// reduced openings, FRI; then the random codewords' values split off.
+fn open_rounds(
+    gpu: &GpuContext,
+    zk: &ZkRandomness,
+    rounds: &[OpenRound<'_>],
+    challenger: &mut DetChallenger,
+    times: &mut StageTimes,
+) -> Result<(AllOpened, PcsProof)> {
+    let t0 = Instant::now();
+    let fri = zk.fri;
+    let params = fri.fri_parameters(());
+    let max_h = rounds
+        .iter()
+        .flat_map(|(r, _, _)| r.ldes.iter().map(|m| m.height))
+        .max()
+        .ok_or_else(|| GpuError::Invalid("nothing to open".into()))?;
+    let log_max = max_h.trailing_zeros() as usize;
+    // 1/(z - x) over the tallest coset for each distinct point; shorter
+    // matrices read a prefix (bit-reversed order).
+    let mut invs: Vec<(Challenge, DeviceExtVec)> = Vec::new();
+    for (_, points, _) in rounds {
+        for &z in points.iter().flatten() {
+            if !invs.iter().any(|(p, _)| *p == z) {
+                invs.push((z, inv_denoms(gpu, z, log_max)?));
+            }
+        }
+    }
+    let inv_of = |z: Challenge| -> &DeviceExtVec {
+        &invs
+            .iter()
+            .find(|(p, _)| *p == z)
+            .expect("every point has its denominators")
+            .1
+    };
+    let mut all_opened: AllOpened = Vec::with_capacity(rounds.len());
+    for (r, points, _) in rounds {
+        if r.ldes.len() != points.len() {
+            return Err(GpuError::Invalid(
+                "one point list per committed matrix".into(),
+            ));
+        }
+        let mut round = Vec::with_capacity(points.len());
+        for (m, pts) in r.ldes.iter().zip(points) {
+            round.push(
+                pts.iter()
+                    .map(|&z| evaluate(gpu, m, fri.log_blowup, z, inv_of(z)))
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
+        all_opened.push(round);
+    }
+
+    let mut pt = PcsProverTranscript::<DetChallenger, Val, Challenge>::new(
+        challenger,
+        PcsShape::from_opened_values(&params, &all_opened),
+    );
+    pt.claimed_openings(&all_opened);
+    let (alpha, batch_pow) = pt.batch_phase();
+    let batch_pow_witness = batch_pow.unwrap_or(Val::ZERO);
+
+    let reduced = (|| -> Result<Vec<DeviceExtVec>> {
+        let mut num_reduced = [0usize; 33];
+        let mut ro: [Option<DeviceExtVec>; 33] = std::array::from_fn(|_| None);
+        for ((r, points, _), opened_round) in rounds.iter().zip(&all_opened) {
+            for ((m, pts), opened_mat) in r.ldes.iter().zip(points).zip(opened_round) {
+                let lh = m.height.trailing_zeros() as usize;
+                if ro[lh].is_none() {
+                    ro[lh] = Some(zero_ext(gpu, m.height)?);
+                }
+                let first = alpha.exp_u64(num_reduced[lh] as u64);
+                let apow: Vec<Challenge> =
+                    alpha.powers().take(m.width).map(|p| p * first).collect();
+                let mut rp = Vec::with_capacity(pts.len());
+                for (k, (&z, values)) in pts.iter().zip(opened_mat).enumerate() {
+                    let offset = alpha.exp_u64(num_reduced[lh] as u64);
+                    let combined: Challenge = alpha.powers().zip(values).map(|(a, &v)| a * v).sum();
+                    let rescale = if k == 0 {
+                        Challenge::ONE
+                    } else {
+                        alpha.exp_u64((k * m.width) as u64)
+                    };
+                    rp.push(ReducePoint {
+                        weighted_openings: offset * combined,
+                        rescale,
+                        inv: inv_of(z),
+                    });
+                    num_reduced[lh] += m.width;
+                }
+                reduce(
+                    gpu,
+                    m,
+                    &apow,
+                    &rp,
+                    ro[lh].as_mut().expect("initialised above"),
+                )?;
+            }
+        }
+        Ok(ro.into_iter().rev().flatten().collect())
+    })();
+    let reduced = match reduced {
+        Ok(r) => r,
+        Err(e) => {
+            pt.abort();
+            return Err(e);
+        }
+    };
+    times.open += t0.elapsed();
+
+    let fri_proof = pt.delegate(|ch| {
+        prove_fri(
+            gpu,
+            zk,
+            &params,
+            reduced,
+            ch,
+            log_max,
+            rounds,
+            batch_pow_witness,
+            times,
+        )
+    });
+    let fri_proof = match fri_proof {
+        Ok(p) => p,
+        Err(e) => {
+            pt.abort();
+            return Err(e);
+        }
+    };
+    pt.finish();
+
+    let hidden: AllOpened = all_opened
+        .iter_mut()
+        .zip(rounds)
+        .map(|(round, (_, _, random_cols))| {
+            round
+                .iter_mut()
+                .map(|mat| {
+                    mat.iter_mut()
+                        .map(|values| {
+                            let split = values.len().saturating_sub(*random_cols);
+                            values.drain(split..).collect()
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    Ok((all_opened, (hidden, fri_proof)))
+}
+
+/// The FRI proof inside a [`StarkProof`].
+pub type GpuFriProof = p3_fri::FriProof<
+    Challenge,
+    cloak_prover::config::ChallengeMmcs,
+    Val,
+    Vec<BatchMultiOpening<Val, cloak_prover::config::ValMmcs>>,
+>;
+
+/// p3-fri's `prove_fri` (arity 2) over the reduced openings on the device:
+/// layers committed with the FRI MMCS's salts and folded there, the final
+/// polynomial and the query answers downloaded.
+#[allow(clippy::too_many_arguments)]
+fn prove_fri(
+    gpu: &GpuContext,
+    zk: &ZkRandomness,
+    params: &p3_fri::FriParameters<()>,
+    inputs: Vec<DeviceExtVec>,
+    challenger: &mut DetChallenger,
+    log_max: usize,
+    rounds: &[OpenRound<'_>],
+    batch_pow_witness: Val,
+    times: &mut StageTimes,
+) -> Result<GpuFriProof> {
+    let t0 = Instant::now();
+    let input_log_heights: Vec<usize> = inputs
+        .iter()
+        .map(|v| v.len.trailing_zeros() as usize)
+        .collect();
+    if input_log_heights.first() != Some(&log_max) {
+        return Err(GpuError::Invalid(
+            "FRI's first input must be the tallest".into(),
+        ));
+    }
+    let shape = FriShape::new(params, &input_log_heights, log_max);
+    let log_arities = shape.log_arities.clone();
+    if log_arities.iter().any(|&a| a != 1) {
+        return Err(GpuError::Invalid(format!(
+            "FRI arities {log_arities:?}: the GPU folds by 2 only"
+        )));
+    }
+    // Anything that fails below leaves the FRI transcript unfinished; it is
+    // forgotten rather than dropped (its drop check would panic), and the
+    // caller aborts the PCS transcript around it.
+    let mut t = ProverTranscript::<DetChallenger, Val, Challenge>::new(challenger, shape);
+    let mut fri_salts = {
+        let (mut salts, _) = zk.streams();
+        <ZkRng as SeedableRng>::from_rng(&mut salts)
+    };
+    let commit_phase = (|| -> Result<_> {
+        let mut inputs = inputs.into_iter().peekable();
+        let mut folded = inputs.next().expect("checked nonempty");
+        let (mut commits, mut layers, mut pow_witnesses) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in &log_arities {
+            let layer = commit_layer(gpu, folded, &mut fri_salts)?;
+            let commit = MerkleCap::new(vec![layer.tree.root(gpu)?]);
+            let (beta, witness) = t.commit_round(commit.clone());
+            commits.push(commit);
+            pow_witnesses.push(witness.unwrap_or(Val::ZERO));
+            folded = fold(gpu, &layer.ldes[0], beta)?;
+            layers.push(layer);
+            if let Some(v) = inputs.next_if(|v| v.len == folded.len) {
+                add_scaled(gpu, &mut folded, &v, beta.exp_power_of_2(1))?;
+            }
+        }
+        let mut last = folded.download(gpu)?;
+        last.truncate(params.final_poly_len());
+        p3_util::reverse_slice_index_bits(&mut last);
+        let final_poly = p3_dft::Radix2DFTSmallBatch::<Val>::default().idft_algebra(last);
+        Ok((commits, layers, pow_witnesses, final_poly))
+    })();
+    let (commits, layers, pow_witnesses, final_poly) = match commit_phase {
+        Ok(c) => c,
+        Err(e) => {
+            std::mem::forget(t);
+            return Err(e);
+        }
+    };
+    let (indices, query_pow) = t.query_phase(&final_poly);
+    t.finish();
+    times.fri += t0.elapsed();
+
+    let t0 = Instant::now();
+    let input_openings = rounds
+        .iter()
+        .map(|(r, _, _)| {
+            let bits = log_max - r.max_height().trailing_zeros() as usize;
+            let idx: Vec<usize> = indices.iter().map(|&i| i >> bits).collect();
+            let o = r.open_multi(gpu, &idx)?;
+            Ok(BatchMultiOpening {
+                opened_values: o.rows,
+                opening_proof: (o.salts, o.paths),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut current = indices;
+    let mut commit_phase_openings = Vec::with_capacity(layers.len());
+    for layer in &layers {
+        let groups: Vec<usize> = current.iter().map(|&i| i >> 1).collect();
+        let o = layer.open_multi(gpu, &groups)?;
+        let sibling_values = current
+            .iter()
+            .zip(&o.rows)
+            .map(|(&i, rows)| {
+                let row: Vec<Challenge> = rows[0]
+                    .chunks_exact(4)
+                    .map(|c| Challenge::from_basis_coefficients_slice(c).expect("4 coordinates"))
+                    .collect();
+                row.into_iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i % 2)
+                    .map(|(_, v)| v)
+                    .collect()
+            })
+            .collect();
+        commit_phase_openings.push(CommitPhaseMultiStep {
+            sibling_values,
+            opening_proof: (o.salts, o.paths),
+        });
+        current = groups;
+    }
+    times.queries += t0.elapsed();
+    Ok(FriProof {
+        batch_pow_witness,
+        commit_phase_commits: commits,
+        commit_pow_witnesses: pow_witnesses,
+        input_openings,
+        commit_phase_openings,
+        final_poly,
+        query_pow_witness: query_pow.unwrap_or(Val::ZERO),
+    })
+}

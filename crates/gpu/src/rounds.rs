@@ -1,0 +1,503 @@
+//! The commitments of a proof, made and kept on the GPU, each as the hiding
+//! PCS (p3-fri 0.8.0 `HidingFriPcs` over `MerkleTreeHidingMmcs`) makes it
+//! under a fresh `zk.config()`, with the same random draws in the same order:
+//!
+//! * [`commit_traces`]: main and permutation traces (`commit`: randomized
+//!   to `2h × (w + 4)`, coset LDE, salts, tree);
+//! * [`commit_preprocessed`]: the public preprocessed tables
+//!   (`commit_preprocessing`: zero rows interleaved, no random columns),
+//!   under the keygen seed;
+//! * [`commit_quotient`]: the quotient chunks (`get_quotient_ldes`'s masks,
+//!   then `commit_ldes`);
+//! * [`commit_random`]: the random polynomials
+//!   (`get_opt_randomization_poly_commitment`).
+//!
+//! A [`Round`] keeps the committed LDEs, their salts and the tree, so the
+//! quotient reads the traces where they are and queries are answered with
+//! one gather ([`Round::open_multi`]): only opened rows and sibling digests
+//! come back.
+
+use cloak_prover::config::{Challenge, FriSettings, Val, ZkRng, NUM_RANDOM_CODEWORDS};
+use cloak_prover::stark::Commitment;
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use p3_commit::PolynomialSpace;
+use p3_field::coset::TwoAdicMultiplicativeCoset;
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use p3_merkle_tree::PrunedMerklePaths;
+use p3_symmetric::MerkleCap;
+
+use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
+use crate::field::{base_word, from_raw};
+use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
+use crate::ntt::{DeviceMatrix, Ntt};
+use crate::zkrng::{draw_on_device, salts_on_device};
+
+pub(crate) fn prove_source() -> String {
+    include_str!("../cuda/prove.cu").to_string()
+}
+
+/// One commitment's data on the device.
+pub struct Round {
+    /// The committed matrices (LDEs, rows bit-reversed), in input order.
+    pub ldes: Vec<DeviceMatrix>,
+    /// Each matrix's salts (`height × 4`).
+    pub salts: Vec<DeviceMatrix>,
+    pub tree: GpuMerkleTree,
+}
+
+/// One query's answer from a round: each matrix's row (salts stripped) and
+/// its salts, in input order.
+pub struct Opened {
+    pub rows: Vec<Vec<Vec<Val>>>,
+    pub salts: Vec<Vec<Vec<Val>>>,
+    pub paths: PrunedMerklePaths<Val, DIGEST_ELEMS>,
+}
+
+impl Round {
+    /// Salts drawn from `salt_rng` for each LDE in order, then the tree.
+    pub fn commit(
+        gpu: &GpuContext,
+        ldes: Vec<DeviceMatrix>,
+        salt_rng: &mut ZkRng,
+    ) -> Result<(Commitment, Round)> {
+        let salts = ldes
+            .iter()
+            .map(|m| salts_on_device(gpu, salt_rng, m.height))
+            .collect::<Result<Vec<_>>>()?;
+        let tree = commit_salted(
+            gpu,
+            &ldes.iter().collect::<Vec<_>>(),
+            &salts.iter().collect::<Vec<_>>(),
+        )?;
+        gpu.note_memory()?;
+        let root = tree.root(gpu)?;
+        Ok((MerkleCap::new(vec![root]), Round { ldes, salts, tree }))
+    }
+
+    /// The tallest matrix's height.
+    pub fn max_height(&self) -> usize {
+        self.ldes.iter().map(|m| m.height).max().unwrap_or(0)
+    }
+
+    /// `MerkleTreeHidingMmcs::open_multi_batch` at leaf `indices` (of the
+    /// tallest height): the rows, salts and the pruned sibling digests
+    /// (p3-merkle-tree's `prune_paths` for arity 2: level by level, the
+    /// sibling of every frontier node whose sibling is not in the frontier),
+    /// fetched with one gather and one download.
+    pub fn open_multi(&self, gpu: &GpuContext, indices: &[usize]) -> Result<Opened> {
+        let max_h = self.max_height();
+        let log_max = max_h.trailing_zeros();
+        let mut spans = Spans::default();
+        for &index in indices {
+            if index >= max_h {
+                return Err(GpuError::Invalid(format!(
+                    "query index {index} beyond the tree's {max_h} leaves"
+                )));
+            }
+            for (m, s) in self.ldes.iter().zip(&self.salts) {
+                let r = index >> (log_max - m.height.trailing_zeros());
+                spans.push(gpu, &m.buf, r * m.width, m.width);
+                spans.push(gpu, &s.buf, r * s.width, s.width);
+            }
+        }
+        let row_words = spans.total;
+        // The frontier walk of `prune_paths` (binary: a node's group is its
+        // pair; a pair with one frontier node emits the other).
+        let mut nodes: Vec<usize> = indices.to_vec();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let proof_levels = self.tree.layers.len() - 1;
+        let mut digests = 0;
+        for level in 0..proof_levels {
+            let mut parents = Vec::with_capacity(nodes.len());
+            let mut i = 0;
+            while i < nodes.len() {
+                let group = nodes[i] / 2;
+                for k in 0..2 {
+                    if i < nodes.len() && nodes[i] == 2 * group + k {
+                        i += 1;
+                    } else {
+                        let node = 2 * group + k;
+                        spans.push(
+                            gpu,
+                            &self.tree.layers[level],
+                            node * DIGEST_ELEMS,
+                            DIGEST_ELEMS,
+                        );
+                        digests += 1;
+                    }
+                }
+                parents.push(group);
+            }
+            nodes = parents;
+        }
+        let words = spans.gather(gpu)?;
+        let vals = from_raw(words)?;
+        let (mut rows, mut salts) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        for _ in indices {
+            let (mut qr, mut qs) = (Vec::new(), Vec::new());
+            for (m, s) in self.ldes.iter().zip(&self.salts) {
+                qr.push(vals[at..at + m.width].to_vec());
+                at += m.width;
+                qs.push(vals[at..at + s.width].to_vec());
+                at += s.width;
+            }
+            rows.push(qr);
+            salts.push(qs);
+        }
+        debug_assert_eq!(at, row_words);
+        let sibling_hashes = vals[at..]
+            .chunks_exact(DIGEST_ELEMS)
+            .map(|c| std::array::from_fn(|i| c[i]))
+            .collect::<Vec<_>>();
+        debug_assert_eq!(sibling_hashes.len(), digests);
+        Ok(Opened {
+            rows,
+            salts,
+            paths: PrunedMerklePaths { sibling_hashes },
+        })
+    }
+}
+
+/// Device spans to gather into one buffer ([`Spans::gather`]).
+#[derive(Default)]
+struct Spans {
+    src: Vec<u64>,
+    lens: Vec<u32>,
+    dst: Vec<u64>,
+    total: usize,
+}
+
+impl Spans {
+    fn push(&mut self, gpu: &GpuContext, buf: &CudaSlice<u32>, offset: usize, len: usize) {
+        self.src.push(gpu.device_ptr(buf) + 4 * offset as u64);
+        self.lens.push(len as u32);
+        self.dst.push(self.total as u64);
+        self.total += len;
+    }
+
+    fn gather(self, gpu: &GpuContext) -> Result<Vec<u32>> {
+        if self.src.is_empty() {
+            return Ok(Vec::new());
+        }
+        let f = gpu.function("prove", prove_source, "gather_spans")?;
+        let (src, lens, dst) = (
+            gpu.upload(&self.src)?,
+            gpu.upload(&self.lens)?,
+            gpu.upload(&self.dst)?,
+        );
+        let mut out = gpu.alloc_u32(self.total.max(1))?;
+        let n = self.src.len() as u64;
+        let mut l = gpu.stream().launch_builder(&f);
+        l.arg(&src).arg(&lens).arg(&dst).arg(&mut out).arg(&n);
+        // SAFETY: each source span lies in a live buffer of this round (the
+        // caller's borrow keeps it alive); dst offsets + lens stay below total.
+        unsafe { l.launch(LaunchConfig::grid(n as u32, 32)) }?;
+        let mut words = gpu.download(&out)?;
+        words.truncate(self.total);
+        Ok(words)
+    }
+}
+
+/// The hiding PCS's `commit` of `traces` (main or permutation), each on its
+/// doubled natural domain: randomized on the device from `mask_rng`, LDE,
+/// salts from `salt_rng`, tree.
+pub fn commit_traces(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    fri: FriSettings,
+    traces: &[&RowMajorMatrix<Val>],
+    mask_rng: &mut ZkRng,
+    salt_rng: &mut ZkRng,
+) -> Result<(Commitment, Round)> {
+    let mut ldes = Vec::with_capacity(traces.len());
+    for t in traces {
+        let dm = crate::backend::randomize_on_device(gpu, fri, t, mask_rng)?;
+        ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
+    }
+    Round::commit(gpu, ldes, salt_rng)
+}
+
+/// `commit_preprocessing` of the public preprocessed tables (in instance
+/// order): each `h × w` table becomes `2h × w` with zero odd rows, then LDE,
+/// salts from `salt_rng` (the keygen config's), tree.
+pub fn commit_preprocessed(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    fri: FriSettings,
+    tables: &[RowMajorMatrix<Val>],
+    salt_rng: &mut ZkRng,
+) -> Result<(Commitment, Round)> {
+    let f = gpu.function("prove", prove_source, "interleave_zero_rows")?;
+    let mut ldes = Vec::with_capacity(tables.len());
+    for t in tables {
+        let (h, w) = (t.height(), t.width());
+        let src = gpu.upload(crate::field::as_raw(&t.values))?;
+        let mut out = gpu.alloc_u32(2 * h * w)?;
+        let (h64, w32, total) = (h as u64, w as u32, (2 * h * w) as u64);
+        let mut l = gpu.stream().launch_builder(&f);
+        l.arg(&src).arg(&mut out).arg(&h64).arg(&w32);
+        // SAFETY: src holds h*w words, out 2h*w.
+        unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+        let dm = DeviceMatrix {
+            buf: out,
+            width: w,
+            height: 2 * h,
+        };
+        ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
+    }
+    Round::commit(gpu, ldes, salt_rng)
+}
+
+/// One table's quotient on its quotient domain (`2^log_q` points of the
+/// coset `GENERATOR · ⟨ω_q⟩`, natural order, 4 words a point) and the number
+/// of chunks it is split into.
+pub struct TableQuotient {
+    pub values: CudaSlice<u32>,
+    pub log_q: usize,
+    pub num_chunks: usize,
+}
+
+/// `get_quotient_ldes` of every table's chunks (tables in order, each
+/// drawing its chunks' random columns and then its masks from `mask_rng`),
+/// then `commit_ldes` of all of them with salts from `salt_rng`.
+pub fn commit_quotient(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    fri: FriSettings,
+    quotients: &[TableQuotient],
+    mask_rng: &mut ZkRng,
+    salt_rng: &mut ZkRng,
+) -> Result<(Commitment, Round)> {
+    let split = gpu.function("prove", prove_source, "quotient_chunk")?;
+    let last_mask = gpu.function("prove", prove_source, "quotient_last_mask")?;
+    let coeffs = gpu.function("prove", prove_source, "quotient_chunk_coeffs")?;
+    let width = 2 * NUM_RANDOM_CODEWORDS; // 4 quotient coordinates + 4 random columns
+    let mut ldes = Vec::new();
+    for tq in quotients {
+        let nc = tq.num_chunks;
+        let log_chunks = nc.trailing_zeros() as usize;
+        if nc < 2 || !nc.is_power_of_two() || log_chunks > tq.log_q {
+            return Err(GpuError::Invalid(format!(
+                "{nc} quotient chunks of a 2^{} domain",
+                tq.log_q
+            )));
+        }
+        let log_h = tq.log_q - log_chunks;
+        let h = 1usize << log_h;
+        let hiding = 2 * (fri.num_queries + 4);
+        if h < hiding {
+            return Err(GpuError::Invalid(format!(
+                "quotient chunks of {h} rows are below the hiding budget {hiding}"
+            )));
+        }
+        let quotient_domain = TwoAdicMultiplicativeCoset::new(Val::GENERATOR, tq.log_q)
+            .ok_or_else(|| GpuError::Invalid("quotient domain too large".into()))?;
+        let domains = quotient_domain.split_domains(nc);
+        // `with_random_cols(4)` of each chunk, in chunk order.
+        let mut chunks = Vec::with_capacity(nc);
+        for c in 0..nc {
+            let draws = draw_on_device(gpu, mask_rng, h * NUM_RANDOM_CODEWORDS)?;
+            let mut out = gpu.alloc_u32(h * width)?;
+            let (h64, nc32, c32, total) = (h as u64, nc as u32, c as u32, (h * width) as u64);
+            let mut l = gpu.stream().launch_builder(&split);
+            l.arg(&tq.values)
+                .arg(&draws)
+                .arg(&mut out)
+                .arg(&h64)
+                .arg(&nc32)
+                .arg(&c32);
+            // SAFETY: values hold 4 * nc * h words, draws 4h, out 8h.
+            unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+            chunks.push(out);
+        }
+        // The masks t_0 .. t_{nc-2}, drawn in one run, then t_{nc-1}.
+        let block = h * width;
+        let masks = draw_on_device(gpu, mask_rng, (nc - 1) * block)?;
+        let cis = zp_cis(&domains);
+        let last_inv = cis[nc - 1].inverse();
+        let mul: Vec<u32> = cis[..nc - 1]
+            .iter()
+            .map(|&c| base_word(c * last_inv))
+            .collect();
+        let mul = gpu.upload(&mul)?;
+        let mut last = gpu.alloc_u32(block)?;
+        {
+            let (n64, count) = (block as u64, (nc - 1) as u32);
+            let mut l = gpu.stream().launch_builder(&last_mask);
+            l.arg(&masks).arg(&mul).arg(&mut last).arg(&n64).arg(&count);
+            // SAFETY: masks hold count blocks of n words, last one, mul count.
+            unsafe { l.launch(LaunchConfig::grid(n64.div_ceil(256) as u32, 256)) }?;
+        }
+        let lde_rows = h << (fri.log_blowup + 1);
+        let log_lde = lde_rows.trailing_zeros() as usize;
+        let scale = Val::from_usize(h).inverse();
+        for (c, mut chunk) in chunks.into_iter().enumerate() {
+            let shift = Val::GENERATOR / domains[c].shift();
+            ntt.dif_inplace(gpu, &mut chunk, log_h, width, 1, true)?;
+            let mut out = gpu.alloc_u32(lde_rows * width)?;
+            let r = if c + 1 < nc {
+                masks.slice(c * block..(c + 1) * block)
+            } else {
+                last.slice(0..block)
+            };
+            let (lh, sw, scw, gw, pw) = (
+                log_h as u32,
+                base_word(shift),
+                base_word(scale),
+                base_word(Val::GENERATOR),
+                base_word(shift.exp_u64(h as u64)),
+            );
+            let total = (lde_rows * width) as u64;
+            let mut l = gpu.stream().launch_builder(&coeffs);
+            l.arg(&chunk)
+                .arg(&r)
+                .arg(&mut out)
+                .arg(&lh)
+                .arg(&sw)
+                .arg(&scw)
+                .arg(&gw)
+                .arg(&pw);
+            // SAFETY: chunk and r hold h x 8 words, out 4h x 8 (the kernel
+            // covers 4h rows: lde_rows is 4h at blowup 2).
+            if lde_rows != 4 * h {
+                return Err(GpuError::Invalid(format!(
+                    "quotient chunk LDEs need log_blowup 1, not {}",
+                    fri.log_blowup
+                )));
+            }
+            unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+            ntt.dif_inplace(gpu, &mut out, log_lde, width, 1, false)?;
+            ldes.push(DeviceMatrix {
+                buf: out,
+                width,
+                height: lde_rows,
+            });
+        }
+    }
+    Round::commit(gpu, ldes, salt_rng)
+}
+
+/// The Lagrange normalizers of the chunk domains (p3-fri's `get_zp_cis`):
+/// `1 / prod_{j != i} Z_{D_j}(first point of D_i)`.
+fn zp_cis(domains: &[TwoAdicMultiplicativeCoset<Val>]) -> Vec<Val> {
+    domains
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            domains
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, o)| o.vanishing_poly_at_point::<Val>(d.first_point()))
+                .product::<Val>()
+                .inverse()
+        })
+        .collect()
+}
+
+/// `get_opt_randomization_poly_commitment`: for each table, a random
+/// `2h × 8` matrix (`DenseMatrix::rand`, from `mask_rng`) on its doubled
+/// natural domain, committed by the inner PCS (LDE, salts, tree).
+pub fn commit_random(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    fri: FriSettings,
+    ext_heights: &[usize],
+    mask_rng: &mut ZkRng,
+    salt_rng: &mut ZkRng,
+) -> Result<(Commitment, Round)> {
+    let dim = <Challenge as p3_field::BasedVectorSpace<Val>>::DIMENSION;
+    let width = NUM_RANDOM_CODEWORDS + dim;
+    let mut ldes = Vec::with_capacity(ext_heights.len());
+    for &h in ext_heights {
+        let hiding = 2 * (fri.num_queries + dim);
+        if h / 2 < hiding {
+            return Err(GpuError::Invalid(format!(
+                "random polynomial of {h} rows is below the hiding budget"
+            )));
+        }
+        let buf = draw_on_device(gpu, mask_rng, h * width)?;
+        let dm = DeviceMatrix {
+            buf,
+            width,
+            height: h,
+        };
+        ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
+    }
+    Round::commit(gpu, ldes, salt_rng)
+}
+
+/// The first `cols` columns of the committed polynomial on the coset
+/// `GENERATOR · ⟨ω_q⟩` of `2^log_q` points, column-major in natural order
+/// (the quotient kernels' input). Where the LDE has that size it is read
+/// as it is (a smaller one is its first rows); a larger domain (degree-3 tables) is re-extended from the
+/// LDE's first rows (the polynomial on `GENERATOR · ⟨ω_h⟩`, `h` the
+/// height before the blowup), as p3's `get_evaluations_on_domain` does.
+pub fn on_quotient_domain(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    lde: &DeviceMatrix,
+    log_blowup: usize,
+    cols: usize,
+    log_q: usize,
+) -> Result<CudaSlice<u32>> {
+    let f = gpu.function("prove", prove_source, "lde_to_columns")?;
+    let log_lde = lde.height.trailing_zeros() as usize;
+    let q = 1usize << log_q;
+    let mut out = gpu.alloc_u32((q * cols).max(1))?;
+    if cols == 0 {
+        return Ok(out);
+    }
+    let launch = |src: &DeviceMatrix, log_rows: usize, out: &mut CudaSlice<u32>| -> Result<()> {
+        let (lr, w, c) = (log_rows as u32, src.width as u32, cols as u32);
+        let total = ((1u64 << log_rows) * cols as u64).div_ceil(256);
+        let mut l = gpu.stream().launch_builder(&f);
+        l.arg(&src.buf).arg(out).arg(&lr).arg(&w).arg(&c);
+        // SAFETY: src holds at least 2^log_rows rows of `width >= cols`
+        // words; out 2^log_rows x cols.
+        unsafe { l.launch(LaunchConfig::grid(total as u32, 256)) }?;
+        Ok(())
+    };
+    if log_q <= log_lde {
+        // The LDE's first 2^log_q rows (bit-reversed) are the coset of that size.
+        launch(lde, log_q, &mut out)?;
+        return Ok(out);
+    }
+    // The polynomial on GENERATOR·<ω_h> (natural order, row-major), then its
+    // LDE onto GENERATOR·<ω_q>: as evaluations of P(GENERATOR·X) on <ω_h>,
+    // extended with shift 1.
+    let log_h = log_lde - log_blowup;
+    let h = 1usize << log_h;
+    let mut cm = gpu.alloc_u32(h * cols)?;
+    launch(lde, log_h, &mut cm)?;
+    let rm = transpose(gpu, &cm, h, cols)?;
+    let ext = ntt.coset_lde_batch(
+        gpu,
+        DeviceMatrix {
+            buf: rm,
+            width: cols,
+            height: h,
+        },
+        log_q - log_h,
+        Val::ONE,
+    )?;
+    launch(&ext, log_q, &mut out)?;
+    Ok(out)
+}
+
+/// A column-major `h × w` buffer made row-major.
+fn transpose(gpu: &GpuContext, cm: &CudaSlice<u32>, h: usize, w: usize) -> Result<CudaSlice<u32>> {
+    let f = gpu.function("prove", prove_source, "transpose")?;
+    let mut out = gpu.alloc_u32(h * w)?;
+    let (h64, w32) = (h as u64, w as u32);
+    let total = (h * w) as u64;
+    let mut l = gpu.stream().launch_builder(&f);
+    l.arg(cm).arg(&mut out).arg(&h64).arg(&w32);
+    // SAFETY: both hold h*w words.
+    unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+    Ok(out)
+}

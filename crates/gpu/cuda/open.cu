@@ -4,20 +4,6 @@
 // sum_j alpha^j (f_j(z) - f_j(x)) / (z - x) that FRI then folds. Matrices
 // are row-major, rows in bit-reversed order (as committed).
 
-// Inverse in the degree-4 extension (X^4 = W): with Y = X^2, a = A + X B
-// (A = a0 + a2 Y, B = a1 + a3 Y), a * (A - X B) = A^2 - Y B^2 = n0 + n1 Y,
-// whose inverse is (n0 - n1 Y) / (n0^2 - W n1^2). Zero maps to zero.
-__device__ __forceinline__ kb4 kb4_inv(kb4 a) {
-    u32 a0 = a.c[0], a1 = a.c[1], a2 = a.c[2], a3 = a.c[3];
-    u32 n0 = kb_sub(kb_add(kb_square(a0), kb_mul_w(kb_square(a2))),
-                    kb_mul_w(kb_double(kb_mul(a1, a3))));
-    u32 n1 = kb_sub(kb_sub(kb_double(kb_mul(a0, a2)), kb_square(a1)), kb_mul_w(kb_square(a3)));
-    u32 d = kb_inv(kb_sub(kb_square(n0), kb_mul_w(kb_square(n1))));
-    kb4 conj = {{a0, kb_neg(a1), a2, kb_neg(a3)}};
-    kb4 ninv = {{kb_mul(n0, d), 0u, kb_mul(kb_neg(n1), d), 0u}};
-    return kb4_mul(conj, ninv);
-}
-
 // out[i] = 1 / (z - x_i) for the n points x_i = shift * omega^bitrev(i) of
 // the bit-reversed coset (omega of order n = 2^log_n): p3's `inv_denoms`,
 // whose prefix of length m is the same for the coset of size m.

@@ -104,3 +104,73 @@ extern "C" __global__ void transpose(const u32* __restrict__ cm, u32* __restrict
     u64 r = t / w, c = t % w;
     rm[t] = cm[c * h + r];
 }
+
+// LogUp (p3-lookup's `generate_permutation`) after the generated kernels
+// have written the fraction columns 1..=n of the row-major h x (n + 1)
+// extension trace `aux`: each row's total, their prefix sums, and column 0,
+// the accumulator (exclusive prefix sum: row 0 is zero).
+extern "C" __global__ void logup_row_totals(const u32* __restrict__ aux, u32* __restrict__ totals,
+                                            u64 h, u32 aux_w) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= h) return;
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    for (u32 c = 1; c < aux_w; c++) acc = kb4_add(acc, kb4_load(aux + 4 * (i * aux_w + c)));
+    kb4_store(totals + 4 * i, acc);
+}
+
+#define SCAN_THREADS 256
+#define SCAN_PER_THREAD 4
+#define SCAN_BLOCK (SCAN_THREADS * SCAN_PER_THREAD)
+
+// Inclusive prefix sums of extension elements within blocks of SCAN_BLOCK;
+// each block's total goes to sums[block].
+extern "C" __global__ void ext_scan_blocks(u32* __restrict__ v, u32* __restrict__ sums, u64 n) {
+    __shared__ kb4 part[SCAN_THREADS];
+    u64 base = (u64)blockIdx.x * SCAN_BLOCK + (u64)threadIdx.x * SCAN_PER_THREAD;
+    kb4 local[SCAN_PER_THREAD];
+    kb4 run = {{0u, 0u, 0u, 0u}};
+    for (int k = 0; k < SCAN_PER_THREAD; k++) {
+        if (base + k < n) run = kb4_add(run, kb4_load(v + 4 * (base + k)));
+        local[k] = run;
+    }
+    part[threadIdx.x] = run;
+    __syncthreads();
+    for (u32 off = 1; off < SCAN_THREADS; off <<= 1) {
+        kb4 add = {{0u, 0u, 0u, 0u}};
+        if (threadIdx.x >= off) add = part[threadIdx.x - off];
+        __syncthreads();
+        part[threadIdx.x] = kb4_add(part[threadIdx.x], add);
+        __syncthreads();
+    }
+    kb4 before = {{0u, 0u, 0u, 0u}};
+    if (threadIdx.x > 0) before = part[threadIdx.x - 1];
+    for (int k = 0; k < SCAN_PER_THREAD; k++)
+        if (base + k < n) kb4_store(v + 4 * (base + k), kb4_add(before, local[k]));
+    if (threadIdx.x == SCAN_THREADS - 1) kb4_store(sums + 4 * blockIdx.x, part[threadIdx.x]);
+}
+
+// The blocks' totals made exclusive prefix sums, in place (one thread: at
+// most a few thousand blocks).
+extern "C" __global__ void ext_scan_sums(u32* __restrict__ sums, u64 blocks) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    kb4 run = {{0u, 0u, 0u, 0u}};
+    for (u64 b = 0; b < blocks; b++) {
+        kb4 t = kb4_load(sums + 4 * b);
+        kb4_store(sums + 4 * b, run);
+        run = kb4_add(run, t);
+    }
+}
+
+// Adds each block's offset; then column 0 of aux gets the exclusive sum.
+extern "C" __global__ void logup_accumulator(u32* __restrict__ totals, const u32* __restrict__ sums,
+                                             u32* __restrict__ aux, u64 h, u32 aux_w) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= h) return;
+    kb4 incl = kb4_add(kb4_load(totals + 4 * i), kb4_load(sums + 4 * (i / SCAN_BLOCK)));
+    kb4_store(totals + 4 * i, incl);
+    if (i + 1 < h) kb4_store(aux + 4 * ((i + 1) * aux_w), incl);
+    if (i == 0) {
+        kb4 zero = {{0u, 0u, 0u, 0u}};
+        kb4_store(aux, zero);
+    }
+}

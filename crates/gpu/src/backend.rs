@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use cloak_prover::config::{FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS};
 use cloak_prover::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
 use cloak_prover::{Challenge, ProverBackend, StarkProof};
-use p3_field::{BasedVectorSpace, Field};
+use p3_field::BasedVectorSpace;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 
@@ -95,6 +95,8 @@ impl std::fmt::Debug for GpuBackend {
 /// Merkle tree, still in device memory, and the zero-knowledge streams as
 /// the commitment left them, so that `prove` goes on from there.
 pub struct GpuCommitted {
+    /// The traces as uploaded (row-major), for the LogUp traces.
+    pub traces: Vec<DeviceMatrix>,
     pub round: Round,
     pub mask_rng: ZkRng,
     pub salt_rng: ZkRng,
@@ -163,28 +165,29 @@ impl GpuBackend {
         let before = self.gpu.transfer_totals();
         let fri = zk.fri;
         let (mut salt_rng, mut mask_rng) = zk.pcs_streams();
-        let mut ldes = Vec::with_capacity(traces.len());
+        // The traces go up as they are and stay (the LogUp traces are made
+        // from them); randomized, extended and committed on the device.
+        let mut device_traces = Vec::with_capacity(traces.len());
         for t in traces {
             rec.cells += (t.height() * t.width()) as u64;
-            let r0 = Instant::now();
-            let dm = randomize_on_device(&self.gpu, fri, &t, &mut mask_rng)?;
-            rec.zk_draws += r0.elapsed();
-            drop(t);
-            ldes.push(
-                self.ntt
-                    .coset_lde_batch(&self.gpu, dm, fri.log_blowup, Val::GENERATOR)?,
-            );
+            device_traces.push(DeviceMatrix::upload(&self.gpu, &t)?);
         }
-        // `hiding_salts`: one height x 4 matrix per LDE, in input order,
-        // drawn on the device, then the tree.
-        let r0 = Instant::now();
-        let (commitment, round) = Round::commit(&self.gpu, ldes, &mut salt_rng)?;
-        rec.zk_draws += r0.elapsed();
+        let refs: Vec<&DeviceMatrix> = device_traces.iter().collect();
+        let (commitment, round) = crate::rounds::commit_traces(
+            &self.gpu,
+            &self.ntt,
+            fri,
+            &refs,
+            &mut mask_rng,
+            &mut salt_rng,
+            &mut rec.zk_draws,
+        )?;
         rec.transfers = self.gpu.transfer_totals().since(&before);
         rec.wall = start.elapsed();
         Ok((
             commitment,
             GpuCommitted {
+                traces: device_traces,
                 round,
                 mask_rng,
                 salt_rng,
@@ -204,19 +207,28 @@ pub fn randomize_on_device(
     trace: &RowMajorMatrix<Val>,
     mask_rng: &mut ZkRng,
 ) -> Result<DeviceMatrix, GpuError> {
+    randomize_device_trace(gpu, fri, &DeviceMatrix::upload(gpu, trace)?, mask_rng)
+}
+
+/// [`randomize_on_device`] of a trace already on the device.
+pub fn randomize_device_trace(
+    gpu: &GpuContext,
+    fri: FriSettings,
+    trace: &DeviceMatrix,
+    mask_rng: &mut ZkRng,
+) -> Result<DeviceMatrix, GpuError> {
     use crate::context::LaunchConfigExt;
     use cudarc::driver::{LaunchConfig, PushKernelArg};
 
-    check_hiding_budget(fri, trace.height())?;
-    let (h, w) = (trace.height(), trace.width());
-    let dev_trace = gpu.upload(crate::field::as_raw(&trace.values))?;
+    check_hiding_budget(fri, trace.height)?;
+    let (h, w) = (trace.height, trace.width);
     let draws = crate::zkrng::draw_on_device(gpu, mask_rng, h * (w + 2 * NUM_RANDOM_CODEWORDS))?;
     let out_w = w + NUM_RANDOM_CODEWORDS;
     let mut out = gpu.alloc_u32(2 * h * out_w)?;
     let f = gpu.function("zkrng", crate::zkrng::zkrng_source, "zk_randomize")?;
     let (h64, w32, total) = (h as u64, w as u32, (2 * h * out_w) as u64);
     let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&dev_trace)
+    l.arg(&trace.buf)
         .arg(&draws)
         .arg(&mut out)
         .arg(&h64)
@@ -324,6 +336,7 @@ impl ProverBackend for GpuBackend {
         let before = self.gpu.transfer_totals();
         let main = committed.map(|(commitment, c)| crate::prove::MainCommitted {
             commitment,
+            traces: c.traces,
             round: c.round,
             mask_rng: c.mask_rng,
             salt_rng: c.salt_rng,
@@ -417,6 +430,7 @@ mod tests {
     use cloak_prover::config::{Dft, MerkleCompress, MerkleHash, ValMmcs};
     use p3_commit::Mmcs;
     use p3_dft::TwoAdicSubgroupDft;
+    use p3_field::Field;
     use p3_field::PrimeCharacteristicRing;
     use p3_koala_bear::{default_koalabear_poseidon2_16, default_koalabear_poseidon2_24};
     use p3_matrix::bitrev::BitReversibleMatrix;

@@ -29,6 +29,7 @@ pub mod context;
 pub mod cubin_cache;
 pub mod field;
 pub mod fri;
+pub mod logup;
 pub mod merkle;
 pub mod ntt;
 pub mod open;

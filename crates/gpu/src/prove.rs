@@ -40,7 +40,7 @@ use p3_fri::{
     ProverTranscript,
 };
 use p3_lookup::logup::LogUpGadget;
-use p3_lookup::{Lookup, LookupProtocol, LookupTerminal};
+use p3_lookup::{Lookup, LookupTerminal};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
 use p3_symmetric::MerkleCap;
@@ -50,7 +50,8 @@ use rand::SeedableRng;
 use crate::codegen::TableConstraints;
 use crate::context::{GpuContext, GpuError, Result};
 use crate::fri::{add_scaled, commit_layer, fold, DeviceExtVec};
-use crate::ntt::Ntt;
+use crate::logup::{permutation_on_device, LogupKernel};
+use crate::ntt::{DeviceMatrix, Ntt};
 use crate::open::{evaluate, inv_denoms, reduce, zero_ext, ReducePoint};
 use crate::quotient::{quotient_on_device, DeviceColumns, QuotientInputs, QuotientKernel};
 use crate::rounds::{
@@ -75,6 +76,8 @@ pub struct StageTimes {
 pub struct PreprocessedRound {
     pub commitment: Commitment,
     pub round: Round,
+    /// The tables as uploaded (row-major), which the LogUp traces read.
+    pub tables: Vec<DeviceMatrix>,
 }
 
 /// Remakes the proving key's preprocessed commitment on the device (the
@@ -99,13 +102,17 @@ pub fn preprocessed_on_gpu<A: ProvableAir>(
         .collect::<Result<Vec<_>>>()?;
     let keygen = ZkRandomness::new(pk.fri, KEYGEN_SEED);
     let (mut salts, _) = keygen.pcs_streams();
-    let (commitment, round) = commit_preprocessed(gpu, ntt, pk.fri, &tables, &mut salts)?;
+    let (commitment, round, tables) = commit_preprocessed(gpu, ntt, pk.fri, &tables, &mut salts)?;
     if commitment != global.commitment {
         return Err(GpuError::Invalid(
             "the preprocessed commitment remade on the GPU differs from the proving key's".into(),
         ));
     }
-    Ok(Some(PreprocessedRound { commitment, round }))
+    Ok(Some(PreprocessedRound {
+        commitment,
+        round,
+        tables,
+    }))
 }
 
 /// A main-trace commitment made earlier on the device
@@ -113,6 +120,8 @@ pub fn preprocessed_on_gpu<A: ProvableAir>(
 /// streams as it left them.
 pub struct MainCommitted {
     pub commitment: Commitment,
+    /// The traces as uploaded (row-major).
+    pub traces: Vec<DeviceMatrix>,
     pub round: Round,
     pub mask_rng: ZkRng,
     pub salt_rng: ZkRng,
@@ -259,22 +268,30 @@ impl<A: ProvableAir> Ctx<'_, A> {
         let (gpu, ntt, fri) = (self.gpu, self.ntt, self.zk.fri);
         let n = self.airs.len();
 
-        // Main traces.
+        // Main traces: uploaded as they are, and kept.
         let t0 = Instant::now();
-        let (main_commit, main_round, mut mask_rng, mut salt_rng) = match main {
-            Some(m) => (m.commitment, m.round, m.mask_rng, m.salt_rng),
+        let mut draws = Duration::ZERO;
+        let (main_commit, main_traces, main_round, mut mask_rng, mut salt_rng) = match main {
+            Some(m) => (m.commitment, m.traces, m.round, m.mask_rng, m.salt_rng),
             None => {
                 let (mut salts, mut masks) = self.zk.pcs_streams();
-                let refs: Vec<&RowMajorMatrix<Val>> = self.traces.iter().collect();
-                let (c, r) = commit_traces(gpu, ntt, fri, &refs, &mut masks, &mut salts)?;
-                (c, r, masks, salts)
+                let traces = self
+                    .traces
+                    .iter()
+                    .map(|t| DeviceMatrix::upload(gpu, t))
+                    .collect::<Result<Vec<_>>>()?;
+                let refs: Vec<&DeviceMatrix> = traces.iter().collect();
+                let (c, r) =
+                    commit_traces(gpu, ntt, fri, &refs, &mut masks, &mut salts, &mut draws)?;
+                (c, traces, r, masks, salts)
             }
         };
         transcript.main_phase(main_commit.clone(), self.public_values);
         transcript.preprocessed_phase(self.preprocessed.map(|p| p.commitment.clone()));
         times.main_commit += t0.elapsed();
 
-        // LogUp: challenges, permutation traces (host), their commitment.
+        // LogUp: challenges, then the permutation traces made on the device
+        // from the main traces there, and their commitment.
         let t0 = Instant::now();
         let (challenges, lookup_pow_witness) =
             transcript.lookup_phase(self.all_lookups, &LogUpGadget::new());
@@ -285,21 +302,39 @@ impl<A: ProvableAir> Ctx<'_, A> {
             if self.all_lookups[i].is_empty() {
                 continue;
             }
-            let (perm, terminal) = LogUpGadget::new().generate_permutation::<Val, Challenge>(
-                &self.traces[i],
-                &self.airs[i].preprocessed_trace(),
-                &self.public_values[i],
+            let air = &self.airs[i];
+            let kernel = LogupKernel::new(
+                &format!("t{i}"),
                 self.all_lookups[i],
+                air.width(),
+                self.pre_matrix(i)
+                    .and_then(|m| self.preprocessed.map(|p| p.tables[m].width))
+                    .unwrap_or(0),
+                air.num_public_values(),
+            )?;
+            let prep = self
+                .pre_matrix(i)
+                .zip(self.preprocessed)
+                .map(|(m, p)| (&p.tables[m].buf, p.tables[m].width));
+            let (perm, terminal) = permutation_on_device(
+                gpu,
+                &kernel,
+                &main_traces[i].buf,
+                main_traces[i].height,
+                main_traces[i].width,
+                prep,
+                &self.public_values[i],
                 &challenges[i],
-            );
-            terminals[i] = terminal;
+            )?;
+            terminals[i] = Some(LookupTerminal(terminal));
             perm_index[i] = perm_traces.len();
-            perm_traces.push(perm.flatten_to_base());
+            perm_traces.push(perm);
         }
+        drop(main_traces);
         let perm = if perm_traces.is_empty() {
             None
         } else {
-            let refs: Vec<&RowMajorMatrix<Val>> = perm_traces.iter().collect();
+            let refs: Vec<&DeviceMatrix> = perm_traces.iter().collect();
             Some(commit_traces(
                 gpu,
                 ntt,
@@ -307,6 +342,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
                 &refs,
                 &mut mask_rng,
                 &mut salt_rng,
+                &mut draws,
             )?)
         };
         drop(perm_traces);

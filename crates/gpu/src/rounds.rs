@@ -66,6 +66,15 @@ impl Round {
             .iter()
             .map(|m| salts_on_device(gpu, salt_rng, m.height))
             .collect::<Result<Vec<_>>>()?;
+        Self::commit_with_salts(gpu, ldes, salts)
+    }
+
+    /// The tree of `ldes` with these salts (one `height × 4` matrix each).
+    pub fn commit_with_salts(
+        gpu: &GpuContext,
+        ldes: Vec<DeviceMatrix>,
+        salts: Vec<DeviceMatrix>,
+    ) -> Result<(Commitment, Round)> {
         let tree = commit_salted(
             gpu,
             &ldes.iter().collect::<Vec<_>>(),
@@ -202,37 +211,49 @@ impl Spans {
     }
 }
 
-/// The hiding PCS's `commit` of `traces` (main or permutation), each on its
-/// doubled natural domain: randomized on the device from `mask_rng`, LDE,
-/// salts from `salt_rng`, tree.
+/// The hiding PCS's `commit` of `traces` (main or permutation, on the
+/// device, row-major), each on its doubled natural domain: randomized from
+/// `mask_rng` (the time spent added to `draws`), LDE, salts from
+/// `salt_rng`, tree.
 pub fn commit_traces(
     gpu: &GpuContext,
     ntt: &Ntt,
     fri: FriSettings,
-    traces: &[&RowMajorMatrix<Val>],
+    traces: &[&DeviceMatrix],
     mask_rng: &mut ZkRng,
     salt_rng: &mut ZkRng,
+    draws: &mut std::time::Duration,
 ) -> Result<(Commitment, Round)> {
     let mut ldes = Vec::with_capacity(traces.len());
     for t in traces {
-        let dm = crate::backend::randomize_on_device(gpu, fri, t, mask_rng)?;
+        let t0 = std::time::Instant::now();
+        let dm = crate::backend::randomize_device_trace(gpu, fri, t, mask_rng)?;
+        *draws += t0.elapsed();
         ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
     }
-    Round::commit(gpu, ldes, salt_rng)
+    let t0 = std::time::Instant::now();
+    let salts = ldes
+        .iter()
+        .map(|m| salts_on_device(gpu, salt_rng, m.height))
+        .collect::<Result<Vec<_>>>()?;
+    *draws += t0.elapsed();
+    Round::commit_with_salts(gpu, ldes, salts)
 }
 
 /// `commit_preprocessing` of the public preprocessed tables (in instance
 /// order): each `h × w` table becomes `2h × w` with zero odd rows, then LDE,
 /// salts from `salt_rng` (the keygen config's), tree.
+/// Also returns the tables as uploaded (row-major), which the LogUp traces read.
 pub fn commit_preprocessed(
     gpu: &GpuContext,
     ntt: &Ntt,
     fri: FriSettings,
     tables: &[RowMajorMatrix<Val>],
     salt_rng: &mut ZkRng,
-) -> Result<(Commitment, Round)> {
+) -> Result<(Commitment, Round, Vec<DeviceMatrix>)> {
     let f = gpu.function("prove", prove_source, "interleave_zero_rows")?;
     let mut ldes = Vec::with_capacity(tables.len());
+    let mut raw = Vec::with_capacity(tables.len());
     for t in tables {
         let (h, w) = (t.height(), t.width());
         let src = gpu.upload(crate::field::as_raw(&t.values))?;
@@ -248,8 +269,14 @@ pub fn commit_preprocessed(
             height: 2 * h,
         };
         ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
+        raw.push(DeviceMatrix {
+            buf: src,
+            width: w,
+            height: h,
+        });
     }
-    Round::commit(gpu, ldes, salt_rng)
+    let (commitment, round) = Round::commit(gpu, ldes, salt_rng)?;
+    Ok((commitment, round, raw))
 }
 
 /// One table's quotient on its quotient domain (`2^log_q` points of the

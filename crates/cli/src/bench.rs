@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Cycles per shard.
     #[arg(long, default_value_t = cloak_machine::zkvm::DEFAULT_SHARD_CYCLES)]
     shard_cycles: u64,
+    /// Execute each shard only when the previous one is proven (see
+    /// `cloak prove --no-pipeline`).
+    #[arg(long)]
+    no_pipeline: bool,
     /// Where to prove: `cpu` or `gpu` (see `cloak prove --backend`).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
@@ -46,7 +50,7 @@ pub struct BenchArgs {
     plot_overhead: Option<PathBuf>,
 }
 
-/// `(program, input, small)`: sizes near 2^17, 2^20 and 2^21 cycles for loop
+/// `(program, input, small)`: sizes near 2^17, 2^20, 2^21 and 2^22 cycles for loop
 /// and fibonacci (about 7 and 6 cycles per iteration plus ~6 K cycles of
 /// start-up and public-value hashing), the hashes (software and precompile)
 /// on a short input, the precompile hashes of 150 KB, and the real workload:
@@ -55,9 +59,11 @@ const SUITE: &[(&str, &str, bool)] = &[
     ("loop", "u32:17000", true),
     ("loop", "u32:148000", false),
     ("loop", "u32:290000", false),
+    ("loop", "u32:600000", false),
     ("fibonacci", "u32:20000", true),
     ("fibonacci", "u32:170000", false),
     ("fibonacci", "u32:340000", false),
+    ("fibonacci", "u32:700000", false),
     ("sha256-soft", "vec@guests/inputs/abc.txt", true),
     ("sha256", "vec@guests/inputs/abc.txt", true),
     ("sha256", "vec@guests/inputs/json-records.json", false),
@@ -105,8 +111,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         if args.only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        let line = case(&root, name, input, args.shard_cycles, &prover)
-            .with_context(|| format!("benchmarking {name} with {input}"))?;
+        let line = case(
+            &root,
+            name,
+            input,
+            args.shard_cycles,
+            !args.no_pipeline,
+            &prover,
+        )
+        .with_context(|| format!("benchmarking {name} with {input}"))?;
         writeln!(out, "{line}")?;
         out.flush()?;
         println!("{line}");
@@ -128,9 +141,10 @@ fn case(
     name: &str,
     input: &str,
     shard_cycles: u64,
+    pipeline: bool,
     prover: &Prover,
 ) -> Result<String> {
-    let m = measure(root, name, input, shard_cycles, prover)?;
+    let m = measure(root, name, input, shard_cycles, pipeline, prover)?;
     if let Some(gpu) = &m.gpu {
         eprintln!("{name} {input}: {}", gpu.summary);
     }
@@ -144,6 +158,7 @@ pub fn measure(
     name: &str,
     input: &str,
     shard_cycles: u64,
+    pipeline: bool,
     prover: &Prover,
 ) -> Result<Measured> {
     let elf = root.join("guests/bin").join(format!("{name}.elf"));
@@ -157,6 +172,7 @@ pub fn measure(
     reset_peak_memory();
     let opts = ProveOptions {
         shard_cycles,
+        pipeline,
         ..ProveOptions::default()
     };
     let (proof, report, gpu) = prover.prove(&keys, &program, inputs, &opts)?;

@@ -50,6 +50,10 @@ pub struct ProveArgs {
     /// for pass 2 instead of committing them again; 0 keeps only the last.
     #[arg(long, value_name = "MIB", default_value_t = cloak_machine::zkvm::DEFAULT_KEEP_COMMITMENTS_BYTES >> 20)]
     keep_commitments_mib: u64,
+    /// Execute each shard only when the previous one is proven, instead of
+    /// one shard ahead on a thread of its own (for measuring the pipeline).
+    #[arg(long)]
+    no_pipeline: bool,
     /// Also attest the proof's statement: `tee` uses this machine's TEE
     /// (TDX through configfs-tsm or dstack, plus NVIDIA GPU CC evidence);
     /// `dev` signs with a throwaway local key (INSECURE, for machines without a TEE).
@@ -303,6 +307,7 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         shard_cycles: args.shard_cycles,
         seed: seed(args.insecure_seed.as_deref())?,
         keep_commitments_bytes: args.keep_commitments_mib.saturating_mul(1 << 20),
+        pipeline: !args.no_pipeline,
     };
     let start = Instant::now();
     let prover = args.backend.open()?;

@@ -74,7 +74,7 @@ pub fn run(root: &Path, gpu: &GpuBackend, prover: &Prover, cfg: &Config) -> Resu
         }
         let mut prove = |mode: TransferMode, label: &str| -> Result<Measured> {
             gpu.context().set_transfer_mode(mode);
-            let m = measure(root, name, input, cfg.shard_cycles, prover)
+            let m = measure(root, name, input, cfg.shard_cycles, true, prover)
                 .with_context(|| format!("proving {name} with {input} ({label})"))?;
             writeln!(runs, "{label},{}", m.line)?;
             runs.flush()?;

@@ -11,7 +11,8 @@ SEED=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 fail=0
 case_() { # name input [extra args]
   local name=$1 input=$2; shift 2
-  local tag="$name-${input#u32:}${1:+-sharded}"
+  local base=${input#u32:}; base=${base#vec@guests/inputs/}; base=${base%.*}
+  local tag="$name-$base${1:+-sharded}"
   for b in cpu gpu; do
     if ! "$C" prove "guests/bin/$name.elf" --input "$input" --insecure-seed $SEED "$@" \
         --backend $b -o "$OUT/$tag-$b.bin" > "$OUT/$tag-$b.log" 2>&1; then
@@ -35,5 +36,14 @@ case_ fibonacci u32:10
 case_ loop u32:17000
 case_ fibonacci u32:1000 --shard-cycles 4096
 case_ fibonacci u32:170000
+# Every other bundled guest: the precompiles, the software hashes, C, and
+# the real workload (json, two shards).
+case_ sha256 vec@guests/inputs/abc.txt
+case_ sha256-soft vec@guests/inputs/abc.txt
+case_ sha256-c vec@guests/inputs/abc.txt
+case_ keccak256 vec@guests/inputs/abc.txt
+case_ keccak256-soft vec@guests/inputs/abc.txt
+case_ keccak256 vec@guests/inputs/json-records.json
+case_ json vec@guests/inputs/json-small.json
 [ $fail = 0 ] && echo "ALL PASS" || echo "SOME FAILED"
 exit $fail

@@ -14,8 +14,11 @@
 //!   from its symbolic constraints (p3-batch-stark's `quotient_values`);
 //! * [`transfer`]: every host-device copy counted and timed, and the
 //!   CC-mode encryption the TEE-overhead experiment emulates;
-//! * [`backend`]: [`GpuBackend`], the `ProverBackend` whose main-trace
-//!   commitment runs on the GPU (byte-identical to the CPU's).
+//! * [`rounds`], [`logup`], [`prove`]: the whole proof on the GPU
+//!   (commitments kept on the device, LogUp traces, quotient chunks, the
+//!   PCS opening, FRI and the query answers), byte-identical to the CPU's;
+//!   [`proof_diff`] names the parts where two proofs differ;
+//! * [`backend`]: [`GpuBackend`], the `ProverBackend` on the GPU.
 //!
 //! Kernels are CUDA C in `cuda/`, compiled at run time by NVRTC for the
 //! device found ([`GpuContext`]); the driver and NVRTC are loaded

@@ -173,6 +173,7 @@ pub fn measure(
     let opts = ProveOptions {
         shard_cycles,
         pipeline,
+        keep_commitments_bytes: prover.default_keep_bytes(),
         ..ProveOptions::default()
     };
     let (proof, report, gpu) = prover.prove(&keys, &program, inputs, &opts)?;

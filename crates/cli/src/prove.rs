@@ -48,8 +48,9 @@ pub struct ProveArgs {
     shard_cycles: u64,
     /// Memory (MiB, estimated) to spend keeping shards' pass-1 commitments
     /// for pass 2 instead of committing them again; 0 keeps only the last.
-    #[arg(long, value_name = "MIB", default_value_t = cloak_machine::zkvm::DEFAULT_KEEP_COMMITMENTS_BYTES >> 20)]
-    keep_commitments_mib: u64,
+    /// Default: 4096 on the CPU; on the GPU, 40% of the device's memory.
+    #[arg(long, value_name = "MIB")]
+    keep_commitments_mib: Option<u64>,
     /// Execute each shard only when the previous one is proven, instead of
     /// one shard ahead on a thread of its own (for measuring the pipeline).
     #[arg(long)]
@@ -104,6 +105,22 @@ pub struct GpuRun {
 }
 
 impl Prover {
+    /// How much (estimated, see `kept_commitment_bytes`) pass 1 may keep of
+    /// the shards' commitments by default: 4 GiB of host memory on the CPU;
+    /// on the GPU, where they stay in device memory (about 1.4 times the
+    /// estimate), 40% of the device's memory.
+    pub fn default_keep_bytes(&self) -> u64 {
+        match self {
+            Prover::Cpu => cloak_machine::zkvm::DEFAULT_KEEP_COMMITMENTS_BYTES,
+            Prover::Gpu(gpu) => gpu
+                .context()
+                .total_mem()
+                .map_or(cloak_machine::zkvm::DEFAULT_KEEP_COMMITMENTS_BYTES, |m| {
+                    m as u64 / 5 * 2
+                }),
+        }
+    }
+
     /// `cpu` or `gpu`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -299,6 +316,8 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| parse_input(s))
         .collect::<Result<Vec<_>>>()?;
+    let start = Instant::now();
+    let prover = args.backend.open()?;
     let opts = ProveOptions {
         exec: ExecConfig {
             max_cycles: args.max_cycles,
@@ -306,11 +325,12 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         },
         shard_cycles: args.shard_cycles,
         seed: seed(args.insecure_seed.as_deref())?,
-        keep_commitments_bytes: args.keep_commitments_mib.saturating_mul(1 << 20),
+        keep_commitments_bytes: args.keep_commitments_mib.map_or_else(
+            || prover.default_keep_bytes(),
+            |m| m.saturating_mul(1 << 20),
+        ),
         pipeline: !args.no_pipeline,
     };
-    let start = Instant::now();
-    let prover = args.backend.open()?;
     if let Prover::Gpu(gpu) = &prover {
         println!(
             "gpu: {} opened, kernels compiled in {:.3} s",

@@ -81,6 +81,8 @@ pub struct GpuBackend {
     full_prove: bool,
     /// Proving keys' preprocessed commitments remade on the device.
     preprocessed: Mutex<Vec<PreprocessedRound>>,
+    /// Generated kernels by proving key and table.
+    kernels: crate::prove::KernelCache,
 }
 
 impl std::fmt::Debug for GpuBackend {
@@ -125,6 +127,7 @@ impl GpuBackend {
             calls: Mutex::new(Vec::new()),
             full_prove,
             preprocessed: Mutex::new(Vec::new()),
+            kernels: Default::default(),
         }
     }
 
@@ -217,19 +220,37 @@ pub fn randomize_device_trace(
     trace: &DeviceMatrix,
     mask_rng: &mut ZkRng,
 ) -> Result<DeviceMatrix, GpuError> {
+    check_hiding_budget(fri, trace.height)?;
+    let n = trace.height * (trace.width + 2 * NUM_RANDOM_CODEWORDS);
+    let draws = crate::zkrng::draw_on_device(gpu, mask_rng, n)?;
+    randomize_with_draws(gpu, fri, trace, &draws)
+}
+
+/// The randomized `2h × (w + 4)` matrix of a device trace from its
+/// `h · (w + 8)` draws (already made, in order, from the mask stream).
+pub fn randomize_with_draws(
+    gpu: &GpuContext,
+    fri: FriSettings,
+    trace: &DeviceMatrix,
+    draws: &cudarc::driver::CudaSlice<u32>,
+) -> Result<DeviceMatrix, GpuError> {
     use crate::context::LaunchConfigExt;
     use cudarc::driver::{LaunchConfig, PushKernelArg};
 
     check_hiding_budget(fri, trace.height)?;
     let (h, w) = (trace.height, trace.width);
-    let draws = crate::zkrng::draw_on_device(gpu, mask_rng, h * (w + 2 * NUM_RANDOM_CODEWORDS))?;
+    if draws.len() < h * (w + 2 * NUM_RANDOM_CODEWORDS) {
+        return Err(GpuError::Invalid(
+            "too few draws for the randomization".into(),
+        ));
+    }
     let out_w = w + NUM_RANDOM_CODEWORDS;
     let mut out = gpu.alloc_u32(2 * h * out_w)?;
     let f = gpu.function("zkrng", crate::zkrng::zkrng_source, "zk_randomize")?;
     let (h64, w32, total) = (h as u64, w as u32, (2 * h * out_w) as u64);
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&trace.buf)
-        .arg(&draws)
+        .arg(draws)
         .arg(&mut out)
         .arg(&h64)
         .arg(&w32);
@@ -379,6 +400,7 @@ impl ProverBackend for GpuBackend {
             external,
             main,
             pre,
+            &self.kernels,
             &mut stages,
         )
         .map_err(gpu_err)?;

@@ -116,15 +116,26 @@ pub fn add_scaled(
 /// nothing is copied), which [`fold`] folds and query answers open, its
 /// salts and the tree.
 pub fn commit_layer(gpu: &GpuContext, v: DeviceExtVec, salt_rng: &mut ZkRng) -> Result<Round> {
-    if v.len < 2 || !v.len.is_power_of_two() {
+    let salts = salts_on_device(gpu, salt_rng, v.len / 2)?;
+    commit_layer_with_salts(gpu, v, salts)
+}
+
+/// [`commit_layer`] with its salt matrix (`v.len / 2` × 4) already drawn
+/// (a proof draws every layer's salts up front, in one call: they do not
+/// depend on the layers).
+pub fn commit_layer_with_salts(
+    gpu: &GpuContext,
+    v: DeviceExtVec,
+    salts: DeviceMatrix,
+) -> Result<Round> {
+    if v.len < 2 || !v.len.is_power_of_two() || salts.height != v.len / 2 {
         return Err(GpuError::Invalid(format!(
-            "FRI layer of {} elements: need a power of two, at least 2",
-            v.len
+            "FRI layer of {} elements with {} salt rows: need a power of two, at least 2, and half as many salt rows",
+            v.len, salts.height
         )));
     }
     let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
     let rows = v.len / 2;
-    let salts = salts_on_device(gpu, salt_rng, rows)?;
     let leaves = DeviceMatrix {
         buf: v.buf,
         width: 2 * dim,

@@ -49,7 +49,7 @@ use rand::SeedableRng;
 
 use crate::codegen::TableConstraints;
 use crate::context::{GpuContext, GpuError, Result};
-use crate::fri::{add_scaled, commit_layer, fold, DeviceExtVec};
+use crate::fri::{add_scaled, commit_layer_with_salts, fold, DeviceExtVec};
 use crate::logup::{permutation_on_device, LogupKernel};
 use crate::ntt::{DeviceMatrix, Ntt};
 use crate::open::{evaluate, inv_denoms, reduce, zero_ext, ReducePoint};
@@ -115,6 +115,60 @@ pub fn preprocessed_on_gpu<A: ProvableAir>(
     }))
 }
 
+/// A table's generated kernels: its quotient, and its LogUp fractions if it
+/// has lookups.
+pub struct TableKernels {
+    pub quotient: QuotientKernel,
+    pub logup: Option<LogupKernel>,
+}
+
+/// Generated kernels by `(proving key, table)`: generating them (the AIR's
+/// symbolic constraints, the DAG, the source) costs the host milliseconds a
+/// table, every proof, while a key's tables never change.
+#[derive(Default)]
+pub struct KernelCache {
+    map: std::sync::Mutex<std::collections::HashMap<(u64, usize), std::sync::Arc<TableKernels>>>,
+}
+
+/// Entries kept before the cache starts over (keys are made per table set
+/// and per service program; a few hundred tables in all).
+const KERNEL_CACHE_ENTRIES: usize = 1024;
+
+impl KernelCache {
+    fn get<A: ProvableAir>(
+        &self,
+        pk: &ProvingKey,
+        i: usize,
+        air: &A,
+        lookups: &[Lookup<Val>],
+        preprocessed_width: usize,
+    ) -> Result<std::sync::Arc<TableKernels>> {
+        let key = (pk.id(), i);
+        if let Some(k) = self.map.lock().expect("kernel cache poisoned").get(&key) {
+            return Ok(k.clone());
+        }
+        let quotient = QuotientKernel::new(&format!("t{i}"), &TableConstraints::of(air, lookups))?;
+        let logup = if lookups.is_empty() {
+            None
+        } else {
+            Some(LogupKernel::new(
+                &format!("t{i}"),
+                lookups,
+                air.width(),
+                preprocessed_width,
+                air.num_public_values(),
+            )?)
+        };
+        let k = std::sync::Arc::new(TableKernels { quotient, logup });
+        let mut map = self.map.lock().expect("kernel cache poisoned");
+        if map.len() >= KERNEL_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, k.clone());
+        Ok(k)
+    }
+}
+
 /// A main-trace commitment made earlier on the device
 /// ([`crate::GpuBackend::commit_on_gpu`]) under the same randomness, and the
 /// streams as it left them.
@@ -141,6 +195,7 @@ pub fn prove_on_gpu<A: ProvableAir>(
     external: ExternalBus<Challenge>,
     main: Option<MainCommitted>,
     preprocessed: Option<&PreprocessedRound>,
+    kernels: &KernelCache,
     times: &mut StageTimes,
 ) -> Result<StarkProof> {
     let config = zk.config();
@@ -221,6 +276,8 @@ pub fn prove_on_gpu<A: ProvableAir>(
         gpu,
         ntt,
         zk,
+        pk,
+        kernels,
         common,
         airs,
         traces,
@@ -246,6 +303,8 @@ struct Ctx<'a, A> {
     gpu: &'a GpuContext,
     ntt: &'a Ntt,
     zk: &'a ZkRandomness,
+    pk: &'a ProvingKey,
+    kernels: &'a KernelCache,
     common: &'a CommonData<Config>,
     airs: &'a [A],
     traces: &'a [RowMajorMatrix<Val>],
@@ -302,23 +361,18 @@ impl<A: ProvableAir> Ctx<'_, A> {
             if self.all_lookups[i].is_empty() {
                 continue;
             }
-            let air = &self.airs[i];
-            let kernel = LogupKernel::new(
-                &format!("t{i}"),
-                self.all_lookups[i],
-                air.width(),
-                self.pre_matrix(i)
-                    .and_then(|m| self.preprocessed.map(|p| p.tables[m].width))
-                    .unwrap_or(0),
-                air.num_public_values(),
-            )?;
+            let kernels = self.table_kernels(i)?;
+            let kernel = kernels
+                .logup
+                .as_ref()
+                .expect("a table with lookups has LogUp kernels");
             let prep = self
                 .pre_matrix(i)
                 .zip(self.preprocessed)
                 .map(|(m, p)| (&p.tables[m].buf, p.tables[m].width));
             let (perm, terminal) = permutation_on_device(
                 gpu,
-                &kernel,
+                kernel,
                 &main_traces[i].buf,
                 main_traces[i].height,
                 main_traces[i].width,
@@ -356,8 +410,8 @@ impl<A: ProvableAir> Ctx<'_, A> {
         let mut quotients = Vec::with_capacity(n);
         for i in 0..n {
             let air = &self.airs[i];
-            let constraints = TableConstraints::of(air, self.all_lookups[i]);
-            let kernel = QuotientKernel::new(&format!("t{i}"), &constraints)?;
+            let kernels = self.table_kernels(i)?;
+            let kernel = &kernels.quotient;
             let log_n = self.log_degrees[i];
             let log_q = log_n + 1 + self.log_chunks[i];
             let main_cols = on_quotient_domain(
@@ -403,7 +457,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
             };
             let values = quotient_on_device(
                 gpu,
-                &kernel,
+                kernel,
                 &DeviceColumns {
                     main: &main_cols,
                     preprocessed: &pre_cols,
@@ -553,6 +607,16 @@ impl<A: ProvableAir> Ctx<'_, A> {
             lookup_pow_witness,
             ood_pow_witness,
         })
+    }
+
+    /// Table `i`'s generated kernels (cached per proving key).
+    fn table_kernels(&self, i: usize) -> Result<std::sync::Arc<TableKernels>> {
+        let pre_width = self
+            .pre_matrix(i)
+            .and_then(|m| self.preprocessed.map(|p| p.tables[m].width))
+            .unwrap_or(0);
+        self.kernels
+            .get(self.pk, i, &self.airs[i], self.all_lookups[i], pre_width)
     }
 
     /// Table `i`'s matrix in the preprocessed commitment, if it has one.
@@ -777,8 +841,18 @@ fn prove_fri(
         let mut inputs = inputs.into_iter().peekable();
         let mut folded = inputs.next().expect("checked nonempty");
         let (mut commits, mut layers, mut pow_witnesses) = (Vec::new(), Vec::new(), Vec::new());
+        // Every layer's salts (layer r commits 2^(log_max - r) elements as
+        // half as many rows), drawn up front in one call.
+        let heights: Vec<usize> = (0..log_arities.len())
+            .map(|r| 1usize << (log_max - r - 1))
+            .collect();
+        let mut salts = crate::zkrng::salts_split(gpu, &mut fri_salts, &heights)?.into_iter();
         for _ in &log_arities {
-            let layer = commit_layer(gpu, folded, &mut fri_salts)?;
+            let layer = commit_layer_with_salts(
+                gpu,
+                folded,
+                salts.next().expect("one salt matrix a layer"),
+            )?;
             let commit = MerkleCap::new(vec![layer.tree.root(gpu)?]);
             let (beta, witness) = t.commit_round(commit.clone());
             commits.push(commit);

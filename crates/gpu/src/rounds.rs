@@ -32,7 +32,7 @@ use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
 use crate::field::{base_word, from_raw};
 use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
 use crate::ntt::{DeviceMatrix, Ntt};
-use crate::zkrng::{draw_on_device, salts_on_device};
+use crate::zkrng::{draw_split, salts_split};
 
 pub(crate) fn prove_source() -> String {
     include_str!("../cuda/prove.cu").to_string()
@@ -62,10 +62,8 @@ impl Round {
         ldes: Vec<DeviceMatrix>,
         salt_rng: &mut ZkRng,
     ) -> Result<(Commitment, Round)> {
-        let salts = ldes
-            .iter()
-            .map(|m| salts_on_device(gpu, salt_rng, m.height))
-            .collect::<Result<Vec<_>>>()?;
+        let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
+        let salts = salts_split(gpu, salt_rng, &heights)?;
         Self::commit_with_salts(gpu, ldes, salts)
     }
 
@@ -222,21 +220,25 @@ pub fn commit_traces(
     traces: &[&DeviceMatrix],
     mask_rng: &mut ZkRng,
     salt_rng: &mut ZkRng,
-    draws: &mut std::time::Duration,
+    draws_time: &mut std::time::Duration,
 ) -> Result<(Commitment, Round)> {
+    let t0 = std::time::Instant::now();
+    let sizes: Vec<usize> = traces
+        .iter()
+        .map(|t| t.height * (t.width + 2 * NUM_RANDOM_CODEWORDS))
+        .collect();
+    let draws = draw_split(gpu, mask_rng, &sizes)?;
+    *draws_time += t0.elapsed();
     let mut ldes = Vec::with_capacity(traces.len());
-    for t in traces {
-        let t0 = std::time::Instant::now();
-        let dm = crate::backend::randomize_device_trace(gpu, fri, t, mask_rng)?;
-        *draws += t0.elapsed();
+    for (t, d) in traces.iter().zip(&draws) {
+        let dm = crate::backend::randomize_with_draws(gpu, fri, t, d)?;
         ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
     }
+    drop(draws);
     let t0 = std::time::Instant::now();
-    let salts = ldes
-        .iter()
-        .map(|m| salts_on_device(gpu, salt_rng, m.height))
-        .collect::<Result<Vec<_>>>()?;
-    *draws += t0.elapsed();
+    let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
+    let salts = salts_split(gpu, salt_rng, &heights)?;
+    *draws_time += t0.elapsed();
     Round::commit_with_salts(gpu, ldes, salts)
 }
 
@@ -303,7 +305,9 @@ pub fn commit_quotient(
     let last_mask = gpu.function("prove", prove_source, "quotient_last_mask")?;
     let coeffs = gpu.function("prove", prove_source, "quotient_chunk_coeffs")?;
     let width = 2 * NUM_RANDOM_CODEWORDS; // 4 quotient coordinates + 4 random columns
-    let mut ldes = Vec::new();
+                                          // Every table's draws, in the order the host makes them (each table's
+                                          // chunks' random columns, then its masks), in one call.
+    let mut sizes = Vec::new();
     for tq in quotients {
         let nc = tq.num_chunks;
         let log_chunks = nc.trailing_zeros() as usize;
@@ -313,37 +317,46 @@ pub fn commit_quotient(
                 tq.log_q
             )));
         }
-        let log_h = tq.log_q - log_chunks;
-        let h = 1usize << log_h;
+        let h = 1usize << (tq.log_q - log_chunks);
         let hiding = 2 * (fri.num_queries + 4);
         if h < hiding {
             return Err(GpuError::Invalid(format!(
                 "quotient chunks of {h} rows are below the hiding budget {hiding}"
             )));
         }
+        sizes.extend(std::iter::repeat_n(h * NUM_RANDOM_CODEWORDS, nc));
+        sizes.push((nc - 1) * h * width);
+    }
+    let mut draws = draw_split(gpu, mask_rng, &sizes)?.into_iter();
+    let mut ldes = Vec::new();
+    for tq in quotients {
+        let nc = tq.num_chunks;
+        let log_chunks = nc.trailing_zeros() as usize;
+        let log_h = tq.log_q - log_chunks;
+        let h = 1usize << log_h;
         let quotient_domain = TwoAdicMultiplicativeCoset::new(Val::GENERATOR, tq.log_q)
             .ok_or_else(|| GpuError::Invalid("quotient domain too large".into()))?;
         let domains = quotient_domain.split_domains(nc);
         // `with_random_cols(4)` of each chunk, in chunk order.
         let mut chunks = Vec::with_capacity(nc);
         for c in 0..nc {
-            let draws = draw_on_device(gpu, mask_rng, h * NUM_RANDOM_CODEWORDS)?;
+            let d = draws.next().expect("one draw per chunk");
             let mut out = gpu.alloc_u32(h * width)?;
             let (h64, nc32, c32, total) = (h as u64, nc as u32, c as u32, (h * width) as u64);
             let mut l = gpu.stream().launch_builder(&split);
             l.arg(&tq.values)
-                .arg(&draws)
+                .arg(&d)
                 .arg(&mut out)
                 .arg(&h64)
                 .arg(&nc32)
                 .arg(&c32);
-            // SAFETY: values hold 4 * nc * h words, draws 4h, out 8h.
+            // SAFETY: values hold 4 * nc * h words, d 4h, out 8h.
             unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
             chunks.push(out);
         }
         // The masks t_0 .. t_{nc-2}, drawn in one run, then t_{nc-1}.
         let block = h * width;
-        let masks = draw_on_device(gpu, mask_rng, (nc - 1) * block)?;
+        let masks = draws.next().expect("one mask draw per table");
         let cis = zp_cis(&domains);
         let last_inv = cis[nc - 1].inverse();
         let mul: Vec<u32> = cis[..nc - 1]
@@ -439,15 +452,16 @@ pub fn commit_random(
 ) -> Result<(Commitment, Round)> {
     let dim = <Challenge as p3_field::BasedVectorSpace<Val>>::DIMENSION;
     let width = NUM_RANDOM_CODEWORDS + dim;
+    let hiding = 2 * (fri.num_queries + dim);
+    if let Some(&h) = ext_heights.iter().find(|&&h| h / 2 < hiding) {
+        return Err(GpuError::Invalid(format!(
+            "random polynomial of {h} rows is below the hiding budget"
+        )));
+    }
+    let sizes: Vec<usize> = ext_heights.iter().map(|h| h * width).collect();
+    let draws = draw_split(gpu, mask_rng, &sizes)?;
     let mut ldes = Vec::with_capacity(ext_heights.len());
-    for &h in ext_heights {
-        let hiding = 2 * (fri.num_queries + dim);
-        if h / 2 < hiding {
-            return Err(GpuError::Invalid(format!(
-                "random polynomial of {h} rows is below the hiding budget"
-            )));
-        }
-        let buf = draw_on_device(gpu, mask_rng, h * width)?;
+    for (buf, &h) in draws.into_iter().zip(ext_heights) {
         let dm = DeviceMatrix {
             buf,
             width,

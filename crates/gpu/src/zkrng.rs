@@ -230,6 +230,51 @@ pub fn draw_on_device(
     }
 }
 
+/// Consecutive draws from `rng` of these sizes, as separate buffers: the
+/// values successive [`draw_on_device`] calls give, made in one call (one
+/// round trip to the host instead of one per buffer) and split on the
+/// device.
+pub fn draw_split(
+    gpu: &crate::GpuContext,
+    rng: &mut ZkRng,
+    sizes: &[usize],
+) -> crate::Result<Vec<cudarc::driver::CudaSlice<u32>>> {
+    let total: usize = sizes.iter().sum();
+    let all = draw_on_device(gpu, rng, total)?;
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut at = 0;
+    for &n in sizes {
+        let mut buf = gpu.alloc_u32(n.max(1))?;
+        if n > 0 {
+            gpu.stream()
+                .memcpy_dtod(&all.slice(at..at + n), &mut buf.slice_mut(0..n))?;
+        }
+        at += n;
+        out.push(buf);
+    }
+    Ok(out)
+}
+
+/// Salt matrices (`height × 4` each) for matrices of these heights, drawn
+/// as `MerkleTreeHidingMmcs::commit` draws them, in one call.
+pub fn salts_split(
+    gpu: &crate::GpuContext,
+    rng: &mut ZkRng,
+    heights: &[usize],
+) -> crate::Result<Vec<crate::DeviceMatrix>> {
+    use cloak_prover::config::SALT_ELEMS;
+    let sizes: Vec<usize> = heights.iter().map(|h| h * SALT_ELEMS).collect();
+    Ok(draw_split(gpu, rng, &sizes)?
+        .into_iter()
+        .zip(heights)
+        .map(|(buf, &height)| crate::DeviceMatrix {
+            buf,
+            width: SALT_ELEMS,
+            height,
+        })
+        .collect())
+}
+
 /// One hiding salt matrix (`height × 4`), drawn on the device as
 /// `MerkleTreeHidingMmcs::commit` draws it on the host
 /// (`RowMajorMatrix::rand(rng, height, 4)`, [`crate::hiding_salts`]).

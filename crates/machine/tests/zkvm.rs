@@ -180,6 +180,15 @@ fn multi_shard_proofs_verify_and_chain() {
     let input = vec![1000u32.to_le_bytes().to_vec()];
     let (recommitted, _) = keys.prove(&program, input, &last_only).unwrap();
     assert_eq!(recommitted.to_bytes(), proof.to_bytes());
+    // Executing each shard after the previous one is proven instead of one
+    // shard ahead on another thread: the same bytes.
+    let serial = ProveOptions {
+        pipeline: false,
+        ..opts.clone()
+    };
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let (serial_proof, _) = keys.prove(&program, input, &serial).unwrap();
+    assert_eq!(serial_proof.to_bytes(), proof.to_bytes());
 
     // The public shares of the cross-shard bus are blinded: other randomness,
     // other shares (they would otherwise be a function of private state).

@@ -94,9 +94,20 @@ pub struct ProvingKey {
     pub fri: FriSettings,
     pub log_heights: Vec<usize>,
     data: ProverData<Config>,
+    id: u64,
 }
 
+/// Source of [`ProvingKey::id`].
+static NEXT_KEY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl ProvingKey {
+    /// Unique within the process: a key made by [`setup`] for its AIRs, so
+    /// a backend may cache what it derives from `(key, table)` (the GPU's
+    /// generated kernels) under this id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Each table's LogUp lookups after same-bus packing, exactly as the
     /// prover evaluates them (the GPU quotient kernels are generated from these).
     pub fn lookups(&self) -> &[p3_lookup::Lookups<Val>] {
@@ -247,6 +258,7 @@ pub fn setup<A: ProvableAir>(
             fri,
             log_heights: log_heights.to_vec(),
             data,
+            id: NEXT_KEY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         },
         VerifyingKey {
             fri,

@@ -326,6 +326,61 @@ pub fn check_merkle(gpu: &GpuContext, seed: u64, shapes: &[(usize, usize)]) -> R
     ))
 }
 
+/// Query answers with pruned Merkle paths ([`crate::rounds::Round::open_multi`])
+/// of random matrices of these shapes at 87 random leaves (repeats
+/// included), against `ValMmcs::open_multi_batch`: rows, salts and the
+/// pruned sibling digests.
+pub fn check_open_multi(gpu: &GpuContext, seed: u64, shapes: &[(usize, usize)]) -> Result<Check> {
+    let mut r = rng(seed);
+    let matrices: Vec<RowMajorMatrix<Val>> = shapes
+        .iter()
+        .map(|&(h, w)| RowMajorMatrix::rand(&mut r, h, w))
+        .collect();
+    let mut salt_seed = [0u8; 32];
+    salt_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    salt_seed[8] = 0xa5;
+    let heights: Vec<usize> = shapes.iter().map(|s| s.0).collect();
+    let max_h = heights.iter().copied().max().unwrap_or(1);
+    let mut indices: Vec<usize> = (0..87).map(|_| r.random_range(0..max_h)).collect();
+    indices[86] = indices[3];
+    let ldes: Vec<DeviceMatrix> = matrices
+        .iter()
+        .map(|m| DeviceMatrix::upload(gpu, m))
+        .collect::<Result<_>>()?;
+    let salts = upload_salts(gpu, salt_seed, &heights)?;
+    let (_, round) = crate::rounds::Round::commit_with_salts(gpu, ldes, salts)?;
+    let got = round.open_multi(gpu, &indices)?;
+    let mmcs = cpu_mmcs(salt_seed);
+    let (_, data) = mmcs.commit(matrices);
+    let (rows, (cpu_salts, pruned)) = mmcs.open_multi_batch(&indices, &data);
+    let result = if got.rows != rows {
+        Err("opened rows differ".to_string())
+    } else if got.salts != cpu_salts {
+        Err("salts differ".to_string())
+    } else if got.paths.sibling_hashes != pruned.sibling_hashes {
+        Err(format!(
+            "pruned paths differ ({} against {} digests)",
+            got.paths.sibling_hashes.len(),
+            pruned.sibling_hashes.len()
+        ))
+    } else {
+        Ok(())
+    };
+    let shape_str = shapes
+        .iter()
+        .map(|(h, w)| format!("{h}x{w}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(verdict(
+        format!("open_multi [{shape_str}]"),
+        format!(
+            "87 queries, {} pruned digests vs ValMmcs::open_multi_batch",
+            pruned.sibling_hashes.len()
+        ),
+        result,
+    ))
+}
+
 /// FRI's commit phase, `rounds` rounds from a random vector of `2^log_n`
 /// extension elements, with reduced inputs of `2^(log_n - 2)` and
 /// `2^(log_n - 5)` elements joining it (where the rounds reach them), and

@@ -464,3 +464,83 @@ pub fn check_machine_quotients(
     }
     Ok(checks)
 }
+
+/// Every table with lookups of every bundled guest's shard and memory
+/// proofs: its LogUp permutation trace made on the GPU
+/// ([`crate::logup::permutation_on_device`]) from its real trace under
+/// random challenges, against p3-lookup's `generate_permutation` (every
+/// cell of the flattened trace, and the terminal).
+pub fn check_machine_logup(
+    gpu: &crate::GpuContext,
+    guests_dir: &std::path::Path,
+    seed: u64,
+) -> Result<Vec<crate::check::Check>> {
+    let mut checks = Vec::new();
+    for (gi, guest) in bundled_guests(guests_dir)?.iter().enumerate() {
+        let g = GuestTables::new(guest)?;
+        for (i, table) in g.tables.iter().enumerate() {
+            if table.lookups.is_empty() {
+                continue;
+            }
+            let mut rng = ZkRng::seed_from_u64(seed ^ ((gi as u64) << 32) ^ (i as u64) << 8);
+            let trace = &g.traces[i];
+            let prep = BaseAir::<Val>::preprocessed_trace(&table.air);
+            let challenges = random_challenges(&mut rng, 2 * table.lookups.len());
+            let t = std::time::Instant::now();
+            let (want, want_terminal) = LogUpGadget::new().generate_permutation::<Val, Challenge>(
+                trace,
+                &prep,
+                &g.public_values[i],
+                &table.lookups,
+                &challenges,
+            );
+            let cpu_ms = t.elapsed().as_secs_f64() * 1e3;
+            let want = want.flatten_to_base();
+            let kernel = crate::logup::LogupKernel::new(
+                &table.name,
+                &table.lookups,
+                trace.width(),
+                prep.as_ref().map_or(0, |p| p.width()),
+                g.public_values[i].len(),
+            )?;
+            kernel.prepare(gpu)?;
+            let main = crate::ntt::DeviceMatrix::upload(gpu, trace)?;
+            let prep_dev = prep
+                .as_ref()
+                .map(|p| crate::ntt::DeviceMatrix::upload(gpu, p))
+                .transpose()?;
+            let t = std::time::Instant::now();
+            let (got, terminal) = crate::logup::permutation_on_device(
+                gpu,
+                &kernel,
+                &main.buf,
+                trace.height(),
+                trace.width(),
+                prep_dev.as_ref().map(|p| (&p.buf, p.width)),
+                &g.public_values[i],
+                &challenges,
+            )?;
+            gpu.synchronize()?;
+            let gpu_ms = t.elapsed().as_secs_f64() * 1e3;
+            let got = got.download(gpu)?;
+            let result = crate::check::compare(&got.values, &want.values).and_then(|()| {
+                if Some(terminal) == want_terminal.map(|t| t.0) {
+                    Ok(())
+                } else {
+                    Err("the terminals differ".to_string())
+                }
+            });
+            checks.push(crate::check::verdict(
+                format!("logup {} ({} {})", table.name, g.guest, g.sets[i]),
+                format!(
+                    "{} rows, {} lookups, {} kernel part(s); gpu {gpu_ms:.1} ms, cpu {cpu_ms:.1} ms",
+                    trace.height(),
+                    table.lookups.len(),
+                    kernel.parts.len()
+                ),
+                result,
+            ));
+        }
+    }
+    Ok(checks)
+}

@@ -179,6 +179,21 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
         rep.push(c);
     }
     println!("quotient checks took {:.1} s", t.elapsed().as_secs_f64());
+    for (i, shapes) in [
+        vec![(64usize, 3usize)],
+        vec![(1 << 12, 17), (1 << 10, 5), (1 << 12, 1)],
+        vec![(1 << 20, 8), (1 << 14, 8), (1 << 9, 8)],
+    ]
+    .iter()
+    .enumerate()
+    {
+        rep.push(check::check_open_multi(gpu, s(110 + i as u64), shapes)?);
+    }
+    let t = Instant::now();
+    for c in cloak_gpu::quotient_check::check_machine_logup(gpu, &args.guests, s(120))? {
+        rep.push(c);
+    }
+    println!("LogUp checks took {:.1} s", t.elapsed().as_secs_f64());
     Ok(())
 }
 

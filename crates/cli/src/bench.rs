@@ -29,6 +29,9 @@ pub struct BenchArgs {
     /// `cloak prove --no-pipeline`).
     #[arg(long)]
     no_pipeline: bool,
+    /// With `--backend gpu`: use at most this many GPUs (default: all).
+    #[arg(long, value_name = "N")]
+    gpus: Option<usize>,
     /// Where to prove: `cpu` or `gpu` (see `cloak prove --backend`).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
@@ -85,7 +88,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         eprintln!("wrote {}", png.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let prover = args.backend.open()?;
+    let prover = args.backend.open(args.gpus)?;
     let root = repo_root();
     if args.tee_overhead {
         let Prover::Gpu(gpu) = &prover else {

@@ -55,6 +55,10 @@ pub struct ProveArgs {
     /// one shard ahead on a thread of its own (for measuring the pipeline).
     #[arg(long)]
     no_pipeline: bool,
+    /// With `--backend gpu`: use at most this many GPUs (default: all; the
+    /// shards are spread over them, one worker each).
+    #[arg(long, value_name = "N")]
+    gpus: Option<usize>,
     /// Also attest the proof's statement: `tee` uses this machine's TEE
     /// (TDX through configfs-tsm or dstack, plus NVIDIA GPU CC evidence);
     /// `dev` signs with a throwaway local key (INSECURE, for machines without a TEE).
@@ -78,18 +82,70 @@ pub enum Backend {
 /// across proofs).
 pub enum Prover {
     Cpu,
-    Gpu(Box<cloak_gpu::GpuBackend>),
+    Gpu(GpuSet),
+}
+
+/// The GPUs a proof spreads its shards over (one worker each); derefs to
+/// the first, which also proves the memory proof.
+pub struct GpuSet(Vec<cloak_gpu::GpuBackend>);
+
+impl std::ops::Deref for GpuSet {
+    type Target = cloak_gpu::GpuBackend;
+    fn deref(&self) -> &cloak_gpu::GpuBackend {
+        &self.0[0]
+    }
+}
+
+impl GpuSet {
+    pub fn all(&self) -> &[cloak_gpu::GpuBackend] {
+        &self.0
+    }
+
+    /// Every device's copies so far, together.
+    pub fn transfer_totals(&self) -> cloak_gpu::TransferTotals {
+        self.0
+            .iter()
+            .fold(cloak_gpu::TransferTotals::default(), |acc, g| {
+                acc.plus(&g.context().transfer_totals())
+            })
+    }
+
+    /// Every device in this transfer mode (the TEE-overhead experiment).
+    pub fn set_transfer_mode(&self, mode: cloak_gpu::TransferMode) {
+        for g in &self.0 {
+            g.context().set_transfer_mode(mode);
+        }
+    }
+
+    /// The largest peak device memory since the last call, over the devices.
+    pub fn take_peak_memory(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|g| g.context().take_peak_memory())
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl Backend {
-    /// Opens the backend: for `gpu`, the first CUDA device, or a clear error.
-    pub fn open(self) -> Result<Prover> {
+    /// Opens the backend: for `gpu`, every CUDA device (at most `max_gpus`),
+    /// or a clear error.
+    pub fn open(self, max_gpus: Option<usize>) -> Result<Prover> {
         Ok(match self {
             Backend::Cpu => Prover::Cpu,
-            Backend::Gpu => Prover::Gpu(Box::new(
-                cloak_gpu::GpuBackend::new()
-                    .context("--backend gpu: no usable CUDA GPU on this machine")?,
-            )),
+            Backend::Gpu => {
+                let n = cloak_gpu::GpuContext::device_count()
+                    .min(max_gpus.unwrap_or(usize::MAX))
+                    .max(1);
+                let gpus = (0..n)
+                    .map(|i| {
+                        cloak_gpu::GpuBackend::on_device(i).with_context(|| {
+                            format!("--backend gpu: no usable CUDA GPU {i} on this machine")
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Prover::Gpu(GpuSet(gpus))
+            }
         })
     }
 }
@@ -142,16 +198,15 @@ impl Prover {
                 let (proof, report) = keys.prove_on(&CpuBackend, program, inputs, opts)?;
                 Ok((proof, report, None))
             }
-            Prover::Gpu(gpu) => {
-                let ctx = gpu.context();
-                let before = ctx.transfer_totals();
-                ctx.take_peak_memory();
-                let (proof, report) = keys.prove_on(gpu.as_ref(), program, inputs, opts)?;
-                let transfers = ctx.transfer_totals().since(&before);
+            Prover::Gpu(gpus) => {
+                let before = gpus.transfer_totals();
+                gpus.take_peak_memory();
+                let (proof, report) = keys.prove_on_many(gpus.all(), program, inputs, opts)?;
+                let transfers = gpus.transfer_totals().since(&before);
                 let run = GpuRun {
-                    summary: gpu_summary(gpu, &transfers),
+                    summary: gpu_summary(gpus, &transfers),
                     transfers,
-                    peak_memory: ctx.take_peak_memory(),
+                    peak_memory: gpus.take_peak_memory(),
                 };
                 Ok((proof, report, Some(run)))
             }
@@ -159,9 +214,11 @@ impl Prover {
     }
 }
 
-/// The GPU backend's calls: count, time and bytes moved each way.
-fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> String {
-    let calls = gpu.take_calls();
+/// The GPU backends' calls: count, time and bytes moved each way.
+fn gpu_summary(gpus: &GpuSet, t: &cloak_gpu::TransferTotals) -> String {
+    let calls: Vec<cloak_gpu::CallRecord> =
+        gpus.all().iter().flat_map(|g| g.take_calls()).collect();
+    let gpu = &**gpus;
     let part = |op: &str| {
         let c: Vec<_> = calls.iter().filter(|c| c.op == op).collect();
         let wall: f64 = c.iter().map(|c| c.wall.as_secs_f64()).sum();
@@ -174,8 +231,9 @@ fn gpu_summary(gpu: &cloak_gpu::GpuBackend, t: &cloak_gpu::TransferTotals) -> St
         )
     };
     let mut out = format!(
-        "gpu ({}): {}; {} ({}); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
+        "gpu ({} x{}): {}; {} ({}); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
         gpu.context().name(),
+        gpus.all().len(),
         part("commit_main"),
         part("prove"),
         if gpu.full_prove() { "on the GPU" } else { "on the CPU" },
@@ -317,7 +375,7 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         .map(|s| parse_input(s))
         .collect::<Result<Vec<_>>>()?;
     let start = Instant::now();
-    let prover = args.backend.open()?;
+    let prover = args.backend.open(args.gpus)?;
     let opts = ProveOptions {
         exec: ExecConfig {
             max_cycles: args.max_cycles,

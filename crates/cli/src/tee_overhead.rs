@@ -7,9 +7,9 @@
 //! says `real-cc` (the plain baseline needs a run outside CC mode).
 
 use crate::bench::{measure, Measured};
-use crate::prove::Prover;
+use crate::prove::{GpuSet, Prover};
 use anyhow::{bail, Context, Result};
-use cloak_gpu::{GpuBackend, TransferMode};
+use cloak_gpu::TransferMode;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,7 +47,7 @@ fn gpu_in_cc_mode() -> bool {
     cloak_tee::detect().gpu().is_some_and(|g| g.usable)
 }
 
-pub fn run(root: &Path, gpu: &GpuBackend, prover: &Prover, cfg: &Config) -> Result<ExitCode> {
+pub fn run(root: &Path, gpu: &GpuSet, prover: &Prover, cfg: &Config) -> Result<ExitCode> {
     let real = gpu_in_cc_mode();
     eprintln!(
         "TEE overhead on {}: {}",
@@ -73,7 +73,7 @@ pub fn run(root: &Path, gpu: &GpuBackend, prover: &Prover, cfg: &Config) -> Resu
             continue;
         }
         let mut prove = |mode: TransferMode, label: &str| -> Result<Measured> {
-            gpu.context().set_transfer_mode(mode);
+            gpu.set_transfer_mode(mode);
             let m = measure(root, name, input, cfg.shard_cycles, true, prover)
                 .with_context(|| format!("proving {name} with {input} ({label})"))?;
             writeln!(runs, "{label},{}", m.line)?;
@@ -113,7 +113,7 @@ pub fn run(root: &Path, gpu: &GpuBackend, prover: &Prover, cfg: &Config) -> Resu
                 repeats,
             )
         };
-        gpu.context().set_transfer_mode(TransferMode::Plain);
+        gpu.set_transfer_mode(TransferMode::Plain);
         writeln!(out, "{line}")?;
         out.flush()?;
         println!("{line}");

@@ -112,7 +112,12 @@ impl GpuBackend {
     /// The first CUDA device, or why there is none, with the kernels
     /// compiled (NVRTC) and loaded up front, so that no proof pays for it.
     pub fn new() -> Result<Self, GpuError> {
-        let gpu = GpuContext::first()?;
+        Self::on_device(0)
+    }
+
+    /// [`GpuBackend::new`] on device `ordinal`.
+    pub fn on_device(ordinal: usize) -> Result<Self, GpuError> {
+        let gpu = GpuContext::new(ordinal)?;
         gpu.module("ntt", crate::ntt::ntt_source)?;
         gpu.module("poseidon2", crate::poseidon2::poseidon2_source)?;
         gpu.module("field", String::new)?;

@@ -107,6 +107,15 @@ impl GpuContext {
         })
     }
 
+    /// How many CUDA devices the driver reports (0 without a driver).
+    pub fn device_count() -> usize {
+        // SAFETY: this only tries to dlopen the library.
+        if !unsafe { sys::is_culib_present() } {
+            return 0;
+        }
+        CudaContext::device_count().map_or(0, |n| n.max(0) as usize)
+    }
+
     /// The first device, or why there is none.
     pub fn first() -> Result<Self> {
         Self::new(0)

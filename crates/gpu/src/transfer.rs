@@ -69,6 +69,19 @@ pub struct TransferTotals {
 }
 
 impl TransferTotals {
+    /// Both counts together (several devices' copies).
+    pub fn plus(&self, o: &TransferTotals) -> TransferTotals {
+        TransferTotals {
+            h2d_bytes: self.h2d_bytes + o.h2d_bytes,
+            d2h_bytes: self.d2h_bytes + o.d2h_bytes,
+            h2d_time: self.h2d_time + o.h2d_time,
+            d2h_time: self.d2h_time + o.d2h_time,
+            crypt_time: self.crypt_time + o.crypt_time,
+            h2d_count: self.h2d_count + o.h2d_count,
+            d2h_count: self.d2h_count + o.d2h_count,
+        }
+    }
+
     /// The counts accumulated between `earlier` and `self`.
     pub fn since(&self, earlier: &TransferTotals) -> TransferTotals {
         TransferTotals {

@@ -174,6 +174,10 @@ pub fn kept_commitment_bytes(cells: u64) -> u64 {
     cells.saturating_mul(16).saturating_mul(11) / 10
 }
 
+/// A shard's pass-1 commitment kept for pass 2 (taken by the worker that
+/// proves the shard).
+type KeptCommitment<B> = std::sync::Mutex<Option<(Commitment, <B as ProverBackend>::Committed)>>;
+
 /// Timings and sizes of one proof, for benchmarks.
 #[derive(Clone, Debug, Default)]
 pub struct ProveReport {
@@ -475,48 +479,82 @@ impl MachineKeys {
         inputs: Vec<Vec<u8>>,
         opts: &ProveOptions,
     ) -> Result<(Proof, ProveReport), ZkvmError> {
+        self.prove_on_many(std::slice::from_ref(backend), program, inputs, opts)
+    }
+
+    /// [`Self::prove`] with the shards spread over several backends (one
+    /// per GPU): shard `i` is committed and proven on `backends[i % n]`, by
+    /// a worker thread per backend, while the shards are executed one ahead
+    /// in order. The memory proof runs on the first. The proof is the same
+    /// bytes whatever `n` (each shard's randomness comes from its index).
+    pub fn prove_on_many<B: ProverBackend>(
+        &self,
+        backends: &[B],
+        program: &Program,
+        inputs: Vec<Vec<u8>>,
+        opts: &ProveOptions,
+    ) -> Result<(Proof, ProveReport), ZkvmError> {
+        let Some(first) = backends.first() else {
+            return Err(ZkvmError::Pipeline("no backend to prove on".into()));
+        };
         let seeds = Seeds::new(opts.seed)?;
         let mut report = ProveReport::default();
         let (claim, output) = self.claim(program, &inputs, opts)?;
         let mut exec_time = Duration::ZERO;
-        let mut prove_time = Duration::ZERO;
 
         // Pass 1: every shard's main commitment, and every key's last state.
-        let mut commitments: Vec<Commitment> = Vec::new();
-        // Kept commitments, in shard order: `(index, commitment, data)`.
-        let mut kept = std::collections::VecDeque::new();
+        let pass = Instant::now();
+        let mut cells_total = 0u64;
         let mut kept_bytes = 0u64;
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
         let mut t = Instant::now();
-        self.for_each_shard_pipelined(program, &inputs, opts, claim, |mut w| {
-            exec_time += t.elapsed();
-            let start = Instant::now();
-            let index = commitments.len();
-            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-            let zk = ZkRandomness::new(self.fri, seeds.of(index));
-            let traces = w.tables.select(w.traces);
-            let shard_cells = cells(&traces);
-            report.trace_cells += shard_cells;
-            // Pass 2 proves the last shard right after the memory proof, so
-            // its commitment is always kept; others while the budget lasts.
-            let bytes = kept_commitment_bytes(shard_cells);
-            let keep = w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
-            let c = Instant::now();
-            let (commitment, data) = backend.commit_main(&zk, traces)?;
-            report.commit_pass += c.elapsed();
-            commitments.push(commitment.clone());
-            if keep {
-                kept_bytes += bytes;
-                kept.push_back((index, commitment, data));
-            }
-            for b in w.boundary {
-                last_state.insert(b.key, b);
-            }
-            prove_time += start.elapsed();
-            t = Instant::now();
-            Ok(())
-        })?;
+        let committed = self.on_workers(
+            backends,
+            |emit| {
+                let mut index = 0usize;
+                self.for_each_shard_pipelined(program, &inputs, opts, claim, |mut w| {
+                    exec_time += t.elapsed();
+                    commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+                    let traces = w.tables.select(w.traces);
+                    let shard_cells = cells(&traces);
+                    cells_total += shard_cells;
+                    // Pass 2 proves the last shard right after the memory
+                    // proof, so its commitment is always kept; others while
+                    // the budget lasts.
+                    let bytes = kept_commitment_bytes(shard_cells);
+                    let keep = w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
+                    if keep {
+                        kept_bytes += bytes;
+                    }
+                    for b in w.boundary {
+                        last_state.insert(b.key, b);
+                    }
+                    emit(index, (traces, keep))?;
+                    index += 1;
+                    t = Instant::now();
+                    Ok(())
+                })
+            },
+            |backend, index, (traces, keep): (Vec<RowMajorMatrix<Val>>, bool)| {
+                let zk = ZkRandomness::new(self.fri, seeds.of(index));
+                let c = Instant::now();
+                let (commitment, data) = backend.commit_main(&zk, traces)?;
+                Ok((commitment, keep.then_some(data), c.elapsed()))
+            },
+        )?;
+        let output_check = committed.1;
+        debug_assert_eq!(output_check.cycles, output.cycles);
+        report.trace_cells += cells_total;
+        let mut commitments: Vec<Commitment> = Vec::with_capacity(committed.0.len());
+        let mut kept: Vec<KeptCommitment<B>> = Vec::with_capacity(committed.0.len());
+        for (commitment, data, took) in committed.0 {
+            report.commit_pass += took;
+            kept.push(std::sync::Mutex::new(data.map(|d| (commitment.clone(), d))));
+            commitments.push(commitment);
+        }
         let shards = commitments.len();
+        let mut prove_time = pass.elapsed().saturating_sub(exec_time);
+
         let start = Instant::now();
         let words = self.global_words(&last_state);
         let blinds: Vec<[Val; 3]> = (0..shards).map(|i| seeds.blind(i)).collect();
@@ -524,36 +562,49 @@ impl MachineKeys {
         let global = witness::generate_global(&self.image, &words, &blinds, min)?;
         report.trace_cells += cells(&global.0);
         let (memory, external) =
-            self.prove_memory(backend, global, &words, &mut commitments, &seeds)?;
+            self.prove_memory(first, global, &words, &mut commitments, &seeds)?;
         prove_time += start.elapsed();
 
-        // Pass 2: prove every shard with the shared challenges.
-        let mut proofs = Vec::with_capacity(shards);
+        // Pass 2: prove every shard with the shared challenges, each on the
+        // backend that holds its kept commitment.
+        let pass = Instant::now();
+        let exec_before = exec_time;
         let mut t = Instant::now();
-        self.for_each_shard_pipelined(program, &inputs, opts, claim, |mut w| {
-            exec_time += t.elapsed();
-            let start = Instant::now();
-            let index = proofs.len();
-            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-            let committed = match kept.front() {
-                Some((i, _, _)) if *i == index => kept
-                    .pop_front()
-                    .map(|(_, commitment, data)| (commitment, data)),
-                _ => None,
-            };
-            proofs.push(self.prove_shard(
-                backend,
-                w,
-                index,
-                &commitments,
-                &external,
-                &seeds,
-                committed,
-            )?);
-            prove_time += start.elapsed();
-            t = Instant::now();
-            Ok(())
-        })?;
+        let (proofs, _) = self.on_workers(
+            backends,
+            |emit| {
+                let mut index = 0usize;
+                self.for_each_shard_pipelined(program, &inputs, opts, claim, |mut w| {
+                    exec_time += t.elapsed();
+                    commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+                    emit(index, w)?;
+                    index += 1;
+                    t = Instant::now();
+                    Ok(())
+                })
+            },
+            |backend, index, w: ShardWitness| {
+                let committed = kept
+                    .get(index)
+                    .and_then(|k| k.lock().expect("kept commitments poisoned").take());
+                self.prove_shard(
+                    backend,
+                    w,
+                    index,
+                    &commitments,
+                    &external,
+                    &seeds,
+                    committed,
+                )
+            },
+        )?;
+        if proofs.len() != shards {
+            return Err(ZkvmError::BadShards(format!(
+                "{shards} shards committed but {} proven",
+                proofs.len()
+            )));
+        }
+        prove_time += pass.elapsed().saturating_sub(exec_time - exec_before);
         report.cycles = output.cycles;
         report.shards = shards;
         report.execution = exec_time;
@@ -566,6 +617,82 @@ impl MachineKeys {
             memory,
         };
         Ok((proof, report))
+    }
+
+    /// Runs `work(backends[i % n], i, item)` for every item `produce` emits
+    /// (in order, with its index), returning the outputs in index order
+    /// with what `produce` returned. With one backend the work runs in
+    /// `produce`'s callback; with several, on a worker thread per backend,
+    /// each fed through a one-item channel. The first error stops the rest:
+    /// a worker's, else `produce`'s.
+    fn on_workers<B, I, O, R>(
+        &self,
+        backends: &[B],
+        produce: impl FnOnce(&mut dyn FnMut(usize, I) -> Result<(), ZkvmError>) -> Result<R, ZkvmError>,
+        work: impl Fn(&B, usize, I) -> Result<O, ZkvmError> + Sync,
+    ) -> Result<(Vec<O>, R), ZkvmError>
+    where
+        B: ProverBackend,
+        I: Send,
+        O: Send,
+    {
+        if backends.len() == 1 {
+            let mut out = Vec::new();
+            let r = produce(&mut |index, item| {
+                out.push(work(&backends[0], index, item)?);
+                Ok(())
+            })?;
+            return Ok((out, r));
+        }
+        std::thread::scope(|scope| {
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, O)>();
+            let mut senders = Vec::with_capacity(backends.len());
+            let mut workers = Vec::with_capacity(backends.len());
+            for backend in backends {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, I)>(1);
+                senders.push(tx);
+                let done_tx = done_tx.clone();
+                let work = &work;
+                workers.push(scope.spawn(move || -> Result<(), ZkvmError> {
+                    for (index, item) in rx {
+                        let out = work(backend, index, item)?;
+                        // The collector outlives the workers.
+                        let _ = done_tx.send((index, out));
+                    }
+                    Ok(())
+                }));
+            }
+            drop(done_tx);
+            let n = senders.len();
+            let produced = produce(&mut |index, item| {
+                senders[index % n]
+                    .send((index, item))
+                    .map_err(|_| ZkvmError::Pipeline(format!("worker {} stopped", index % n)))
+            });
+            drop(senders);
+            let mut worker_error = None;
+            for w in workers {
+                match w.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        worker_error.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        worker_error.get_or_insert(ZkvmError::Pipeline("a worker panicked".into()));
+                    }
+                }
+            }
+            if let Some(e) = worker_error {
+                return Err(e);
+            }
+            let r = produced?;
+            let mut outs: Vec<(usize, O)> = done_rx.into_iter().collect();
+            outs.sort_by_key(|(i, _)| *i);
+            if outs.iter().enumerate().any(|(k, (i, _))| k != *i) {
+                return Err(ZkvmError::Pipeline("a shard's result is missing".into()));
+            }
+            Ok((outs.into_iter().map(|(_, o)| o).collect(), r))
+        })
     }
 
     /// Every shard's witness and the memory proof's, held in memory at once

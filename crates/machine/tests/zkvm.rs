@@ -189,6 +189,14 @@ fn multi_shard_proofs_verify_and_chain() {
     let input = vec![1000u32.to_le_bytes().to_vec()];
     let (serial_proof, _) = keys.prove(&program, input, &serial).unwrap();
     assert_eq!(serial_proof.to_bytes(), proof.to_bytes());
+    // The shards spread over two backends (one worker thread each, as for
+    // two GPUs): the same bytes.
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let backends = [cloak_prover::CpuBackend, cloak_prover::CpuBackend];
+    let (spread, _) = keys
+        .prove_on_many(&backends, &program, input, &opts)
+        .unwrap();
+    assert_eq!(spread.to_bytes(), proof.to_bytes());
 
     // The public shares of the cross-shard bus are blinded: other randomness,
     // other shares (they would otherwise be a function of private state).

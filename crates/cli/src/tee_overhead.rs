@@ -141,7 +141,7 @@ fn runs_path(output: &Path) -> PathBuf {
 
 /// The run with the median proving time (the upper one of an even count).
 fn median(mut runs: Vec<Measured>) -> Measured {
-    runs.sort_by_key(|m| m.report.prove);
+    runs.sort_by_key(|m| m.report.wall());
     let mid = runs.len() / 2;
     runs.swap_remove(mid)
 }
@@ -156,10 +156,10 @@ fn row(
 ) -> String {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     let t = &cc.gpu.as_ref().expect("gpu").transfers;
-    let cc_ms = ms(cc.report.prove);
+    let cc_ms = ms(cc.report.wall());
     let (plain_ms, overhead, plain_transfer, crypt_pct) = match plain {
         Some(p) => {
-            let p_ms = ms(p.report.prove);
+            let p_ms = ms(p.report.wall());
             let pt = &p.gpu.as_ref().expect("gpu").transfers;
             (
                 format!("{p_ms:.1}"),

@@ -145,6 +145,16 @@ pub struct ProveOptions {
     pub pipeline: bool,
 }
 
+impl ProveReport {
+    /// The wall time of both passes: execution, trace generation,
+    /// committing and proving. With shards pipelined (and spread over
+    /// several GPUs) the parts overlap, so this, not `prove`, is the
+    /// proving time a user sees.
+    pub fn wall(&self) -> Duration {
+        self.execution + self.prove
+    }
+}
+
 impl Default for ProveOptions {
     fn default() -> Self {
         ProveOptions {
@@ -188,7 +198,7 @@ pub struct ProveReport {
     /// its own, so this is only the part the proving did not hide;
     /// `execution + prove` is the wall time of both passes.
     pub execution: Duration,
-    /// Committing (pass 1) and proving (pass 2).
+    /// Committing (pass 1) and proving (pass 2), less `execution`.
     pub prove: Duration,
     /// Of `prove`: pass 1's main-trace commitments of the shards (the
     /// backend's `commit_main` calls there).

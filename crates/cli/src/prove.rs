@@ -140,7 +140,9 @@ impl Backend {
                 let gpus = (0..n)
                     .map(|i| {
                         cloak_gpu::GpuBackend::on_device(i).with_context(|| {
-                            format!("--backend gpu: no usable CUDA GPU {i} on this machine")
+                            format!(
+                                "--backend gpu: no usable CUDA GPU on this machine (device {i})"
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;

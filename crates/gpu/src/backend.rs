@@ -215,20 +215,11 @@ pub fn randomize_on_device(
     trace: &RowMajorMatrix<Val>,
     mask_rng: &mut ZkRng,
 ) -> Result<DeviceMatrix, GpuError> {
-    randomize_device_trace(gpu, fri, &DeviceMatrix::upload(gpu, trace)?, mask_rng)
-}
-
-/// [`randomize_on_device`] of a trace already on the device.
-pub fn randomize_device_trace(
-    gpu: &GpuContext,
-    fri: FriSettings,
-    trace: &DeviceMatrix,
-    mask_rng: &mut ZkRng,
-) -> Result<DeviceMatrix, GpuError> {
-    check_hiding_budget(fri, trace.height)?;
+    check_hiding_budget(fri, trace.height())?;
+    let trace = DeviceMatrix::upload(gpu, trace)?;
     let n = trace.height * (trace.width + 2 * NUM_RANDOM_CODEWORDS);
     let draws = crate::zkrng::draw_on_device(gpu, mask_rng, n)?;
-    randomize_with_draws(gpu, fri, trace, &draws)
+    randomize_with_draws(gpu, fri, &trace, &draws)
 }
 
 /// The randomized `2h × (w + 4)` matrix of a device trace from its
@@ -268,13 +259,14 @@ pub fn randomize_with_draws(
     })
 }
 
-/// The PCS's hiding budget: it refuses traces below `2 · (num_queries + 4)` rows.
-fn check_hiding_budget(fri: FriSettings, height: usize) -> Result<(), GpuError> {
+/// The PCS's hiding budget: it refuses matrices (traces, quotient chunks,
+/// random polynomials at half height) below `2 · (num_queries + 4)` rows.
+pub(crate) fn check_hiding_budget(fri: FriSettings, height: usize) -> Result<(), GpuError> {
     let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
     let budget = 2 * (fri.num_queries + dim);
     if height < budget {
         return Err(GpuError::Invalid(format!(
-            "trace height {height} is below the hiding budget {budget}"
+            "{height} rows are below the hiding budget {budget}"
         )));
     }
     Ok(())

@@ -318,12 +318,7 @@ pub fn commit_quotient(
             )));
         }
         let h = 1usize << (tq.log_q - log_chunks);
-        let hiding = 2 * (fri.num_queries + 4);
-        if h < hiding {
-            return Err(GpuError::Invalid(format!(
-                "quotient chunks of {h} rows are below the hiding budget {hiding}"
-            )));
-        }
+        crate::backend::check_hiding_budget(fri, h)?;
         sizes.extend(std::iter::repeat_n(h * NUM_RANDOM_CODEWORDS, nc));
         sizes.push((nc - 1) * h * width);
     }
@@ -452,11 +447,8 @@ pub fn commit_random(
 ) -> Result<(Commitment, Round)> {
     let dim = <Challenge as p3_field::BasedVectorSpace<Val>>::DIMENSION;
     let width = NUM_RANDOM_CODEWORDS + dim;
-    let hiding = 2 * (fri.num_queries + dim);
-    if let Some(&h) = ext_heights.iter().find(|&&h| h / 2 < hiding) {
-        return Err(GpuError::Invalid(format!(
-            "random polynomial of {h} rows is below the hiding budget"
-        )));
+    for &h in ext_heights {
+        crate::backend::check_hiding_budget(fri, h / 2)?;
     }
     let sizes: Vec<usize> = ext_heights.iter().map(|h| h * width).collect();
     let draws = draw_split(gpu, mask_rng, &sizes)?;

@@ -55,6 +55,10 @@ pub struct ProveArgs {
     /// one shard ahead on a thread of its own (for measuring the pipeline).
     #[arg(long)]
     no_pipeline: bool,
+    /// Threads generating shards' traces at once (default: half the cores,
+    /// at most 8; each holds one shard's traces).
+    #[arg(long, value_name = "N")]
+    trace_threads: Option<usize>,
     /// With `--backend gpu`: use at most this many GPUs (default: all; the
     /// shards are spread over them, one worker each).
     #[arg(long, value_name = "N")]
@@ -390,6 +394,7 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
             |m| m.saturating_mul(1 << 20),
         ),
         pipeline: !args.no_pipeline,
+        trace_threads: args.trace_threads.unwrap_or(0),
     };
     if let Prover::Gpu(gpu) = &prover {
         println!(

@@ -174,3 +174,35 @@ extern "C" __global__ void logup_accumulator(u32* __restrict__ totals, const u32
         kb4_store(aux, zero);
     }
 }
+
+// A bit-packed trace (src/packed.rs) unpacked into the row-major Montgomery
+// words the prover keeps. Chunk k holds rows [k * chunk_rows, ...) as a bit
+// stream at word chunk_start[k], each row B bits; column c is the field of
+// `bits` bits at `offset` bits into the row, meta[k * width + c] =
+// offset << 5 | bits, and B is the last column's offset + bits. Values are
+// canonical; a Montgomery product with R^2 makes them Montgomery words.
+extern "C" __global__ void unpack_trace(const u32* __restrict__ words,
+                                        const u32* __restrict__ chunk_start,
+                                        const u32* __restrict__ meta, u32* __restrict__ out,
+                                        u64 height, u32 width, u32 chunk_rows) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= height * width) return;
+    u64 row = t / width;
+    u32 c = (u32)(t % width);
+    u64 k = row / chunk_rows;
+    u32 r = (u32)(row % chunk_rows);
+    const u32* m = meta + k * width;
+    u32 bits = m[c] & 31u;
+    u32 v = 0;
+    if (bits != 0) {
+        u32 last = m[width - 1];
+        u64 row_bits = (u64)((last >> 5) + (last & 31u));
+        u64 pos = (u64)r * row_bits + (u64)(m[c] >> 5);
+        const u32* base = words + chunk_start[k];
+        u64 w = pos >> 5;
+        u32 s = (u32)(pos & 31u);
+        u64 pair = (u64)base[w] | ((s + bits > 32) ? ((u64)base[w + 1] << 32) : 0ull);
+        v = (u32)(pair >> s) & ((1u << bits) - 1u);
+    }
+    out[t] = kb_mul(v, 0x17f7efe4u);  // R^2 mod p: v * R^2 * R^-1 = v * R
+}

@@ -13,6 +13,7 @@ case_() { # name input [extra args]
   local name=$1 input=$2; shift 2
   local base=${input#u32:}; base=${base#vec@guests/inputs/}; base=${base%.*}
   local tag="$name-$base${1:+-sharded}"
+  case "$*" in *keep-commitments-mib*) tag="$tag-recommit" ;; esac
   for b in cpu gpu; do
     if ! "$C" prove "guests/bin/$name.elf" --input "$input" --insecure-seed $SEED "$@" \
         --backend $b -o "$OUT/$tag-$b.bin" > "$OUT/$tag-$b.log" 2>&1; then
@@ -35,6 +36,9 @@ case_() { # name input [extra args]
 case_ fibonacci u32:10
 case_ loop u32:17000
 case_ fibonacci u32:1000 --shard-cycles 4096
+# Only the last shard's commitment kept: the others are generated and
+# uploaded again in pass 2 (the kept one is proven from the device alone).
+case_ fibonacci u32:1000 --shard-cycles 4096 --keep-commitments-mib 0
 case_ fibonacci u32:170000
 # Every other bundled guest: the precompiles, the software hashes, C, and
 # the real workload (json, two shards).

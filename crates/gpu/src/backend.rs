@@ -178,7 +178,7 @@ impl GpuBackend {
         let mut device_traces = Vec::with_capacity(traces.len());
         for t in traces {
             rec.cells += (t.height() * t.width()) as u64;
-            device_traces.push(DeviceMatrix::upload(&self.gpu, &t)?);
+            device_traces.push(DeviceMatrix::upload_packed(&self.gpu, &t)?);
         }
         let refs: Vec<&DeviceMatrix> = device_traces.iter().collect();
         let (commitment, round) = crate::rounds::commit_traces(
@@ -328,9 +328,9 @@ impl ProverBackend for GpuBackend {
         committed: Option<(Commitment, GpuCommitted)>,
     ) -> Result<StarkProof, ProveError> {
         stark::check_shapes(pk, airs, traces, public_values)?;
-        let start = Instant::now();
-        let cells = traces.iter().map(|t| (t.height() * t.width()) as u64).sum();
         if !self.full_prove {
+            let start = Instant::now();
+            let cells = traces.iter().map(|t| (t.height() * t.width()) as u64).sum();
             // Pass 2 on the CPU from a fresh config: it recommits the main
             // traces (the same draws, so the same commitment as the GPU's).
             drop(committed);
@@ -351,6 +351,84 @@ impl ProverBackend for GpuBackend {
             });
             return proof;
         }
+        let heights: Vec<usize> = traces.iter().map(|t| t.height()).collect();
+        self.prove_gpu(
+            zk,
+            pk,
+            airs,
+            Some(traces),
+            &heights,
+            public_values,
+            external,
+            committed,
+        )
+    }
+
+    /// The committed traces stay on the device, with everything the proof
+    /// needs of them; not when pass 2 runs on the CPU, nor when
+    /// `CLOAK_GPU_DIFF` compares the proof with the CPU's (both read them).
+    fn keeps_traces(&self) -> bool {
+        self.full_prove && std::env::var_os("CLOAK_GPU_DIFF").is_none()
+    }
+
+    fn prove_kept<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        committed: (Commitment, GpuCommitted),
+    ) -> Result<StarkProof, ProveError> {
+        if !self.keeps_traces() {
+            return Err(ProveError::Prover(
+                "this GPU backend proves from the host's traces (CLOAK_GPU_PROVE=host or CLOAK_GPU_DIFF)".into(),
+            ));
+        }
+        let heights: Vec<usize> = committed.1.traces.iter().map(|t| t.height).collect();
+        for (table, (air, t)) in airs.iter().zip(&committed.1.traces).enumerate() {
+            if air.width() != t.width {
+                return Err(ProveError::Prover(format!(
+                    "table {table}: the kept trace is {} columns wide, the table {}",
+                    t.width,
+                    air.width()
+                )));
+            }
+        }
+        stark::check_heights(pk, airs, &heights, public_values)?;
+        self.prove_gpu(
+            zk,
+            pk,
+            airs,
+            None,
+            &heights,
+            public_values,
+            external,
+            Some(committed),
+        )
+    }
+}
+
+impl GpuBackend {
+    /// Pass 2 on the GPU, from `committed` or else from `traces` (uploaded).
+    #[allow(clippy::too_many_arguments)]
+    fn prove_gpu<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: Option<&[RowMajorMatrix<Val>]>,
+        heights: &[usize],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, GpuCommitted)>,
+    ) -> Result<StarkProof, ProveError> {
+        let start = Instant::now();
+        let cells = heights
+            .iter()
+            .zip(airs)
+            .map(|(&h, a)| (h * a.width()) as u64)
+            .sum();
         let before = self.gpu.transfer_totals();
         let main = committed.map(|(commitment, c)| crate::prove::MainCommitted {
             commitment,
@@ -393,6 +471,7 @@ impl ProverBackend for GpuBackend {
             pk,
             airs,
             traces,
+            heights,
             public_values,
             external,
             main,
@@ -403,7 +482,7 @@ impl ProverBackend for GpuBackend {
         .map_err(gpu_err)?;
         let transfers = self.gpu.transfer_totals().since(&before);
         let wall = start.elapsed();
-        if std::env::var_os("CLOAK_GPU_DIFF").is_some() {
+        if let (Some(traces), true) = (traces, std::env::var_os("CLOAK_GPU_DIFF").is_some()) {
             // Diagnostics: the CPU's proof of the same statement, part by part.
             let cpu = stark::prove_with_external(
                 &zk.config(),

@@ -619,3 +619,35 @@ pub fn check_open(gpu: &GpuContext, seed: u64, log_n: usize, w: usize) -> Result
         result,
     ))
 }
+
+/// Bit-packed uploads ([`DeviceMatrix::upload_packed`]) of matrices of
+/// `h × w` whose columns hold values of 0 to 31 bits (and random field
+/// elements), against the plain upload's words.
+pub fn check_packed_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> Result<Check> {
+    let mut r = rng(seed);
+    let values: Vec<Val> = (0..h * w)
+        .map(|t| {
+            let bits = (t % w) % 33;
+            let v: u32 = r.random();
+            if bits == 32 {
+                r.random()
+            } else {
+                Val::from_u32((v & ((1u64 << bits) - 1) as u32) % 0x7f00_0001)
+            }
+        })
+        .collect();
+    let m = RowMajorMatrix::new(values, w);
+    let packed = crate::packed::pack(&m)?;
+    let plain = DeviceMatrix::upload(gpu, &m)?.buf;
+    let unpacked = DeviceMatrix::unpack(gpu, &packed)?.buf;
+    let (plain, unpacked) = (gpu.download(&plain)?, gpu.download(&unpacked)?);
+    Ok(verdict(
+        format!("packed upload {h}x{w}"),
+        format!(
+            "words against a plain upload ({} bytes packed, {} plain)",
+            packed.bytes(),
+            4 * h * w
+        ),
+        compare(&unpacked[..h * w], &plain[..h * w]),
+    ))
+}

@@ -36,6 +36,7 @@ pub mod logup;
 pub mod merkle;
 pub mod ntt;
 pub mod open;
+pub mod packed;
 pub mod poseidon2;
 pub mod proof_diff;
 pub mod prove;

@@ -42,7 +42,6 @@ use p3_fri::{
 use p3_lookup::logup::LogUpGadget;
 use p3_lookup::{Lookup, LookupTerminal};
 use p3_matrix::dense::RowMajorMatrix;
-use p3_matrix::Matrix;
 use p3_symmetric::MerkleCap;
 use p3_uni_stark::{OpenedValues, PreprocessedOpenedValues, StarkGenericConfig};
 use rand::SeedableRng;
@@ -190,7 +189,8 @@ pub fn prove_on_gpu<A: ProvableAir>(
     zk: &ZkRandomness,
     pk: &ProvingKey,
     airs: &[A],
-    traces: &[RowMajorMatrix<Val>],
+    traces: Option<&[RowMajorMatrix<Val>]>,
+    heights: &[usize],
     public_values: &[Vec<Val>],
     external: ExternalBus<Challenge>,
     main: Option<MainCommitted>,
@@ -202,12 +202,29 @@ pub fn prove_on_gpu<A: ProvableAir>(
     let common = pk.common();
     let gadget = LogUpGadget::new();
     let n = airs.len();
-    if traces.len() != n || public_values.len() != n {
+    if heights.len() != n || public_values.len() != n || traces.is_some_and(|t| t.len() != n) {
         return Err(GpuError::Invalid(
             "one trace and public-value vector per table".into(),
         ));
     }
-    let degrees: Vec<usize> = traces.iter().map(|t| t.height()).collect();
+    if traces.is_none() && main.is_none() {
+        return Err(GpuError::Invalid(
+            "no traces: neither on the host nor kept on the device".into(),
+        ));
+    }
+    if let Some(m) = &main {
+        let matches = m.traces.len() == n
+            && m.traces
+                .iter()
+                .zip(heights.iter().zip(airs))
+                .all(|(t, (&h, air))| t.height == h && t.width == air.width());
+        if !matches {
+            return Err(GpuError::Invalid(
+                "the kept traces differ in shape from the tables to prove".into(),
+            ));
+        }
+    }
+    let degrees = heights.to_vec();
     let log_degrees: Vec<usize> = degrees
         .iter()
         .map(|d| d.trailing_zeros() as usize)
@@ -307,7 +324,7 @@ struct Ctx<'a, A> {
     kernels: &'a KernelCache,
     common: &'a CommonData<Config>,
     airs: &'a [A],
-    traces: &'a [RowMajorMatrix<Val>],
+    traces: Option<&'a [RowMajorMatrix<Val>]>,
     public_values: &'a [Vec<Val>],
     all_lookups: &'a [&'a [Lookup<Val>]],
     log_degrees: &'a [usize],
@@ -336,8 +353,9 @@ impl<A: ProvableAir> Ctx<'_, A> {
                 let (mut salts, mut masks) = self.zk.pcs_streams();
                 let traces = self
                     .traces
+                    .ok_or_else(|| GpuError::Invalid("no traces to upload".into()))?
                     .iter()
-                    .map(|t| DeviceMatrix::upload(gpu, t))
+                    .map(|t| DeviceMatrix::upload_packed(gpu, t))
                     .collect::<Result<Vec<_>>>()?;
                 let refs: Vec<&DeviceMatrix> = traces.iter().collect();
                 let (c, r) =

@@ -91,6 +91,18 @@ fn merkle_matches_plonky3() {
 }
 
 #[test]
+fn packed_upload_matches_plain_upload() {
+    let Some(gpu) = gpu_or_skip("packed_upload_matches_plain_upload") else {
+        return;
+    };
+    let checks = vec![
+        check::check_packed_upload(&gpu, 11, 1 << 12, 33).unwrap(),
+        check::check_packed_upload(&gpu, 12, 3000, 7).unwrap(),
+    ];
+    assert_all(&checks);
+}
+
+#[test]
 fn fri_commit_phase_matches_plonky3() {
     let Some(gpu) = gpu_or_skip("fri_commit_phase_matches_plonky3") else {
         return;

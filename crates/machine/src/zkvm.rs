@@ -36,6 +36,7 @@ use p3_matrix::Matrix;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -140,9 +141,21 @@ pub struct ProveOptions {
     /// main-trace commitments for pass 2 instead of committing them again.
     /// The last shard's is always kept.
     pub keep_commitments_bytes: u64,
-    /// Execute and generate the next shard on a thread of its own while
+    /// Execute and generate the next shards on threads of their own while
     /// this one is committed or proven (default); off, one after the other.
     pub pipeline: bool,
+    /// Threads generating shards' traces at once when pipelined (execution
+    /// runs on one more); 0 picks [`default_trace_threads`].
+    pub trace_threads: usize,
+}
+
+/// Trace generation threads by default: half the cores (the rest execute,
+/// drive the GPUs, or prove on the CPU), at most 8 (each holds a shard's
+/// traces).
+pub fn default_trace_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .clamp(1, 8)
 }
 
 impl ProveReport {
@@ -163,6 +176,7 @@ impl Default for ProveOptions {
             seed: None,
             keep_commitments_bytes: DEFAULT_KEEP_COMMITMENTS_BYTES,
             pipeline: true,
+            trace_threads: 0,
         }
     }
 }
@@ -379,71 +393,167 @@ impl MachineKeys {
         Ok((output, shards))
     }
 
-    /// Runs `program` in tracing mode and hands each shard's witness to `f`.
+    /// One shard's witness, checked against the keys' table heights.
+    fn generate(
+        &self,
+        shard: &cloak_vm::Shard,
+        claim: ExecutionClaim,
+    ) -> Result<ShardWitness, ZkvmError> {
+        let w = witness::generate_shard(&self.program, shard, claim, self.fri.min_trace_height())?;
+        for (t, trace) in w.traces.iter().enumerate() {
+            if trace.height() > 1 << self.max_log_heights[t] {
+                return Err(TraceError::TableTooTall {
+                    shard: shard.index as usize,
+                    table: table::NAMES[t],
+                    height: trace.height(),
+                    max_log: self.max_log_heights[t],
+                }
+                .into());
+            }
+        }
+        Ok(w)
+    }
+
+    /// Runs `program` in tracing mode and hands each shard's witness to `f`,
+    /// in order, with its index; shards `skip` names are executed (later
+    /// ones start where they end) but get no traces (`None`).
     fn for_each_shard(
         &self,
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
         claim: ExecutionClaim,
-        mut f: impl FnMut(ShardWitness) -> Result<(), ZkvmError>,
+        skip: &(dyn Fn(usize) -> bool + Sync),
+        mut f: impl FnMut(usize, Option<ShardWitness>) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
-        let min = self.fri.min_trace_height();
         self.run_sharded(program, inputs, opts, |shard| {
-            let w = witness::generate_shard(&self.program, shard, claim, min)?;
-            for (t, trace) in w.traces.iter().enumerate() {
-                if trace.height() > 1 << self.max_log_heights[t] {
-                    return Err(TraceError::TableTooTall {
-                        shard: shard.index as usize,
-                        table: table::NAMES[t],
-                        height: trace.height(),
-                        max_log: self.max_log_heights[t],
-                    }
-                    .into());
-                }
-            }
-            f(w)
+            let index = shard.index as usize;
+            let w = if skip(index) {
+                None
+            } else {
+                Some(self.generate(shard, claim)?)
+            };
+            f(index, w)
         })
     }
 
-    /// [`Self::for_each_shard`] with execution and trace generation on a
-    /// thread of their own, one shard ahead: while `f` proves shard `k` (on
-    /// the GPU, or on the other cores), the CPU executes and generates shard
-    /// `k + 1`. `f` sees the shards in order; the first error (of `f`, else
-    /// of the execution) is returned, and stops the other side.
+    /// [`Self::for_each_shard`] with execution on a thread of its own and
+    /// trace generation on `opts.trace_threads` more, several shards at
+    /// once: while `f` proves shard `k` (on the GPU, or on the other
+    /// cores), the next shards are executed and generated. `f` still sees
+    /// them in order. At most one shard per generating thread, plus one,
+    /// is in flight (queued, generating, or generated and waiting for
+    /// `f`), which bounds memory. The first error (of `f` or a shard's
+    /// generation, in shard order, else of the execution) is returned, and
+    /// stops the other threads.
     fn for_each_shard_pipelined(
         &self,
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
         claim: ExecutionClaim,
-        mut f: impl FnMut(ShardWitness) -> Result<(), ZkvmError>,
+        skip: &(dyn Fn(usize) -> bool + Sync),
+        mut f: impl FnMut(usize, Option<ShardWitness>) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
         if !opts.pipeline {
-            return self.for_each_shard(program, inputs, opts, claim, f);
+            return self.for_each_shard(program, inputs, opts, claim, skip, f);
         }
+        let threads = match opts.trace_threads {
+            0 => default_trace_threads(),
+            n => n,
+        };
+        let in_flight = threads + 1;
+        type Generated = (usize, Result<Option<ShardWitness>, ZkvmError>);
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, cloak_vm::Shard)>(in_flight);
+        let jobs = Mutex::new(job_rx);
+        // Set when `f`'s side stops early: the executor stops at its next
+        // shard, the generators drain the queue without work.
+        let stop = AtomicBool::new(false);
+        let (jobs, stop) = (&jobs, &stop);
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<ShardWitness>(1);
-            let producer = scope.spawn(move || {
-                self.for_each_shard(program, inputs, opts, claim, |w| {
-                    tx.send(w)
-                        .map_err(|_| ZkvmError::Pipeline("the prover stopped".into()))
-                })
+            // A permit per shard in flight: the executor takes one before
+            // handing a shard on, `f`'s side returns it once `f` is done.
+            let (permit_tx, permit_rx) = std::sync::mpsc::sync_channel::<()>(in_flight);
+            for _ in 0..in_flight {
+                permit_tx
+                    .send(())
+                    .expect("the channel has room for every permit");
+            }
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Generated>();
+            let stopped = || ZkvmError::Pipeline("the prover stopped".into());
+            let executed_done = done_tx.clone();
+            let executor = scope.spawn(move || {
+                let mut count = 0usize;
+                let output = self.run_sharded(program, inputs, opts, |shard| {
+                    permit_rx.recv().map_err(|_| stopped())?;
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(stopped());
+                    }
+                    count += 1;
+                    let index = shard.index as usize;
+                    if skip(index) {
+                        executed_done.send((index, Ok(None))).map_err(|_| stopped())
+                    } else {
+                        job_tx.send((index, shard.clone())).map_err(|_| stopped())
+                    }
+                })?;
+                Ok::<_, ZkvmError>((output, count))
             });
+            for _ in 0..threads {
+                let done_tx = done_tx.clone();
+                scope.spawn(move || loop {
+                    let job = jobs.lock().expect("job queue poisoned").recv();
+                    let Ok((index, shard)) = job else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    // A panic (a bug) must not leave the executor waiting.
+                    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.generate(&shard, claim).map(Some)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(ZkvmError::Pipeline(format!(
+                            "generating shard {index} panicked"
+                        )))
+                    });
+                    drop(shard);
+                    // Fails only once `f`'s side has stopped.
+                    let _ = done_tx.send((index, generated));
+                });
+            }
+            drop(done_tx);
+            // Put the shards back in order and hand them to `f`.
+            let mut waiting = BTreeMap::new();
+            let mut next = 0usize;
             let mut consumed = Ok(());
-            for w in rx.iter() {
-                if let Err(e) = f(w) {
-                    consumed = Err(e);
-                    break;
+            'receive: for (index, generated) in done_rx.iter() {
+                waiting.insert(index, generated);
+                while let Some(generated) = waiting.remove(&next) {
+                    if let Err(e) = generated.and_then(|w| f(next, w)) {
+                        consumed = Err(e);
+                        stop.store(true, Ordering::Relaxed);
+                        break 'receive;
+                    }
+                    next += 1;
+                    // The executor may have finished: nobody left to take it.
+                    let _ = permit_tx.send(());
                 }
             }
-            // A producer blocked on a full channel sees it closed and stops.
-            drop(rx);
-            let produced = producer
+            // The executor, blocked on a permit, and the generators, on
+            // sending, see their channels closed and stop.
+            drop(done_rx);
+            drop(permit_tx);
+            let executed = executor
                 .join()
-                .map_err(|_| ZkvmError::Pipeline("shard preparation panicked".into()))?;
+                .map_err(|_| ZkvmError::Pipeline("shard execution panicked".into()))?;
             consumed?;
-            produced
+            let (output, count) = executed?;
+            if next != count {
+                return Err(ZkvmError::Pipeline(format!(
+                    "{count} shards executed but {next} generated"
+                )));
+            }
+            Ok(output)
         })
     }
 
@@ -513,37 +623,52 @@ impl MachineKeys {
         let mut exec_time = Duration::ZERO;
 
         // Pass 1: every shard's main commitment, and every key's last state.
+        // A shard whose commitment is kept on a backend that keeps its
+        // traces too is proven in pass 2 from what stays here (its public
+        // values and boundary), without executing or generating it again.
+        let reuse_traces = backends.iter().all(ProverBackend::keeps_traces);
         let pass = Instant::now();
         let mut cells_total = 0u64;
         let mut kept_bytes = 0u64;
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
+        let mut reused: Vec<Option<ShardWitness>> = Vec::new();
         let mut t = Instant::now();
         let committed = self.on_workers(
             backends,
             |emit| {
-                let mut index = 0usize;
-                self.for_each_shard_pipelined(program, &inputs, opts, claim, |mut w| {
-                    exec_time += t.elapsed();
-                    commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-                    let traces = w.tables.select(w.traces);
-                    let shard_cells = cells(&traces);
-                    cells_total += shard_cells;
-                    // Pass 2 proves the last shard right after the memory
-                    // proof, so its commitment is always kept; others while
-                    // the budget lasts.
-                    let bytes = kept_commitment_bytes(shard_cells);
-                    let keep = w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
-                    if keep {
-                        kept_bytes += bytes;
-                    }
-                    for b in w.boundary {
-                        last_state.insert(b.key, b);
-                    }
-                    emit(index, (traces, keep))?;
-                    index += 1;
-                    t = Instant::now();
-                    Ok(())
-                })
+                let no_skip = |_: usize| false;
+                self.for_each_shard_pipelined(
+                    program,
+                    &inputs,
+                    opts,
+                    claim,
+                    &no_skip,
+                    |index, w| {
+                        exec_time += t.elapsed();
+                        let mut w =
+                            w.ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
+                        commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+                        let traces = w.tables.select(std::mem::take(&mut w.traces));
+                        let shard_cells = cells(&traces);
+                        cells_total += shard_cells;
+                        // Pass 2 proves the last shard right after the memory
+                        // proof, so its commitment is always kept; others while
+                        // the budget lasts.
+                        let bytes = kept_commitment_bytes(shard_cells);
+                        let keep =
+                            w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
+                        if keep {
+                            kept_bytes += bytes;
+                        }
+                        for b in &w.boundary {
+                            last_state.insert(b.key, *b);
+                        }
+                        reused.push((keep && reuse_traces).then_some(w));
+                        emit(index, (traces, keep))?;
+                        t = Instant::now();
+                        Ok(())
+                    },
+                )
             },
             |backend, index, (traces, keep): (Vec<RowMajorMatrix<Val>>, bool)| {
                 let zk = ZkRandomness::new(self.fri, seeds.of(index));
@@ -563,6 +688,12 @@ impl MachineKeys {
             commitments.push(commitment);
         }
         let shards = commitments.len();
+        if reused.len() != shards {
+            return Err(ZkvmError::Pipeline(format!(
+                "{} shards generated but {shards} committed",
+                reused.len()
+            )));
+        }
         let mut prove_time = pass.elapsed().saturating_sub(exec_time);
 
         let start = Instant::now();
@@ -576,22 +707,45 @@ impl MachineKeys {
         prove_time += start.elapsed();
 
         // Pass 2: prove every shard with the shared challenges, each on the
-        // backend that holds its kept commitment.
+        // backend that holds its kept commitment. Shards not reused are
+        // executed and generated again (the program runs again only if
+        // there are any).
         let pass = Instant::now();
         let exec_before = exec_time;
         let mut t = Instant::now();
+        let skip: Vec<bool> = reused.iter().map(Option::is_some).collect();
         let (proofs, _) = self.on_workers(
             backends,
             |emit| {
-                let mut index = 0usize;
-                self.for_each_shard_pipelined(program, &inputs, opts, claim, |mut w| {
+                let mut next = |index: usize, w: Option<ShardWitness>| {
                     exec_time += t.elapsed();
-                    commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+                    let w = match w {
+                        Some(mut w) => {
+                            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+                            w
+                        }
+                        None => reused
+                            .get_mut(index)
+                            .and_then(Option::take)
+                            .ok_or_else(|| {
+                                ZkvmError::Pipeline(format!(
+                                    "shard {index} was neither kept nor generated"
+                                ))
+                            })?,
+                    };
                     emit(index, w)?;
-                    index += 1;
                     t = Instant::now();
                     Ok(())
-                })
+                };
+                if skip.iter().all(|&s| s) {
+                    for index in 0..shards {
+                        next(index, None)?;
+                    }
+                    return Ok(());
+                }
+                let skip = |index: usize| skip.get(index).copied().unwrap_or(false);
+                self.for_each_shard_pipelined(program, &inputs, opts, claim, &skip, next)
+                    .map(drop)
             },
             |backend, index, w: ShardWitness| {
                 let committed = kept
@@ -716,7 +870,8 @@ impl MachineKeys {
         let (claim, output) = self.claim(program, &inputs, opts)?;
         let mut shards = Vec::new();
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
-        self.for_each_shard(program, &inputs, opts, claim, |w| {
+        self.for_each_shard(program, &inputs, opts, claim, &|_| false, |_, w| {
+            let w = w.ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
             for b in &w.boundary {
                 last_state.insert(b.key, *b);
             }
@@ -838,15 +993,26 @@ impl MachineKeys {
         w.public_values[table::MEMORY] = witness::memory_public_values(alpha, beta, share);
         let zk = ZkRandomness::new(self.fri, seeds.of(index));
         let pk = self.shard_pk(w.tables)?;
-        let stark = backend.prove(
-            &zk,
-            &pk,
-            &self.shard_airs_of(w.tables),
-            &w.tables.select(w.traces),
-            &w.tables.select(w.public_values),
-            external.clone(),
-            committed,
-        )?;
+        let airs = self.shard_airs_of(w.tables);
+        let publics = w.tables.select(w.public_values);
+        // No traces: pass 1 left them with the kept commitment.
+        let stark = if w.traces.is_empty() {
+            let committed = committed.ok_or_else(|| {
+                ZkvmError::Pipeline(format!("shard {index}'s traces were not kept"))
+            })?;
+            backend.prove_kept(&zk, &pk, &airs, &publics, external.clone(), committed)?
+        } else {
+            let traces = w.tables.select(w.traces);
+            backend.prove(
+                &zk,
+                &pk,
+                &airs,
+                &traces,
+                &publics,
+                external.clone(),
+                committed,
+            )?
+        };
         if commitments.get(index) != Some(cloak_prover::main_commitment(&stark)) {
             return Err(ZkvmError::BadShards(format!(
                 "shard {index} committed differently in its two passes"

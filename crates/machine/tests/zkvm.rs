@@ -3,13 +3,76 @@
 
 use cloak_machine::air::table;
 use cloak_machine::{MachineKeys, Proof, ProveOptions, TableSet, ZkvmError};
+use cloak_prover::stark::ProvableAir;
 use cloak_prover::FriSettings;
+use cloak_prover::{
+    Challenge, Commitment, CpuBackend, CpuCommitted, ExternalBus, ProveError, ProverBackend,
+    ProvingKey, StarkProof, Val, ZkRandomness,
+};
 use cloak_vm::Program;
+use p3_matrix::dense::RowMajorMatrix;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 fn guest(name: &str) -> Program {
     let path = format!("{}/../../guests/bin/{name}.elf", env!("CARGO_MANIFEST_DIR"));
     Program::from_elf(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The CPU backend, keeping the traces with their commitment as a GPU
+/// backend does, and counting the shards it proves from them.
+#[derive(Default)]
+struct KeepingBackend {
+    proven_kept: AtomicUsize,
+}
+
+impl ProverBackend for KeepingBackend {
+    type Committed = (CpuCommitted, Vec<RowMajorMatrix<Val>>);
+
+    fn name(&self) -> &'static str {
+        "keeping"
+    }
+
+    fn commit_main(
+        &self,
+        zk: &ZkRandomness,
+        traces: Vec<RowMajorMatrix<Val>>,
+    ) -> Result<(Commitment, Self::Committed), ProveError> {
+        let (commitment, data) = CpuBackend.commit_main(zk, traces.clone())?;
+        Ok((commitment, (data, traces)))
+    }
+
+    fn prove<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: &[RowMajorMatrix<Val>],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, Self::Committed)>,
+    ) -> Result<StarkProof, ProveError> {
+        let committed = committed.map(|(c, (data, _))| (c, data));
+        CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)
+    }
+
+    fn keeps_traces(&self) -> bool {
+        true
+    }
+
+    fn prove_kept<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        (commitment, (data, traces)): (Commitment, Self::Committed),
+    ) -> Result<StarkProof, ProveError> {
+        self.proven_kept.fetch_add(1, Ordering::Relaxed);
+        let committed = Some((commitment, data));
+        CpuBackend.prove(zk, pk, airs, &traces, public_values, external, committed)
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -197,6 +260,28 @@ fn multi_shard_proofs_verify_and_chain() {
         .prove_on_many(&backends, &program, input, &opts)
         .unwrap();
     assert_eq!(spread.to_bytes(), proof.to_bytes());
+    // Three shards' traces generated at once (three threads): the same bytes.
+    let parallel = ProveOptions {
+        trace_threads: 3,
+        ..opts.clone()
+    };
+    let input = vec![1000u32.to_le_bytes().to_vec()];
+    let (parallel_proof, _) = keys.prove(&program, input, &parallel).unwrap();
+    assert_eq!(parallel_proof.to_bytes(), proof.to_bytes());
+    // A backend that keeps the committed traces (as the GPU's does) proves
+    // the kept shards in pass 2 without their traces being generated again:
+    // all three with the default budget, the last alone with none.
+    for (budget, reused) in [(opts.keep_commitments_bytes, 3), (0, 1)] {
+        let keeping = KeepingBackend::default();
+        let input = vec![1000u32.to_le_bytes().to_vec()];
+        let o = ProveOptions {
+            keep_commitments_bytes: budget,
+            ..opts.clone()
+        };
+        let (kept_proof, _) = keys.prove_on(&keeping, &program, input, &o).unwrap();
+        assert_eq!(kept_proof.to_bytes(), proof.to_bytes());
+        assert_eq!(keeping.proven_kept.load(Ordering::Relaxed), reused);
+    }
 
     // The public shares of the cross-shard bus are blinded: other randomness,
     // other shares (they would otherwise be a function of private state).

@@ -55,6 +55,30 @@ pub trait ProverBackend: Sync {
         external: ExternalBus<Challenge>,
         committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError>;
+
+    /// Whether [`Self::Committed`] holds the main traces themselves, so that
+    /// [`ProverBackend::prove_kept`] can prove from it without the host's
+    /// traces (which the caller then need not generate again).
+    fn keeps_traces(&self) -> bool {
+        false
+    }
+
+    /// [`ProverBackend::prove`] of the traces `committed` holds, for a
+    /// backend that [`ProverBackend::keeps_traces`]; others refuse.
+    fn prove_kept<A: ProvableAir>(
+        &self,
+        _zk: &ZkRandomness,
+        _pk: &ProvingKey,
+        _airs: &[A],
+        _public_values: &[Vec<Val>],
+        _external: ExternalBus<Challenge>,
+        _committed: (Commitment, Self::Committed),
+    ) -> Result<StarkProof, ProveError> {
+        Err(ProveError::Prover(format!(
+            "the {} backend does not keep traces: prove needs them",
+            self.name()
+        )))
+    }
 }
 
 /// Plonky3 on the CPU (rayon across all cores).

@@ -291,23 +291,34 @@ pub fn check_shapes<A: ProvableAir>(
     traces: &[RowMajorMatrix<Val>],
     public_values: &[Vec<Val>],
 ) -> Result<(), ProveError> {
-    if airs.len() != traces.len() || airs.len() != public_values.len() {
+    let heights: Vec<usize> = traces.iter().map(|t| t.height()).collect();
+    check_heights(pk, airs, &heights, public_values)
+}
+
+/// [`check_shapes`] from the traces' heights alone (traces held elsewhere).
+pub fn check_heights<A: ProvableAir>(
+    pk: &ProvingKey,
+    airs: &[A],
+    heights: &[usize],
+    public_values: &[Vec<Val>],
+) -> Result<(), ProveError> {
+    if airs.len() != heights.len() || airs.len() != public_values.len() {
         return Err(ProveError::CountMismatch {
             tables: airs.len(),
-            traces: traces.len(),
+            traces: heights.len(),
             publics: public_values.len(),
         });
     }
     // Tables with preprocessed columns have the height fixed at setup; the
     // others may take any height (the proof records it).
-    for (table, ((air, trace), &log_height)) in
-        airs.iter().zip(traces).zip(&pk.log_heights).enumerate()
+    for (table, ((air, &height), &log_height)) in
+        airs.iter().zip(heights).zip(&pk.log_heights).enumerate()
     {
         let fixed = p3_air::BaseAir::<Val>::preprocessed_width(air) > 0;
-        if fixed && trace.height() != 1 << log_height {
+        if fixed && height != 1 << log_height {
             return Err(ProveError::HeightMismatch {
                 table,
-                height: trace.height(),
+                height,
                 log_height,
             });
         }

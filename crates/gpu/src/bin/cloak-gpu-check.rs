@@ -189,6 +189,18 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     {
         rep.push(check::check_open_multi(gpu, s(110 + i as u64), shapes)?);
     }
+    for (i, &(h, w)) in [
+        (1usize, 1usize),
+        (16, 40),
+        (1 << 12, 33),
+        (3000, 7),
+        (1 << 19, 150),
+    ]
+    .iter()
+    .enumerate()
+    {
+        rep.push(check::check_packed_upload(gpu, s(130 + i as u64), h, w)?);
+    }
     let t = Instant::now();
     for c in cloak_gpu::quotient_check::check_machine_logup(gpu, &args.guests, s(120))? {
         rep.push(c);

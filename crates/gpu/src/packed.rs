@@ -1,0 +1,243 @@
+//! Traces cross the bus bit-packed: most trace columns hold bits, bytes or
+//! 16-bit limbs, yet a field element is 32 bits. Every byte uploaded costs
+//! bus time and, in confidential-computing mode, AES-GCM on the CPU
+//! (`transfer.rs`), so the host packs each column of each chunk of rows in
+//! as many bits as its largest value needs and the device unpacks it
+//! (`unpack_trace` in cuda/prove.cu) into the row-major Montgomery words the
+//! prover keeps, the same words a plain upload gives.
+//!
+//! Layout: the rows are cut into chunks of [`CHUNK_ROWS`]; chunk `k` is a
+//! bit stream starting at word `chunk_start[k]` in which each row takes `B`
+//! bits, its column `c` a field of `b` bits at `o` bits into the row, where
+//! `meta[k * width + c] = o << 5 | b` (`b` ≤ 31: canonical KoalaBear values
+//! are below 2^31; `B` is the last column's `o + b`). Chunks are packed in
+//! parallel, each row by row (the order the trace is in memory).
+
+use cloak_prover::config::Val;
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+use p3_field::PrimeField32;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use rayon::prelude::*;
+
+use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
+use crate::ntt::DeviceMatrix;
+use crate::rounds::prove_source;
+
+/// Rows per chunk: small enough that one value's column bits stay local
+/// (each chunk sizes its columns afresh), large enough that the per-chunk
+/// metadata (a word per column) is about 0.1% of a dense trace.
+pub const CHUNK_ROWS: usize = 1024;
+
+/// A matrix packed for upload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PackedMatrix {
+    pub width: usize,
+    pub height: usize,
+    pub words: Vec<u32>,
+    pub chunk_start: Vec<u32>,
+    pub meta: Vec<u32>,
+}
+
+impl PackedMatrix {
+    /// Bytes the packed form moves (against `4 · width · height` unpacked).
+    pub fn bytes(&self) -> usize {
+        4 * (self.words.len() + self.chunk_start.len() + self.meta.len())
+    }
+}
+
+/// Packs `m` (see the module doc). Errors if the matrix is too large for
+/// the format's 32-bit offsets (far beyond what a shard's tables reach).
+pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
+    let (width, height) = (m.width(), m.height());
+    if width == 0 || height == 0 {
+        return Ok(PackedMatrix {
+            width,
+            height,
+            words: Vec::new(),
+            chunk_start: Vec::new(),
+            meta: Vec::new(),
+        });
+    }
+    let too_large =
+        || GpuError::Invalid(format!("a {height} x {width} trace is too large to pack"));
+    if (width * 31) >> 27 != 0 || (CHUNK_ROWS * width * 31) >> 32 != 0 {
+        return Err(too_large());
+    }
+    let chunks: Vec<&[Val]> = m.values.chunks(CHUNK_ROWS * width).collect();
+    // Pass 1: each chunk's column widths, hence its row layout and size.
+    let metas: Vec<(Vec<u32>, usize)> = chunks
+        .par_iter()
+        .map(|chunk| {
+            let mut or = vec![0u32; width];
+            for row in chunk.chunks_exact(width) {
+                for (acc, v) in or.iter_mut().zip(row) {
+                    *acc |= v.as_canonical_u32();
+                }
+            }
+            let mut prefix = 0u32;
+            let meta: Vec<u32> = or
+                .iter()
+                .map(|&acc| {
+                    let bits = 32 - acc.leading_zeros();
+                    let m = prefix << 5 | bits;
+                    prefix += bits;
+                    m
+                })
+                .collect();
+            let rows = chunk.len() / width;
+            (meta, (rows * prefix as usize).div_ceil(32))
+        })
+        .collect();
+    let mut chunk_start = Vec::with_capacity(metas.len());
+    let mut total = 0u64;
+    for (_, words) in &metas {
+        chunk_start.push(u32::try_from(total).map_err(|_| too_large())?);
+        total += *words as u64;
+    }
+    // Pass 2: the rows, one bit stream per chunk. One spare word: the
+    // unpacker may read the word after a value's last.
+    let mut words = vec![0u32; total as usize + 1];
+    let mut outs: Vec<&mut [u32]> = Vec::with_capacity(metas.len());
+    let mut rest = &mut words[..];
+    for (_, n) in &metas {
+        let (out, tail) = rest.split_at_mut(*n);
+        outs.push(out);
+        rest = tail;
+    }
+    outs.into_par_iter()
+        .zip(chunks.par_iter())
+        .zip(metas.par_iter())
+        .for_each(|((out, chunk), (meta, _))| pack_rows(chunk, meta, out));
+    let meta = metas.into_iter().flat_map(|(m, _)| m).collect();
+    Ok(PackedMatrix {
+        width,
+        height,
+        words,
+        chunk_start,
+        meta,
+    })
+}
+
+/// Packs a chunk's rows (row-major) one after the other into `out`, each
+/// value in its column's width (`meta`), through one bit accumulator.
+fn pack_rows(chunk: &[Val], meta: &[u32], out: &mut [u32]) {
+    let width = meta.len();
+    let (mut acc, mut filled, mut w) = (0u64, 0u32, 0usize);
+    for row in chunk.chunks_exact(width) {
+        for (v, &m) in row.iter().zip(meta) {
+            let bits = m & 31;
+            acc |= u64::from(v.as_canonical_u32()) << filled;
+            filled += bits;
+            if filled >= 32 {
+                out[w] = acc as u32;
+                w += 1;
+                acc >>= 32;
+                filled -= 32;
+            }
+        }
+    }
+    if filled > 0 {
+        out[w] = acc as u32;
+    }
+}
+
+impl DeviceMatrix {
+    /// [`DeviceMatrix::upload`] of `m` packed: the same device words, fewer
+    /// bytes across the bus.
+    pub fn upload_packed(gpu: &GpuContext, m: &RowMajorMatrix<Val>) -> Result<Self> {
+        let packed = pack(m)?;
+        Self::unpack(gpu, &packed)
+    }
+
+    /// Uploads `packed` and unpacks it on the device.
+    pub fn unpack(gpu: &GpuContext, packed: &PackedMatrix) -> Result<Self> {
+        let (width, height) = (packed.width, packed.height);
+        let len = width * height;
+        let mut buf = gpu.alloc_u32(len.max(1))?;
+        if len > 0 {
+            let words = gpu.upload(&packed.words)?;
+            let chunk_start = gpu.upload(&packed.chunk_start)?;
+            let meta = gpu.upload(&packed.meta)?;
+            let f = gpu.function("prove", prove_source, "unpack_trace")?;
+            let (h64, w32, rows32) = (height as u64, width as u32, CHUNK_ROWS as u32);
+            let mut l = gpu.stream().launch_builder(&f);
+            l.arg(&words)
+                .arg(&chunk_start)
+                .arg(&meta)
+                .arg(&mut buf)
+                .arg(&h64)
+                .arg(&w32)
+                .arg(&rows32);
+            // SAFETY: `buf` holds height*width words; `words` the packed
+            // streams plus a spare word, `meta` a word per chunk and column.
+            unsafe { l.launch(LaunchConfig::grid((len as u64).div_ceil(256) as u32, 256)) }?;
+        }
+        Ok(DeviceMatrix { buf, width, height })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p3_field::PrimeCharacteristicRing;
+
+    /// The reference unpacker, as the kernel reads the words.
+    fn unpack_host(p: &PackedMatrix) -> Vec<u32> {
+        let mut out = vec![0u32; p.width * p.height];
+        for (t, o) in out.iter_mut().enumerate() {
+            let (row, c) = (t / p.width, t % p.width);
+            let (k, r) = (row / CHUNK_ROWS, row % CHUNK_ROWS);
+            let m = p.meta[k * p.width + c];
+            let bits = m & 31;
+            if bits == 0 {
+                continue;
+            }
+            let last = p.meta[k * p.width + p.width - 1];
+            let row_bits = u64::from((last >> 5) + (last & 31));
+            let pos = r as u64 * row_bits + u64::from(m >> 5);
+            let base = &p.words[p.chunk_start[k] as usize..];
+            let w = (pos >> 5) as usize;
+            let pair = u64::from(base[w]) | (u64::from(base[w + 1]) << 32);
+            *o = ((pair >> (pos & 31)) as u32) & ((1u32 << bits) - 1);
+        }
+        out
+    }
+
+    #[test]
+    fn packing_round_trips_and_shrinks_narrow_columns() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for (height, width) in [(1, 1), (16, 3), (1024, 7), (4096, 37), (3000, 5)] {
+            // Columns of 0, 1, 8, 16, 20 and 31 bits, and one that is zero
+            // in some chunks only.
+            let values: Vec<Val> = (0..height * width)
+                .map(|t| {
+                    let (row, c) = (t / width, t % width);
+                    let v: u32 = rng.random();
+                    Val::from_u32(match c % 7 {
+                        0 => 0,
+                        1 => v & 1,
+                        2 => v & 0xff,
+                        3 => v & 0xffff,
+                        4 => v & 0xfffff,
+                        5 => v % 0x7f00_0001,
+                        _ if row < CHUNK_ROWS => 0,
+                        _ => v & 0x3ff,
+                    })
+                })
+                .collect();
+            let m = RowMajorMatrix::new(values, width);
+            let p = pack(&m).unwrap();
+            let canonical: Vec<u32> = m.values.iter().map(|v| v.as_canonical_u32()).collect();
+            assert_eq!(unpack_host(&p), canonical, "{height} x {width}");
+            if height * width >= 4096 {
+                assert!(
+                    p.bytes() * 2 < 4 * height * width,
+                    "{height} x {width}: {}",
+                    p.bytes()
+                );
+            }
+        }
+    }
+}

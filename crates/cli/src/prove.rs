@@ -209,6 +209,9 @@ impl Prover {
                 gpus.take_peak_memory();
                 let (proof, report) = keys.prove_on_many(gpus.all(), program, inputs, opts)?;
                 let transfers = gpus.transfer_totals().since(&before);
+                if let Some(profile) = cloak_gpu::profile::take_report() {
+                    eprintln!("{profile}");
+                }
                 let run = GpuRun {
                     summary: gpu_summary(gpus, &transfers),
                     transfers,

@@ -13,13 +13,21 @@ __device__ __forceinline__ u32 bitrev_bits(u64 i, u32 bits) {
 // words a row) read column-major in natural order, its first `cols` columns:
 // out[c * 2^log_h + i] = lde[bitrev(i) * width + c]. The quotient domain of a
 // table whose LDE has the quotient domain's size is exactly the LDE's coset.
+// A thread moves LDE_COLS adjacent words of one row (a whole 32-byte
+// sector read) into LDE_COLS columns, where its neighbours (rows i + 1, ...)
+// write beside it: reads and writes both use whole sectors.
+#define LDE_COLS 8
 extern "C" __global__ void lde_to_columns(const u32* __restrict__ lde, u32* __restrict__ out,
                                           u32 log_h, u32 width, u32 cols) {
     u64 h = 1ull << log_h;
+    u64 groups = (cols + LDE_COLS - 1) / LDE_COLS;
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= h * cols) return;
-    u64 i = t % h, c = t / h;
-    out[c * h + i] = lde[(u64)bitrev_bits(i, log_h) * width + c];
+    if (t >= h * groups) return;
+    u64 i = t % h;
+    u32 c0 = (u32)(t / h) * LDE_COLS;
+    const u32* row = lde + (u64)bitrev_bits(i, log_h) * width;
+    u32 c1 = c0 + LDE_COLS < cols ? c0 + LDE_COLS : cols;
+    for (u32 c = c0; c < c1; c++) out[(u64)c * h + i] = row[c];
 }
 
 // `with_zero_cols(w)` reshaped to width w: row 2i the table's row i, row

@@ -80,15 +80,46 @@ extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 se
     counts[t] = c;
 }
 
-// One thread: offsets[t] = sum of counts[..t]; total[0] = sum of all.
-extern "C" __global__ void zk_scan(const u32* counts, u64* offsets, u64 n_segs, u64* total) {
+// The exclusive prefix sum of the counts, in three share-nothing launches
+// over groups of ZK_SCAN_GROUP counts (a single thread walking them all
+// took milliseconds): zk_scan_groups sums each group, zk_scan (one thread)
+// turns the group sums into group offsets and the total, zk_scan_spread
+// writes each count's offset from its group's.
+#define ZK_SCAN_GROUP 256
+
+extern "C" __global__ void zk_scan_groups(const u32* counts, u64 n_segs, u64* group_sums) {
+    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 lo = g * ZK_SCAN_GROUP;
+    if (lo >= n_segs) return;
+    u64 hi = lo + ZK_SCAN_GROUP < n_segs ? lo + ZK_SCAN_GROUP : n_segs;
+    u64 s = 0;
+    for (u64 t = lo; t < hi; t++) s += counts[t];
+    group_sums[g] = s;
+}
+
+// One thread: group_sums becomes exclusive offsets; total[0] = the sum.
+extern "C" __global__ void zk_scan(u64* group_sums, u64 groups, u64* total) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     u64 run = 0;
-    for (u64 t = 0; t < n_segs; t++) {
+    for (u64 g = 0; g < groups; g++) {
+        u64 s = group_sums[g];
+        group_sums[g] = run;
+        run += s;
+    }
+    total[0] = run;
+}
+
+extern "C" __global__ void zk_scan_spread(const u32* counts, const u64* group_offsets,
+                                          u64 n_segs, u64* offsets) {
+    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 lo = g * ZK_SCAN_GROUP;
+    if (lo >= n_segs) return;
+    u64 hi = lo + ZK_SCAN_GROUP < n_segs ? lo + ZK_SCAN_GROUP : n_segs;
+    u64 run = group_offsets[g];
+    for (u64 t = lo; t < hi; t++) {
         offsets[t] = run;
         run += counts[t];
     }
-    total[0] = run;
 }
 
 // draws[i] for i < n; end[0] = the window-relative index just past the

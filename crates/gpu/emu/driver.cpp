@@ -204,7 +204,14 @@ int main() {
             zk_count(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs, seg,
                      counts.data());
         });
-        emu_launch(1, 1, 1, [&] { zk_scan(counts.data(), offsets.data(), n_segs, &total); });
+        u64 groups = (n_segs + ZK_SCAN_GROUP - 1) / ZK_SCAN_GROUP;
+        std::vector<u64> group_sums(groups, 0);
+        u32 ggrid = (u32)((groups + 127) / 128);
+        emu_launch(ggrid, 128, 1, [&] { zk_scan_groups(counts.data(), n_segs, group_sums.data()); });
+        emu_launch(1, 1, 1, [&] { zk_scan(group_sums.data(), groups, &total); });
+        emu_launch(ggrid, 128, 1, [&] {
+            zk_scan_spread(counts.data(), group_sums.data(), n_segs, offsets.data());
+        });
         u32 t2[2] = {(u32)total, (u32)(total >> 32)};
         wr(t2, 2);
         if (total >= n) {
@@ -248,6 +255,17 @@ int main() {
             open_eval_partial(m.data(), rows, w, inv.data(), zi[0], zi[1], zi[2], zi[3], chunk_rows,
                               chunks, part.data());
         });
+        // Mirrors open::evaluate: fold by 64 until at most 64 chunks are left.
+        while (chunks > 64) {
+            u64 groups = (chunks + 63) / 64;
+            std::vector<u32> next((size_t)4 * groups * w, 0xffffffffu);
+            u64 t = groups * w;
+            emu_launch((u32)((t + 127) / 128), 128, 1, [&] {
+                open_eval_fold(part.data(), chunks, w, 64, next.data());
+            });
+            part.swap(next);
+            chunks = groups;
+        }
         emu_launch((w + 127) / 128, 128, 1, [&] {
             open_eval_finish(part.data(), chunks, w, sc[0], sc[1], sc[2], sc[3], out.data());
         });
@@ -264,8 +282,13 @@ int main() {
         }
         auto ro = rdn((size_t)4 * h);
         auto m = rdn((size_t)h * w);
+        u64 nb = (w + REDUCE_BLOCK - 1) / REDUCE_BLOCK;
+        std::vector<u32> part((size_t)4 * h * nb, 0xffffffffu);
+        emu_launch((u32)((h * nb + 127) / 128), 128, 1, [&] {
+            open_reduce_blocks(m.data(), h, w, apow.data(), part.data());
+        });
         emu_launch((h + 127) / 128, 128, 1, [&] {
-            open_reduce(m.data(), h, w, apow.data(), npts, inv[0].data(), wo[0][0], wo[0][1],
+            open_reduce(part.data(), h, w, npts, inv[0].data(), wo[0][0], wo[0][1],
                         wo[0][2], wo[0][3], rs[0][0], rs[0][1], rs[0][2], rs[0][3], inv[1].data(),
                         wo[1][0], wo[1][1], wo[1][2], wo[1][3], rs[1][0], rs[1][1], rs[1][2],
                         rs[1][3], ro.data());

@@ -38,6 +38,7 @@ pub mod ntt;
 pub mod open;
 pub mod packed;
 pub mod poseidon2;
+pub mod profile;
 pub mod proof_diff;
 pub mod prove;
 pub mod quotient;

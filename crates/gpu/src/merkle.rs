@@ -169,7 +169,10 @@ pub fn commit_salted(
 
     let max_h = matrices[order[0]].height;
     let compress = gpu.function("poseidon2", poseidon2_source, "compress_layer")?;
+    let leaves = crate::profile::span(gpu, "merkle: leaf hashes (tallest)");
     let mut layers = vec![hash_rows(gpu, &group_of(max_h), max_h)?];
+    drop(leaves);
+    let _s = crate::profile::span(gpu, "merkle: layers");
     let mut layer_lens = vec![max_h];
     let mut len = max_h;
     while len > 1 {

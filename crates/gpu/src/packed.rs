@@ -146,7 +146,11 @@ impl DeviceMatrix {
     /// [`DeviceMatrix::upload`] of `m` packed: the same device words, fewer
     /// bytes across the bus.
     pub fn upload_packed(gpu: &GpuContext, m: &RowMajorMatrix<Val>) -> Result<Self> {
-        let packed = pack(m)?;
+        let packed = {
+            let _s = crate::profile::span(gpu, "upload: pack (host)");
+            pack(m)?
+        };
+        let _s = crate::profile::span(gpu, "upload: copy and unpack");
         Self::unpack(gpu, &packed)
     }
 

@@ -370,8 +370,10 @@ impl<A: ProvableAir> Ctx<'_, A> {
         // LogUp: challenges, then the permutation traces made on the device
         // from the main traces there, and their commitment.
         let t0 = Instant::now();
+        let grind = crate::profile::span(gpu, "grinding (host)");
         let (challenges, lookup_pow_witness) =
             transcript.lookup_phase(self.all_lookups, &LogUpGadget::new());
+        drop(grind);
         let mut terminals: Vec<Option<LookupTerminal<Challenge>>> = vec![None; n];
         let mut perm_traces = Vec::new();
         let mut perm_index = vec![usize::MAX; n];
@@ -388,6 +390,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
                 .pre_matrix(i)
                 .zip(self.preprocessed)
                 .map(|(m, p)| (&p.tables[m].buf, p.tables[m].width));
+            let _s = crate::profile::span(gpu, "permutation: LogUp traces");
             let (perm, terminal) = permutation_on_device(
                 gpu,
                 kernel,
@@ -407,6 +410,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
             None
         } else {
             let refs: Vec<&DeviceMatrix> = perm_traces.iter().collect();
+            let _s = crate::profile::span(gpu, "permutation: commit");
             Some(commit_traces(
                 gpu,
                 ntt,
@@ -432,6 +436,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
             let kernel = &kernels.quotient;
             let log_n = self.log_degrees[i];
             let log_q = log_n + 1 + self.log_chunks[i];
+            let cols = crate::profile::span(gpu, "quotient: columns on the quotient domain");
             let main_cols = on_quotient_domain(
                 gpu,
                 ntt,
@@ -460,6 +465,8 @@ impl<A: ProvableAir> Ctx<'_, A> {
                 )?,
                 _ => gpu.alloc_u32(1)?,
             };
+            drop(cols);
+            let _s = crate::profile::span(gpu, "quotient: constraint kernel");
             let perm_vals: Vec<Challenge> = terminals[i].iter().map(|t| t.0).collect();
             let inputs = QuotientInputs {
                 log_n,
@@ -492,14 +499,20 @@ impl<A: ProvableAir> Ctx<'_, A> {
         times.quotient += t0.elapsed();
 
         let t0 = Instant::now();
+        let chunks = crate::profile::span(gpu, "quotient chunks: commit");
         let (quotient_commit, quotient_round) =
             commit_quotient(gpu, ntt, fri, &quotients, &mut mask_rng, &mut salt_rng)?;
+        drop(chunks);
+        let random = crate::profile::span(gpu, "random polynomial: commit");
         drop(quotients);
         let ext_heights: Vec<usize> = self.log_degrees.iter().map(|d| 2usize << d).collect();
         let (random_commit, random_round) =
             commit_random(gpu, ntt, fri, &ext_heights, &mut mask_rng, &mut salt_rng)?;
+        drop(random);
         transcript.quotient_phase(quotient_commit.clone(), Some(random_commit.clone()));
+        let grind = crate::profile::span(gpu, "grinding (host)");
         let (zeta, ood_pow_witness) = transcript.ood_phase();
+        drop(grind);
         times.quotient_commit += t0.elapsed();
 
         // The opening rounds, in p3-batch-stark's order: random, main,
@@ -691,6 +704,7 @@ fn open_rounds(
             .expect("every point has its denominators")
             .1
     };
+    let evaluations = crate::profile::span(gpu, "open: evaluations at the points");
     let mut all_opened: AllOpened = Vec::with_capacity(rounds.len());
     for (r, points, _) in rounds {
         if r.ldes.len() != points.len() {
@@ -709,12 +723,16 @@ fn open_rounds(
         all_opened.push(round);
     }
 
+    drop(evaluations);
     let mut pt = PcsProverTranscript::<DetChallenger, Val, Challenge>::new(
         challenger,
         PcsShape::from_opened_values(&params, &all_opened),
     );
     pt.claimed_openings(&all_opened);
+    let grind = crate::profile::span(gpu, "grinding (host)");
     let (alpha, batch_pow) = pt.batch_phase();
+    drop(grind);
+    let _reduce = crate::profile::span(gpu, "open: reduced openings");
     let batch_pow_witness = batch_pow.unwrap_or(Val::ZERO);
 
     let reduced = (|| -> Result<Vec<DeviceExtVec>> {
@@ -866,13 +884,18 @@ fn prove_fri(
             .collect();
         let mut salts = crate::zkrng::salts_split(gpu, &mut fri_salts, &heights)?.into_iter();
         for _ in &log_arities {
+            let span = crate::profile::span(gpu, "fri: layer commits");
             let layer = commit_layer_with_salts(
                 gpu,
                 folded,
                 salts.next().expect("one salt matrix a layer"),
             )?;
             let commit = MerkleCap::new(vec![layer.tree.root(gpu)?]);
+            drop(span);
+            let grind = crate::profile::span(gpu, "grinding (host)");
             let (beta, witness) = t.commit_round(commit.clone());
+            drop(grind);
+            let _fold = crate::profile::span(gpu, "fri: fold");
             commits.push(commit);
             pow_witnesses.push(witness.unwrap_or(Val::ZERO));
             folded = fold(gpu, &layer.ldes[0], beta)?;
@@ -894,7 +917,9 @@ fn prove_fri(
             return Err(e);
         }
     };
+    let grind = crate::profile::span(gpu, "grinding (host)");
     let (indices, query_pow) = t.query_phase(&final_poly);
+    drop(grind);
     t.finish();
     times.fri += t0.elapsed();
 

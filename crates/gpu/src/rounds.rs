@@ -227,17 +227,27 @@ pub fn commit_traces(
         .iter()
         .map(|t| t.height * (t.width + 2 * NUM_RANDOM_CODEWORDS))
         .collect();
-    let draws = draw_split(gpu, mask_rng, &sizes)?;
+    let draws = {
+        let _s = crate::profile::span(gpu, "commit traces: zk draws");
+        draw_split(gpu, mask_rng, &sizes)?
+    };
     *draws_time += t0.elapsed();
     let mut ldes = Vec::with_capacity(traces.len());
     for (t, d) in traces.iter().zip(&draws) {
-        let dm = crate::backend::randomize_with_draws(gpu, fri, t, d)?;
+        let dm = {
+            let _s = crate::profile::span(gpu, "commit traces: randomize");
+            crate::backend::randomize_with_draws(gpu, fri, t, d)?
+        };
+        let _s = crate::profile::span(gpu, "commit traces: LDE");
         ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
     }
     drop(draws);
     let t0 = std::time::Instant::now();
     let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
-    let salts = salts_split(gpu, salt_rng, &heights)?;
+    let salts = {
+        let _s = crate::profile::span(gpu, "commit traces: salts");
+        salts_split(gpu, salt_rng, &heights)?
+    };
     *draws_time += t0.elapsed();
     Round::commit_with_salts(gpu, ldes, salts)
 }
@@ -487,7 +497,8 @@ pub fn on_quotient_domain(
     }
     let launch = |src: &DeviceMatrix, log_rows: usize, out: &mut CudaSlice<u32>| -> Result<()> {
         let (lr, w, c) = (log_rows as u32, src.width as u32, cols as u32);
-        let total = ((1u64 << log_rows) * cols as u64).div_ceil(256);
+        // One thread per row and group of 8 columns (cuda/prove.cu's LDE_COLS).
+        let total = ((1u64 << log_rows) * (cols as u64).div_ceil(8)).div_ceil(256);
         let mut l = gpu.stream().launch_builder(&f);
         l.arg(&src.buf).arg(out).arg(&lr).arg(&w).arg(&c);
         // SAFETY: src holds at least 2^log_rows rows of `width >= cols`

@@ -141,6 +141,8 @@ impl Samples {
 
 /// Keystream words per thread of the device draws (16 ChaCha20 blocks).
 const DEVICE_SEG_WORDS: u32 = 256;
+/// Segment counts per thread of the scan (cuda/zkrng.cu's `ZK_SCAN_GROUP`).
+const SCAN_GROUP: u64 = 256;
 
 pub(crate) fn zkrng_source() -> String {
     include_str!("../cuda/zkrng.cu").to_string()
@@ -173,7 +175,9 @@ pub fn draw_on_device(
         .map_err(|_| crate::GpuError::Invalid("ChaCha20 word position past 2^64".into()))?;
     let (k, stream) = key_words(rng);
     let count = gpu.function("zkrng", zkrng_source, "zk_count")?;
+    let scan_groups = gpu.function("zkrng", zkrng_source, "zk_scan_groups")?;
     let scan = gpu.function("zkrng", zkrng_source, "zk_scan")?;
+    let scan_spread = gpu.function("zkrng", zkrng_source, "zk_scan_spread")?;
     let scatter = gpu.function("zkrng", zkrng_source, "zk_scatter")?;
     let seg = DEVICE_SEG_WORDS;
     // About 1 word in 128 is rejected; 1/32 spare covers any real stream
@@ -196,13 +200,24 @@ pub fn draw_on_device(
             .arg(&mut counts);
         // SAFETY: counts holds n_segs words.
         unsafe { l.launch(grid) }?;
+        let groups = n_segs.div_ceil(SCAN_GROUP);
+        let mut group_sums = gpu.zeros::<u64>(groups as usize)?;
+        let group_grid = LaunchConfig::grid(groups.div_ceil(128) as u32, 128);
+        let mut l = gpu.stream().launch_builder(&scan_groups);
+        l.arg(&counts).arg(&n_segs).arg(&mut group_sums);
+        // SAFETY: counts holds n_segs words, group_sums one per group.
+        unsafe { l.launch(group_grid) }?;
         let mut l = gpu.stream().launch_builder(&scan);
-        l.arg(&counts)
-            .arg(&mut offsets)
-            .arg(&n_segs)
-            .arg(&mut total);
-        // SAFETY: one thread; offsets holds n_segs, total 1.
+        l.arg(&mut group_sums).arg(&groups).arg(&mut total);
+        // SAFETY: one thread; group_sums holds `groups`, total 1.
         unsafe { l.launch(LaunchConfig::grid(1, 1)) }?;
+        let mut l = gpu.stream().launch_builder(&scan_spread);
+        l.arg(&counts)
+            .arg(&group_sums)
+            .arg(&n_segs)
+            .arg(&mut offsets);
+        // SAFETY: counts and offsets hold n_segs each, group_sums `groups`.
+        unsafe { l.launch(group_grid) }?;
         let have = gpu.download(&total)?[0];
         if have < n as u64 {
             words *= 2;

@@ -340,6 +340,8 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
         (1u64, 0usize, 1usize),
         (2, 3, 1000),
         (3, 17, 40_000),
+        // Over 256 segments: the scan spans several groups.
+        (5, 2, 150_000),
         (4, 1, 5),
     ] {
         let mut host = ZkRng::seed_from_u64(seed);
@@ -397,7 +399,14 @@ fn emulated_open_matches_plonky3() {
         return;
     }
     let mut rng = ZkRng::seed_from_u64(0x0be);
-    for (log_n, w, chunk_rows) in [(3usize, 5usize, 256u32), (8, 3, 16), (9, 17, 7)] {
+    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded twice,
+    // and rows of three 16-column blocks for the reduce.
+    for (log_n, w, chunk_rows) in [
+        (3usize, 5usize, 256u32),
+        (8, 3, 16),
+        (9, 17, 7),
+        (12, 40, 3),
+    ] {
         let trace = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_n, w);
         let lde = check::cpu_lde(trace.clone(), 1);
         let h = lde.height();

@@ -70,28 +70,8 @@ extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 ch
 // row x (of h), compressed = sum_j apow[j] * M[x][j] (apow: the powers of
 // alpha times the matrix's first offset), then for each point k
 // ro[x] += (wo_k - rescale_k * compressed) * inv_k[x].
-// In two launches: open_reduce_blocks sums each row's blocks of REDUCE_BLOCK
-// columns (a thread a block, neighbours on the same row's next blocks, so a
-// warp reads whole sectors), open_reduce adds a row's block sums and applies
-// the points.
-#define REDUCE_BLOCK 16
-extern "C" __global__ void open_reduce_blocks(const u32* __restrict__ m, u64 h, u32 w,
-                                              const u32* __restrict__ apow,
-                                              u32* __restrict__ part) {
-    u64 nb = (w + REDUCE_BLOCK - 1) / REDUCE_BLOCK;
-    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= h * nb) return;
-    u64 x = t / nb;
-    u32 j0 = (u32)(t % nb) * REDUCE_BLOCK;
-    u32 j1 = j0 + REDUCE_BLOCK < w ? j0 + REDUCE_BLOCK : w;
-    const u32* row = m + x * w;
-    kb4 comp = {{0u, 0u, 0u, 0u}};
-    for (u32 j = j0; j < j1; j++) comp = kb4_add(comp, kb4_mul_base(kb4_load(apow + 4 * j), row[j]));
-    kb4_store(part + 4 * t, comp);
-}
-
-extern "C" __global__ void open_reduce(const u32* __restrict__ part, u64 h, u32 w,
-                                       u32 npts,
+extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
+                                       const u32* __restrict__ apow, u32 npts,
                                        const u32* __restrict__ inv0, u32 wo00, u32 wo01, u32 wo02,
                                        u32 wo03, u32 rs00, u32 rs01, u32 rs02, u32 rs03,
                                        const u32* __restrict__ inv1, u32 wo10, u32 wo11, u32 wo12,
@@ -99,9 +79,8 @@ extern "C" __global__ void open_reduce(const u32* __restrict__ part, u64 h, u32 
                                        u32* __restrict__ ro) {
     u64 x = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (x >= h) return;
-    u64 nb = (w + REDUCE_BLOCK - 1) / REDUCE_BLOCK;
     kb4 comp = {{0u, 0u, 0u, 0u}};
-    for (u64 b = 0; b < nb; b++) comp = kb4_add(comp, kb4_load(part + 4 * (x * nb + b)));
+    for (u32 j = 0; j < w; j++) comp = kb4_add(comp, kb4_mul_base(kb4_load(apow + 4 * j), m[x * w + j]));
     kb4 acc = kb4_load(ro + 4 * x);
     kb4 wo0 = {{wo00, wo01, wo02, wo03}}, rs0 = {{rs00, rs01, rs02, rs03}};
     acc = kb4_add(acc, kb4_mul(kb4_sub(wo0, kb4_mul(rs0, comp)), kb4_load(inv0 + 4 * x)));

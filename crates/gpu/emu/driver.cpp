@@ -282,13 +282,8 @@ int main() {
         }
         auto ro = rdn((size_t)4 * h);
         auto m = rdn((size_t)h * w);
-        u64 nb = (w + REDUCE_BLOCK - 1) / REDUCE_BLOCK;
-        std::vector<u32> part((size_t)4 * h * nb, 0xffffffffu);
-        emu_launch((u32)((h * nb + 127) / 128), 128, 1, [&] {
-            open_reduce_blocks(m.data(), h, w, apow.data(), part.data());
-        });
         emu_launch((h + 127) / 128, 128, 1, [&] {
-            open_reduce(part.data(), h, w, npts, inv[0].data(), wo[0][0], wo[0][1],
+            open_reduce(m.data(), h, w, apow.data(), npts, inv[0].data(), wo[0][0], wo[0][1],
                         wo[0][2], wo[0][3], rs[0][0], rs[0][1], rs[0][2], rs[0][3], inv[1].data(),
                         wo[1][0], wo[1][1], wo[1][2], wo[1][3], rs[1][0], rs[1][1], rs[1][2],
                         rs[1][3], ro.data());

@@ -33,8 +33,6 @@ pub(crate) fn open_source() -> String {
 const EVAL_CHUNK_ROWS: u32 = 256;
 /// Chunk sums per thread of `open_eval_fold`; the finish adds at most this many.
 const EVAL_FOLD: u64 = 64;
-/// Columns per thread of `open_reduce_blocks` (cuda/open.cu's REDUCE_BLOCK).
-const REDUCE_BLOCK: usize = 16;
 
 /// `1/(z − x_i)` for the `2^log_n` points `x_i = GENERATOR · ω^bitrev(i)`.
 pub fn inv_denoms(gpu: &GpuContext, z: Challenge, log_n: usize) -> Result<DeviceExtVec> {
@@ -179,17 +177,14 @@ pub fn reduce(
     let (w0, r0) = (ext_words(p0.weighted_openings), ext_words(p0.rescale));
     let (w1, r1) = (ext_words(p1.weighted_openings), ext_words(p1.rescale));
     let (h, w, npts) = (m.height as u64, m.width as u32, points.len() as u32);
-    let blocks = m.width.div_ceil(REDUCE_BLOCK) as u64;
-    let mut part = gpu.alloc_u32(4 * m.height * blocks as usize)?;
-    let f = gpu.function("open", open_source, "open_reduce_blocks")?;
-    let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&m.buf).arg(&h).arg(&w).arg(&apow).arg(&mut part);
-    let threads = h * blocks;
-    // SAFETY: m holds h x w words, apow w elements, part h x blocks.
-    unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(128) as u32, 128)) }?;
     let f = gpu.function("open", open_source, "open_reduce")?;
     let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&part).arg(&h).arg(&w).arg(&npts).arg(&p0.inv.buf);
+    l.arg(&m.buf)
+        .arg(&h)
+        .arg(&w)
+        .arg(&apow)
+        .arg(&npts)
+        .arg(&p0.inv.buf);
     for x in w0.iter().chain(&r0) {
         l.arg(x);
     }
@@ -198,7 +193,7 @@ pub fn reduce(
         l.arg(x);
     }
     l.arg(&mut ro.buf);
-    // SAFETY: part holds h x blocks elements, each inv and ro h.
+    // SAFETY: m holds h x w words, apow w elements, each inv and ro h.
     unsafe { l.launch(LaunchConfig::grid(h.div_ceil(128) as u32, 128)) }?;
     Ok(())
 }

@@ -399,8 +399,7 @@ fn emulated_open_matches_plonky3() {
         return;
     }
     let mut rng = ZkRng::seed_from_u64(0x0be);
-    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded twice,
-    // and rows of three 16-column blocks for the reduce.
+    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded twice.
     for (log_n, w, chunk_rows) in [
         (3usize, 5usize, 256u32),
         (8, 3, 16),

@@ -240,9 +240,10 @@ fn gpu_summary(gpus: &GpuSet, t: &cloak_gpu::TransferTotals) -> String {
         )
     };
     let mut out = format!(
-        "gpu ({} x{}): {}; {} ({}); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
+        "gpu ({} x{}): {}; {}; {} ({}); transfers ({:?}): H2D {} B in {} copies, {:.1} ms; D2H {} B in {} copies, {:.1} ms; AES-GCM {:.1} ms",
         gpu.context().name(),
         gpus.all().len(),
+        part("stage"),
         part("commit_main"),
         part("prove"),
         if gpu.full_prove() { "on the GPU" } else { "on the CPU" },

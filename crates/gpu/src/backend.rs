@@ -159,11 +159,30 @@ impl GpuBackend {
         self.calls.lock().expect("call log poisoned").push(r);
     }
 
-    /// [`ProverBackend::commit_main`], with the GPU's errors.
-    pub fn commit_on_gpu(
+    /// [`ProverBackend::stage`], with the GPU's errors: each trace packed
+    /// and uploaded on the upload stream.
+    pub fn stage_on_gpu(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<GpuStaged, GpuError> {
+        let start = Instant::now();
+        let mut rec = CallRecord {
+            op: "stage",
+            ..CallRecord::default()
+        };
+        let mut tables = Vec::with_capacity(traces.len());
+        for t in traces {
+            rec.cells += (t.height() * t.width()) as u64;
+            tables.push(crate::packed::stage(&self.gpu, &t)?);
+        }
+        rec.transfers.h2d_bytes = tables.iter().map(|t| t.bytes as u64).sum();
+        rec.wall = start.elapsed();
+        self.record(rec);
+        Ok(GpuStaged { tables })
+    }
+
+    /// [`ProverBackend::commit_staged`], with the GPU's errors.
+    pub fn commit_staged_on_gpu(
         &self,
         zk: &ZkRandomness,
-        traces: Vec<RowMajorMatrix<Val>>,
+        staged: GpuStaged,
     ) -> Result<(Commitment, GpuCommitted, CallRecord), GpuError> {
         let start = Instant::now();
         let mut rec = CallRecord {
@@ -173,12 +192,13 @@ impl GpuBackend {
         let before = self.gpu.transfer_totals();
         let fri = zk.fri;
         let (mut salt_rng, mut mask_rng) = zk.pcs_streams();
-        // The traces go up as they are and stay (the LogUp traces are made
-        // from them); randomized, extended and committed on the device.
-        let mut device_traces = Vec::with_capacity(traces.len());
-        for t in traces {
-            rec.cells += (t.height() * t.width()) as u64;
-            device_traces.push(DeviceMatrix::upload_packed(&self.gpu, &t)?);
+        // The traces are unpacked and stay (the LogUp traces are made from
+        // them); randomized, extended and committed on the device.
+        let mut device_traces = Vec::with_capacity(staged.tables.len());
+        for t in staged.tables {
+            rec.cells += (t.height * t.width) as u64;
+            let _s = crate::profile::span(&self.gpu, "upload: unpack staged");
+            device_traces.push(DeviceMatrix::from_staged(&self.gpu, t)?);
         }
         let refs: Vec<&DeviceMatrix> = device_traces.iter().collect();
         let (commitment, round) = crate::rounds::commit_traces(
@@ -203,6 +223,12 @@ impl GpuBackend {
             rec,
         ))
     }
+}
+
+/// Main traces staged on the device ([`GpuBackend::stage_on_gpu`]): packed,
+/// uploaded, waiting to be unpacked and committed.
+pub struct GpuStaged {
+    tables: Vec<crate::packed::StagedMatrix>,
 }
 
 /// [`randomize`] with the randomization made on the GPU: only the trace
@@ -302,17 +328,23 @@ pub fn randomize(
 
 impl ProverBackend for GpuBackend {
     type Committed = GpuCommitted;
+    type Staged = GpuStaged;
 
     fn name(&self) -> &'static str {
         "gpu"
     }
 
-    fn commit_main(
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<GpuStaged, ProveError> {
+        self.stage_on_gpu(traces).map_err(gpu_err)
+    }
+
+    fn commit_staged(
         &self,
         zk: &ZkRandomness,
-        traces: Vec<RowMajorMatrix<Val>>,
+        staged: GpuStaged,
     ) -> Result<(Commitment, GpuCommitted), ProveError> {
-        let (commitment, committed, rec) = self.commit_on_gpu(zk, traces).map_err(gpu_err)?;
+        let (commitment, committed, rec) =
+            self.commit_staged_on_gpu(zk, staged).map_err(gpu_err)?;
         self.record(rec);
         Ok((commitment, committed))
     }

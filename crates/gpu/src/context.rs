@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::transfer::{bytes_of, TransferMode, TransferTotals, Transfers};
+use crate::transfer::{bytes_of, Direction, TransferMode, TransferTotals, Transfers};
 
 use cudarc::driver::{
     sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView, DevicePtr,
@@ -39,13 +39,18 @@ pub enum GpuError {
 
 pub type Result<T> = std::result::Result<T, GpuError>;
 
-/// One GPU, one stream on it, and a cache of compiled kernel modules.
+/// One GPU, its streams, and a cache of compiled kernel modules.
 ///
-/// All work goes to the one stream, in order, so cudarc's per-buffer event
-/// tracking (meant for several streams) is switched off.
+/// All computation goes to one stream, in order, so cudarc's per-buffer
+/// event tracking (meant for several streams) is switched off. A second
+/// stream takes staged uploads ([`Self::upload_staged`]) from other threads
+/// while the first computes; those buffers are handed over with explicit
+/// waits (the upload's end before use, [`Self::free_after_compute`] before
+/// they are freed).
 pub struct GpuContext {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
+    uploads: Arc<CudaStream>,
     name: String,
     arch: (i32, i32),
     sm_count: u32,
@@ -87,9 +92,11 @@ impl GpuContext {
             )));
         }
         let ctx = CudaContext::new(ordinal)?;
-        // SAFETY: every buffer of this crate is used on `stream` only.
+        // SAFETY: every buffer of this crate is used on `stream` only, but
+        // staged uploads, whose hand-over is ordered by hand (see the type).
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream()?;
+        let uploads = ctx.new_stream()?;
         let name = ctx.name()?;
         let arch = ctx.compute_capability()?;
         let sm_count = ctx
@@ -98,6 +105,7 @@ impl GpuContext {
         Ok(Self {
             ctx,
             stream,
+            uploads,
             name,
             arch,
             sm_count,
@@ -205,7 +213,8 @@ impl GpuContext {
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
         self.stream.synchronize()?;
         let start = Instant::now();
-        self.transfers.crypt(bytes_of(data));
+        self.transfers
+            .crypt(Direction::HostToDevice, bytes_of(data));
         let buf = self.stream.clone_htod(data)?;
         self.stream.synchronize()?;
         self.transfers
@@ -213,12 +222,39 @@ impl GpuContext {
         Ok(buf)
     }
 
+    /// [`Self::upload`] on the upload stream, for a thread that prepares
+    /// work while the compute stream is busy: the copy (and its CC-mode
+    /// encryption) overlaps the computation, and is complete on return.
+    /// Free the buffer with [`Self::free_after_compute`] once work that
+    /// reads it is queued.
+    pub fn upload_staged<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
+        let start = Instant::now();
+        self.transfers
+            .crypt(Direction::HostToDevice, bytes_of(data));
+        let buf = self.uploads.clone_htod(data)?;
+        self.uploads.synchronize()?;
+        self.transfers
+            .record_h2d(std::mem::size_of_val(data), start.elapsed());
+        Ok(buf)
+    }
+
+    /// Frees staged buffers (allocated on the upload stream) once the
+    /// compute stream has done the work queued on it so far, which may read
+    /// them: the upload stream, where they are freed, waits for it.
+    pub fn free_after_compute<B>(&self, buffers: B) -> Result<()> {
+        let done = self.stream.record_event(None)?;
+        self.uploads.wait(&done)?;
+        drop(buffers);
+        Ok(())
+    }
+
     /// Copies a device buffer back (counted and timed, as [`Self::upload`]).
     pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &CudaSlice<T>) -> Result<Vec<T>> {
         self.stream.synchronize()?;
         let start = Instant::now();
         let out = self.stream.clone_dtoh(buf)?;
-        self.transfers.crypt(bytes_of(&out));
+        self.transfers
+            .crypt(Direction::DeviceToHost, bytes_of(&out));
         self.transfers
             .record_d2h(std::mem::size_of_val(&out[..]), start.elapsed());
         Ok(out)
@@ -234,7 +270,7 @@ impl GpuContext {
         let start = Instant::now();
         self.stream.memcpy_dtoh(view, out)?;
         self.stream.synchronize()?;
-        self.transfers.crypt(bytes_of(out));
+        self.transfers.crypt(Direction::DeviceToHost, bytes_of(out));
         self.transfers
             .record_d2h(std::mem::size_of_val(out), start.elapsed());
         Ok(())

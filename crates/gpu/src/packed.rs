@@ -14,7 +14,7 @@
 //! parallel, each row by row (the order the trace is in memory).
 
 use cloak_prover::config::Val;
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_field::PrimeField32;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
@@ -142,6 +142,35 @@ fn pack_rows(chunk: &[Val], meta: &[u32], out: &mut [u32]) {
     }
 }
 
+/// A packed matrix already on the device ([`stage`]), to be unpacked there
+/// ([`DeviceMatrix::from_staged`]).
+pub struct StagedMatrix {
+    pub width: usize,
+    pub height: usize,
+    words: CudaSlice<u32>,
+    chunk_start: CudaSlice<u32>,
+    meta: CudaSlice<u32>,
+    /// Bytes uploaded.
+    pub bytes: usize,
+}
+
+/// Packs `m` and uploads it on the upload stream
+/// ([`GpuContext::upload_staged`]): the part of committing a trace that can
+/// run on the thread that made it, while the GPU works on earlier ones.
+pub fn stage(gpu: &GpuContext, m: &RowMajorMatrix<Val>) -> Result<StagedMatrix> {
+    let packed = pack(m)?;
+    // Empty buffers still get a word: the launch wants a valid pointer.
+    let up = |v: &[u32]| gpu.upload_staged(if v.is_empty() { &[0u32][..] } else { v });
+    Ok(StagedMatrix {
+        width: packed.width,
+        height: packed.height,
+        words: up(&packed.words)?,
+        chunk_start: up(&packed.chunk_start)?,
+        meta: up(&packed.meta)?,
+        bytes: packed.bytes(),
+    })
+}
+
 impl DeviceMatrix {
     /// [`DeviceMatrix::upload`] of `m` packed: the same device words, fewer
     /// bytes across the bus.
@@ -156,25 +185,53 @@ impl DeviceMatrix {
 
     /// Uploads `packed` and unpacks it on the device.
     pub fn unpack(gpu: &GpuContext, packed: &PackedMatrix) -> Result<Self> {
-        let (width, height) = (packed.width, packed.height);
+        if packed.width * packed.height == 0 {
+            return Self::unpacked(gpu, packed.width, packed.height, None);
+        }
+        let words = gpu.upload(&packed.words)?;
+        let chunk_start = gpu.upload(&packed.chunk_start)?;
+        let meta = gpu.upload(&packed.meta)?;
+        Self::unpacked(
+            gpu,
+            packed.width,
+            packed.height,
+            Some((&words, &chunk_start, &meta)),
+        )
+    }
+
+    /// Unpacks a staged matrix on the compute stream; its packed buffers
+    /// are freed once that is done.
+    pub fn from_staged(gpu: &GpuContext, s: StagedMatrix) -> Result<Self> {
+        let parts = (s.width * s.height > 0).then_some((&s.words, &s.chunk_start, &s.meta));
+        let m = Self::unpacked(gpu, s.width, s.height, parts)?;
+        gpu.free_after_compute(s)?;
+        Ok(m)
+    }
+
+    /// A `height × width` matrix unpacked from device buffers (words, chunk
+    /// starts, metadata), or zero words where there is nothing to unpack.
+    fn unpacked(
+        gpu: &GpuContext,
+        width: usize,
+        height: usize,
+        parts: Option<(&CudaSlice<u32>, &CudaSlice<u32>, &CudaSlice<u32>)>,
+    ) -> Result<Self> {
         let len = width * height;
         let mut buf = gpu.alloc_u32(len.max(1))?;
-        if len > 0 {
-            let words = gpu.upload(&packed.words)?;
-            let chunk_start = gpu.upload(&packed.chunk_start)?;
-            let meta = gpu.upload(&packed.meta)?;
+        if let Some((words, chunk_start, meta)) = parts {
             let f = gpu.function("prove", prove_source, "unpack_trace")?;
             let (h64, w32, rows32) = (height as u64, width as u32, CHUNK_ROWS as u32);
             let mut l = gpu.stream().launch_builder(&f);
-            l.arg(&words)
-                .arg(&chunk_start)
-                .arg(&meta)
+            l.arg(words)
+                .arg(chunk_start)
+                .arg(meta)
                 .arg(&mut buf)
                 .arg(&h64)
                 .arg(&w32)
                 .arg(&rows32);
             // SAFETY: `buf` holds height*width words; `words` the packed
-            // streams plus a spare word, `meta` a word per chunk and column.
+            // streams (a value's bits lie within its chunk's words), `meta` a
+            // word per chunk and column, `chunk_start` one per chunk.
             unsafe { l.launch(LaunchConfig::grid((len as u64).div_ceil(256) as u32, 256)) }?;
         }
         Ok(DeviceMatrix { buf, width, height })

@@ -169,7 +169,7 @@ impl KernelCache {
 }
 
 /// A main-trace commitment made earlier on the device
-/// ([`crate::GpuBackend::commit_on_gpu`]) under the same randomness, and the
+/// ([`crate::GpuBackend::commit_staged_on_gpu`]) under the same randomness, and the
 /// streams as it left them.
 pub struct MainCommitted {
     pub commitment: Commitment,

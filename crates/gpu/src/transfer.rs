@@ -25,6 +25,12 @@
 //!   copied into the staging buffer and put through AES-256-GCM, which costs
 //!   what decrypting it does (CTR keystream plus GHASH over the chunk).
 //!
+//! Uploads of a shard's traces are made by the thread that generated them
+//! (on a stream of their own, [`GpuContext::upload_staged`](crate::GpuContext::upload_staged)), so there,
+//! as with the driver, their encryption overlaps the GPU's work on earlier
+//! shards; one cipher per GPU and direction makes threads copying the same
+//! way take turns, a chunk at a time.
+//!
 //! The device still receives the plaintext (the copy engine's decryption is
 //! not emulated), so proofs are unchanged. What it leaves out: the copy
 //! engine's own AES throughput and its overlap with the CPU's (the emulation
@@ -116,29 +122,36 @@ impl CcCrypt {
         }
     }
 
-    /// Copies `data` into the staging buffer chunk by chunk and encrypts
-    /// each chunk in place under a fresh nonce.
-    fn seal(&mut self, data: &[u8]) {
-        for chunk in data.chunks(CC_CHUNK) {
-            let buf = &mut self.staging[..chunk.len()];
-            buf.copy_from_slice(chunk);
-            self.counter += 1;
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&self.counter.to_be_bytes());
-            let tag = self
-                .cipher
-                .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", buf)
-                .expect("AES-GCM accepts any chunk below 64 GiB");
-            std::hint::black_box(tag);
-        }
+    /// Copies one chunk (at most [`CC_CHUNK`] bytes) into the staging
+    /// buffer and encrypts it in place under a fresh nonce.
+    fn seal_chunk(&mut self, chunk: &[u8]) {
+        let buf = &mut self.staging[..chunk.len()];
+        buf.copy_from_slice(chunk);
+        self.counter += 1;
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&self.counter.to_be_bytes());
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", buf)
+            .expect("AES-GCM accepts any chunk below 64 GiB");
+        std::hint::black_box(tag);
         std::hint::black_box(&self.staging);
     }
+}
+
+/// Which way a copy goes (each has its own cipher and bounce buffer, as the
+/// driver keys each direction of a channel apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    HostToDevice,
+    DeviceToHost,
 }
 
 /// The transfer log of one [`crate::GpuContext`].
 pub(crate) struct Transfers {
     mode: Mutex<TransferMode>,
-    crypt: Mutex<Option<CcCrypt>>,
+    /// One cipher and bounce buffer per direction.
+    crypt: [Mutex<Option<CcCrypt>>; 2],
     h2d_bytes: AtomicU64,
     d2h_bytes: AtomicU64,
     h2d_ns: AtomicU64,
@@ -152,7 +165,7 @@ impl Transfers {
     pub(crate) fn new() -> Self {
         Self {
             mode: Mutex::new(TransferMode::Plain),
-            crypt: Mutex::new(None),
+            crypt: [Mutex::new(None), Mutex::new(None)],
             h2d_bytes: AtomicU64::new(0),
             d2h_bytes: AtomicU64::new(0),
             h2d_ns: AtomicU64::new(0),
@@ -173,14 +186,21 @@ impl Transfers {
 
     /// Runs the CC emulation's encryption of `bytes` if it is on; returns
     /// the time it took.
-    pub(crate) fn crypt(&self, bytes: &[u8]) -> Duration {
+    pub(crate) fn crypt(&self, direction: Direction, bytes: &[u8]) -> Duration {
         if self.mode() != TransferMode::CcEmulated {
             return Duration::ZERO;
         }
-        let start = Instant::now();
-        let mut crypt = self.crypt.lock().expect("transfer cipher poisoned");
-        crypt.get_or_insert_with(CcCrypt::new).seal(bytes);
-        let t = start.elapsed();
+        // One bounce buffer per direction and GPU, taken a chunk at a time:
+        // threads copying the same way to the same GPU take turns chunk by
+        // chunk. Only the encryption is timed, not the wait for a turn.
+        let cipher = &self.crypt[direction as usize];
+        let mut t = Duration::ZERO;
+        for chunk in bytes.chunks(CC_CHUNK) {
+            let mut crypt = cipher.lock().expect("transfer cipher poisoned");
+            let start = Instant::now();
+            crypt.get_or_insert_with(CcCrypt::new).seal_chunk(chunk);
+            t += start.elapsed();
+        }
         self.crypt_ns
             .fetch_add(t.as_nanos() as u64, Ordering::Relaxed);
         t
@@ -229,11 +249,23 @@ mod tests {
     fn emulation_encrypts_only_when_on_and_counts() {
         let t = Transfers::new();
         let data = vec![7u32; 3 * CC_CHUNK / 4 + 5];
-        assert_eq!(t.crypt(bytes_of(&data)), Duration::ZERO);
+        assert_eq!(
+            t.crypt(Direction::HostToDevice, bytes_of(&data)),
+            Duration::ZERO
+        );
         t.set_mode(TransferMode::CcEmulated);
-        assert!(t.crypt(bytes_of(&data)) > Duration::ZERO);
-        // Three chunks of 1 MiB and one partial: four nonces used.
-        assert_eq!(t.crypt.lock().unwrap().as_ref().unwrap().counter, 4);
+        assert!(t.crypt(Direction::DeviceToHost, bytes_of(&data)) > Duration::ZERO);
+        // Three chunks of 1 MiB and one partial: four nonces used, all by
+        // the device-to-host cipher.
+        let nonces = |d: Direction| {
+            t.crypt[d as usize]
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map(|c| c.counter)
+        };
+        assert_eq!(nonces(Direction::DeviceToHost), Some(4));
+        assert_eq!(nonces(Direction::HostToDevice), None);
         t.record_h2d(12, Duration::from_millis(2));
         t.record_d2h(4, Duration::from_millis(1));
         let a = t.totals();
@@ -252,7 +284,7 @@ mod tests {
     fn staging_holds_ciphertext_not_plaintext() {
         let mut c = CcCrypt::new();
         let data = vec![0u8; 4096];
-        c.seal(&data);
+        c.seal_chunk(&data);
         assert!(c.staging[..4096].iter().any(|&b| b != 0));
     }
 }

@@ -198,6 +198,24 @@ pub fn kept_commitment_bytes(cells: u64) -> u64 {
     cells.saturating_mul(16).saturating_mul(11) / 10
 }
 
+/// What the shard pipeline does with each shard besides executing it.
+#[derive(Clone, Copy)]
+struct ShardWork<'a, P> {
+    /// Shards executed (later ones start where they end) but not generated.
+    skip: &'a (dyn Fn(usize) -> bool + Sync),
+    /// Run on the generating thread on each generated shard (with its
+    /// index), ahead of the ordered consumer.
+    prepare: &'a (dyn Fn(usize, ShardWitness) -> Result<P, ZkvmError> + Sync),
+}
+
+impl ShardWork<'static, ShardWitness> {
+    /// Every shard generated, handed on as it is.
+    const ALL: Self = ShardWork {
+        skip: &|_| false,
+        prepare: &|_, w| Ok(w),
+    };
+}
+
 /// A shard's pass-1 commitment kept for pass 2 (taken by the worker that
 /// proves the shard).
 type KeptCommitment<B> = std::sync::Mutex<Option<(Commitment, <B as ProverBackend>::Committed)>>;
@@ -207,8 +225,8 @@ type KeptCommitment<B> = std::sync::Mutex<Option<(Commitment, <B as ProverBacken
 pub struct ProveReport {
     pub cycles: u64,
     pub shards: usize,
-    /// Waiting for shards to be executed and their traces generated (both
-    /// passes). That work runs one shard ahead of the prover, on a thread of
+    /// Waiting for shards to be executed, their traces generated and
+    /// staged for the backend (both passes). That work runs one shard ahead of the prover, on a thread of
     /// its own, so this is only the part the proving did not hide;
     /// `execution + prove` is the wall time of both passes.
     pub execution: Duration,
@@ -414,24 +432,25 @@ impl MachineKeys {
         Ok(w)
     }
 
-    /// Runs `program` in tracing mode and hands each shard's witness to `f`,
-    /// in order, with its index; shards `skip` names are executed (later
-    /// ones start where they end) but get no traces (`None`).
-    fn for_each_shard(
+    /// Runs `program` in tracing mode and hands each shard's witness, put
+    /// through `work.prepare`, to `f`, in order, with its index; shards
+    /// `work.skip` names are executed (later ones start where they end) but
+    /// get no traces (`None`).
+    fn for_each_shard<P>(
         &self,
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
         claim: ExecutionClaim,
-        skip: &(dyn Fn(usize) -> bool + Sync),
-        mut f: impl FnMut(usize, Option<ShardWitness>) -> Result<(), ZkvmError>,
+        work: ShardWork<'_, P>,
+        mut f: impl FnMut(usize, Option<P>) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
         self.run_sharded(program, inputs, opts, |shard| {
             let index = shard.index as usize;
-            let w = if skip(index) {
+            let w = if (work.skip)(index) {
                 None
             } else {
-                Some(self.generate(shard, claim)?)
+                Some((work.prepare)(index, self.generate(shard, claim)?)?)
             };
             f(index, w)
         })
@@ -446,24 +465,25 @@ impl MachineKeys {
     /// `f`), which bounds memory. The first error (of `f` or a shard's
     /// generation, in shard order, else of the execution) is returned, and
     /// stops the other threads.
-    fn for_each_shard_pipelined(
+    fn for_each_shard_pipelined<P: Send>(
         &self,
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
         claim: ExecutionClaim,
-        skip: &(dyn Fn(usize) -> bool + Sync),
-        mut f: impl FnMut(usize, Option<ShardWitness>) -> Result<(), ZkvmError>,
+        work: ShardWork<'_, P>,
+        mut f: impl FnMut(usize, Option<P>) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
         if !opts.pipeline {
-            return self.for_each_shard(program, inputs, opts, claim, skip, f);
+            return self.for_each_shard(program, inputs, opts, claim, work, f);
         }
+        let skip = work.skip;
         let threads = match opts.trace_threads {
             0 => default_trace_threads(),
             n => n,
         };
         let in_flight = threads + 1;
-        type Generated = (usize, Result<Option<ShardWitness>, ZkvmError>);
+        type Generated<P> = (usize, Result<Option<P>, ZkvmError>);
         let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, cloak_vm::Shard)>(in_flight);
         let jobs = Mutex::new(job_rx);
         // Set when `f`'s side stops early: the executor stops at its next
@@ -479,7 +499,7 @@ impl MachineKeys {
                     .send(())
                     .expect("the channel has room for every permit");
             }
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<Generated>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Generated<P>>();
             let stopped = || ZkvmError::Pipeline("the prover stopped".into());
             let executed_done = done_tx.clone();
             let executor = scope.spawn(move || {
@@ -509,7 +529,8 @@ impl MachineKeys {
                     }
                     // A panic (a bug) must not leave the executor waiting.
                     let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.generate(&shard, claim).map(Some)
+                        let w = self.generate(&shard, claim)?;
+                        (work.prepare)(index, w).map(Some)
                     }))
                     .unwrap_or_else(|_| {
                         Err(ZkvmError::Pipeline(format!(
@@ -633,23 +654,34 @@ impl MachineKeys {
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
         let mut reused: Vec<Option<ShardWitness>> = Vec::new();
         let mut t = Instant::now();
+        // On the generating threads: the blind, the tables the shard uses,
+        // and the backend's staging of them (the GPU's packing and upload,
+        // and in CC mode their encryption, overlap its work on earlier
+        // shards).
+        let stage = |index: usize, mut w: ShardWitness| {
+            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+            let traces = w.tables.select(std::mem::take(&mut w.traces));
+            let shard_cells = cells(&traces);
+            let staged = backends[index % backends.len()].stage(traces)?;
+            Ok((w, staged, shard_cells))
+        };
+        let work = ShardWork {
+            skip: &|_| false,
+            prepare: &stage,
+        };
         let committed = self.on_workers(
             backends,
             |emit| {
-                let no_skip = |_: usize| false;
                 self.for_each_shard_pipelined(
                     program,
                     &inputs,
                     opts,
                     claim,
-                    &no_skip,
-                    |index, w| {
+                    work,
+                    |index, staged| {
                         exec_time += t.elapsed();
-                        let mut w =
-                            w.ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
-                        commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-                        let traces = w.tables.select(std::mem::take(&mut w.traces));
-                        let shard_cells = cells(&traces);
+                        let (w, staged, shard_cells) = staged
+                            .ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
                         cells_total += shard_cells;
                         // Pass 2 proves the last shard right after the memory
                         // proof, so its commitment is always kept; others while
@@ -664,16 +696,16 @@ impl MachineKeys {
                             last_state.insert(b.key, *b);
                         }
                         reused.push((keep && reuse_traces).then_some(w));
-                        emit(index, (traces, keep))?;
+                        emit(index, (staged, keep))?;
                         t = Instant::now();
                         Ok(())
                     },
                 )
             },
-            |backend, index, (traces, keep): (Vec<RowMajorMatrix<Val>>, bool)| {
+            |backend, index, (staged, keep): (B::Staged, bool)| {
                 let zk = ZkRandomness::new(self.fri, seeds.of(index));
                 let c = Instant::now();
-                let (commitment, data) = backend.commit_main(&zk, traces)?;
+                let (commitment, data) = backend.commit_staged(&zk, staged)?;
                 Ok((commitment, keep.then_some(data), c.elapsed()))
             },
         )?;
@@ -744,7 +776,11 @@ impl MachineKeys {
                     return Ok(());
                 }
                 let skip = |index: usize| skip.get(index).copied().unwrap_or(false);
-                self.for_each_shard_pipelined(program, &inputs, opts, claim, &skip, next)
+                let work = ShardWork {
+                    skip: &skip,
+                    ..ShardWork::ALL
+                };
+                self.for_each_shard_pipelined(program, &inputs, opts, claim, work, next)
                     .map(drop)
             },
             |backend, index, w: ShardWitness| {
@@ -870,7 +906,7 @@ impl MachineKeys {
         let (claim, output) = self.claim(program, &inputs, opts)?;
         let mut shards = Vec::new();
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
-        self.for_each_shard(program, &inputs, opts, claim, &|_| false, |_, w| {
+        self.for_each_shard(program, &inputs, opts, claim, ShardWork::ALL, |_, w| {
             let w = w.ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
             for b in &w.boundary {
                 last_state.insert(b.key, *b);

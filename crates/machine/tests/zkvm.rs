@@ -28,12 +28,17 @@ struct KeepingBackend {
 
 impl ProverBackend for KeepingBackend {
     type Committed = (CpuCommitted, Vec<RowMajorMatrix<Val>>);
+    type Staged = Vec<RowMajorMatrix<Val>>;
 
     fn name(&self) -> &'static str {
         "keeping"
     }
 
-    fn commit_main(
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
+        Ok(traces)
+    }
+
+    fn commit_staged(
         &self,
         zk: &ZkRandomness,
         traces: Vec<RowMajorMatrix<Val>>,

@@ -28,17 +28,36 @@ pub trait ProverBackend: Sync {
     /// that [`ProverBackend::prove`] need not commit again.
     type Committed: Send;
 
+    /// Main traces made ready for [`ProverBackend::commit_staged`] ahead of
+    /// time, on the thread that generated them, while this backend works on
+    /// earlier ones (the GPU packs and uploads them; the CPU keeps them).
+    type Staged: Send;
+
     /// A short name for reports (`cpu`, `gpu`).
     fn name(&self) -> &'static str;
 
+    /// The part of committing `traces` that needs no randomness and may run
+    /// on another thread than the commitment (see [`Self::Staged`]).
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError>;
+
     /// The main-trace commitment [`ProverBackend::prove`] makes first under
-    /// `zk` (see [`stark::commit_main`]), and the data behind it. Callers
-    /// that cannot afford to keep it drop it.
+    /// `zk` (see [`stark::commit_main`]) of staged traces, and the data
+    /// behind it. Callers that cannot afford to keep it drop it.
+    fn commit_staged(
+        &self,
+        zk: &ZkRandomness,
+        staged: Self::Staged,
+    ) -> Result<(Commitment, Self::Committed), ProveError>;
+
+    /// [`ProverBackend::stage`] then [`ProverBackend::commit_staged`].
     fn commit_main(
         &self,
         zk: &ZkRandomness,
         traces: Vec<RowMajorMatrix<Val>>,
-    ) -> Result<(Commitment, Self::Committed), ProveError>;
+    ) -> Result<(Commitment, Self::Committed), ProveError> {
+        let staged = self.stage(traces)?;
+        self.commit_staged(zk, staged)
+    }
 
     /// Proves one instance of each AIR, with `external`'s challenges for its
     /// bus (see [`stark::prove_with_external`]). With `committed` (from
@@ -94,12 +113,17 @@ pub struct CpuCommitted {
 
 impl ProverBackend for CpuBackend {
     type Committed = CpuCommitted;
+    type Staged = Vec<RowMajorMatrix<Val>>;
 
     fn name(&self) -> &'static str {
         "cpu"
     }
 
-    fn commit_main(
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
+        Ok(traces)
+    }
+
+    fn commit_staged(
         &self,
         zk: &ZkRandomness,
         traces: Vec<RowMajorMatrix<Val>>,

@@ -33,6 +33,15 @@ impl<'a, B: ProverBackend, F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProgressBa
         }
     }
 
+    /// Counts a finished proof. `MachineKeys::prove_on` proves the memory
+    /// proof first, then each shard in order (pass 2).
+    fn proven(&self) {
+        let n = self.proofs.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > 1 {
+            (self.on_shard)(n - 1);
+        }
+    }
+
     fn check(&self) -> Result<(), ProveError> {
         if (self.stop)() {
             Err(ProveError::Prover(STOPPED.to_string()))
@@ -46,18 +55,45 @@ impl<B: ProverBackend, F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProverBackend
     for ProgressBackend<'_, B, F, S>
 {
     type Committed = B::Committed;
+    type Staged = B::Staged;
 
     fn name(&self) -> &'static str {
         self.inner.name()
     }
 
-    fn commit_main(
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
+        self.check()?;
+        self.inner.stage(traces)
+    }
+
+    fn commit_staged(
         &self,
         zk: &ZkRandomness,
-        traces: Vec<RowMajorMatrix<Val>>,
+        staged: Self::Staged,
     ) -> Result<(Commitment, Self::Committed), ProveError> {
         self.check()?;
-        self.inner.commit_main(zk, traces)
+        self.inner.commit_staged(zk, staged)
+    }
+
+    fn keeps_traces(&self) -> bool {
+        self.inner.keeps_traces()
+    }
+
+    fn prove_kept<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<cloak_prover::Challenge>,
+        committed: (Commitment, Self::Committed),
+    ) -> Result<StarkProof, ProveError> {
+        self.check()?;
+        let proof = self
+            .inner
+            .prove_kept(zk, pk, airs, public_values, external, committed)?;
+        self.proven();
+        Ok(proof)
     }
 
     fn prove<A: ProvableAir>(
@@ -74,12 +110,7 @@ impl<B: ProverBackend, F: Fn(u64) + Sync, S: Fn() -> bool + Sync> ProverBackend
         let proof = self
             .inner
             .prove(zk, pk, airs, traces, public_values, external, committed)?;
-        // `MachineKeys::prove_on` proves the memory proof first, then each
-        // shard in order (pass 2).
-        let n = self.proofs.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > 1 {
-            (self.on_shard)(n - 1);
-        }
+        self.proven();
         Ok(proof)
     }
 }

@@ -17,6 +17,8 @@
 //                                                  -> 4w words
 //  11 (open reduce): h, w, npts, 4w apow words, then per point (2, the second ignored if npts
 //      is 1): wo0..3, rs0..3, 4h inv words; then 4h ro words, h*w words -> 4h words
+//  12 (unpack trace): h, w, chunk_rows, n, n words, k, k chunk starts, k*w meta words
+//                                                  -> h*w words
 
 static u32 rd() {
     u32 v;
@@ -289,6 +291,17 @@ int main() {
                         rs[1][3], ro.data());
         });
         wr(ro.data(), ro.size());
+    } else if (cmd == 12) {
+        u32 h = rd(), w = rd(), chunk_rows = rd();
+        auto words = rdn(rd());
+        auto starts = rdn(rd());
+        auto meta = rdn(starts.size() * w);
+        u64 total = (u64)h * w;
+        std::vector<u32> out(total, 0xffffffffu);
+        emu_launch((u32)((total + 255) / 256), 256, 1, [&] {
+            unpack_trace(words.data(), starts.data(), meta.data(), out.data(), h, w, chunk_rows);
+        });
+        wr(out.data(), out.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

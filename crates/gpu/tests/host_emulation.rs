@@ -468,3 +468,42 @@ fn emulated_open_matches_plonky3() {
         assert_eq!(ext_from_raw(run(&req)).unwrap(), want, "2^{log_h}: reduce");
     }
 }
+
+/// Bit-packed traces (`packed::pack`) unpacked by `unpack_trace` give the
+/// plain upload's Montgomery words: columns of 0 to 31 bits and random
+/// elements, heights across and within chunks.
+#[test]
+fn emulated_unpack_restores_packed_traces() {
+    use cloak_gpu::packed::{pack, CHUNK_ROWS};
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0x9ac);
+    for (h, w) in [
+        (1usize, 1usize),
+        (16, 40),
+        (3000, 7),
+        (CHUNK_ROWS * 2 + 5, 33),
+    ] {
+        let values: Vec<Val> = (0..h * w)
+            .map(|t| {
+                let bits = (t % w) % 33;
+                let v: u32 = rng.random();
+                if bits == 32 {
+                    rng.random()
+                } else {
+                    Val::from_u32((v & ((1u64 << bits) - 1) as u32) % 0x7f00_0001)
+                }
+            })
+            .collect();
+        let m = RowMajorMatrix::new(values, w);
+        let p = pack(&m).unwrap();
+        let mut req = vec![12u32, h as u32, w as u32, CHUNK_ROWS as u32];
+        req.push(p.words.len() as u32);
+        req.extend_from_slice(&p.words);
+        req.push(p.chunk_start.len() as u32);
+        req.extend_from_slice(&p.chunk_start);
+        req.extend_from_slice(&p.meta);
+        assert_eq!(run(&req), as_raw(&m.values), "{h} x {w}");
+    }
+}

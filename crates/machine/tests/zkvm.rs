@@ -80,6 +80,92 @@ impl ProverBackend for KeepingBackend {
     }
 }
 
+/// The CPU backend failing its `n`-th staging (on a generating thread) or
+/// its `n`-th commitment (on the prover's side).
+struct FailingBackend {
+    stage_fails_at: usize,
+    commit_fails_at: usize,
+    staged: AtomicUsize,
+    committed: AtomicUsize,
+}
+
+impl ProverBackend for FailingBackend {
+    type Committed = CpuCommitted;
+    type Staged = Vec<RowMajorMatrix<Val>>;
+
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
+        if self.staged.fetch_add(1, Ordering::Relaxed) == self.stage_fails_at {
+            return Err(ProveError::Prover("staging failed here".into()));
+        }
+        Ok(traces)
+    }
+
+    fn commit_staged(
+        &self,
+        zk: &ZkRandomness,
+        traces: Vec<RowMajorMatrix<Val>>,
+    ) -> Result<(Commitment, Self::Committed), ProveError> {
+        if self.committed.fetch_add(1, Ordering::Relaxed) == self.commit_fails_at {
+            return Err(ProveError::Prover("committing failed here".into()));
+        }
+        CpuBackend.commit_main(zk, traces)
+    }
+
+    fn prove<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: &[RowMajorMatrix<Val>],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, Self::Committed)>,
+    ) -> Result<StarkProof, ProveError> {
+        CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)
+    }
+}
+
+/// A failure on either side of the shard pipeline (a generating thread's
+/// staging, the prover's commitment) ends the proof with that error, the
+/// other threads stopped (the call returns), whatever the thread count.
+#[test]
+fn a_failure_in_the_shard_pipeline_stops_it_with_its_error() {
+    let program = guest("fibonacci");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    for threads in [1, 3] {
+        for (stage_at, commit_at, message) in [
+            (1, usize::MAX, "staging failed here"),
+            (usize::MAX, 1, "committing failed here"),
+        ] {
+            let backend = FailingBackend {
+                stage_fails_at: stage_at,
+                commit_fails_at: commit_at,
+                staged: AtomicUsize::new(0),
+                committed: AtomicUsize::new(0),
+            };
+            let opts = ProveOptions {
+                shard_cycles: 1 << 12,
+                seed: Some([2; 32]),
+                trace_threads: threads,
+                ..ProveOptions::default()
+            };
+            let input = vec![1000u32.to_le_bytes().to_vec()];
+            let err = keys
+                .prove_on(&backend, &program, input, &opts)
+                .err()
+                .expect("the proof fails");
+            assert!(
+                err.to_string().contains(message),
+                "{threads} threads: {err}"
+            );
+        }
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -620,23 +620,24 @@ pub fn check_open(gpu: &GpuContext, seed: u64, log_n: usize, w: usize) -> Result
     ))
 }
 
+/// A random `h × w` matrix whose column `c` holds values of `c mod 33` bits
+/// (32: random field elements), as traces mix bits, bytes, limbs and full
+/// elements: the packing's test input.
+pub fn narrow_columns(r: &mut ZkRng, h: usize, w: usize) -> RowMajorMatrix<Val> {
+    let values = (0..h * w)
+        .map(|t| match (t % w) % 33 {
+            32 => r.random(),
+            bits => Val::from_u32((r.random::<u32>() & ((1u64 << bits) - 1) as u32) % 0x7f00_0001),
+        })
+        .collect();
+    RowMajorMatrix::new(values, w)
+}
+
 /// Bit-packed uploads ([`DeviceMatrix::upload_packed`]) of matrices of
 /// `h × w` whose columns hold values of 0 to 31 bits (and random field
 /// elements), against the plain upload's words.
 pub fn check_packed_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> Result<Check> {
-    let mut r = rng(seed);
-    let values: Vec<Val> = (0..h * w)
-        .map(|t| {
-            let bits = (t % w) % 33;
-            let v: u32 = r.random();
-            if bits == 32 {
-                r.random()
-            } else {
-                Val::from_u32((v & ((1u64 << bits) - 1) as u32) % 0x7f00_0001)
-            }
-        })
-        .collect();
-    let m = RowMajorMatrix::new(values, w);
+    let m = narrow_columns(&mut rng(seed), h, w);
     let packed = crate::packed::pack(&m)?;
     let plain = DeviceMatrix::upload(gpu, &m)?.buf;
     let unpacked = DeviceMatrix::unpack(gpu, &packed)?.buf;

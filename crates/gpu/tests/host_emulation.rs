@@ -485,18 +485,7 @@ fn emulated_unpack_restores_packed_traces() {
         (3000, 7),
         (CHUNK_ROWS * 2 + 5, 33),
     ] {
-        let values: Vec<Val> = (0..h * w)
-            .map(|t| {
-                let bits = (t % w) % 33;
-                let v: u32 = rng.random();
-                if bits == 32 {
-                    rng.random()
-                } else {
-                    Val::from_u32((v & ((1u64 << bits) - 1) as u32) % 0x7f00_0001)
-                }
-            })
-            .collect();
-        let m = RowMajorMatrix::new(values, w);
+        let m = check::narrow_columns(&mut rng, h, w);
         let p = pack(&m).unwrap();
         let mut req = vec![12u32, h as u32, w as u32, CHUNK_ROWS as u32];
         req.push(p.words.len() as u32);

@@ -212,11 +212,17 @@ impl GpuContext {
     /// (untimed) and after, so the time is the copy's alone.
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
         self.stream.synchronize()?;
+        self.copy_up(&self.stream, data)
+    }
+
+    /// Encrypts (in CC emulation), copies `data` on `stream` and waits for
+    /// the copy, counting and timing it.
+    fn copy_up<T: DeviceRepr>(&self, stream: &Arc<CudaStream>, data: &[T]) -> Result<CudaSlice<T>> {
         let start = Instant::now();
         self.transfers
             .crypt(Direction::HostToDevice, bytes_of(data));
-        let buf = self.stream.clone_htod(data)?;
-        self.stream.synchronize()?;
+        let buf = stream.clone_htod(data)?;
+        stream.synchronize()?;
         self.transfers
             .record_h2d(std::mem::size_of_val(data), start.elapsed());
         Ok(buf)
@@ -228,14 +234,7 @@ impl GpuContext {
     /// Free the buffer with [`Self::free_after_compute`] once work that
     /// reads it is queued.
     pub fn upload_staged<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
-        let start = Instant::now();
-        self.transfers
-            .crypt(Direction::HostToDevice, bytes_of(data));
-        let buf = self.uploads.clone_htod(data)?;
-        self.uploads.synchronize()?;
-        self.transfers
-            .record_h2d(std::mem::size_of_val(data), start.elapsed());
-        Ok(buf)
+        self.copy_up(&self.uploads, data)
     }
 
     /// Frees staged buffers (allocated on the upload stream) once the

@@ -741,31 +741,40 @@ impl MachineKeys {
         // Pass 2: prove every shard with the shared challenges, each on the
         // backend that holds its kept commitment. Shards not reused are
         // executed and generated again (the program runs again only if
-        // there are any).
+        // there are any); on a backend that keeps traces they are staged on
+        // the generating threads (as in pass 1) and committed again on the
+        // worker, so their uploads overlap the GPU's work too.
         let pass = Instant::now();
         let exec_before = exec_time;
         let mut t = Instant::now();
         let skip: Vec<bool> = reused.iter().map(Option::is_some).collect();
+        let regenerate = |index: usize, mut w: ShardWitness| {
+            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
+            if !reuse_traces {
+                return Ok((w, None));
+            }
+            let traces = w.tables.select(std::mem::take(&mut w.traces));
+            let staged = backends[index % backends.len()].stage(traces)?;
+            Ok((w, Some(staged)))
+        };
         let (proofs, _) = self.on_workers(
             backends,
             |emit| {
-                let mut next = |index: usize, w: Option<ShardWitness>| {
+                let mut next = |index: usize, w: Option<(ShardWitness, Option<B::Staged>)>| {
                     exec_time += t.elapsed();
-                    let w = match w {
-                        Some(mut w) => {
-                            commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-                            w
-                        }
+                    let item = match w {
+                        Some(item) => item,
                         None => reused
                             .get_mut(index)
                             .and_then(Option::take)
+                            .map(|w| (w, None))
                             .ok_or_else(|| {
                                 ZkvmError::Pipeline(format!(
                                     "shard {index} was neither kept nor generated"
                                 ))
                             })?,
                     };
-                    emit(index, w)?;
+                    emit(index, item)?;
                     t = Instant::now();
                     Ok(())
                 };
@@ -778,15 +787,24 @@ impl MachineKeys {
                 let skip = |index: usize| skip.get(index).copied().unwrap_or(false);
                 let work = ShardWork {
                     skip: &skip,
-                    ..ShardWork::ALL
+                    prepare: &regenerate,
                 };
                 self.for_each_shard_pipelined(program, &inputs, opts, claim, work, next)
                     .map(drop)
             },
-            |backend, index, w: ShardWitness| {
-                let committed = kept
-                    .get(index)
-                    .and_then(|k| k.lock().expect("kept commitments poisoned").take());
+            |backend, index, (w, staged): (ShardWitness, Option<B::Staged>)| {
+                let committed = match staged {
+                    // Committed again from the staged traces, with the
+                    // shard's pass-1 randomness (checked against pass 1's
+                    // commitment in `prove_shard`).
+                    Some(staged) => {
+                        let zk = ZkRandomness::new(self.fri, seeds.of(index));
+                        Some(backend.commit_staged(&zk, staged)?)
+                    }
+                    None => kept
+                        .get(index)
+                        .and_then(|k| k.lock().expect("kept commitments poisoned").take()),
+                };
                 self.prove_shard(
                     backend,
                     w,

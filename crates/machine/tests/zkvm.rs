@@ -24,6 +24,8 @@ fn guest(name: &str) -> Program {
 #[derive(Default)]
 struct KeepingBackend {
     proven_kept: AtomicUsize,
+    staged: AtomicUsize,
+    proven_from_traces: AtomicUsize,
 }
 
 impl ProverBackend for KeepingBackend {
@@ -35,6 +37,7 @@ impl ProverBackend for KeepingBackend {
     }
 
     fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
+        self.staged.fetch_add(1, Ordering::Relaxed);
         Ok(traces)
     }
 
@@ -57,6 +60,7 @@ impl ProverBackend for KeepingBackend {
         external: ExternalBus<Challenge>,
         committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError> {
+        self.proven_from_traces.fetch_add(1, Ordering::Relaxed);
         let committed = committed.map(|(c, (data, _))| (c, data));
         CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)
     }
@@ -361,7 +365,10 @@ fn multi_shard_proofs_verify_and_chain() {
     assert_eq!(parallel_proof.to_bytes(), proof.to_bytes());
     // A backend that keeps the committed traces (as the GPU's does) proves
     // the kept shards in pass 2 without their traces being generated again:
-    // all three with the default budget, the last alone with none.
+    // all three with the default budget, the last alone with none. Shards
+    // past the budget are generated and staged again on the generating
+    // threads, committed again, and proven from that commitment: every
+    // shard goes through `prove_kept`; only the memory proof through `prove`.
     for (budget, reused) in [(opts.keep_commitments_bytes, 3), (0, 1)] {
         let keeping = KeepingBackend::default();
         let input = vec![1000u32.to_le_bytes().to_vec()];
@@ -371,7 +378,16 @@ fn multi_shard_proofs_verify_and_chain() {
         };
         let (kept_proof, _) = keys.prove_on(&keeping, &program, input, &o).unwrap();
         assert_eq!(kept_proof.to_bytes(), proof.to_bytes());
-        assert_eq!(keeping.proven_kept.load(Ordering::Relaxed), reused);
+        let shards = proof.shards.len();
+        assert_eq!(shards, 3);
+        assert_eq!(keeping.proven_kept.load(Ordering::Relaxed), shards);
+        assert_eq!(keeping.proven_from_traces.load(Ordering::Relaxed), 1);
+        // Staged: every shard in pass 1, those not kept again in pass 2,
+        // and the memory proof's tables.
+        assert_eq!(
+            keeping.staged.load(Ordering::Relaxed),
+            shards + (shards - reused) + 1
+        );
     }
 
     // The public shares of the cross-shard bus are blinded: other randomness,

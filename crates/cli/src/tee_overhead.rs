@@ -65,8 +65,13 @@ pub fn run(root: &Path, gpu: &GpuSet, prover: &Prover, cfg: &Config) -> Result<E
         gpu.context().name(),
         if real {
             "the GPU is in CC mode: the driver encrypts every transfer for real; one run per case"
+                .to_string()
         } else {
-            "the GPU is not in CC mode: each case plain, then with CC transfer encryption emulated"
+            format!(
+                "the GPU is not in CC mode: each case plain, then with CC transfer encryption \
+                 emulated (AES-256-GCM by {:?}; CLOAK_CC_CIPHER chooses)",
+                cloak_gpu::transfer::CcCipher::from_env()
+            )
         }
     );
     let runs_path = runs_path(&cfg.output);

@@ -46,6 +46,15 @@ __device__ __forceinline__ u32 kb_mul(u32 a, u32 b) {
     return hi < uhi ? r + KB_P : r;
 }
 
+// a * 2^-k mod p for 1 <= k <= 24: p = 1 mod 2^24, so t = -a mod 2^k makes
+// a + t*p divisible by 2^k, and (a + t*p) / 2^k < p. In Montgomery form this
+// is the product by the constant 2^-k, as for any constant.
+__device__ __forceinline__ u32 kb_div_2exp(u32 a, int k) {
+    u32 t = (0u - a) & ((1u << k) - 1);
+    u64 v = (u64)a + (u64)t * KB_P;
+    return (u32)(v >> k);
+}
+
 __device__ __forceinline__ u32 kb_square(u32 a) { return kb_mul(a, a); }
 
 __device__ __forceinline__ u32 kb_cube(u32 a) { return kb_mul(kb_square(a), a); }

@@ -62,32 +62,50 @@ __device__ __forceinline__ void full_round(u32* s, const u32* rc) {
 
 // The sum of W <= 32 canonical values, reduced once: t < 2^36 splits as
 // hi * 2^31 + lo with 2^31 = 2^24 - 1 (mod p), and lo + hi * (2^24 - 1) < 2p.
+// Four running sums, not one, so the additions do not form one chain of W
+// (the partial rounds wait on this sum).
 template <int W>
 __device__ __forceinline__ u32 kb_sum(const u32* s) {
-    u64 t = 0;
+    u64 a[4] = {0, 0, 0, 0};
 #pragma unroll
-    for (int i = 0; i < W; i++) t += s[i];
+    for (int i = 0; i < W; i++) a[i & 3] += s[i];
+    const u64 t = (a[0] + a[1]) + (a[2] + a[3]);
     u32 r = (u32)(t & 0x7fffffffu) + (u32)(t >> 31) * 0x00ffffffu;
     return r >= KB_P ? r - KB_P : r;
 }
 
+// The internal layer s_i <- sum + V_i s_i is generated with the rest of the
+// constants (p2_internal<W>): each product by V_i (small integers and powers
+// of 1/2, either sign) is written out as additions, doublings or a division
+// by 2^k instead of a multiplication.
 template <int W>
 __device__ __forceinline__ void partial_round(u32* s, u32 rc, const u32* diag) {
+    (void)diag;
     s[0] = kb_cube(kb_add(s[0], rc));
     const u32 sum = kb_sum<W>(s);
-#pragma unroll
-    for (int i = 0; i < W; i++) s[i] = kb_add(sum, kb_mul(diag[i], s[i]));
+    p2_internal<W>(s, sum);
 }
+
+// The round loops stay loops: a permutation's code then fits the
+// instruction cache (fully unrolled, a width-24 permutation is ~12 K
+// instructions, and the leaf hashes ran 25-30% slower on an H100), at the
+// cost of reading each round's constants by index. P2_UNROLLED (set by the
+// host, CLOAK_P2_UNROLLED=1) unrolls them, for comparison.
+#ifdef P2_UNROLLED
+#define P2_ROUNDS _Pragma("unroll")
+#else
+#define P2_ROUNDS _Pragma("unroll 1")
+#endif
 
 template <int W>
 __device__ __forceinline__ void permute(u32* s, const u32* rc_init, const u32* rc_term,
                                         const u32* rc_int, int partial, const u32* diag) {
     mds_light<W>(s);
-#pragma unroll
+    P2_ROUNDS
     for (int r = 0; r < P2_HALF_FULL; r++) full_round<W>(s, rc_init + r * W);
-#pragma unroll
+    P2_ROUNDS
     for (int r = 0; r < partial; r++) partial_round<W>(s, rc_int[r], diag);
-#pragma unroll
+    P2_ROUNDS
     for (int r = 0; r < P2_HALF_FULL; r++) full_round<W>(s, rc_term + r * W);
 }
 
@@ -128,6 +146,16 @@ struct Segment {
 };
 
 #define MAX_SEGMENTS 256  // must match merkle.rs
+#define INLINE_SEGMENTS 16  // must match merkle.rs
+
+// A segment table passed by value (in the launch's parameters), so that a
+// tree's leaf hashing needs no upload of its own.
+struct InlineSegments {
+    Segment s[INLINE_SEGMENTS];
+};
+
+__device__ void hash_rows_body(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
+                               u32* __restrict__ out);
 
 // Leaf digests: out[r] = PaddingFreeSponge<Perm24, 24, 16, 8>(row r of every
 // segment, concatenated in order), for r < rows. The sponge starts from the
@@ -137,6 +165,17 @@ struct Segment {
 // digest is state[0..8].
 extern "C" __global__ void hash_rows(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
                                      u32* __restrict__ out) {
+    hash_rows_body(segs, num_segs, rows, out);
+}
+
+// hash_rows with at most INLINE_SEGMENTS segments, given by value.
+extern "C" __global__ void hash_rows_inline(InlineSegments segs, u32 num_segs, u64 rows,
+                                            u32* __restrict__ out) {
+    hash_rows_body(segs.s, num_segs, rows, out);
+}
+
+__device__ void hash_rows_body(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
+                               u32* __restrict__ out) {
     __shared__ Segment sh[MAX_SEGMENTS];
     __shared__ u64 total_len;
     if (threadIdx.x == 0) {
@@ -202,4 +241,25 @@ extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __r
     }
 #pragma unroll
     for (int j = 0; j < 8; j++) next[i * 8 + j] = s[j];
+}
+
+// Proof-of-work search (DetChallenger::grind): candidate c = start + thread
+// index (c < p, as a field element c * R in Montgomery form) goes into
+// base[witness_idx]; the state is permuted with Perm16 and passes where the
+// canonical value of state[7] (the duplex's last rate word, the next sample)
+// has its low bits under `mask` zero. *found becomes the smallest passing
+// candidate (it starts at 0xffffffff).
+extern "C" __global__ void grind16(const u32* __restrict__ base, u32 witness_idx, u32 mask,
+                                   u32 start, u32 count, u32* __restrict__ found) {
+    const u32 t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= count) return;
+    const u32 c = start + t;
+    if (c >= KB_P || c >= *found) return;
+    const u32 cand = kb_mul(c, 0x17f7efe4u);  // R^2 mod p: c * R^2 * R^-1 = c * R
+    u32 s[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) s[j] = j == witness_idx ? cand : base[j];
+    permute16(s);
+    const u32 out = kb_mul(s[7], 1u);  // Montgomery form back to the canonical value
+    if ((out & mask) == 0) atomicMin(found, c);
 }

@@ -95,13 +95,15 @@ extern "C" __global__ void quotient_chunk_coeffs(const u32* __restrict__ idft,
 // Copies `n` spans: span s is lens[s] words from the device address src[s]
 // to out[dst[s] ..]. One block a span (query answers: opened rows, salts,
 // sibling digests), so a proof's openings come back in one download.
-extern "C" __global__ void gather_spans(const u64* __restrict__ src, const u32* __restrict__ lens,
-                                        const u64* __restrict__ dst, u32* __restrict__ out,
+extern "C" __global__ void gather_spans(const u64* __restrict__ spans, u32* __restrict__ out,
                                         u64 n) {
+    // spans: n source addresses, then n destination offsets, then n lengths.
     u64 s = blockIdx.x;
     if (s >= n) return;
-    const u32* from = (const u32*)src[s];
-    for (u32 j = threadIdx.x; j < lens[s]; j += blockDim.x) out[dst[s] + j] = from[j];
+    const u32* from = (const u32*)spans[s];
+    const u64 dst = spans[n + s];
+    const u32 len = (u32)spans[2 * n + s];
+    for (u32 j = threadIdx.x; j < len; j += blockDim.x) out[dst + j] = from[j];
 }
 
 // A column-major h x w buffer made row-major.

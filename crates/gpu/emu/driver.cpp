@@ -19,6 +19,8 @@
 //      is 1): wo0..3, rs0..3, 4h inv words; then 4h ro words, h*w words -> 4h words
 //  12 (unpack trace): h, w, chunk_rows, n, n words, k, k chunk starts, k*w meta words
 //                                                  -> h*w words
+//  13 (grind): witness_idx, bits, 16 state words     -> the smallest passing candidate, or
+//                                                     0xffffffff (batches as src/grind.rs)
 
 static u32 rd() {
     u32 v;
@@ -302,6 +304,20 @@ int main() {
             unpack_trace(words.data(), starts.data(), meta.data(), out.data(), h, w, chunk_rows);
         });
         wr(out.data(), out.size());
+    } else if (cmd == 13) {
+        u32 idx = rd(), bits = rd();
+        auto buf = rdn(16);
+        buf.push_back(0xffffffffu);
+        u32 mask = (u32)((1ull << bits) - 1);
+        u32 lg = bits + 4 < 12 ? 12 : (bits + 4 > 24 ? 24 : bits + 4);
+        u64 batch = 1ull << lg;
+        for (u64 start = 0; start < KB_P && buf[16] == 0xffffffffu; start += batch) {
+            u64 count = batch < KB_P - start ? batch : KB_P - start;
+            emu_launch((u32)((count + 255) / 256), 256, 1, [&] {
+                grind16(buf.data(), idx, mask, (u32)start, (u32)count, buf.data() + 16);
+            });
+        }
+        wr(buf.data() + 16, 1);
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

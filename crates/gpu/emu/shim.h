@@ -33,6 +33,13 @@ static inline unsigned __brev(unsigned x) {
     return r;
 }
 
+// Threads run one at a time, so the atomic is a plain read-modify-write.
+static inline unsigned atomicMin(unsigned* p, unsigned v) {
+    unsigned old = *p;
+    if (v < old) *p = v;
+    return old;
+}
+
 // Runs `kernel(args...)` for every thread of a grid x block launch.
 template <class F>
 static void emu_launch(unsigned grid, unsigned bx, unsigned by, F kernel) {

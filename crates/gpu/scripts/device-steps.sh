@@ -8,9 +8,12 @@
 #   bench    the suite's loop, fibonacci and json cases on the GPU
 #   grind    loop 4.2 M cycles with the proof-of-work search on the GPU and
 #            on the host (CLOAK_GPU_HOST_GRIND=1), same call
+#   p2ab     loop 4.2 M cycles profiled with Poseidon2's round loops rolled
+#            and unrolled (CLOAK_P2_UNROLLED), same seed: same bytes?
 #   profile  loop 4.2 M cycles with CLOAK_GPU_PROFILE=1
 #   tee      the TEE-overhead experiment up to $UP_TO cycles, $REPEAT runs a mode
-#   cubins   the kernel cache as OUT_DIR/cubins.tar (unpack it into
+#   tee-rustcrypto  the same with CLOAK_CC_CIPHER=rustcrypto
+#   cubins   the kernel cache as OUT_DIR/cubins.tgz (unpack it into
 #            .cubin-cache here and carry that, to skip NVRTC next time)
 #
 #   crates/gpu/scripts/device-steps.sh OUT_DIR STEP...
@@ -53,6 +56,17 @@ for step in "$@"; do
         unset CLOAK_GPU_HOST_GRIND
       done
       ;;
+    p2ab)
+      # Poseidon2 with rolled (default) and unrolled round loops: the same
+      # proof bytes (fixed seed) and each one's profile.
+      for unrolled in 0 1; do
+        CLOAK_P2_UNROLLED=$unrolled CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" \
+          --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+          > "$OUT/p2-unrolled$unrolled.txt" 2>&1
+        echo "unrolled=$unrolled rc=$?: $(sha256sum < /tmp/loop.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/p2-unrolled$unrolled.txt")"
+        grep -E "merkle|fri: layer|permutation: commit|quotient chunks" "$OUT/p2-unrolled$unrolled.txt"
+      done
+      ;;
     profile)
       CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" > "$OUT/profile-loop.txt" 2>&1
       echo "profile rc=$?"
@@ -64,9 +78,16 @@ for step in "$@"; do
       echo "tee rc=$?"
       cut -d, -f1,3,6,7,8,13 "$OUT/tee.csv"
       ;;
+    tee-rustcrypto)
+      # The same with RustCrypto's AES-256-GCM in the emulation (stops 12-14).
+      CLOAK_CC_CIPHER=rustcrypto .dev/cloak bench --backend gpu --tee-overhead --up-to "$UP_TO" \
+        --repeat "$REPEAT" -o "$OUT/tee-rc.csv" > /dev/null 2> "$OUT/tee-rc.log"
+      echo "tee-rustcrypto rc=$?"
+      cut -d, -f1,3,6,7,8,13 "$OUT/tee-rc.csv"
+      ;;
     cubins)
       # The compiled kernels, to carry to the next (fresh) machine.
-      tar -cf "$OUT/cubins.tar" -C "$CLOAK_CUBIN_CACHE" . && ls -la "$OUT/cubins.tar"
+      tar -czf "$OUT/cubins.tgz" -C "$CLOAK_CUBIN_CACHE" . && ls -la "$OUT/cubins.tgz"
       ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac

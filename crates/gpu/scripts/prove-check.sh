@@ -36,8 +36,8 @@ case_() { # name input [extra args]
 case_ fibonacci u32:10
 case_ loop u32:17000
 case_ fibonacci u32:1000 --shard-cycles 4096
-# Only the last shard's commitment kept: the others are generated and
-# uploaded again in pass 2 (the kept one is proven from the device alone).
+# Only the last shard's commitment kept: the others are generated, staged
+# and committed again in pass 2 (the kept one is proven from the device alone).
 case_ fibonacci u32:1000 --shard-cycles 4096 --keep-commitments-mib 0
 case_ fibonacci u32:170000
 # Every other bundled guest: the precompiles, the software hashes, C, and

@@ -591,10 +591,11 @@ pub fn check_open(gpu: &GpuContext, seed: u64, log_n: usize, w: usize) -> Result
     let r1 = compare(&inv.download(gpu)?, &cpu_inv).map_err(|e| format!("denominators: {e}"));
     let got = evaluate(gpu, &m, 1, z, &inv)?;
     let mut ro = DeviceExtVec::upload(gpu, &ro0)?;
+    let apow_dev = gpu.upload(crate::field::ext_as_raw(&apow))?;
     reduce(
         gpu,
         &m,
-        &apow,
+        &apow_dev.slice(..),
         &[
             ReducePoint {
                 weighted_openings: wo,
@@ -650,5 +651,33 @@ pub fn check_packed_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> R
             4 * h * w
         ),
         compare(&unpacked[..h * w], &plain[..h * w]),
+    ))
+}
+
+/// The GPU's proof-of-work search against the host's (`DetChallenger::grind`)
+/// after `pending` observed values, at each of `bits`.
+pub fn check_grind(gpu: &GpuContext, seed: u64, pending: usize, bits: &[usize]) -> Result<Check> {
+    use p3_challenger::{CanObserve, GrindingChallenger};
+    let search = crate::grind::GpuWitnessSearch::new(gpu)?;
+    let mut r = rng(seed);
+    let mut results = Vec::new();
+    for &b in bits {
+        let mut host = cloak_prover::challenger::DetChallenger::new(
+            p3_koala_bear::default_koalabear_poseidon2_16(),
+        );
+        for v in random_vals(&mut r, pending) {
+            host.observe(v);
+        }
+        let base = host.grind_base_state();
+        let gpu_w = search.find(base, pending, b)?;
+        let host_w = host.grind(b);
+        results.push((b, gpu_w, Some(host_w)));
+    }
+    let gpu_ws: Vec<_> = results.iter().map(|(b, g, _)| (*b, *g)).collect();
+    let host_ws: Vec<_> = results.iter().map(|(b, _, h)| (*b, *h)).collect();
+    Ok(verdict(
+        format!("grind after {pending} observed"),
+        format!("smallest witnesses of {bits:?} bits against the host's"),
+        compare(&gpu_ws, &host_ws),
     ))
 }

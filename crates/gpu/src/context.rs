@@ -39,6 +39,58 @@ pub enum GpuError {
 
 pub type Result<T> = std::result::Result<T, GpuError>;
 
+/// Counted, timed copies on a GPU's compute stream, encrypted first under
+/// [`TransferMode::CcEmulated`].
+#[derive(Clone)]
+pub struct ComputeCopies {
+    stream: Arc<CudaStream>,
+    transfers: Arc<Transfers>,
+}
+
+impl ComputeCopies {
+    /// Copies `data` to a new device buffer. Plainly, the copy is queued in
+    /// stream order without waiting for the GPU, as `cudaMemcpyAsync` from
+    /// pageable memory is: the data are staged before this returns, so the
+    /// caller may drop them, and the time is the host's part. Under
+    /// [`TransferMode::CcEmulated`] it blocks as a secure copy does: it
+    /// waits for the work queued before it (untimed), then encrypts and
+    /// copies (timed to the copy's end).
+    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
+        let blocking = self.transfers.mode() == TransferMode::CcEmulated;
+        if blocking {
+            self.stream.synchronize()?;
+        }
+        let start = Instant::now();
+        self.transfers
+            .crypt(Direction::HostToDevice, bytes_of(data));
+        let buf = self.stream.clone_htod(data)?;
+        if blocking {
+            self.stream.synchronize()?;
+        }
+        self.transfers
+            .record_h2d(std::mem::size_of_val(data), start.elapsed());
+        Ok(buf)
+    }
+
+    /// Copies a device buffer back once the work queued before is done;
+    /// the time is the copy's (and its decryption's), not the wait.
+    pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &CudaSlice<T>) -> Result<Vec<T>> {
+        self.stream.synchronize()?;
+        let start = Instant::now();
+        let out = self.stream.clone_dtoh(buf)?;
+        self.transfers
+            .crypt(Direction::DeviceToHost, bytes_of(&out));
+        self.transfers
+            .record_d2h(std::mem::size_of_val(&out[..]), start.elapsed());
+        Ok(out)
+    }
+
+    /// The stream the copies go to.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+}
+
 /// One GPU, its streams, and a cache of compiled kernel modules.
 ///
 /// All computation goes to one stream, in order, so cudarc's per-buffer
@@ -55,7 +107,11 @@ pub struct GpuContext {
     arch: (i32, i32),
     sm_count: u32,
     modules: Mutex<HashMap<String, Arc<CudaModule>>>,
-    transfers: Transfers,
+    transfers: Arc<Transfers>,
+    /// `stream`'s copies, shareable ([`Self::copies`]).
+    copies: ComputeCopies,
+    /// Held by the one staged upload in flight ([`Self::upload_staged`]).
+    staging: Mutex<()>,
     /// The most device memory seen in use (total minus free) by [`Self::note_memory`].
     peak_used: AtomicU64,
 }
@@ -102,15 +158,21 @@ impl GpuContext {
         let sm_count = ctx
             .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
             as u32;
+        let transfers = Arc::new(Transfers::new());
         Ok(Self {
             ctx,
-            stream,
+            stream: stream.clone(),
             uploads,
             name,
             arch,
             sm_count,
             modules: Mutex::new(HashMap::new()),
-            transfers: Transfers::new(),
+            copies: ComputeCopies {
+                stream: stream.clone(),
+                transfers: transfers.clone(),
+            },
+            transfers,
+            staging: Mutex::new(()),
             peak_used: AtomicU64::new(0),
         })
     }
@@ -207,34 +269,38 @@ impl GpuContext {
         Ok(self.module(name, source)?.load_function(func)?)
     }
 
-    /// Copies `data` to a new device buffer (counted and timed; encrypted
-    /// first under [`TransferMode::CcEmulated`]). Waits for the stream before
-    /// (untimed) and after, so the time is the copy's alone.
+    /// Copies `data` to a new device buffer on the compute stream
+    /// ([`ComputeCopies::upload`]).
     pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
-        self.stream.synchronize()?;
-        self.copy_up(&self.stream, data)
+        self.copies.upload(data)
     }
 
-    /// Encrypts (in CC emulation), copies `data` on `stream` and waits for
-    /// the copy, counting and timing it.
-    fn copy_up<T: DeviceRepr>(&self, stream: &Arc<CudaStream>, data: &[T]) -> Result<CudaSlice<T>> {
-        let start = Instant::now();
-        self.transfers
-            .crypt(Direction::HostToDevice, bytes_of(data));
-        let buf = stream.clone_htod(data)?;
-        stream.synchronize()?;
-        self.transfers
-            .record_h2d(std::mem::size_of_val(data), start.elapsed());
-        Ok(buf)
+    /// The compute stream's counted copies, as a handle that owns what it
+    /// needs (for work outside a borrow of the context, such as the
+    /// challenger's proof-of-work search).
+    pub fn copies(&self) -> &ComputeCopies {
+        &self.copies
     }
 
     /// [`Self::upload`] on the upload stream, for a thread that prepares
     /// work while the compute stream is busy: the copy (and its CC-mode
-    /// encryption) overlaps the computation, and is complete on return.
-    /// Free the buffer with [`Self::free_after_compute`] once work that
-    /// reads it is queued.
+    /// encryption) overlaps the computation, and is complete on return. Free the buffer with
+    /// [`Self::free_after_compute`] once work that reads it is queued.
+    ///
+    /// One staged upload runs at a time: the bus (and, in CC mode, the
+    /// secure channel) carries one copy at a time anyway, and the compute
+    /// stream's own copies then queue behind one staging thread's chunk,
+    /// not behind one of every staging thread.
     pub fn upload_staged<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
-        self.copy_up(&self.uploads, data)
+        let _one = self.staging.lock().expect("staging lock poisoned");
+        let start = Instant::now();
+        self.transfers
+            .crypt(Direction::HostToDevice, bytes_of(data));
+        let buf = self.uploads.clone_htod(data)?;
+        self.uploads.synchronize()?;
+        self.transfers
+            .record_h2d(std::mem::size_of_val(data), start.elapsed());
+        Ok(buf)
     }
 
     /// Frees staged buffers (allocated on the upload stream) once the
@@ -247,16 +313,9 @@ impl GpuContext {
         Ok(())
     }
 
-    /// Copies a device buffer back (counted and timed, as [`Self::upload`]).
+    /// Copies a device buffer back ([`ComputeCopies::download`]).
     pub fn download<T: DeviceRepr + Default + Clone>(&self, buf: &CudaSlice<T>) -> Result<Vec<T>> {
-        self.stream.synchronize()?;
-        let start = Instant::now();
-        let out = self.stream.clone_dtoh(buf)?;
-        self.transfers
-            .crypt(Direction::DeviceToHost, bytes_of(&out));
-        self.transfers
-            .record_d2h(std::mem::size_of_val(&out[..]), start.elapsed());
-        Ok(out)
+        self.copies.download(buf)
     }
 
     /// Copies a device view into `out` (counted and timed, as [`Self::upload`]).

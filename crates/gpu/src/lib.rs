@@ -12,6 +12,7 @@
 //!   reduced openings, over the committed LDEs;
 //! * [`codegen`], [`quotient`]: each table's quotient kernel, generated
 //!   from its symbolic constraints (p3-batch-stark's `quotient_values`);
+//! * [`grind`]: the transcript's proof-of-work search;
 //! * [`transfer`]: every host-device copy counted and timed, and the
 //!   CC-mode encryption the TEE-overhead experiment emulates;
 //! * [`rounds`], [`logup`], [`prove`]: the whole proof on the GPU
@@ -32,6 +33,7 @@ pub mod context;
 pub mod cubin_cache;
 pub mod field;
 pub mod fri;
+pub mod grind;
 pub mod logup;
 pub mod merkle;
 pub mod ntt;

@@ -113,8 +113,11 @@ pub fn permutation_on_device(
             (&dummy, 0)
         }
     };
-    let publics = gpu.upload(&nonempty(as_raw(public_values)))?;
-    let chal = gpu.upload(ext_as_raw(challenges))?;
+    // Public values and challenges in one upload.
+    let publics_words = nonempty(as_raw(public_values));
+    let scalars = gpu.upload(&[&publics_words[..], ext_as_raw(challenges)].concat())?;
+    let publics = scalars.slice(..publics_words.len());
+    let chal = scalars.slice(publics_words.len()..);
     let (h64, w32, pw32, aw32) = (h as u64, w as u32, pw as u32, aux_w as u32);
     for (p, part) in k.parts.iter().enumerate() {
         let f = gpu.function(&k.part_module(p), String::new, &part.kernel)?;

@@ -35,6 +35,16 @@ use crate::poseidon2::poseidon2_source;
 pub const DIGEST_ELEMS: usize = 8;
 /// The most segments (matrices plus their salt matrices) one leaf message may join.
 const MAX_SEGMENTS: usize = 256; // must match cuda/poseidon2.cu
+/// Segment tables up to this size go to the kernel by value, not by upload.
+const INLINE_SEGMENTS: usize = 16; // must match cuda/poseidon2.cu
+
+/// `InlineSegments` of cuda/poseidon2.cu: (pointer, width) pairs.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct InlineSegments([[u64; 2]; INLINE_SEGMENTS]);
+
+// SAFETY: plain words, laid out as the kernel's struct of 16 (pointer, u64).
+unsafe impl cudarc::driver::DeviceRepr for InlineSegments {}
 
 /// The salts `MerkleTreeHidingMmcs::commit` draws for matrices of these
 /// heights (in input order) from `rng`.
@@ -122,15 +132,29 @@ fn hash_rows(
             "{num_segs} leaf segments (1..={MAX_SEGMENTS} allowed)"
         )));
     }
-    let segs = gpu.upload(&segs)?;
     let mut out = gpu.alloc_u32(rows * DIGEST_ELEMS)?;
     let (n32, rows64) = (num_segs as u32, rows as u64);
+    let grid = LaunchConfig::grid(rows64.div_ceil(128) as u32, 128);
+    if num_segs <= INLINE_SEGMENTS {
+        // By value: no copy of the table to the device.
+        let f = gpu.function("poseidon2", poseidon2_source, "hash_rows_inline")?;
+        let mut table = InlineSegments([[0; 2]; INLINE_SEGMENTS]);
+        for (slot, pair) in table.0.iter_mut().zip(segs.chunks_exact(2)) {
+            *slot = [pair[0], pair[1]];
+        }
+        let mut l = gpu.stream().launch_builder(&f);
+        l.arg(&table).arg(&n32).arg(&rows64).arg(&mut out);
+        // SAFETY: as below; the table travels in the launch's parameters.
+        unsafe { l.launch(grid) }?;
+        return Ok(out);
+    }
+    let segs = gpu.upload(&segs)?;
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&segs).arg(&n32).arg(&rows64).arg(&mut out);
     // SAFETY: each segment pointer addresses rows x width words of a buffer
     // the caller keeps alive; buffers (the segment table too) are freed in
     // stream order, after the kernel.
-    unsafe { l.launch(LaunchConfig::grid(rows64.div_ceil(128) as u32, 128)) }?;
+    unsafe { l.launch(grid) }?;
     Ok(out)
 }
 
@@ -172,7 +196,6 @@ pub fn commit_salted(
     let leaves = crate::profile::span(gpu, "merkle: leaf hashes (tallest)");
     let mut layers = vec![hash_rows(gpu, &group_of(max_h), max_h)?];
     drop(leaves);
-    let _s = crate::profile::span(gpu, "merkle: layers");
     let mut layer_lens = vec![max_h];
     let mut len = max_h;
     while len > 1 {
@@ -181,8 +204,10 @@ pub fn commit_salted(
         let inject = if group.is_empty() {
             None
         } else {
+            let _s = crate::profile::span(gpu, "merkle: leaf hashes (shorter)");
             Some(hash_rows(gpu, &group, next_len)?)
         };
+        let _s = crate::profile::span(gpu, "merkle: compress layers");
         let mut next = gpu.alloc_u32(next_len * DIGEST_ELEMS)?;
         let n = next_len as u64;
         let null = 0u64;

@@ -15,13 +15,13 @@
 //!   `ro[x] += (wo_k − rescale_k · Σ_j apow_j M[x][j]) · 1/(z_k − x)` per
 //!   opening point `k`, as p3's open accumulates them.
 
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
 use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 
 use cloak_prover::config::{Challenge, Val};
 
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
-use crate::field::{base_word, ext_as_raw, ext_from_raw, ext_words};
+use crate::field::{base_word, ext_from_raw, ext_words};
 use crate::fri::DeviceExtVec;
 use crate::ntt::DeviceMatrix;
 
@@ -70,11 +70,33 @@ pub fn evaluate(
     z: Challenge,
     inv: &DeviceExtVec,
 ) -> Result<Vec<Challenge>> {
+    let mut out = gpu.alloc_u32(4 * m.width.max(1))?;
+    evaluate_into(gpu, m, log_blowup, z, inv, &mut out.slice_mut(..))?;
+    ext_from_raw(gpu.download(&out)?)
+}
+
+/// [`evaluate`] into `out` (`4 · m.width` words) on the device, so that
+/// every matrix's values come back in one download.
+pub fn evaluate_into(
+    gpu: &GpuContext,
+    m: &DeviceMatrix,
+    log_blowup: usize,
+    z: Challenge,
+    inv: &DeviceExtVec,
+    out: &mut CudaViewMut<'_, u32>,
+) -> Result<()> {
     let rows = m.height >> log_blowup;
     if rows == 0 || !m.height.is_power_of_two() || inv.len < rows || m.width == 0 {
         return Err(GpuError::Invalid(format!(
             "opening a {} x {} matrix at blowup 2^{log_blowup} with {} denominators",
             m.height, m.width, inv.len
+        )));
+    }
+    if out.len() < 4 * m.width {
+        return Err(GpuError::Invalid(format!(
+            "{} words for {} evaluations",
+            out.len(),
+            m.width
         )));
     }
     let log_rows = rows.trailing_zeros() as usize;
@@ -122,7 +144,6 @@ pub fn evaluate(
             (part, chunks) = (next, groups);
         }
     }
-    let mut out = gpu.alloc_u32(4 * m.width)?;
     let f = gpu.function("open", open_source, "open_eval_finish")?;
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&part)
@@ -132,10 +153,10 @@ pub fn evaluate(
         .arg(&s1)
         .arg(&s2)
         .arg(&s3)
-        .arg(&mut out);
-    // SAFETY: part holds chunks x w elements, out w.
+        .arg(out);
+    // SAFETY: part holds chunks x w elements, out (checked) w.
     unsafe { l.launch(LaunchConfig::grid(w.div_ceil(128), 128)) }?;
-    ext_from_raw(gpu.download(&out)?)
+    Ok(())
 }
 
 /// One opening point's part in [`reduce`]: the matrix's alpha-weighted
@@ -152,13 +173,13 @@ pub struct ReducePoint<'a> {
 pub fn reduce(
     gpu: &GpuContext,
     m: &DeviceMatrix,
-    apow: &[Challenge],
+    apow: &CudaView<'_, u32>,
     points: &[ReducePoint<'_>],
     ro: &mut DeviceExtVec,
 ) -> Result<()> {
-    if apow.len() != m.width || ro.len != m.height || points.is_empty() || points.len() > 2 {
+    if apow.len() != 4 * m.width || ro.len != m.height || points.is_empty() || points.len() > 2 {
         return Err(GpuError::Invalid(format!(
-            "reducing a {} x {} matrix with {} powers, {} points, into {} rows",
+            "reducing a {} x {} matrix with {} power words, {} points, into {} rows",
             m.height,
             m.width,
             apow.len(),
@@ -171,7 +192,6 @@ pub fn reduce(
             "fewer denominators than the matrix's rows".into(),
         ));
     }
-    let apow = gpu.upload(ext_as_raw(apow))?;
     let p0 = &points[0];
     let p1 = points.get(1).unwrap_or(p0);
     let (w0, r0) = (ext_words(p0.weighted_openings), ext_words(p0.rescale));
@@ -182,7 +202,7 @@ pub fn reduce(
     l.arg(&m.buf)
         .arg(&h)
         .arg(&w)
-        .arg(&apow)
+        .arg(apow)
         .arg(&npts)
         .arg(&p0.inv.buf);
     for x in w0.iter().chain(&r0) {

@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use cloak_prover::config::Val;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
-use p3_field::PrimeCharacteristicRing;
+use p3_field::{Field, PrimeCharacteristicRing};
 use p3_koala_bear::{
     GenericPoseidon2LinearLayersKoalaBear, KOALABEAR_POSEIDON2_HALF_FULL_ROUNDS,
     KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_16, KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_24,
@@ -52,6 +52,46 @@ fn push_array(out: &mut String, name: &str, values: &[Val]) {
         write!(out, "{v:#010x}u, ").unwrap();
     }
     out.push_str("\n};\n");
+}
+
+/// The CUDA expression for `v · x` where `x` is the expression `x`: the
+/// diagonals are chosen (by Plonky3) from small integers and powers of 1/2
+/// with either sign, so most products need no multiplication. Returns the
+/// expression for `|v| · x` and whether `v` is negative.
+fn times_const(v: Val, x: &str) -> (String, bool) {
+    let two_inv = Val::TWO.inverse();
+    for (mag, neg) in [(v, false), (-v, true)] {
+        let small = [
+            (Val::ONE, x.to_string()),
+            (Val::TWO, format!("kb_double({x})")),
+            (Val::from_u8(3), format!("kb_mul_w({x})")),
+            (Val::from_u8(4), format!("kb_double(kb_double({x}))")),
+        ];
+        if let Some((_, e)) = small.iter().find(|(c, _)| *c == mag) {
+            return (e.clone(), neg);
+        }
+        // 1/2^k, k <= 24: the division needs p = 1 mod 2^k.
+        if let Some(k) = (1..=24u32).find(|&k| two_inv.exp_u64(k as u64) == mag) {
+            return (format!("kb_div_2exp({x}, {k})"), neg);
+        }
+    }
+    (format!("kb_mul({:#010x}u, {x})", as_raw(&[v])[0]), false)
+}
+
+/// `p2_internal<W>(s, sum)`: `s_i <- sum + V_i s_i` for every i, with the
+/// product by each `V_i` written out ([`times_const`]).
+fn push_internal_layer(out: &mut String, width: usize, diag: &[Val]) {
+    writeln!(
+        out,
+        "template <> __device__ __forceinline__ void p2_internal<{width}>(u32* s, u32 sum) {{"
+    )
+    .unwrap();
+    for (i, &v) in diag.iter().enumerate() {
+        let (e, neg) = times_const(v, &format!("s[{i}]"));
+        let op = if neg { "kb_sub" } else { "kb_add" };
+        writeln!(out, "    s[{i}] = {op}(sum, {e});").unwrap();
+    }
+    out.push_str("}\n");
 }
 
 /// The `__constant__` prelude of cuda/poseidon2.cu, from Plonky3's tables.
@@ -98,12 +138,23 @@ pub fn constants_source() -> String {
     );
     push_array(&mut s, "P2_24_RC_INT", &KOALABEAR_POSEIDON2_RC_24_INTERNAL);
     push_array(&mut s, "P2_24_DIAG", &internal_diagonal::<24>());
+    s.push_str("template <int W> __device__ __forceinline__ void p2_internal(u32* s, u32 sum);\n");
+    push_internal_layer(&mut s, 16, &internal_diagonal::<16>());
+    push_internal_layer(&mut s, 24, &internal_diagonal::<24>());
     s
 }
 
 pub(crate) fn poseidon2_source() -> String {
+    // CLOAK_P2_UNROLLED=1: the round loops unrolled (see cuda/poseidon2.cu);
+    // for comparing the two on a GPU.
+    let unrolled = std::env::var_os("CLOAK_P2_UNROLLED").is_some_and(|v| v == "1");
     format!(
-        "{}\n{}",
+        "{}{}\n{}",
+        if unrolled {
+            "#define P2_UNROLLED 1\n"
+        } else {
+            ""
+        },
         constants_source(),
         include_str!("../cuda/poseidon2.cu")
     )
@@ -174,5 +225,25 @@ mod tests {
         ] {
             assert!(s.contains(name), "{name} missing");
         }
+    }
+
+    /// Plonky3's diagonals are all small integers or powers of 1/2: the
+    /// generated internal layers multiply nowhere, and the products they
+    /// write out are the diagonal's (checked on values by the emulated and
+    /// device permutations).
+    #[test]
+    fn internal_layers_are_written_without_multiplications() {
+        let s = constants_source();
+        let start = s.find("p2_internal<16>").expect("layer of width 16");
+        let layers = &s[start..];
+        assert!(!layers.contains("kb_mul("), "{layers}");
+        assert_eq!(
+            layers
+                .matches("s[0] = kb_sub(sum, kb_double(s[0]));")
+                .count(),
+            2
+        );
+        assert!(layers.contains("s[15] = kb_sub(sum, kb_div_2exp(s[15], 24));"));
+        assert!(layers.contains("s[22] = kb_sub(sum, kb_div_2exp(s[22], 9));"));
     }
 }

@@ -51,7 +51,7 @@ use crate::context::{GpuContext, GpuError, Result};
 use crate::fri::{add_scaled, commit_layer_with_salts, fold, DeviceExtVec};
 use crate::logup::{permutation_on_device, LogupKernel};
 use crate::ntt::{DeviceMatrix, Ntt};
-use crate::open::{evaluate, inv_denoms, reduce, zero_ext, ReducePoint};
+use crate::open::{evaluate_into, inv_denoms, reduce, zero_ext, ReducePoint};
 use crate::quotient::{quotient_on_device, DeviceColumns, QuotientInputs, QuotientKernel};
 use crate::rounds::{
     commit_preprocessed, commit_quotient, commit_random, commit_traces, on_quotient_domain, Round,
@@ -282,6 +282,13 @@ pub fn prove_on_gpu<A: ProvableAir>(
         ood_pow_bits: config.ood_proof_of_work_bits(),
     };
     let mut challenger = config.initialise_challenger();
+    // CLOAK_GPU_HOST_GRIND=1 leaves the proof-of-work search on the host
+    // (same witnesses; for comparing the two).
+    if std::env::var_os("CLOAK_GPU_HOST_GRIND").is_none() {
+        challenger.set_witness_search(std::sync::Arc::new(crate::grind::GpuWitnessSearch::new(
+            gpu,
+        )?));
+    }
     let mut transcript = BatchProverTranscript::<DetChallenger, Val, Challenge, Commitment>::new(
         &mut challenger,
         shape,
@@ -370,7 +377,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
         // LogUp: challenges, then the permutation traces made on the device
         // from the main traces there, and their commitment.
         let t0 = Instant::now();
-        let grind = crate::profile::span(gpu, "grinding (host)");
+        let grind = crate::profile::span(gpu, "grinding");
         let (challenges, lookup_pow_witness) =
             transcript.lookup_phase(self.all_lookups, &LogUpGadget::new());
         drop(grind);
@@ -510,7 +517,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
             commit_random(gpu, ntt, fri, &ext_heights, &mut mask_rng, &mut salt_rng)?;
         drop(random);
         transcript.quotient_phase(quotient_commit.clone(), Some(random_commit.clone()));
-        let grind = crate::profile::span(gpu, "grinding (host)");
+        let grind = crate::profile::span(gpu, "grinding");
         let (zeta, ood_pow_witness) = transcript.ood_phase();
         drop(grind);
         times.quotient_commit += t0.elapsed();
@@ -712,12 +719,33 @@ fn open_rounds(
                 "one point list per committed matrix".into(),
             ));
         }
+    }
+    // Every matrix's values at its points into one buffer, then one download.
+    let words: usize = rounds
+        .iter()
+        .flat_map(|(r, points, _)| r.ldes.iter().zip(points.iter()))
+        .map(|(m, pts)| 4 * m.width * pts.len())
+        .sum();
+    let mut values = gpu.alloc_u32(words.max(1))?;
+    let mut at = 0;
+    for (r, points, _) in rounds {
+        for (m, pts) in r.ldes.iter().zip(points.iter()) {
+            for &z in pts.iter() {
+                let mut out = values.slice_mut(at..at + 4 * m.width);
+                evaluate_into(gpu, m, fri.log_blowup, z, inv_of(z), &mut out)?;
+                at += 4 * m.width;
+            }
+        }
+    }
+    let values = crate::field::ext_from_raw(gpu.download(&values)?)?;
+    let mut values = values.into_iter();
+    for (r, points, _) in rounds {
         let mut round = Vec::with_capacity(points.len());
-        for (m, pts) in r.ldes.iter().zip(points) {
+        for (m, pts) in r.ldes.iter().zip(points.iter()) {
             round.push(
                 pts.iter()
-                    .map(|&z| evaluate(gpu, m, fri.log_blowup, z, inv_of(z)))
-                    .collect::<Result<Vec<_>>>()?,
+                    .map(|_| values.by_ref().take(m.width).collect::<Vec<_>>())
+                    .collect::<Vec<_>>(),
             );
         }
         all_opened.push(round);
@@ -729,7 +757,7 @@ fn open_rounds(
         PcsShape::from_opened_values(&params, &all_opened),
     );
     pt.claimed_openings(&all_opened);
-    let grind = crate::profile::span(gpu, "grinding (host)");
+    let grind = crate::profile::span(gpu, "grinding");
     let (alpha, batch_pow) = pt.batch_phase();
     drop(grind);
     let _reduce = crate::profile::span(gpu, "open: reduced openings");
@@ -738,15 +766,17 @@ fn open_rounds(
     let reduced = (|| -> Result<Vec<DeviceExtVec>> {
         let mut num_reduced = [0usize; 33];
         let mut ro: [Option<DeviceExtVec>; 33] = std::array::from_fn(|_| None);
+        // Every matrix's powers of alpha (times its first offset), host-side
+        // in one pass, then uploaded in one copy: a copy per matrix would
+        // each wait for the GPU in CC mode.
+        let mut apows: Vec<Challenge> = Vec::new();
+        let mut plan = Vec::new();
         for ((r, points, _), opened_round) in rounds.iter().zip(&all_opened) {
             for ((m, pts), opened_mat) in r.ldes.iter().zip(points).zip(opened_round) {
                 let lh = m.height.trailing_zeros() as usize;
-                if ro[lh].is_none() {
-                    ro[lh] = Some(zero_ext(gpu, m.height)?);
-                }
                 let first = alpha.exp_u64(num_reduced[lh] as u64);
-                let apow: Vec<Challenge> =
-                    alpha.powers().take(m.width).map(|p| p * first).collect();
+                let at = apows.len();
+                apows.extend(alpha.powers().take(m.width).map(|p| p * first));
                 let mut rp = Vec::with_capacity(pts.len());
                 for (k, (&z, values)) in pts.iter().zip(opened_mat).enumerate() {
                     let offset = alpha.exp_u64(num_reduced[lh] as u64);
@@ -763,14 +793,21 @@ fn open_rounds(
                     });
                     num_reduced[lh] += m.width;
                 }
-                reduce(
-                    gpu,
-                    m,
-                    &apow,
-                    &rp,
-                    ro[lh].as_mut().expect("initialised above"),
-                )?;
+                plan.push((m, lh, at, rp));
             }
+        }
+        let apows = gpu.upload(crate::field::ext_as_raw(&apows))?;
+        for (m, lh, at, rp) in plan {
+            if ro[lh].is_none() {
+                ro[lh] = Some(zero_ext(gpu, m.height)?);
+            }
+            reduce(
+                gpu,
+                m,
+                &apows.slice(4 * at..4 * (at + m.width)),
+                &rp,
+                ro[lh].as_mut().expect("initialised above"),
+            )?;
         }
         Ok(ro.into_iter().rev().flatten().collect())
     })();
@@ -892,7 +929,7 @@ fn prove_fri(
             )?;
             let commit = MerkleCap::new(vec![layer.tree.root(gpu)?]);
             drop(span);
-            let grind = crate::profile::span(gpu, "grinding (host)");
+            let grind = crate::profile::span(gpu, "grinding");
             let (beta, witness) = t.commit_round(commit.clone());
             drop(grind);
             let _fold = crate::profile::span(gpu, "fri: fold");
@@ -917,30 +954,43 @@ fn prove_fri(
             return Err(e);
         }
     };
-    let grind = crate::profile::span(gpu, "grinding (host)");
+    let grind = crate::profile::span(gpu, "grinding");
     let (indices, query_pow) = t.query_phase(&final_poly);
     drop(grind);
     t.finish();
     times.fri += t0.elapsed();
 
     let t0 = Instant::now();
-    let input_openings = rounds
+    // Every round's and FRI layer's answers in one gather and one download.
+    let mut requests: Vec<(&Round, Vec<usize>)> = rounds
         .iter()
         .map(|(r, _, _)| {
             let bits = log_max - r.max_height().trailing_zeros() as usize;
-            let idx: Vec<usize> = indices.iter().map(|&i| i >> bits).collect();
-            let o = r.open_multi(gpu, &idx)?;
-            Ok(BatchMultiOpening {
+            (*r, indices.iter().map(|&i| i >> bits).collect())
+        })
+        .collect();
+    let mut current = indices.clone();
+    for layer in &layers {
+        current = current.iter().map(|&i| i >> 1).collect();
+        requests.push((layer, current.clone()));
+    }
+    let refs: Vec<(&Round, &[usize])> = requests.iter().map(|(r, i)| (*r, &i[..])).collect();
+    let mut answers = crate::rounds::open_many(gpu, &refs)?.into_iter();
+    let input_openings = rounds
+        .iter()
+        .map(|_| {
+            let o = answers.next().expect("one answer per round");
+            BatchMultiOpening {
                 opened_values: o.rows,
                 opening_proof: (o.salts, o.paths),
-            })
+            }
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Vec<_>>();
     let mut current = indices;
     let mut commit_phase_openings = Vec::with_capacity(layers.len());
-    for layer in &layers {
+    for _ in &layers {
         let groups: Vec<usize> = current.iter().map(|&i| i >> 1).collect();
-        let o = layer.open_multi(gpu, &groups)?;
+        let o = answers.next().expect("one answer per layer");
         let sibling_values = current
             .iter()
             .zip(&o.rows)

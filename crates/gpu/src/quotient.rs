@@ -277,15 +277,27 @@ pub fn quotient_on_device(
         }
     }
     prepare(gpu, k)?;
-    let up = |v: &[u32]| gpu.upload(&words(v));
-    let publics = up(as_raw(inp.public_values))?;
-    let chal = up(ext_as_raw(inp.challenges))?;
-    let pvals = up(ext_as_raw(inp.permutation_values))?;
-    let pows = up(ext_as_raw(&alpha_powers(
-        k.generated.constraints,
-        inp.alpha,
-    )))?;
-    let consts = up(as_raw(&selector_consts(inp.log_n, inp.log_q, inp.shift)))?;
+    // The scalars in one upload (each a slice of it; an empty one gets a
+    // word, so that every kernel argument is a valid pointer).
+    let pows = alpha_powers(k.generated.constraints, inp.alpha);
+    let consts = selector_consts(inp.log_n, inp.log_q, inp.shift);
+    let parts: [&[u32]; 5] = [
+        as_raw(inp.public_values),
+        ext_as_raw(inp.challenges),
+        ext_as_raw(inp.permutation_values),
+        ext_as_raw(&pows),
+        as_raw(&consts),
+    ];
+    let mut scalars = Vec::new();
+    let mut ranges = Vec::with_capacity(parts.len());
+    for part in parts {
+        let start = scalars.len();
+        scalars.extend(words(part));
+        ranges.push(start..scalars.len());
+    }
+    let scalars = gpu.upload(&scalars)?;
+    let [publics, chal, pvals, pows, consts] =
+        std::array::from_fn(|i| scalars.slice(ranges[i].clone()));
     let mut out = gpu.alloc_u32(4 * q)?;
     gpu.fill_u32(&mut out, u32::MAX)?;
     let (log_q, log_step) = (inp.log_q as u32, (inp.log_q - inp.log_n) as u32);

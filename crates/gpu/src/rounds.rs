@@ -94,9 +94,21 @@ impl Round {
     /// sibling of every frontier node whose sibling is not in the frontier),
     /// fetched with one gather and one download.
     pub fn open_multi(&self, gpu: &GpuContext, indices: &[usize]) -> Result<Opened> {
+        let mut opened = open_many(gpu, &[(self, indices)])?;
+        Ok(opened.pop().expect("one answer per request"))
+    }
+
+    /// Adds to `spans` what [`Self::open_multi`] fetches: per index, each
+    /// matrix's row and salts, then the pruned sibling digests. Returns the
+    /// number of digests.
+    fn push_open_spans(
+        &self,
+        gpu: &GpuContext,
+        indices: &[usize],
+        spans: &mut Spans,
+    ) -> Result<usize> {
         let max_h = self.max_height();
         let log_max = max_h.trailing_zeros();
-        let mut spans = Spans::default();
         for &index in indices {
             if index >= max_h {
                 return Err(GpuError::Invalid(format!(
@@ -109,7 +121,6 @@ impl Round {
                 spans.push(gpu, &s.buf, r * s.width, s.width);
             }
         }
-        let row_words = spans.total;
         // The frontier walk of `prune_paths` (binary: a node's group is its
         // pair; a pair with one frontier node emits the other).
         let mut nodes: Vec<usize> = indices.to_vec();
@@ -140,11 +151,15 @@ impl Round {
             }
             nodes = parents;
         }
-        let words = spans.gather(gpu)?;
-        let vals = from_raw(words)?;
+        Ok(digests)
+    }
+
+    /// Reads [`Self::push_open_spans`]'s words back from the front of
+    /// `vals` into an answer; returns it and the words it took.
+    fn read_opened(&self, vals: &[Val], queries: usize, digests: usize) -> (Opened, usize) {
         let (mut rows, mut salts) = (Vec::new(), Vec::new());
         let mut at = 0;
-        for _ in indices {
+        for _ in 0..queries {
             let (mut qr, mut qs) = (Vec::new(), Vec::new());
             for (m, s) in self.ldes.iter().zip(&self.salts) {
                 qr.push(vals[at..at + m.width].to_vec());
@@ -155,25 +170,48 @@ impl Round {
             rows.push(qr);
             salts.push(qs);
         }
-        debug_assert_eq!(at, row_words);
-        let sibling_hashes = vals[at..]
+        let end = at + digests * DIGEST_ELEMS;
+        let sibling_hashes = vals[at..end]
             .chunks_exact(DIGEST_ELEMS)
             .map(|c| std::array::from_fn(|i| c[i]))
             .collect::<Vec<_>>();
-        debug_assert_eq!(sibling_hashes.len(), digests);
-        Ok(Opened {
+        let opened = Opened {
             rows,
             salts,
             paths: PrunedMerklePaths { sibling_hashes },
-        })
+        };
+        (opened, end)
     }
+}
+
+/// [`Round::open_multi`] of several rounds, each at its indices, with one
+/// gather and one download for all of them (a proof's query answers: one
+/// copy instead of one per round and FRI layer, each of which would wait
+/// its turn on the secure channel in CC mode).
+pub fn open_many(gpu: &GpuContext, requests: &[(&Round, &[usize])]) -> Result<Vec<Opened>> {
+    let mut spans = Spans::default();
+    let mut digests = Vec::with_capacity(requests.len());
+    for (round, indices) in requests {
+        digests.push(round.push_open_spans(gpu, indices, &mut spans)?);
+    }
+    let total = spans.total;
+    let vals = from_raw(spans.gather(gpu)?)?;
+    let mut at = 0;
+    let mut out = Vec::with_capacity(requests.len());
+    for ((round, indices), d) in requests.iter().zip(digests) {
+        let (opened, took) = round.read_opened(&vals[at..], indices.len(), d);
+        at += took;
+        out.push(opened);
+    }
+    debug_assert_eq!(at, total);
+    Ok(out)
 }
 
 /// Device spans to gather into one buffer ([`Spans::gather`]).
 #[derive(Default)]
 struct Spans {
     src: Vec<u64>,
-    lens: Vec<u32>,
+    lens: Vec<u64>,
     dst: Vec<u64>,
     total: usize,
 }
@@ -181,25 +219,24 @@ struct Spans {
 impl Spans {
     fn push(&mut self, gpu: &GpuContext, buf: &CudaSlice<u32>, offset: usize, len: usize) {
         self.src.push(gpu.device_ptr(buf) + 4 * offset as u64);
-        self.lens.push(len as u32);
+        self.lens.push(len as u64);
         self.dst.push(self.total as u64);
         self.total += len;
     }
 
+    /// The spans' words, in order: one upload (the span table) and one
+    /// download.
     fn gather(self, gpu: &GpuContext) -> Result<Vec<u32>> {
         if self.src.is_empty() {
             return Ok(Vec::new());
         }
         let f = gpu.function("prove", prove_source, "gather_spans")?;
-        let (src, lens, dst) = (
-            gpu.upload(&self.src)?,
-            gpu.upload(&self.lens)?,
-            gpu.upload(&self.dst)?,
-        );
-        let mut out = gpu.alloc_u32(self.total.max(1))?;
         let n = self.src.len() as u64;
+        let table: Vec<u64> = [self.src, self.dst, self.lens].concat();
+        let table = gpu.upload(&table)?;
+        let mut out = gpu.alloc_u32(self.total.max(1))?;
         let mut l = gpu.stream().launch_builder(&f);
-        l.arg(&src).arg(&lens).arg(&dst).arg(&mut out).arg(&n);
+        l.arg(&table).arg(&mut out).arg(&n);
         // SAFETY: each source span lies in a live buffer of this round (the
         // caller's borrow keeps it alive); dst offsets + lens stay below total.
         unsafe { l.launch(LaunchConfig::grid(n as u32, 32)) }?;

@@ -496,3 +496,32 @@ fn emulated_unpack_restores_packed_traces() {
         assert_eq!(run(&req), as_raw(&m.values), "{h} x {w}");
     }
 }
+
+/// The proof-of-work search kernel finds the host's witness: the smallest
+/// passing candidate, after 0 to 7 pending observed values.
+#[test]
+fn emulated_grind_finds_the_hosts_witness() {
+    use cloak_prover::challenger::DetChallenger;
+    use p3_challenger::{CanObserve, GrindingChallenger};
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0x6e1d);
+    for (pending, bits) in [(0usize, 1usize), (3, 8), (7, 10), (2, 12)] {
+        let mut host = DetChallenger::new(default_koalabear_poseidon2_16());
+        for _ in 0..pending {
+            host.observe(rng.random::<Val>());
+        }
+        let mut req = vec![13u32, pending as u32, bits as u32];
+        req.extend(host.grind_base_state().iter().map(|&v| raw(v)));
+        let got = run(&req);
+        let want = host.grind(bits);
+        // The kernel answers the candidate itself (canonical), not its
+        // Montgomery form.
+        assert_eq!(
+            got,
+            vec![p3_field::PrimeField32::as_canonical_u32(&want)],
+            "{pending} pending, {bits} bits"
+        );
+    }
+}

@@ -7,6 +7,9 @@
 //! (rayon `find_first`), which a GPU backend can reproduce exactly. The transcript
 //! (observe/sample) behaviour is delegated unchanged, so proofs verify with either type
 //! and the wire format is identical.
+//!
+//! A [`WitnessSearch`] (the GPU's) may take the search over; its witness is
+//! checked on the host before it enters the transcript.
 
 use p3_challenger::{
     CanObserve, CanSample, CanSampleBits, DuplexChallenger, FieldChallenger, GrindingChallenger,
@@ -15,16 +18,59 @@ use p3_field::{BasedVectorSpace, Field, PackedValue, PrimeCharacteristicRing, Pr
 use p3_maybe_rayon::prelude::*;
 use p3_symmetric::{Hash, MerkleCap, Permutation};
 
+use std::sync::Arc;
+
 use crate::config::{Perm16, Val};
 
 type Inner = DuplexChallenger<Val, Perm16, 16, 8>;
 
+/// Sponge rate of the challenger (state words overwritten by absorbed input).
+pub const CHALLENGER_RATE: usize = 8;
+
+/// A faster search for a proof-of-work witness (a GPU's). It must find what
+/// [`DetChallenger::grind`]'s host search finds: the smallest candidate
+/// `w < p` such that `state` with `state[witness_idx] = w`, permuted by
+/// Poseidon2-16, has `bits` zero low bits in (the canonical value of)
+/// `state[CHALLENGER_RATE - 1]`.
+pub trait WitnessSearch: Send + Sync + std::fmt::Debug {
+    /// The witness, or `None` where the search could not run (the host's
+    /// search then runs instead).
+    fn search(&self, state: [Val; 16], witness_idx: usize, bits: usize) -> Option<Val>;
+}
+
 #[derive(Clone, Debug)]
-pub struct DetChallenger(pub Inner);
+pub struct DetChallenger(pub Inner, Option<Arc<dyn WitnessSearch>>);
 
 impl DetChallenger {
     pub fn new(perm: Perm16) -> Self {
-        Self(Inner::new(perm))
+        Self(Inner::new(perm), None)
+    }
+
+    /// Proof-of-work witnesses are searched by `search` from now on (and
+    /// by this challenger's clones).
+    pub fn set_witness_search(&mut self, search: Arc<dyn WitnessSearch>) {
+        self.1 = Some(search);
+    }
+
+    /// The state a candidate witness is absorbed into: the pending input,
+    /// zeros up to the rate, the capacity tagged with the absorbed length
+    /// (as the duplex does), and the rest of the sponge state. The witness
+    /// goes at index `self.0.input_buffer.len()`.
+    pub fn grind_base_state(&self) -> [Val; 16] {
+        let witness_idx = self.0.input_buffer.len();
+        let tagged_capacity =
+            self.0.sponge_state[CHALLENGER_RATE] + Val::from_u8((witness_idx + 1) as u8);
+        core::array::from_fn(|i| {
+            if i < witness_idx {
+                self.0.input_buffer[i]
+            } else if i < CHALLENGER_RATE {
+                Val::ZERO
+            } else if i == CHALLENGER_RATE {
+                tagged_capacity
+            } else {
+                self.0.sponge_state[i]
+            }
+        })
     }
 }
 
@@ -74,29 +120,30 @@ impl GrindingChallenger for DetChallenger {
             // same as DuplexChallenger: canonical zero witness, transcript untouched
             return Val::ZERO;
         }
+        let witness_idx = self.0.input_buffer.len();
+        let base = self.grind_base_state();
+        if let Some(search) = &self.1 {
+            if let Some(w) = search.search(base, witness_idx, bits) {
+                // Checked here before it enters the transcript; a witness
+                // that fails falls back to the host's search.
+                let mut trial = self.0.clone();
+                if trial.check_witness(bits, w) {
+                    self.0 = trial;
+                    return w;
+                }
+            }
+        }
         // Same search as DuplexChallenger::grind (SIMD lanes = candidates, witness absorbed
         // at the next free rate slot, output read from slot RATE-1), but with rayon's
         // `find_map_first` so the result is the smallest passing witness.
-        const RATE: usize = 8;
+        const RATE: usize = CHALLENGER_RATE;
         let lanes = <Val as Field>::Packing::WIDTH;
         let order = Val::ORDER_U64;
         let mask = (1u64 << bits) - 1;
-        let witness_idx = self.0.input_buffer.len();
-        let tagged_capacity = self.0.sponge_state[RATE] + Val::from_u8((witness_idx + 1) as u8);
         // The `.into()`s are no-ops only when `Packing` is scalar (a build without
         // SIMD target features); with AVX2/AVX-512 they widen to packed lanes.
         #[allow(clippy::useless_conversion)]
-        let base_state: [<Val as Field>::Packing; 16] = core::array::from_fn(|i| {
-            if i < witness_idx {
-                self.0.input_buffer[i].into()
-            } else if i < RATE {
-                <Val as Field>::Packing::ZERO
-            } else if i == RATE {
-                tagged_capacity.into()
-            } else {
-                self.0.sponge_state[i].into()
-            }
-        });
+        let base_state: [<Val as Field>::Packing; 16] = core::array::from_fn(|i| base[i].into());
         let perm = &self.0.permutation;
         let w = (0..order.div_ceil(lanes as u64))
             .into_par_iter()
@@ -124,5 +171,71 @@ impl GrindingChallenger for DetChallenger {
         let w = Val::from_u64(w);
         assert!(self.0.check_witness(bits, w));
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p3_koala_bear::default_koalabear_poseidon2_16;
+
+    /// A search that answers `answer`, whatever it is asked.
+    #[derive(Debug)]
+    struct Fixed(Option<Val>);
+
+    impl WitnessSearch for Fixed {
+        fn search(&self, _: [Val; 16], _: usize, _: usize) -> Option<Val> {
+            self.0
+        }
+    }
+
+    fn challenger() -> DetChallenger {
+        let mut c = DetChallenger::new(default_koalabear_poseidon2_16());
+        c.observe(Val::from_u32(7));
+        c.observe(Val::from_u32(11));
+        c
+    }
+
+    #[test]
+    fn a_witness_search_is_checked_and_a_wrong_one_falls_back() {
+        let bits = 8;
+        let mut host = challenger();
+        let w = host.grind(bits);
+        let after: Val = host.sample();
+        // The right answer, a wrong one, a bigger passing one (found by the
+        // host from above `w`), and none: the same witness and transcript,
+        // but for the passing one, which is accepted as it is (the search
+        // must return the smallest; the check cannot tell).
+        let mut bigger = None;
+        for c in (w.as_canonical_u64() + 1)..Val::ORDER_U64 {
+            let mut t = challenger();
+            if t.0.check_witness(bits, Val::from_u64(c)) {
+                bigger = Some(Val::from_u64(c));
+                break;
+            }
+        }
+        for (answer, expect) in [
+            (Some(w), w),
+            (Some(w + Val::ONE), w),
+            (None, w),
+            (bigger, bigger.unwrap()),
+        ] {
+            let mut c = challenger();
+            c.set_witness_search(Arc::new(Fixed(answer)));
+            assert_eq!(c.grind(bits), expect);
+            if expect == w {
+                let s: Val = c.sample();
+                assert_eq!(s, after);
+            }
+        }
+    }
+
+    #[test]
+    fn the_base_state_puts_the_witness_after_pending_input() {
+        let c = challenger();
+        let s = c.grind_base_state();
+        assert_eq!(c.0.input_buffer.len(), 2);
+        assert_eq!(&s[..2], &[Val::from_u32(7), Val::from_u32(11)]);
+        assert!(s[2..CHALLENGER_RATE].iter().all(|v| *v == Val::ZERO));
     }
 }

@@ -160,6 +160,9 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
             (1 << 10, 33),
         ],
     )?);
+    // Nine matrices of one height: 18 segments, more than go by value, so
+    // the segment table is uploaded.
+    rep.push(check::check_merkle(gpu, s(63), &[(1 << 9, 3); 9])?);
     // FRI's commit phase: short and long chains, down to 2 elements, and a
     // 2^20-element first layer (the size of a 2^18-row trace's LDE batch).
     for (i, &(log_n, rounds)) in [(1usize, 1usize), (6, 5), (12, 11), (20, 19)]
@@ -200,6 +203,14 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     .enumerate()
     {
         rep.push(check::check_packed_upload(gpu, s(130 + i as u64), h, w)?);
+    }
+    for pending in [0, 3, 7] {
+        rep.push(check::check_grind(
+            gpu,
+            s(140 + pending as u64),
+            pending,
+            &[1, 3, 8, 12, 16],
+        )?);
     }
     let t = Instant::now();
     for c in cloak_gpu::quotient_check::check_machine_logup(gpu, &args.guests, s(120))? {

@@ -247,19 +247,24 @@ extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __r
 // index (c < p, as a field element c * R in Montgomery form) goes into
 // base[witness_idx]; the state is permuted with Perm16 and passes where the
 // canonical value of state[7] (the duplex's last rate word, the next sample)
-// has its low bits under `mask` zero. *found becomes the smallest passing
-// candidate (it starts at 0xffffffff).
-extern "C" __global__ void grind16(const u32* __restrict__ base, u32 witness_idx, u32 mask,
-                                   u32 start, u32 count, u32* __restrict__ found) {
+// has its low bits under `mask` zero. *found becomes ~c of the smallest
+// passing candidate (the largest ~c; it starts at 0, which no ~c is, as
+// c < 2^31). The state travels in the launch's parameters.
+struct GrindState {
+    u32 s[16];
+};
+
+extern "C" __global__ void grind16(GrindState base, u32 witness_idx, u32 mask, u32 start,
+                                   u32 count, u32* __restrict__ found) {
     const u32 t = blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= count) return;
     const u32 c = start + t;
-    if (c >= KB_P || c >= *found) return;
+    if (c >= KB_P || ~c <= *found) return;
     const u32 cand = kb_mul(c, 0x17f7efe4u);  // R^2 mod p: c * R^2 * R^-1 = c * R
     u32 s[16];
 #pragma unroll
-    for (int j = 0; j < 16; j++) s[j] = j == witness_idx ? cand : base[j];
+    for (int j = 0; j < 16; j++) s[j] = j == witness_idx ? cand : base.s[j];
     permute16(s);
     const u32 out = kb_mul(s[7], 1u);  // Montgomery form back to the canonical value
-    if ((out & mask) == 0) atomicMin(found, c);
+    if ((out & mask) == 0) atomicMax(found, ~c);
 }

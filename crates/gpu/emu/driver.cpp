@@ -306,18 +306,21 @@ int main() {
         wr(out.data(), out.size());
     } else if (cmd == 13) {
         u32 idx = rd(), bits = rd();
-        auto buf = rdn(16);
-        buf.push_back(0xffffffffu);
+        auto state = rdn(16);
+        GrindState base;
+        for (int j = 0; j < 16; j++) base.s[j] = state[j];
+        u32 found = 0;
         u32 mask = (u32)((1ull << bits) - 1);
         u32 lg = bits + 4 < 12 ? 12 : (bits + 4 > 24 ? 24 : bits + 4);
         u64 batch = 1ull << lg;
-        for (u64 start = 0; start < KB_P && buf[16] == 0xffffffffu; start += batch) {
+        for (u64 start = 0; start < KB_P && found == 0; start += batch) {
             u64 count = batch < KB_P - start ? batch : KB_P - start;
             emu_launch((u32)((count + 255) / 256), 256, 1, [&] {
-                grind16(buf.data(), idx, mask, (u32)start, (u32)count, buf.data() + 16);
+                grind16(base, idx, mask, (u32)start, (u32)count, &found);
             });
         }
-        wr(buf.data() + 16, 1);
+        u32 answer = found == 0 ? 0xffffffffu : ~found;
+        wr(&answer, 1);
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

@@ -34,9 +34,9 @@ static inline unsigned __brev(unsigned x) {
 }
 
 // Threads run one at a time, so the atomic is a plain read-modify-write.
-static inline unsigned atomicMin(unsigned* p, unsigned v) {
+static inline unsigned atomicMax(unsigned* p, unsigned v) {
     unsigned old = *p;
-    if (v < old) *p = v;
+    if (v > old) *p = v;
     return old;
 }
 

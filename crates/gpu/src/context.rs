@@ -89,6 +89,12 @@ impl ComputeCopies {
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
+
+    /// A zeroed device buffer of `len` (at least one) u32, set on the
+    /// device: no copy.
+    pub fn zeros(&self, len: usize) -> Result<CudaSlice<u32>> {
+        Ok(self.stream.alloc_zeros(len.max(1))?)
+    }
 }
 
 /// One GPU, its streams, and a cache of compiled kernel modules.

@@ -51,11 +51,10 @@ impl GpuWitnessSearch {
                 "proof-of-work search of {bits} bits at word {witness_idx}"
             )));
         }
-        // The state, then the answer (no candidate yet: u32::MAX).
-        let mut words: Vec<u32> = state.iter().map(|&v| base_word(v)).collect();
-        words.push(u32::MAX);
-        let buf = self.copies.upload(&words)?;
-        let found = buf.slice(16..17);
+        // The state in the launch's parameters; the answer (as !c, so that
+        // zero means none yet) in a zeroed word: no upload.
+        let base = GrindState(std::array::from_fn(|i| base_word(state[i])));
+        let mut found = self.copies.zeros(1)?;
         let batch = 1u64 << (bits + 4).clamp(MIN_BATCH_LOG, MAX_BATCH_LOG);
         let (idx, mask) = (witness_idx as u32, ((1u64 << bits) - 1) as u32);
         let p = u64::from(Val::ORDER_U32);
@@ -64,24 +63,31 @@ impl GpuWitnessSearch {
             let count = batch.min(p - start);
             let (start32, count32) = (start as u32, count as u32);
             let mut l = self.copies.stream().launch_builder(&self.kernel);
-            l.arg(&buf)
+            l.arg(&base)
                 .arg(&idx)
                 .arg(&mask)
                 .arg(&start32)
                 .arg(&count32)
-                .arg(&found);
-            // SAFETY: buf holds 17 words: the state and the answer, which
-            // the kernel lowers with atomicMin.
+                .arg(&mut found);
+            // SAFETY: found is one word, which the kernel raises with atomicMax.
             unsafe { l.launch(LaunchConfig::grid(count.div_ceil(256) as u32, 256)) }?;
-            let answer = self.copies.download(&buf)?[16];
-            if answer != u32::MAX {
-                return Ok(Some(Val::new(answer)));
+            let answer = self.copies.download(&found)?[0];
+            if answer != 0 {
+                return Ok(Some(Val::new(!answer)));
             }
             start += count;
         }
         Ok(None)
     }
 }
+
+/// `GrindState` of cuda/poseidon2.cu: the 16 state words, by value.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GrindState([u32; 16]);
+
+// SAFETY: plain words, laid out as the kernel's struct of 16 u32.
+unsafe impl cudarc::driver::DeviceRepr for GrindState {}
 
 impl WitnessSearch for GpuWitnessSearch {
     fn search(&self, state: [Val; 16], witness_idx: usize, bits: usize) -> Option<Val> {

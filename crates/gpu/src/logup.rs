@@ -9,7 +9,7 @@
 use std::hash::{Hash, Hasher};
 
 use cloak_prover::config::{Challenge, Val};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
 use p3_lookup::Lookup;
 
 use crate::codegen::{self, LogupPart};
@@ -90,16 +90,76 @@ pub fn permutation_on_device(
     public_values: &[Val],
     challenges: &[Challenge],
 ) -> Result<(DeviceMatrix, Challenge)> {
+    let scalars = LogupScalars::new(public_values, challenges);
+    let dev = gpu.upload(&scalars.words)?;
+    let mut terminal = gpu.alloc_u32(4)?;
+    let perm = permutation_deferred(
+        gpu,
+        k,
+        main,
+        h,
+        w,
+        prep,
+        &scalars,
+        &dev.slice(..),
+        &mut terminal.slice_mut(..),
+    )?;
+    Ok((perm, ext_from_raw(gpu.download(&terminal)?)?[0]))
+}
+
+/// A table's LogUp scalars (public values, then challenges) as words.
+pub struct LogupScalars {
+    pub words: Vec<u32>,
+    publics: usize,
+    challenges: usize,
+}
+
+impl LogupScalars {
+    pub fn new(public_values: &[Val], challenges: &[Challenge]) -> Self {
+        let publics = nonempty(as_raw(public_values));
+        let n = publics.len();
+        Self {
+            words: [&publics[..], ext_as_raw(challenges)].concat(),
+            publics: n,
+            challenges: challenges.len(),
+        }
+    }
+}
+
+/// [`permutation_on_device`] with its scalars already on the device
+/// (`on_device` holds `scalars.words`) and its terminal left there, in
+/// `terminal` (4 words): a proof uploads every table's scalars in one copy
+/// and downloads every terminal in one.
+#[allow(clippy::too_many_arguments)]
+pub fn permutation_deferred(
+    gpu: &GpuContext,
+    k: &LogupKernel,
+    main: &CudaSlice<u32>,
+    h: usize,
+    w: usize,
+    prep: Option<(&CudaSlice<u32>, usize)>,
+    scalars: &LogupScalars,
+    on_device: &CudaView<'_, u32>,
+    terminal: &mut CudaViewMut<'_, u32>,
+) -> Result<DeviceMatrix> {
     let n = k.num_lookups;
     if n == 0 || h == 0 || !h.is_power_of_two() {
         return Err(GpuError::Invalid(format!(
             "LogUp trace of {n} lookups over {h} rows"
         )));
     }
-    if challenges.len() != 2 * n || main.len() < h * w {
+    if scalars.challenges != 2 * n || main.len() < h * w {
         return Err(GpuError::Invalid(format!(
             "{} challenges for {n} lookups, or a main trace shorter than {h} x {w}",
-            challenges.len()
+            scalars.challenges
+        )));
+    }
+    if on_device.len() != scalars.words.len() || terminal.len() != 4 {
+        return Err(GpuError::Invalid(format!(
+            "{} scalar words on the device for {}, {} for the terminal",
+            on_device.len(),
+            scalars.words.len(),
+            terminal.len()
         )));
     }
     k.prepare(gpu)?;
@@ -113,11 +173,8 @@ pub fn permutation_on_device(
             (&dummy, 0)
         }
     };
-    // Public values and challenges in one upload.
-    let publics_words = nonempty(as_raw(public_values));
-    let scalars = gpu.upload(&[&publics_words[..], ext_as_raw(challenges)].concat())?;
-    let publics = scalars.slice(..publics_words.len());
-    let chal = scalars.slice(publics_words.len()..);
+    let publics = on_device.slice(..scalars.publics);
+    let chal = on_device.slice(scalars.publics..);
     let (h64, w32, pw32, aw32) = (h as u64, w as u32, pw as u32, aux_w as u32);
     for (p, part) in k.parts.iter().enumerate() {
         let f = gpu.function(&k.part_module(p), String::new, &part.kernel)?;
@@ -165,17 +222,13 @@ pub fn permutation_on_device(
     // SAFETY: as above; each thread writes its own total and the next row's
     // accumulator.
     unsafe { l.launch(LaunchConfig::grid(h.div_ceil(256) as u32, 256)) }?;
-    let mut last = [0u32; 4];
-    gpu.download_into(&totals.slice(4 * (h - 1)..4 * h), &mut last)?;
-    let terminal = ext_from_raw(last.to_vec())?[0];
-    Ok((
-        DeviceMatrix {
-            buf: aux,
-            width: 4 * aux_w,
-            height: h,
-        },
-        terminal,
-    ))
+    gpu.stream()
+        .memcpy_dtod(&totals.slice(4 * (h - 1)..4 * h), terminal)?;
+    Ok(DeviceMatrix {
+        buf: aux,
+        width: 4 * aux_w,
+        height: h,
+    })
 }
 
 fn nonempty(v: &[u32]) -> Vec<u32> {

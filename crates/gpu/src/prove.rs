@@ -49,10 +49,12 @@ use rand::SeedableRng;
 use crate::codegen::TableConstraints;
 use crate::context::{GpuContext, GpuError, Result};
 use crate::fri::{add_scaled, commit_layer_with_salts, fold, DeviceExtVec};
-use crate::logup::{permutation_on_device, LogupKernel};
+use crate::logup::{permutation_deferred, LogupKernel, LogupScalars};
 use crate::ntt::{DeviceMatrix, Ntt};
 use crate::open::{evaluate_into, inv_denoms, reduce, zero_ext, ReducePoint};
-use crate::quotient::{quotient_on_device, DeviceColumns, QuotientInputs, QuotientKernel};
+use crate::quotient::{
+    quotient_with_scalars, DeviceColumns, QuotientInputs, QuotientKernel, QuotientScalars,
+};
 use crate::rounds::{
     commit_preprocessed, commit_quotient, commit_random, commit_traces, on_quotient_domain, Round,
     TableQuotient,
@@ -384,10 +386,22 @@ impl<A: ProvableAir> Ctx<'_, A> {
         let mut terminals: Vec<Option<LookupTerminal<Challenge>>> = vec![None; n];
         let mut perm_traces = Vec::new();
         let mut perm_index = vec![usize::MAX; n];
-        for i in 0..n {
-            if self.all_lookups[i].is_empty() {
-                continue;
-            }
+        // Every table's scalars up in one copy, every terminal down in one
+        // (a copy each would wait for the GPU in CC mode).
+        let with_lookups: Vec<usize> = (0..n)
+            .filter(|&i| !self.all_lookups[i].is_empty())
+            .collect();
+        let mut scalars = Vec::with_capacity(with_lookups.len());
+        let mut all_words: Vec<u32> = Vec::new();
+        for &i in &with_lookups {
+            let sc = LogupScalars::new(&self.public_values[i], &challenges[i]);
+            let at = all_words.len();
+            all_words.extend_from_slice(&sc.words);
+            scalars.push((sc, at));
+        }
+        let scalars_dev = gpu.upload(&nonempty_words(all_words))?;
+        let mut terminals_dev = gpu.alloc_u32((4 * with_lookups.len()).max(1))?;
+        for (k, (&i, (sc, at))) in with_lookups.iter().zip(&scalars).enumerate() {
             let kernels = self.table_kernels(i)?;
             let kernel = kernels
                 .logup
@@ -398,19 +412,25 @@ impl<A: ProvableAir> Ctx<'_, A> {
                 .zip(self.preprocessed)
                 .map(|(m, p)| (&p.tables[m].buf, p.tables[m].width));
             let _s = crate::profile::span(gpu, "permutation: LogUp traces");
-            let (perm, terminal) = permutation_on_device(
+            let perm = permutation_deferred(
                 gpu,
                 kernel,
                 &main_traces[i].buf,
                 main_traces[i].height,
                 main_traces[i].width,
                 prep,
-                &self.public_values[i],
-                &challenges[i],
+                sc,
+                &scalars_dev.slice(*at..*at + sc.words.len()),
+                &mut terminals_dev.slice_mut(4 * k..4 * k + 4),
             )?;
-            terminals[i] = Some(LookupTerminal(terminal));
             perm_index[i] = perm_traces.len();
             perm_traces.push(perm);
+        }
+        if !with_lookups.is_empty() {
+            let values = crate::field::ext_from_raw(gpu.download(&terminals_dev)?)?;
+            for (&i, v) in with_lookups.iter().zip(values) {
+                terminals[i] = Some(LookupTerminal(v));
+            }
         }
         drop(main_traces);
         let perm = if perm_traces.is_empty() {
@@ -434,8 +454,33 @@ impl<A: ProvableAir> Ctx<'_, A> {
             transcript.permutation_phase(perm.as_ref().map(|(c, _)| c.clone()), &terminal_values);
         times.permutation += t0.elapsed();
 
-        // Quotients, evaluated where the LDEs are.
+        // Quotients, evaluated where the LDEs are. Every table's scalars go
+        // up in one copy first (a copy per table would each wait for the
+        // GPU in CC mode).
         let t0 = Instant::now();
+        let mut scalars = Vec::with_capacity(n);
+        let mut all_words: Vec<u32> = Vec::new();
+        for i in 0..n {
+            let log_n = self.log_degrees[i];
+            let perm_vals: Vec<Challenge> = terminals[i].iter().map(|t| t.0).collect();
+            let inputs = QuotientInputs {
+                log_n,
+                log_q: log_n + 1 + self.log_chunks[i],
+                shift: Val::GENERATOR,
+                main: &[],
+                preprocessed: &[],
+                permutation: &[],
+                public_values: &self.public_values[i],
+                challenges: &challenges[i],
+                permutation_values: &perm_vals,
+                alpha,
+            };
+            let sc = QuotientScalars::new(&self.table_kernels(i)?.quotient, &inputs)?;
+            let at = all_words.len();
+            all_words.extend_from_slice(&sc.words);
+            scalars.push((sc, at));
+        }
+        let scalars_dev = gpu.upload(&all_words)?;
         let mut quotients = Vec::with_capacity(n);
         for i in 0..n {
             let air = &self.airs[i];
@@ -474,20 +519,8 @@ impl<A: ProvableAir> Ctx<'_, A> {
             };
             drop(cols);
             let _s = crate::profile::span(gpu, "quotient: constraint kernel");
-            let perm_vals: Vec<Challenge> = terminals[i].iter().map(|t| t.0).collect();
-            let inputs = QuotientInputs {
-                log_n,
-                log_q,
-                shift: Val::GENERATOR,
-                main: &[],
-                preprocessed: &[],
-                permutation: &[],
-                public_values: &self.public_values[i],
-                challenges: &challenges[i],
-                permutation_values: &perm_vals,
-                alpha,
-            };
-            let values = quotient_on_device(
+            let (sc, at) = &scalars[i];
+            let values = quotient_with_scalars(
                 gpu,
                 kernel,
                 &DeviceColumns {
@@ -495,7 +528,8 @@ impl<A: ProvableAir> Ctx<'_, A> {
                     preprocessed: &pre_cols,
                     permutation: &perm_cols,
                 },
-                &inputs,
+                sc,
+                &scalars_dev.slice(*at..*at + sc.words.len()),
             )?;
             quotients.push(TableQuotient {
                 values,
@@ -1022,4 +1056,12 @@ fn prove_fri(
         final_poly,
         query_pow_witness: query_pow.unwrap_or(Val::ZERO),
     })
+}
+
+/// `v`, or one word where it is empty (an upload needs a word).
+fn nonempty_words(mut v: Vec<u32>) -> Vec<u32> {
+    if v.is_empty() {
+        v.push(0);
+    }
+    v
 }

@@ -13,7 +13,7 @@
 use std::hash::{Hash, Hasher};
 
 use cloak_prover::config::{Challenge, Val};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use p3_matrix::Matrix;
 
@@ -245,6 +245,47 @@ pub struct DeviceColumns<'a> {
     pub permutation: &'a CudaSlice<u32>,
 }
 
+/// The scalars one table's quotient kernel reads (public values,
+/// challenges, permutation values, powers of alpha, selector constants), as
+/// words, with where each part starts and ends.
+pub struct QuotientScalars {
+    pub words: Vec<u32>,
+    ranges: [std::ops::Range<usize>; 5],
+    /// The trace's and the quotient domain's log sizes they were made for.
+    log_n: usize,
+    log_q: usize,
+}
+
+impl QuotientScalars {
+    /// `inp`'s scalars for kernel `k` (checked against it).
+    pub fn new(k: &QuotientKernel, inp: &QuotientInputs) -> Result<Self> {
+        inp.validate_scalars(k)?;
+        let pows = alpha_powers(k.generated.constraints, inp.alpha);
+        let consts = selector_consts(inp.log_n, inp.log_q, inp.shift);
+        let parts: [&[u32]; 5] = [
+            as_raw(inp.public_values),
+            ext_as_raw(inp.challenges),
+            ext_as_raw(inp.permutation_values),
+            ext_as_raw(&pows),
+            as_raw(&consts),
+        ];
+        // An empty part gets a word, so that every kernel argument is a
+        // valid pointer.
+        let mut words = Vec::new();
+        let ranges = parts.map(|part| {
+            let start = words.len();
+            words.extend(self::words(part));
+            start..words.len()
+        });
+        Ok(Self {
+            words,
+            ranges,
+            log_n: inp.log_n,
+            log_q: inp.log_q,
+        })
+    }
+}
+
 /// [`quotient_values`] with the columns on the device (the slices of `inp`
 /// for them are ignored; its scalars are used): the `4Q` words of the
 /// quotient stay there.
@@ -254,8 +295,30 @@ pub fn quotient_on_device(
     cols: &DeviceColumns,
     inp: &QuotientInputs,
 ) -> Result<CudaSlice<u32>> {
-    inp.validate_scalars(k)?;
-    let q = 1usize << inp.log_q;
+    let scalars = QuotientScalars::new(k, inp)?;
+    let dev = gpu.upload(&scalars.words)?;
+    quotient_with_scalars(gpu, k, cols, &scalars, &dev.slice(..))
+}
+
+/// [`quotient_on_device`] with its scalars already on the device
+/// (`on_device` holds `scalars.words`): a proof uploads every table's
+/// scalars in one copy.
+pub fn quotient_with_scalars(
+    gpu: &GpuContext,
+    k: &QuotientKernel,
+    cols: &DeviceColumns,
+    scalars: &QuotientScalars,
+    on_device: &CudaView<'_, u32>,
+) -> Result<CudaSlice<u32>> {
+    if on_device.len() != scalars.words.len() {
+        return Err(GpuError::Invalid(format!(
+            "{} scalar words on the device for {}",
+            on_device.len(),
+            scalars.words.len()
+        )));
+    }
+    let (log_n, log_q) = (scalars.log_n, scalars.log_q);
+    let q = 1usize << log_q;
     let need = [
         ("main", cols.main.len(), q * k.main_width),
         (
@@ -277,30 +340,11 @@ pub fn quotient_on_device(
         }
     }
     prepare(gpu, k)?;
-    // The scalars in one upload (each a slice of it; an empty one gets a
-    // word, so that every kernel argument is a valid pointer).
-    let pows = alpha_powers(k.generated.constraints, inp.alpha);
-    let consts = selector_consts(inp.log_n, inp.log_q, inp.shift);
-    let parts: [&[u32]; 5] = [
-        as_raw(inp.public_values),
-        ext_as_raw(inp.challenges),
-        ext_as_raw(inp.permutation_values),
-        ext_as_raw(&pows),
-        as_raw(&consts),
-    ];
-    let mut scalars = Vec::new();
-    let mut ranges = Vec::with_capacity(parts.len());
-    for part in parts {
-        let start = scalars.len();
-        scalars.extend(words(part));
-        ranges.push(start..scalars.len());
-    }
-    let scalars = gpu.upload(&scalars)?;
     let [publics, chal, pvals, pows, consts] =
-        std::array::from_fn(|i| scalars.slice(ranges[i].clone()));
+        std::array::from_fn(|i| on_device.slice(scalars.ranges[i].clone()));
     let mut out = gpu.alloc_u32(4 * q)?;
     gpu.fill_u32(&mut out, u32::MAX)?;
-    let (log_q, log_step) = (inp.log_q as u32, (inp.log_q - inp.log_n) as u32);
+    let (log_q, log_step) = (log_q as u32, (log_q - log_n) as u32);
     const BLOCK: u32 = 128;
     let parts = k.generated.parts.len();
     for p in 0..parts {

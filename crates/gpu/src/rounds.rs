@@ -370,8 +370,22 @@ pub fn commit_quotient(
         sizes.push((nc - 1) * h * width);
     }
     let mut draws = draw_split(gpu, mask_rng, &sizes)?.into_iter();
-    let mut ldes = Vec::new();
+    // Every table's mask multipliers (c_i / c_last, from `get_zp_cis`) up in
+    // one copy.
+    let mut muls: Vec<u32> = Vec::new();
+    let mut mul_at = Vec::with_capacity(quotients.len());
     for tq in quotients {
+        let nc = tq.num_chunks;
+        let quotient_domain = TwoAdicMultiplicativeCoset::new(Val::GENERATOR, tq.log_q)
+            .ok_or_else(|| GpuError::Invalid("quotient domain too large".into()))?;
+        let cis = zp_cis(&quotient_domain.split_domains(nc));
+        let last_inv = cis[nc - 1].inverse();
+        mul_at.push(muls.len());
+        muls.extend(cis[..nc - 1].iter().map(|&c| base_word(c * last_inv)));
+    }
+    let muls = gpu.upload(&muls)?;
+    let mut ldes = Vec::new();
+    for (t, tq) in quotients.iter().enumerate() {
         let nc = tq.num_chunks;
         let log_chunks = nc.trailing_zeros() as usize;
         let log_h = tq.log_q - log_chunks;
@@ -399,13 +413,7 @@ pub fn commit_quotient(
         // The masks t_0 .. t_{nc-2}, drawn in one run, then t_{nc-1}.
         let block = h * width;
         let masks = draws.next().expect("one mask draw per table");
-        let cis = zp_cis(&domains);
-        let last_inv = cis[nc - 1].inverse();
-        let mul: Vec<u32> = cis[..nc - 1]
-            .iter()
-            .map(|&c| base_word(c * last_inv))
-            .collect();
-        let mul = gpu.upload(&mul)?;
+        let mul = muls.slice(mul_at[t]..mul_at[t] + nc - 1);
         let mut last = gpu.alloc_u32(block)?;
         {
             let (n64, count) = (block as u64, (nc - 1) as u32);

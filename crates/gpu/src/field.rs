@@ -38,6 +38,16 @@ pub fn base_word(x: Val) -> u32 {
 }
 
 /// The 4 Montgomery words of one extension element (kernel arguments).
+/// `v`, or one zero word where it is empty: every buffer handed to a
+/// kernel holds at least one word, so its pointer is valid.
+pub fn nonempty_words(v: &[u32]) -> Vec<u32> {
+    if v.is_empty() {
+        vec![0]
+    } else {
+        v.to_vec()
+    }
+}
+
 pub fn ext_words(x: Challenge) -> [u32; 4] {
     let c = ext_as_raw(std::slice::from_ref(&x));
     [c[0], c[1], c[2], c[3]]

@@ -116,7 +116,7 @@ pub struct LogupScalars {
 
 impl LogupScalars {
     pub fn new(public_values: &[Val], challenges: &[Challenge]) -> Self {
-        let publics = nonempty(as_raw(public_values));
+        let publics = crate::field::nonempty_words(as_raw(public_values));
         let n = publics.len();
         Self {
             words: [&publics[..], ext_as_raw(challenges)].concat(),
@@ -229,12 +229,4 @@ pub fn permutation_deferred(
         width: 4 * aux_w,
         height: h,
     })
-}
-
-fn nonempty(v: &[u32]) -> Vec<u32> {
-    if v.is_empty() {
-        vec![0]
-    } else {
-        v.to_vec()
-    }
 }

@@ -399,7 +399,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
             all_words.extend_from_slice(&sc.words);
             scalars.push((sc, at));
         }
-        let scalars_dev = gpu.upload(&nonempty_words(all_words))?;
+        let scalars_dev = gpu.upload(&crate::field::nonempty_words(&all_words))?;
         let mut terminals_dev = gpu.alloc_u32((4 * with_lookups.len()).max(1))?;
         for (k, (&i, (sc, at))) in with_lookups.iter().zip(&scalars).enumerate() {
             let kernels = self.table_kernels(i)?;
@@ -1056,12 +1056,4 @@ fn prove_fri(
         final_poly,
         query_pow_witness: query_pow.unwrap_or(Val::ZERO),
     })
-}
-
-/// `v`, or one word where it is empty (an upload needs a word).
-fn nonempty_words(mut v: Vec<u32>) -> Vec<u32> {
-    if v.is_empty() {
-        v.push(0);
-    }
-    v
 }

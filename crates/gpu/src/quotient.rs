@@ -173,15 +173,6 @@ fn check_lens(lens: &[(&str, usize, usize)]) -> Result<()> {
     Ok(())
 }
 
-/// A nonempty copy (device buffers of length 0 are avoided).
-fn words(v: &[u32]) -> Vec<u32> {
-    if v.is_empty() {
-        vec![0]
-    } else {
-        v.to_vec()
-    }
-}
-
 impl QuotientKernel {
     /// The module name of part `p`.
     pub fn part_module(&self, p: usize) -> String {
@@ -220,7 +211,7 @@ pub fn quotient_values(
     inp: &QuotientInputs,
 ) -> Result<Vec<Challenge>> {
     inp.validate(k)?;
-    let up = |v: &[u32]| gpu.upload(&words(v));
+    let up = |v: &[u32]| gpu.upload(&crate::field::nonempty_words(v));
     let main = up(as_raw(inp.main))?;
     let prep = up(as_raw(inp.preprocessed))?;
     let perm = up(as_raw(inp.permutation))?;
@@ -274,7 +265,7 @@ impl QuotientScalars {
         let mut words = Vec::new();
         let ranges = parts.map(|part| {
             let start = words.len();
-            words.extend(self::words(part));
+            words.extend(crate::field::nonempty_words(part));
             start..words.len()
         });
         Ok(Self {

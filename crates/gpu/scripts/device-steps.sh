@@ -6,6 +6,7 @@
 #   checks   cloak-gpu-check --quick, then prove-check.sh (CPU/GPU proofs
 #            byte-identical and verifying)
 #   bench    the suite's loop, fibonacci and json cases on the GPU
+#   gpus     json on one GPU and on two (`--gpus 1`, `--gpus 2`)
 #   grind    loop 4.2 M cycles with the proof-of-work search on the GPU and
 #            on the host (CLOAK_GPU_HOST_GRIND=1), same call
 #   p2ab     loop 4.2 M cycles profiled with Poseidon2's round loops rolled
@@ -46,6 +47,13 @@ for step in "$@"; do
       .dev/cloak bench --backend gpu --only o -o "$OUT/bench.csv" > "$OUT/bench.txt" 2>&1
       echo "bench rc=$?"
       cut -d, -f1,3,4,6,9 "$OUT/bench.csv"
+      ;;
+    gpus)
+      # Throughput on one GPU and on two, same call (json's 40 shards, loop's 9).
+      for n in 1 2; do
+        .dev/cloak bench --backend gpu --gpus $n --only json -o "$OUT/gpus$n.csv" > /dev/null 2>&1
+        echo "gpus=$n rc=$?"; cut -d, -f1,3,4,6,9 "$OUT/gpus$n.csv" | tail -n +2
+      done
       ;;
     grind)
       for mode in gpu host; do

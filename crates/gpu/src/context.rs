@@ -60,16 +60,7 @@ impl ComputeCopies {
         if blocking {
             self.stream.synchronize()?;
         }
-        let start = Instant::now();
-        self.transfers
-            .crypt(Direction::HostToDevice, bytes_of(data));
-        let buf = self.stream.clone_htod(data)?;
-        if blocking {
-            self.stream.synchronize()?;
-        }
-        self.transfers
-            .record_h2d(std::mem::size_of_val(data), start.elapsed());
-        Ok(buf)
+        copy_up(&self.transfers, &self.stream, data, blocking)
     }
 
     /// Copies a device buffer back once the work queued before is done;
@@ -90,11 +81,29 @@ impl ComputeCopies {
         &self.stream
     }
 
-    /// A zeroed device buffer of `len` (at least one) u32, set on the
+    /// A zeroed device buffer of `len` (at least one) elements, set on the
     /// device: no copy.
-    pub fn zeros(&self, len: usize) -> Result<CudaSlice<u32>> {
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
         Ok(self.stream.alloc_zeros(len.max(1))?)
     }
+}
+
+/// Encrypts `data` (under the CC emulation) and copies it on `stream`,
+/// counting and timing it; with `wait`, the time runs to the copy's end.
+fn copy_up<T: DeviceRepr>(
+    transfers: &Transfers,
+    stream: &Arc<CudaStream>,
+    data: &[T],
+    wait: bool,
+) -> Result<CudaSlice<T>> {
+    let start = Instant::now();
+    transfers.crypt(Direction::HostToDevice, bytes_of(data));
+    let buf = stream.clone_htod(data)?;
+    if wait {
+        stream.synchronize()?;
+    }
+    transfers.record_h2d(std::mem::size_of_val(data), start.elapsed());
+    Ok(buf)
 }
 
 /// One GPU, its streams, and a cache of compiled kernel modules.
@@ -299,14 +308,7 @@ impl GpuContext {
     /// not behind one of every staging thread.
     pub fn upload_staged<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
         let _one = self.staging.lock().expect("staging lock poisoned");
-        let start = Instant::now();
-        self.transfers
-            .crypt(Direction::HostToDevice, bytes_of(data));
-        let buf = self.uploads.clone_htod(data)?;
-        self.uploads.synchronize()?;
-        self.transfers
-            .record_h2d(std::mem::size_of_val(data), start.elapsed());
-        Ok(buf)
+        copy_up(&self.transfers, &self.uploads, data, true)
     }
 
     /// Frees staged buffers (allocated on the upload stream) once the
@@ -373,7 +375,7 @@ impl GpuContext {
 
     /// A zeroed device buffer of `len` elements.
     pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
-        Ok(self.stream.alloc_zeros(len.max(1))?)
+        self.copies.zeros(len)
     }
 
     /// A device buffer of `len` u32 whose contents are unspecified (to be overwritten).

@@ -54,7 +54,7 @@ impl GpuWitnessSearch {
         // The state in the launch's parameters; the answer (as !c, so that
         // zero means none yet) in a zeroed word: no upload.
         let base = GrindState(std::array::from_fn(|i| base_word(state[i])));
-        let mut found = self.copies.zeros(1)?;
+        let mut found = self.copies.zeros::<u32>(1)?;
         let batch = 1u64 << (bits + 4).clamp(MIN_BATCH_LOG, MAX_BATCH_LOG);
         let (idx, mask) = (witness_idx as u32, ((1u64 << bits) - 1) as u32);
         let p = u64::from(Val::ORDER_U32);

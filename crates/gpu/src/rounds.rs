@@ -372,27 +372,28 @@ pub fn commit_quotient(
     let mut draws = draw_split(gpu, mask_rng, &sizes)?.into_iter();
     // Every table's mask multipliers (c_i / c_last, from `get_zp_cis`) up in
     // one copy.
+    // Each table's chunk domains are kept for the chunks' shifts below.
     let mut muls: Vec<u32> = Vec::new();
     let mut mul_at = Vec::with_capacity(quotients.len());
+    let mut all_domains = Vec::with_capacity(quotients.len());
     for tq in quotients {
         let nc = tq.num_chunks;
         let quotient_domain = TwoAdicMultiplicativeCoset::new(Val::GENERATOR, tq.log_q)
             .ok_or_else(|| GpuError::Invalid("quotient domain too large".into()))?;
-        let cis = zp_cis(&quotient_domain.split_domains(nc));
+        let domains = quotient_domain.split_domains(nc);
+        let cis = zp_cis(&domains);
         let last_inv = cis[nc - 1].inverse();
         mul_at.push(muls.len());
         muls.extend(cis[..nc - 1].iter().map(|&c| base_word(c * last_inv)));
+        all_domains.push(domains);
     }
     let muls = gpu.upload(&muls)?;
     let mut ldes = Vec::new();
-    for (t, tq) in quotients.iter().enumerate() {
+    for ((t, tq), domains) in quotients.iter().enumerate().zip(&all_domains) {
         let nc = tq.num_chunks;
         let log_chunks = nc.trailing_zeros() as usize;
         let log_h = tq.log_q - log_chunks;
         let h = 1usize << log_h;
-        let quotient_domain = TwoAdicMultiplicativeCoset::new(Val::GENERATOR, tq.log_q)
-            .ok_or_else(|| GpuError::Invalid("quotient domain too large".into()))?;
-        let domains = quotient_domain.split_domains(nc);
         // `with_random_cols(4)` of each chunk, in chunk order.
         let mut chunks = Vec::with_capacity(nc);
         for c in 0..nc {

@@ -93,26 +93,36 @@ pub fn trace(
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     let height = padded_height(events.len(), min_height)?;
     let mut values = Val::zero_vec(height * WIDTH);
-    for (event, row) in events.iter().zip(values.chunks_exact_mut(WIDTH)) {
-        let op = ByteOp::of(checked(event)?).ok_or(TraceError::UnsupportedOpcode(event.opcode))?;
-        let (a, b, c) = (
-            event.a.to_le_bytes(),
-            event.b.to_le_bytes(),
-            event.c.to_le_bytes(),
-        );
-        for i in 0..4 {
-            row[cols::A + i] = Val::from_u8(a[i]);
-            row[cols::B + i] = Val::from_u8(b[i]);
-            row[cols::C + i] = Val::from_u8(c[i]);
-            mults.byte(op, b[i], c[i]);
-        }
-        let flag = match op {
-            ByteOp::And => cols::IS_AND,
-            ByteOp::Or => cols::IS_OR,
-            ByteOp::Xor => cols::IS_XOR,
-            ByteOp::Pair => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-        };
-        row[flag] = Val::ONE;
-    }
+    crate::rows::fill_chunks(
+        &mut values,
+        WIDTH,
+        events.len(),
+        mults,
+        |first, rows, mults| {
+            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
+                let op = ByteOp::of(checked(event)?)
+                    .ok_or(TraceError::UnsupportedOpcode(event.opcode))?;
+                let (a, b, c) = (
+                    event.a.to_le_bytes(),
+                    event.b.to_le_bytes(),
+                    event.c.to_le_bytes(),
+                );
+                for i in 0..4 {
+                    row[cols::A + i] = Val::from_u8(a[i]);
+                    row[cols::B + i] = Val::from_u8(b[i]);
+                    row[cols::C + i] = Val::from_u8(c[i]);
+                    mults.byte(op, b[i], c[i]);
+                }
+                let flag = match op {
+                    ByteOp::And => cols::IS_AND,
+                    ByteOp::Or => cols::IS_OR,
+                    ByteOp::Xor => cols::IS_XOR,
+                    ByteOp::Pair => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+                };
+                row[flag] = Val::ONE;
+            }
+            Ok(())
+        },
+    )?;
     Ok(RowMajorMatrix::new(values, WIDTH))
 }

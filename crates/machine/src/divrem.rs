@@ -345,27 +345,37 @@ pub fn trace(
 ) -> Result<(RowMajorMatrix<Val>, Vec<AluEvent>), TraceError> {
     let height = padded_height(events.len(), min_height)?;
     let mut values = Val::zero_vec(height * WIDTH);
-    let mut lts = Vec::new();
-    for (event, row) in events.iter().zip(values.chunks_exact_mut(WIDTH)) {
-        let (quotient_op, remainder_op) = match checked(event)? {
-            Opcode::Div | Opcode::Rem => (Opcode::Div, Opcode::Rem),
-            Opcode::Divu | Opcode::Remu => (Opcode::Divu, Opcode::Remu),
-            _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-        };
-        let result = |op| AluEvent::new(op, event.b, event.c).expect("a division").a;
-        let (q, r) = (result(quotient_op), result(remainder_op));
-        let (cells, checks, lt) = witness(event.opcode, event.b, event.c, q, r);
-        row.copy_from_slice(&cells);
-        for x in cells[cols::B..cols::B + 20].chunks(2) {
-            let byte = |v: Val| v.as_canonical_u32() as u8;
-            mults.byte(ByteOp::Pair, byte(x[0]), byte(x[1]));
-        }
-        for value in checks {
-            let value = u16::try_from(value.as_canonical_u32())
-                .expect("an honest row's range checks are below 2^16");
-            mults.range16(value);
-        }
-        lts.extend(lt);
-    }
+    let lts = crate::rows::fill_chunks(
+        &mut values,
+        WIDTH,
+        events.len(),
+        mults,
+        |first, rows, mults| {
+            let mut lts = Vec::new();
+            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
+                let (quotient_op, remainder_op) = match checked(event)? {
+                    Opcode::Div | Opcode::Rem => (Opcode::Div, Opcode::Rem),
+                    Opcode::Divu | Opcode::Remu => (Opcode::Divu, Opcode::Remu),
+                    _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+                };
+                let result = |op| AluEvent::new(op, event.b, event.c).expect("a division").a;
+                let (q, r) = (result(quotient_op), result(remainder_op));
+                let (cells, checks, lt) = witness(event.opcode, event.b, event.c, q, r);
+                row.copy_from_slice(&cells);
+                for x in cells[cols::B..cols::B + 20].chunks(2) {
+                    let byte = |v: Val| v.as_canonical_u32() as u8;
+                    mults.byte(ByteOp::Pair, byte(x[0]), byte(x[1]));
+                }
+                for value in checks {
+                    let value = u16::try_from(value.as_canonical_u32())
+                        .expect("an honest row's range checks are below 2^16");
+                    mults.range16(value);
+                }
+                lts.extend(lt);
+            }
+            Ok(lts)
+        },
+    )?
+    .concat();
     Ok((RowMajorMatrix::new(values, WIDTH), lts))
 }

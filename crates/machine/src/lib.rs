@@ -29,6 +29,7 @@ pub mod mul;
 pub mod precompile;
 pub mod program;
 pub mod range16;
+mod rows;
 pub mod sha_compress;
 pub mod sha_extend;
 pub mod shift;

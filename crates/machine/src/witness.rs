@@ -11,6 +11,7 @@ use crate::precompile::PrecompileCall;
 use crate::program::{fields as f, ProgramAir, FETCH_WIDTH};
 use crate::{commit, keccak, range16, sha_compress, sha_extend, ChipTraces};
 use cloak_prover::{Challenge, Val};
+use cloak_vm::record::MemoryAccess;
 use cloak_vm::record::{timestamp, Position};
 use cloak_vm::syscall::{COMMIT, HINT_READ, KECCAK_PERMUTE, SHA_COMPRESS, SHA_EXTEND};
 use cloak_vm::{Opcode, Program, Shard};
@@ -92,239 +93,40 @@ pub fn generate_shard(
             max: MAX_SHARD_CYCLES,
         });
     }
-    let mut mults = Multiplicities::default();
-    let mut alu = Vec::with_capacity(shard.cpu.len());
-    let mut commit_counts = [0u64; 8];
-    let mut hint_calls = Vec::new();
-    let mut extend_calls = Vec::new();
-    let mut compress_calls = Vec::new();
-    let mut keccak_calls = Vec::new();
-
     let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
     let mut values = Val::zero_vec(height * cpu::WIDTH);
-    let mut syscalls = shard.syscalls.iter();
-    for (i, (ev, row)) in shard
-        .cpu
-        .iter()
-        .zip(values.chunks_exact_mut(cpu::WIDTH))
-        .enumerate()
-    {
-        let clk = shard.start.clk + i as u64;
-        let prow = program.row_of(ev.pc)?;
-        let ins = prow.instruction;
-        let m = prow.message();
-        let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
-        for (cell, &v) in row[..FETCH_WIDTH].iter_mut().zip(&m) {
-            *cell = Val::from_u32(v);
+    let mut mults = Multiplicities::default();
+    let chunks = crate::rows::fill_chunks(
+        &mut values,
+        cpu::WIDTH,
+        shard.cpu.len(),
+        &mut mults,
+        |first, rows, mults| cpu_rows(program, shard, claim, first, rows, mults),
+    )?;
+    let mut sends = CpuSends::default();
+    let mut next_syscall = 0;
+    for chunk in chunks {
+        // Each chunk takes the syscall events from its first cycle on; a
+        // sequential fill takes them one after another, so no event may be
+        // left between two chunks' runs of them.
+        if chunk.first_syscall != next_syscall {
+            let clk = shard.syscalls[next_syscall].clk;
+            return Err(TraceError::BadRecord(format!(
+                "syscall event at cycle {clk} without its ECALL"
+            )));
         }
-        row[c::IS_REAL] = Val::ONE;
-        row[c::CLK] = Val::from_u64(clk);
-        let b = ev.rs1;
-        let cval = if m[f::ALU_IMM] == 1 { ins.imm } else { ev.rs2 };
-        let (b_lo, b_hi) = limbs(b);
-        let (c_lo, c_hi) = limbs(cval);
-        set(row, c::B_LO, b_lo);
-        set(row, c::B_HI, b_hi);
-        set(row, c::C_LO, c_lo);
-        set(row, c::C_HI, c_hi);
-        let bad = |what: &str| TraceError::BadRecord(format!("pc {:#010x}: {what}", ev.pc));
-
-        // Register accesses.
-        let gap = |row: &mut [Val], mults: &mut Multiplicities, col, pos, prev_ts| {
-            gap_limbs(row, mults, col, timestamp(clk, pos), prev_ts)
-        };
-        if m[f::READS_RS1] == 1 {
-            gap(row, &mut mults, c::E_RS1, Position::Rs1, ev.rs1_prev_ts);
-        }
-        if m[f::READS_RS2] == 1 {
-            gap(row, &mut mults, c::E_RS2, Position::Rs2, ev.rs2_prev_ts);
-        }
-        if m[f::WRITES_RD] == 1 {
-            gap(row, &mut mults, c::E_RD, Position::Rd, ev.rd_prev_ts);
-            let (lo, hi) = limbs(ev.rd_prev);
-            set(row, c::RD_PREV_LO, lo);
-            set(row, c::RD_PREV_HI, hi);
-        }
-
-        // Address, loads and stores.
-        let is_load = (f::LB..=f::LW).any(|k| m[k] == 1);
-        let is_store = (f::SB..=f::SW).any(|k| m[k] == 1);
-        let is_mem = is_load || is_store;
-        let mut a = 0u32;
-        if is_mem || m[f::JALR] == 1 {
-            let addr = b.wrapping_add(ins.imm);
-            alu.push(AluEvent::new(Opcode::Add, b, ins.imm).expect("ADD"));
-            let (lo, hi) = limbs(addr);
-            set(row, c::ADDR_LO, lo);
-            set(row, c::ADDR_HI, hi);
-            set(row, c::ADDR_W, lo >> 2);
-            set(row, c::ADDR_BIT0, lo & 1);
-            set(row, c::ADDR_BIT1, (lo >> 1) & 1);
-            mults.range16((lo >> 2) as u16);
-            if is_mem {
-                if hi >= 1 << 15 {
-                    return Err(TraceError::AddressOutOfRange { pc: ev.pc, addr });
-                }
-                mults.range16((2 * hi) as u16);
-            } else {
-                // A JALR into text (below 2^30) is all the executor follows.
-                mults.range16((4 * hi) as u16);
-            }
-        }
-        if is_mem {
-            if ev.mem_addr != b.wrapping_add(ins.imm) & !3 {
-                return Err(bad("memory address differs from rs1 + imm"));
-            }
-            gap(row, &mut mults, c::E_MEM, Position::Memory, ev.mem_prev_ts);
-            let addr = b.wrapping_add(ins.imm);
-            let (bit0, bit1) = (addr & 1, (addr >> 1) & 1);
-            let (p_lo, p_hi) = limbs(ev.mem_prev);
-            let (n_lo, n_hi) = limbs(ev.mem_value);
-            set(row, c::MEM_PREV_LO, p_lo);
-            set(row, c::MEM_PREV_HI, p_hi);
-            set(row, c::MEM_NEW_LO, n_lo);
-            set(row, c::MEM_NEW_HI, n_hi);
-            let sel = if bit1 == 1 { p_hi } else { p_lo };
-            let (q0, q1) = ((sel & 0xff) as u8, (sel >> 8) as u8);
-            let byte = u32::from(if bit0 == 1 { q1 } else { q0 });
-            if m[f::LB] + m[f::LBU] + m[f::SB] == 1 {
-                set(row, c::Q0, q0.into());
-                set(row, c::Q1, q1.into());
-                set(row, c::QX, (q0 ^ q1).into());
-                mults.byte(ByteOp::Xor, q0, q1);
-            }
-            if m[f::LB] == 1 {
-                let sign = byte >> 7;
-                set(row, c::SIGN, sign);
-                let rest = 512 * (byte - 128 * sign);
-                set(row, c::SIGN_REST, rest);
-                mults.range16(rest as u16);
-                a = byte | (sign * 0xffff_ff00);
-            } else if m[f::LH] == 1 {
-                let sign = sel >> 15;
-                set(row, c::SIGN, sign);
-                let rest = 2 * (sel - (sign << 15));
-                set(row, c::SIGN_REST, rest);
-                mults.range16(rest as u16);
-                a = sel | (sign * 0xffff_0000);
-            } else if m[f::LBU] == 1 {
-                a = byte;
-            } else if m[f::LHU] == 1 {
-                a = sel;
-            } else if m[f::LW] == 1 {
-                a = ev.mem_prev;
-            } else if m[f::SB] == 1 {
-                let (r0, r1) = ((c_lo & 0xff) as u8, (c_lo >> 8) as u8);
-                set(row, c::R0, r0.into());
-                set(row, c::R1, r1.into());
-                set(row, c::RX, (r0 ^ r1).into());
-                mults.byte(ByteOp::Xor, r0, r1);
-            }
-        }
-
-        // ALU operations and branch comparisons.
-        if m[f::ALU_RR] == 1 || m[f::ALU_IMM] == 1 || m[f::BRANCH_LT] == 1 {
-            let op: Opcode = if m[f::BRANCH_LT] == 1 {
-                if m[f::ALU_OP] == Opcode::Slt as u32 {
-                    Opcode::Slt
-                } else {
-                    Opcode::Sltu
-                }
-            } else {
-                ins.opcode
-            };
-            let event = AluEvent::new(op, b, cval).ok_or(TraceError::UnsupportedOpcode(op))?;
-            a = event.a;
-            alu.push(event);
-        }
-        if m[f::CONST] == 1 {
-            a = m[f::VALUE_LO] | m[f::VALUE_HI] << 16;
-        }
-        let eq = b == cval;
-        row[c::EQ] = Val::from_bool(eq);
-        if !eq {
-            let (d_lo, d_hi) = (
-                Val::from_u32(b_lo) - Val::from_u32(c_lo),
-                Val::from_u32(b_hi) - Val::from_u32(c_hi),
-            );
-            if let Some(inv) = d_lo.try_inverse() {
-                row[c::INV_LO] = inv;
-            } else {
-                row[c::INV_HI] = d_hi.try_inverse().unwrap_or(Val::ZERO);
-            }
-        }
-        let taken = if m[f::BRANCH_EQ] == 1 {
-            eq != (m[f::BRANCH_NEG] == 1)
-        } else if m[f::BRANCH_LT] == 1 {
-            (a == 1) != (m[f::BRANCH_NEG] == 1)
-        } else {
-            false
-        };
-        row[c::TAKEN] = Val::from_bool(taken);
-
-        // Syscalls.
-        if m[f::ECALL] == 1 {
-            let code = ev.rd_prev;
-            let &(_, col) = SYSCALLS.iter().find(|(n, _)| *n == code).ok_or_else(|| {
-                TraceError::UnprovableSyscall {
-                    pc: ev.pc,
-                    code,
-                    name: cloak_vm::syscall::syscall_name(code).unwrap_or("unknown"),
-                }
-            })?;
-            row[col] = Val::ONE;
-            a = ev.rd;
-            if col == c::SYS_HINT_LEN {
-                // The result's limbs are range-checked through these columns.
-                mults.range16_word(a);
-                set(row, c::ADDR_W, a >> 16);
-                set(row, c::SIGN_REST, a & 0xffff);
-            }
-            let sys = syscalls
-                .next()
-                .filter(|s| s.clk == clk)
-                .ok_or_else(|| bad("ECALL without its syscall event"))?;
-            if code == COMMIT {
-                let index = b as usize;
-                if index >= 8 {
-                    return Err(bad("COMMIT of a digest word index outside 0..8"));
-                }
-                if claim.digest[index] != cval {
-                    return Err(bad(
-                        "COMMIT of a digest word with a value other than its last one \
-                         (one proof holds one digest)",
-                    ));
-                }
-                commit_counts[index] += 1;
-            } else if code == HINT_READ {
-                hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
-            } else if code == SHA_EXTEND || code == SHA_COMPRESS || code == KECCAK_PERMUTE {
-                if sys.code != code || sys.arg1 != b || sys.arg2 != cval {
-                    return Err(bad("precompile event differs from the ECALL's registers"));
-                }
-                let call = PrecompileCall {
-                    clk,
-                    arg1: b,
-                    arg2: cval,
-                    accesses: shard.accesses_of(sys),
-                };
-                match code {
-                    SHA_EXTEND => extend_calls.push(call),
-                    SHA_COMPRESS => compress_calls.push(call),
-                    _ => keccak_calls.push(call),
-                }
-            }
-        }
-        if m[f::WRITES_RD] == 1 && a != ev.rd {
-            return Err(bad(
-                "the register write differs from the instruction's result",
-            ));
-        }
-        let (a_lo, a_hi) = limbs(a);
-        set(row, c::A_LO, a_lo);
-        set(row, c::A_HI, a_hi);
-        cpu::fill_derived(row);
+        next_syscall = chunk.first_syscall + chunk.syscalls;
+        sends.append(chunk);
     }
+    let CpuSends {
+        alu,
+        commit_counts,
+        hint_calls,
+        extend_calls,
+        compress_calls,
+        keccak_calls,
+        ..
+    } = sends;
     // Padding rows: the clock keeps counting; b == c == 0.
     for (i, row) in values
         .chunks_exact_mut(cpu::WIDTH)
@@ -470,6 +272,293 @@ pub fn generate_shard(
     })
 }
 
+/// What a run of CPU rows sends besides its range and byte checks, in row
+/// order: the ALU operations, COMMITs and syscall calls, and which of the
+/// shard's syscall events it took.
+#[derive(Default)]
+struct CpuSends<'a> {
+    alu: Vec<AluEvent>,
+    commit_counts: [u64; 8],
+    hint_calls: Vec<(u64, u32, u32, &'a [MemoryAccess])>,
+    extend_calls: Vec<PrecompileCall<'a>>,
+    compress_calls: Vec<PrecompileCall<'a>>,
+    keccak_calls: Vec<PrecompileCall<'a>>,
+    /// The index of the first syscall event at or after the run's first cycle.
+    first_syscall: usize,
+    /// How many syscall events (from `first_syscall` on) its ECALLs took.
+    syscalls: usize,
+}
+
+impl<'a> CpuSends<'a> {
+    /// Appends the next run's sends.
+    fn append(&mut self, next: CpuSends<'a>) {
+        self.alu.extend(next.alu);
+        for (mine, theirs) in self.commit_counts.iter_mut().zip(next.commit_counts) {
+            *mine += theirs;
+        }
+        self.hint_calls.extend(next.hint_calls);
+        self.extend_calls.extend(next.extend_calls);
+        self.compress_calls.extend(next.compress_calls);
+        self.keccak_calls.extend(next.keccak_calls);
+    }
+}
+
+/// Fills the CPU rows of the shard's cycles `first..first + rows.len() /
+/// WIDTH` (the shard's `first`-th cycle on), counting their range and byte
+/// checks in `mults`.
+fn cpu_rows<'a>(
+    program: &ProgramAir,
+    shard: &'a Shard,
+    claim: ExecutionClaim,
+    first: usize,
+    rows: &mut [Val],
+    mults: &mut Multiplicities,
+) -> Result<CpuSends<'a>, TraceError> {
+    let n = rows.len() / cpu::WIDTH;
+    let events = &shard.cpu[first..first + n];
+    let first_clk = shard.start.clk + first as u64;
+    let first_syscall = shard.syscalls.partition_point(|s| s.clk < first_clk);
+    let mut syscalls = shard.syscalls[first_syscall..].iter();
+    let mut out = CpuSends {
+        alu: Vec::with_capacity(n),
+        first_syscall,
+        ..CpuSends::default()
+    };
+    let CpuSends {
+        alu,
+        commit_counts,
+        hint_calls,
+        extend_calls,
+        compress_calls,
+        keccak_calls,
+        syscalls: syscalls_taken,
+        ..
+    } = &mut out;
+    for (i, (ev, row)) in events
+        .iter()
+        .zip(rows.chunks_exact_mut(cpu::WIDTH))
+        .enumerate()
+    {
+        let clk = first_clk + i as u64;
+        let prow = program.row_of(ev.pc)?;
+        let ins = prow.instruction;
+        let m = prow.message();
+        let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
+        for (cell, &v) in row[..FETCH_WIDTH].iter_mut().zip(&m) {
+            *cell = Val::from_u32(v);
+        }
+        row[c::IS_REAL] = Val::ONE;
+        row[c::CLK] = Val::from_u64(clk);
+        let b = ev.rs1;
+        let cval = if m[f::ALU_IMM] == 1 { ins.imm } else { ev.rs2 };
+        let (b_lo, b_hi) = limbs(b);
+        let (c_lo, c_hi) = limbs(cval);
+        set(row, c::B_LO, b_lo);
+        set(row, c::B_HI, b_hi);
+        set(row, c::C_LO, c_lo);
+        set(row, c::C_HI, c_hi);
+        let bad = |what: &str| TraceError::BadRecord(format!("pc {:#010x}: {what}", ev.pc));
+
+        // Register accesses.
+        let gap = |row: &mut [Val], mults: &mut Multiplicities, col, pos, prev_ts| {
+            gap_limbs(row, mults, col, timestamp(clk, pos), prev_ts)
+        };
+        if m[f::READS_RS1] == 1 {
+            gap(row, mults, c::E_RS1, Position::Rs1, ev.rs1_prev_ts);
+        }
+        if m[f::READS_RS2] == 1 {
+            gap(row, mults, c::E_RS2, Position::Rs2, ev.rs2_prev_ts);
+        }
+        if m[f::WRITES_RD] == 1 {
+            gap(row, mults, c::E_RD, Position::Rd, ev.rd_prev_ts);
+            let (lo, hi) = limbs(ev.rd_prev);
+            set(row, c::RD_PREV_LO, lo);
+            set(row, c::RD_PREV_HI, hi);
+        }
+
+        // Address, loads and stores.
+        let is_load = (f::LB..=f::LW).any(|k| m[k] == 1);
+        let is_store = (f::SB..=f::SW).any(|k| m[k] == 1);
+        let is_mem = is_load || is_store;
+        let mut a = 0u32;
+        if is_mem || m[f::JALR] == 1 {
+            let addr = b.wrapping_add(ins.imm);
+            alu.push(AluEvent::new(Opcode::Add, b, ins.imm).expect("ADD"));
+            let (lo, hi) = limbs(addr);
+            set(row, c::ADDR_LO, lo);
+            set(row, c::ADDR_HI, hi);
+            set(row, c::ADDR_W, lo >> 2);
+            set(row, c::ADDR_BIT0, lo & 1);
+            set(row, c::ADDR_BIT1, (lo >> 1) & 1);
+            mults.range16((lo >> 2) as u16);
+            if is_mem {
+                if hi >= 1 << 15 {
+                    return Err(TraceError::AddressOutOfRange { pc: ev.pc, addr });
+                }
+                mults.range16((2 * hi) as u16);
+            } else {
+                // A JALR into text (below 2^30) is all the executor follows.
+                mults.range16((4 * hi) as u16);
+            }
+        }
+        if is_mem {
+            if ev.mem_addr != b.wrapping_add(ins.imm) & !3 {
+                return Err(bad("memory address differs from rs1 + imm"));
+            }
+            gap(row, mults, c::E_MEM, Position::Memory, ev.mem_prev_ts);
+            let addr = b.wrapping_add(ins.imm);
+            let (bit0, bit1) = (addr & 1, (addr >> 1) & 1);
+            let (p_lo, p_hi) = limbs(ev.mem_prev);
+            let (n_lo, n_hi) = limbs(ev.mem_value);
+            set(row, c::MEM_PREV_LO, p_lo);
+            set(row, c::MEM_PREV_HI, p_hi);
+            set(row, c::MEM_NEW_LO, n_lo);
+            set(row, c::MEM_NEW_HI, n_hi);
+            let sel = if bit1 == 1 { p_hi } else { p_lo };
+            let (q0, q1) = ((sel & 0xff) as u8, (sel >> 8) as u8);
+            let byte = u32::from(if bit0 == 1 { q1 } else { q0 });
+            if m[f::LB] + m[f::LBU] + m[f::SB] == 1 {
+                set(row, c::Q0, q0.into());
+                set(row, c::Q1, q1.into());
+                set(row, c::QX, (q0 ^ q1).into());
+                mults.byte(ByteOp::Xor, q0, q1);
+            }
+            if m[f::LB] == 1 {
+                let sign = byte >> 7;
+                set(row, c::SIGN, sign);
+                let rest = 512 * (byte - 128 * sign);
+                set(row, c::SIGN_REST, rest);
+                mults.range16(rest as u16);
+                a = byte | (sign * 0xffff_ff00);
+            } else if m[f::LH] == 1 {
+                let sign = sel >> 15;
+                set(row, c::SIGN, sign);
+                let rest = 2 * (sel - (sign << 15));
+                set(row, c::SIGN_REST, rest);
+                mults.range16(rest as u16);
+                a = sel | (sign * 0xffff_0000);
+            } else if m[f::LBU] == 1 {
+                a = byte;
+            } else if m[f::LHU] == 1 {
+                a = sel;
+            } else if m[f::LW] == 1 {
+                a = ev.mem_prev;
+            } else if m[f::SB] == 1 {
+                let (r0, r1) = ((c_lo & 0xff) as u8, (c_lo >> 8) as u8);
+                set(row, c::R0, r0.into());
+                set(row, c::R1, r1.into());
+                set(row, c::RX, (r0 ^ r1).into());
+                mults.byte(ByteOp::Xor, r0, r1);
+            }
+        }
+
+        // ALU operations and branch comparisons.
+        if m[f::ALU_RR] == 1 || m[f::ALU_IMM] == 1 || m[f::BRANCH_LT] == 1 {
+            let op: Opcode = if m[f::BRANCH_LT] == 1 {
+                if m[f::ALU_OP] == Opcode::Slt as u32 {
+                    Opcode::Slt
+                } else {
+                    Opcode::Sltu
+                }
+            } else {
+                ins.opcode
+            };
+            let event = AluEvent::new(op, b, cval).ok_or(TraceError::UnsupportedOpcode(op))?;
+            a = event.a;
+            alu.push(event);
+        }
+        if m[f::CONST] == 1 {
+            a = m[f::VALUE_LO] | m[f::VALUE_HI] << 16;
+        }
+        let eq = b == cval;
+        row[c::EQ] = Val::from_bool(eq);
+        if !eq {
+            let (d_lo, d_hi) = (
+                Val::from_u32(b_lo) - Val::from_u32(c_lo),
+                Val::from_u32(b_hi) - Val::from_u32(c_hi),
+            );
+            if let Some(inv) = d_lo.try_inverse() {
+                row[c::INV_LO] = inv;
+            } else {
+                row[c::INV_HI] = d_hi.try_inverse().unwrap_or(Val::ZERO);
+            }
+        }
+        let taken = if m[f::BRANCH_EQ] == 1 {
+            eq != (m[f::BRANCH_NEG] == 1)
+        } else if m[f::BRANCH_LT] == 1 {
+            (a == 1) != (m[f::BRANCH_NEG] == 1)
+        } else {
+            false
+        };
+        row[c::TAKEN] = Val::from_bool(taken);
+
+        // Syscalls.
+        if m[f::ECALL] == 1 {
+            let code = ev.rd_prev;
+            let &(_, col) = SYSCALLS.iter().find(|(n, _)| *n == code).ok_or_else(|| {
+                TraceError::UnprovableSyscall {
+                    pc: ev.pc,
+                    code,
+                    name: cloak_vm::syscall::syscall_name(code).unwrap_or("unknown"),
+                }
+            })?;
+            row[col] = Val::ONE;
+            a = ev.rd;
+            if col == c::SYS_HINT_LEN {
+                // The result's limbs are range-checked through these columns.
+                mults.range16_word(a);
+                set(row, c::ADDR_W, a >> 16);
+                set(row, c::SIGN_REST, a & 0xffff);
+            }
+            let sys = syscalls
+                .next()
+                .filter(|s| s.clk == clk)
+                .ok_or_else(|| bad("ECALL without its syscall event"))?;
+            *syscalls_taken += 1;
+            if code == COMMIT {
+                let index = b as usize;
+                if index >= 8 {
+                    return Err(bad("COMMIT of a digest word index outside 0..8"));
+                }
+                if claim.digest[index] != cval {
+                    return Err(bad(
+                        "COMMIT of a digest word with a value other than its last one \
+                         (one proof holds one digest)",
+                    ));
+                }
+                commit_counts[index] += 1;
+            } else if code == HINT_READ {
+                hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
+            } else if code == SHA_EXTEND || code == SHA_COMPRESS || code == KECCAK_PERMUTE {
+                if sys.code != code || sys.arg1 != b || sys.arg2 != cval {
+                    return Err(bad("precompile event differs from the ECALL's registers"));
+                }
+                let call = PrecompileCall {
+                    clk,
+                    arg1: b,
+                    arg2: cval,
+                    accesses: shard.accesses_of(sys),
+                };
+                match code {
+                    SHA_EXTEND => extend_calls.push(call),
+                    SHA_COMPRESS => compress_calls.push(call),
+                    _ => keccak_calls.push(call),
+                }
+            }
+        }
+        if m[f::WRITES_RD] == 1 && a != ev.rd {
+            return Err(bad(
+                "the register write differs from the instruction's result",
+            ));
+        }
+        let (a_lo, a_hi) = limbs(a);
+        set(row, c::A_LO, a_lo);
+        set(row, c::A_HI, a_hi);
+        cpu::fill_derived(row);
+    }
+    Ok(out)
+}
+
 /// Where a shard starts and ends (the CPU table's public values besides the
 /// exit code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -594,4 +683,87 @@ fn gap_limbs(row: &mut [Val], mults: &mut Multiplicities, col: usize, ts: u64, p
     row[col + 1] = Val::from_u16(hi);
     mults.range16(lo);
     mults.range16(hi);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::CHUNK_ROWS;
+    use cloak_vm::record::SyscallEvent;
+    use cloak_vm::{ExecConfig, Executor};
+
+    /// fibonacci's one shard (several chunks of CPU rows) and its claim.
+    fn fibonacci_shard() -> (ProgramAir, Shard, ExecutionClaim) {
+        let path = format!(
+            "{}/../../guests/bin/fibonacci.elf",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let program = Program::from_elf(&std::fs::read(path).unwrap()).unwrap();
+        let inputs = vec![3000u32.to_le_bytes().to_vec()];
+        let mut shards = Vec::new();
+        let output = Executor::new(&program, inputs, ExecConfig::default())
+            .run_traced(1 << 20, |s| {
+                shards.push(s.clone());
+                Ok::<(), cloak_vm::ExecError>(())
+            })
+            .unwrap();
+        let claim = ExecutionClaim {
+            digest: output.committed.map(|w| w.unwrap_or(0)),
+            exit_code: output.exit_code,
+        };
+        let [shard] = <[Shard; 1]>::try_from(shards).unwrap();
+        assert!(
+            shard.cpu.len() > 3 * CHUNK_ROWS,
+            "too few cycles for chunks"
+        );
+        (ProgramAir::new(&program, 16).unwrap(), shard, claim)
+    }
+
+    /// Every chunk takes the syscall events of its own cycles: an event
+    /// with no ECALL, before the end of a chunk's run of them or between two
+    /// chunks, and an ECALL with no event are errors that say so.
+    #[test]
+    fn syscall_events_must_match_the_ecalls_across_chunks() {
+        let (air, shard, claim) = fibonacci_shard();
+        let honest = generate_shard(&air, &shard, claim, 16).unwrap();
+        assert!(honest.tables.contains(table::HINT));
+        let stray_at = |clk: u64| {
+            let mut s = shard.clone();
+            let at = s.syscalls.partition_point(|e| e.clk < clk);
+            s.syscalls.insert(
+                at,
+                SyscallEvent {
+                    clk,
+                    ..SyscallEvent::default()
+                },
+            );
+            generate_shard(&air, &s, claim, 16)
+                .err()
+                .map(|e| e.to_string())
+        };
+        // After the last ECALL of chunk 1 (fibonacci's ECALLs are at its
+        // start and end), so only the chunks' stitching sees it.
+        let between = shard.start.clk + CHUNK_ROWS as u64 + 7;
+        let err = stray_at(between).expect("a stray event between chunks");
+        assert!(
+            err.contains(&format!(
+                "syscall event at cycle {between} without its ECALL"
+            )),
+            "{err}"
+        );
+        // Before the last ECALLs: the next ECALL takes the stray event.
+        let last = shard.syscalls.last().unwrap().clk;
+        let err = stray_at(last - 1).expect("a stray event before an ECALL");
+        assert!(err.contains("ECALL without its syscall event"), "{err}");
+        // An ECALL with no event.
+        let mut s = shard.clone();
+        s.syscalls.pop();
+        let err = generate_shard(&air, &s, claim, 16)
+            .err()
+            .expect("a missing event");
+        assert!(
+            err.to_string().contains("ECALL without its syscall event"),
+            "{err}"
+        );
+    }
 }

@@ -1,0 +1,129 @@
+//! Filling a trace's rows on every core. A shard's trace generation is the
+//! CPU's share of each shard the GPU proves, and the GPU's first pass waits
+//! for it (BENCHMARKS.md), so one shard is spread over rayon's threads
+//! instead of one thread per shard.
+//!
+//! Rows are filled in chunks of [`CHUNK_ROWS`]: each chunk counts its
+//! lookups in multiplicities of its own, added up at the end, and returns
+//! what else it produced; the outputs come back in row order, and the first
+//! error (in row order) is the one returned, as a sequential fill would.
+
+use crate::event::{Multiplicities, TraceError};
+use cloak_prover::Val;
+use rayon::prelude::*;
+
+/// Rows per chunk: large enough that a chunk's own multiplicities (2.5 MiB,
+/// summed at the end) cost little beside its rows.
+#[cfg(not(debug_assertions))]
+pub(crate) const CHUNK_ROWS: usize = 1 << 15;
+/// Small in debug builds, so that the tests' small shards are filled in
+/// several chunks too (and their proofs check the merged counts).
+#[cfg(debug_assertions)]
+pub(crate) const CHUNK_ROWS: usize = 1 << 10;
+
+/// Runs `fill(first_row, rows, mults)` over the first `rows` rows of the
+/// row-major `values` (`width` cells a row), a chunk at a time in parallel.
+/// A fill of at most one chunk runs here, on `mults` itself.
+pub(crate) fn fill_chunks<T: Send>(
+    values: &mut [Val],
+    width: usize,
+    rows: usize,
+    mults: &mut Multiplicities,
+    fill: impl Fn(usize, &mut [Val], &mut Multiplicities) -> Result<T, TraceError> + Sync,
+) -> Result<Vec<T>, TraceError> {
+    let real = &mut values[..rows * width];
+    if rows <= CHUNK_ROWS {
+        return Ok(vec![fill(0, real, mults)?]);
+    }
+    let parts: Vec<Result<(T, Multiplicities), TraceError>> = real
+        .par_chunks_mut(CHUNK_ROWS * width)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let mut own = Multiplicities::default();
+            let out = fill(k * CHUNK_ROWS, chunk, &mut own)?;
+            Ok((out, own))
+        })
+        .collect();
+    let mut outs = Vec::with_capacity(parts.len());
+    let mut counts = Vec::with_capacity(parts.len());
+    for part in parts {
+        let (out, own) = part?;
+        outs.push(out);
+        counts.push(own);
+    }
+    mults.add_all(&counts);
+    Ok(outs)
+}
+
+impl Multiplicities {
+    /// Adds every one of `others`' counts to these, in parallel over the
+    /// counters.
+    pub(crate) fn add_all(&mut self, others: &[Multiplicities]) {
+        const SPAN: usize = 1 << 12;
+        let add = |mine: &mut [u64], theirs: &(dyn Fn(&Multiplicities) -> &[u64] + Sync)| {
+            mine.par_chunks_mut(SPAN).enumerate().for_each(|(k, span)| {
+                for other in others {
+                    let from = &theirs(other)[k * SPAN..k * SPAN + span.len()];
+                    for (m, o) in span.iter_mut().zip(from) {
+                        *m += o;
+                    }
+                }
+            });
+        };
+        add(&mut self.range16, &|o| &o.range16);
+        for (op, mine) in self.byte.iter_mut().enumerate() {
+            add(mine, &|o| &o.byte[op]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ByteOp;
+    use p3_field::PrimeCharacteristicRing;
+
+    /// A chunked fill gives the cells, counts, outputs and first error of a
+    /// sequential one.
+    #[test]
+    fn chunked_fill_matches_a_sequential_fill() {
+        let rows = 3 * CHUNK_ROWS + 17;
+        let fill = |first: usize, cells: &mut [Val], m: &mut Multiplicities| {
+            for (i, row) in cells.chunks_exact_mut(2).enumerate() {
+                let r = first + i;
+                row[0] = Val::from_usize(r);
+                row[1] = Val::from_usize(r * 7);
+                m.range16((r % 65_536) as u16);
+                m.byte(ByteOp::Xor, (r % 256) as u8, (r / 256 % 256) as u8);
+            }
+            Ok(first)
+        };
+        let mut seq = Multiplicities::default();
+        let mut seq_values = Val::zero_vec(2 * rows);
+        fill(0, &mut seq_values, &mut seq).unwrap();
+
+        let mut par = Multiplicities::default();
+        par.range16(5);
+        seq.range16(5);
+        let mut par_values = Val::zero_vec(2 * rows + 6);
+        let firsts = fill_chunks(&mut par_values, 2, rows, &mut par, fill).unwrap();
+        assert_eq!(firsts, vec![0, CHUNK_ROWS, 2 * CHUNK_ROWS, 3 * CHUNK_ROWS]);
+        assert_eq!(&par_values[..2 * rows], &seq_values[..]);
+        assert!(par_values[2 * rows..].iter().all(|v| *v == Val::ZERO));
+        assert_eq!(par.range16, seq.range16);
+        assert_eq!(par.byte, seq.byte);
+
+        // Rows in chunks 1 and 2 fail: chunk 1's row's error.
+        let (bad1, bad2) = (CHUNK_ROWS + 5, 2 * CHUNK_ROWS + 1);
+        let failing = |first: usize, cells: &mut [Val], _: &mut Multiplicities| {
+            for i in 0..cells.len() / 2 {
+                if first + i == bad1 || first + i == bad2 {
+                    return Err(TraceError::TooManyRows { rows: first + i });
+                }
+            }
+            Ok(())
+        };
+        let err = fill_chunks(&mut par_values, 2, rows, &mut par, failing).unwrap_err();
+        assert!(matches!(err, TraceError::TooManyRows { rows } if rows == bad1));
+    }
+}

@@ -55,8 +55,8 @@ pub struct ProveArgs {
     /// one shard ahead on a thread of its own (for measuring the pipeline).
     #[arg(long)]
     no_pipeline: bool,
-    /// Threads generating shards' traces at once (default: half the cores,
-    /// at most 8; each holds one shard's traces).
+    /// Shards whose traces are generated at once, each on every core
+    /// (default: 2; each holds one shard's traces).
     #[arg(long, value_name = "N")]
     trace_threads: Option<usize>,
     /// With `--backend gpu`: use at most this many GPUs (default: all; the
@@ -119,6 +119,15 @@ impl GpuSet {
         for g in &self.0 {
             g.context().set_transfer_mode(mode);
         }
+    }
+
+    /// Every device's pooled memory back to the driver, so the next proof's
+    /// peak is its own.
+    pub fn release_pool_memory(&self) -> Result<()> {
+        for g in &self.0 {
+            g.context().release_pool_memory()?;
+        }
+        Ok(())
     }
 
     /// The largest peak device memory since the last call, over the devices.
@@ -206,6 +215,7 @@ impl Prover {
             }
             Prover::Gpu(gpus) => {
                 let before = gpus.transfer_totals();
+                gpus.release_pool_memory()?;
                 gpus.take_peak_memory();
                 let (proof, report) = keys.prove_on_many(gpus.all(), program, inputs, opts)?;
                 let transfers = gpus.transfer_totals().since(&before);

@@ -57,6 +57,36 @@ __device__ __forceinline__ u32 kb_div_2exp(u32 a, int k) {
 
 __device__ __forceinline__ u32 kb_square(u32 a) { return kb_mul(a, a); }
 
+// Montgomery reduction of x < p * 2^32: x * 2^-32 mod p in [0, p). A sum of
+// products of Montgomery words reduces to the Montgomery form of the sum of
+// the products, so a dot product needs one reduction, not one a term.
+__device__ __forceinline__ u32 kb_redc(u64 x) {
+    u32 hi = (u32)(x >> 32);
+    u32 t = (u32)x * KB_MU;
+    u32 uhi = __umulhi(t, KB_P);
+    u32 r = hi - uhi;
+    return hi < uhi ? r + KB_P : r;
+}
+
+// p * 2^32, which reduces to 0.
+#define KB_P_SHIFTED (((u64)KB_P) << 32)
+
+// acc + a*b + c*d, kept below p * 2^32 (the bound of kb_redc): each product
+// is below p^2, and p * 2^32 + 2 p^2 < 2^64, so one conditional
+// subtraction every two products suffices.
+__device__ __forceinline__ u64 kb_acc2(u64 acc, u32 a, u32 b, u32 c, u32 d) {
+    acc += (u64)a * b;
+    acc += (u64)c * d;
+    return acc >= KB_P_SHIFTED ? acc - KB_P_SHIFTED : acc;
+}
+
+// acc + a*b, kept below p * 2^32.
+__device__ __forceinline__ u64 kb_acc1(u64 acc, u32 a, u32 b) {
+    acc += (u64)a * b;
+    return acc >= KB_P_SHIFTED ? acc - KB_P_SHIFTED : acc;
+}
+
+
 __device__ __forceinline__ u32 kb_cube(u32 a) { return kb_mul(kb_square(a), a); }
 
 __device__ __forceinline__ u32 kb_pow(u32 a, u32 e) {

@@ -19,8 +19,11 @@ extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift
 
 // Partial column sums of the barycentric evaluation over the first `rows`
 // rows: part[c * w + j] = sum over rows i of chunk c of
-// (inv_denoms[i] - zinv) * M[i][j] (p3's adjusted weights times the column).
-// One thread per (chunk, column): a warp reads a row's adjacent words.
+// (inv_denoms[i] - zinv) * M[i][j] (p3's adjusted weights times the column),
+// computed as sum inv_denoms[i] M[i][j] - zinv sum M[i][j]: four lazy dot
+// products (one reduction each at the end) and a plain sum, instead of a
+// subtraction and four reduced products a cell. One thread per (chunk,
+// column): a warp reads a row's adjacent words.
 extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
                                              const u32* __restrict__ inv_denoms, u32 zi0, u32 zi1,
                                              u32 zi2, u32 zi3, u32 chunk_rows, u64 chunks,
@@ -29,14 +32,43 @@ extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows
     if (t >= chunks * w) return;
     u64 c = t / w;
     u32 j = (u32)(t % w);
-    kb4 zinv = {{zi0, zi1, zi2, zi3}};
-    kb4 acc = {{0u, 0u, 0u, 0u}};
+    u64 acc[4] = {0, 0, 0, 0};
+    // Below 2^32 * chunk_rows: no reduction needed for chunks of < 2^32 rows.
+    u64 sum = 0;
+    u64 i = c * chunk_rows;
     u64 end = (c + 1) * chunk_rows < rows ? (c + 1) * chunk_rows : rows;
-    for (u64 i = c * chunk_rows; i < end; i++) {
-        kb4 adj = kb4_sub(kb4_load(inv_denoms + 4 * i), zinv);
-        acc = kb4_add(acc, kb4_mul_base(adj, m[i * w + j]));
+    // Eight rows' loads issued before their products, so a thread waits for
+    // memory once per eight rows, not once per row.
+    for (; i + 8 <= end; i += 8) {
+        u32 v[8];
+#pragma unroll
+        for (int r = 0; r < 8; r++) v[r] = m[(i + r) * w + j];
+#pragma unroll
+        for (int r = 0; r < 8; r += 2) {
+            const u32* d = inv_denoms + 4 * (i + r);
+#pragma unroll
+            for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], d[k], v[r], d[4 + k], v[r + 1]);
+            sum += (u64)v[r] + v[r + 1];
+        }
     }
-    kb4_store(part + 4 * t, acc);
+    for (; i + 1 < end; i += 2) {
+        u32 v0 = m[i * w + j], v1 = m[(i + 1) * w + j];
+        const u32* d0 = inv_denoms + 4 * i;
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], d0[k], v0, d0[4 + k], v1);
+        sum += (u64)v0 + v1;
+    }
+    if (i < end) {
+        u32 v = m[i * w + j];
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], inv_denoms[4 * i + k], v);
+        sum += v;
+    }
+    // sum is a sum of Montgomery words, so sum mod p is the Montgomery form
+    // of the column's sum.
+    kb4 weighted = {{kb_redc(acc[0]), kb_redc(acc[1]), kb_redc(acc[2]), kb_redc(acc[3])}};
+    kb4 zinv = {{zi0, zi1, zi2, zi3}};
+    kb4_store(part + 4 * t, kb4_sub(weighted, kb4_mul_base(zinv, (u32)(sum % KB_P))));
 }
 
 // Fewer partial sums: out[g * w + j] = sum of part[c * w + j] over the
@@ -68,7 +100,8 @@ extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 ch
 
 // One matrix's share of the reduced openings at up to two points: for each
 // row x (of h), compressed = sum_j apow[j] * M[x][j] (apow: the powers of
-// alpha times the matrix's first offset), then for each point k
+// alpha times the matrix's first offset; four lazy dot products, one
+// reduction each), then for each point k
 // ro[x] += (wo_k - rescale_k * compressed) * inv_k[x].
 extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
                                        const u32* __restrict__ apow, u32 npts,
@@ -79,14 +112,38 @@ extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
                                        u32* __restrict__ ro) {
     u64 x = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (x >= h) return;
-    kb4 comp = {{0u, 0u, 0u, 0u}};
-    for (u32 j = 0; j < w; j++) comp = kb4_add(comp, kb4_mul_base(kb4_load(apow + 4 * j), m[x * w + j]));
-    kb4 acc = kb4_load(ro + 4 * x);
+    const u32* row = m + x * w;
+    u64 acc[4] = {0, 0, 0, 0};
+    u32 j = 0;
+    // Eight loads in flight, as in open_eval_partial.
+    for (; j + 8 <= w; j += 8) {
+        u32 v[8];
+#pragma unroll
+        for (int r = 0; r < 8; r++) v[r] = row[j + r];
+#pragma unroll
+        for (int r = 0; r < 8; r += 2) {
+            const u32* a = apow + 4 * (j + r);
+#pragma unroll
+            for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], a[k], v[r], a[4 + k], v[r + 1]);
+        }
+    }
+    for (; j + 1 < w; j += 2) {
+        u32 v0 = row[j], v1 = row[j + 1];
+        const u32* a = apow + 4 * j;
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], a[k], v0, a[4 + k], v1);
+    }
+    if (j < w) {
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], apow[4 * j + k], row[j]);
+    }
+    kb4 comp = {{kb_redc(acc[0]), kb_redc(acc[1]), kb_redc(acc[2]), kb_redc(acc[3])}};
+    kb4 acc_ro = kb4_load(ro + 4 * x);
     kb4 wo0 = {{wo00, wo01, wo02, wo03}}, rs0 = {{rs00, rs01, rs02, rs03}};
-    acc = kb4_add(acc, kb4_mul(kb4_sub(wo0, kb4_mul(rs0, comp)), kb4_load(inv0 + 4 * x)));
+    acc_ro = kb4_add(acc_ro, kb4_mul(kb4_sub(wo0, kb4_mul(rs0, comp)), kb4_load(inv0 + 4 * x)));
     if (npts > 1) {
         kb4 wo1 = {{wo10, wo11, wo12, wo13}}, rs1 = {{rs10, rs11, rs12, rs13}};
-        acc = kb4_add(acc, kb4_mul(kb4_sub(wo1, kb4_mul(rs1, comp)), kb4_load(inv1 + 4 * x)));
+        acc_ro = kb4_add(acc_ro, kb4_mul(kb4_sub(wo1, kb4_mul(rs1, comp)), kb4_load(inv1 + 4 * x)));
     }
-    kb4_store(ro + 4 * x, acc);
+    kb4_store(ro + 4 * x, acc_ro);
 }

@@ -90,9 +90,12 @@ __device__ __forceinline__ void partial_round(u32* s, u32 rc, const u32* diag) {
 // instruction cache (fully unrolled, a width-24 permutation is ~12 K
 // instructions, and the leaf hashes ran 25-30% slower on an H100), at the
 // cost of reading each round's constants by index. P2_UNROLLED (set by the
-// host, CLOAK_P2_UNROLLED=1) unrolls them, for comparison.
+// host, CLOAK_P2_UNROLLED=1) unrolls them, and P2_UNROLL_PRAGMA
+// (CLOAK_P2_UNROLL=N) N rounds at a time, for comparison.
 #ifdef P2_UNROLLED
 #define P2_ROUNDS _Pragma("unroll")
+#elif defined(P2_UNROLL_PRAGMA)
+#define P2_ROUNDS P2_UNROLL_PRAGMA
 #else
 #define P2_ROUNDS _Pragma("unroll 1")
 #endif

@@ -85,7 +85,7 @@ extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 se
 // took milliseconds): zk_scan_groups sums each group, zk_scan (one thread)
 // turns the group sums into group offsets and the total, zk_scan_spread
 // writes each count's offset from its group's.
-#define ZK_SCAN_GROUP 256
+#define ZK_SCAN_GROUP 1024
 
 extern "C" __global__ void zk_scan_groups(const u32* counts, u64 n_segs, u64* group_sums) {
     u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;

@@ -9,8 +9,15 @@
 #   gpus     json on one GPU and on two (`--gpus 1`, `--gpus 2`)
 #   grind    loop 4.2 M cycles with the proof-of-work search on the GPU and
 #            on the host (CLOAK_GPU_HOST_GRIND=1), same call
-#   p2ab     loop 4.2 M cycles profiled with Poseidon2's round loops rolled
-#            and unrolled (CLOAK_P2_UNROLLED), same seed: same bytes?
+#   p2ab     loop 4.2 M cycles profiled with Poseidon2's round loops rolled,
+#            unrolled by 2 and 4, and fully, same seed: same bytes?
+#   threads  loop 4.2 M and json with 1, 2, 4 and 8 shards generated at once
+#   zkseg    loop 4.2 M profiled with 16, 32, 64 and 256 keystream words a
+#            thread in the zero-knowledge draws, same seed: same bytes?
+#   ab       the previous binary (.dev/old/cloak) against this one on loop
+#            and fibonacci 4.2 M, alternating, same seed: same bytes?
+#   timeline loop 4.2 M cycles with the pipeline's per-shard events
+#   ncu      every kernel's time over a one-shard loop proof (Nsight Compute)
 #   profile  loop 4.2 M cycles with CLOAK_GPU_PROFILE=1
 #   tee      the TEE-overhead experiment up to $UP_TO cycles, $REPEAT runs a mode
 #   tee-rustcrypto  the same with CLOAK_CC_CIPHER=rustcrypto
@@ -65,15 +72,89 @@ for step in "$@"; do
       done
       ;;
     p2ab)
-      # Poseidon2 with rolled (default) and unrolled round loops: the same
-      # proof bytes (fixed seed) and each one's profile.
-      for unrolled in 0 1; do
-        CLOAK_P2_UNROLLED=$unrolled CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" \
+      # Poseidon2 with its round loops rolled (default), unrolled 2 and 4
+      # rounds at a time (CLOAK_P2_UNROLL), and fully (CLOAK_P2_UNROLLED),
+      # same seed: the same proof bytes, and each one's profile.
+      for v in rolled 2 4 full; do
+        case $v in
+          rolled) env=() ;;
+          full) env=(CLOAK_P2_UNROLLED=1) ;;
+          *) env=(CLOAK_P2_UNROLL=$v) ;;
+        esac
+        env "${env[@]}" CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" \
           --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
-          > "$OUT/p2-unrolled$unrolled.txt" 2>&1
-        echo "unrolled=$unrolled rc=$?: $(sha256sum < /tmp/loop.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/p2-unrolled$unrolled.txt")"
-        grep -E "merkle|fri: layer|permutation: commit|quotient chunks" "$OUT/p2-unrolled$unrolled.txt"
+          > "$OUT/p2-$v.txt" 2>&1
+        echo "p2 $v rc=$?: $(sha256sum < /tmp/loop.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/p2-$v.txt")"
+        grep -E "merkle: leaf|fri: layer|permutation: commit|quotient chunks" "$OUT/p2-$v.txt"
       done
+      ;;
+    threads)
+      # Shards generated at once (--trace-threads; each on every core), on
+      # loop 4.2 M and json: how long pass 1 waits for traces.
+      for n in 1 2 4 8; do
+        for prog in "loop u32:600000" "json vec@guests/inputs/json-records.json"; do
+          set -- $prog
+          .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/threads.bin \
+            --trace-threads $n > "$OUT/threads-$n-$1.txt" 2>&1
+          echo "threads $n $1 rc=$?: $(grep -E '^setup:' "$OUT/threads-$n-$1.txt")"
+        done
+      done
+      ;;
+    zkseg)
+      # The zero-knowledge draws' keystream words per thread
+      # (CLOAK_ZK_SEG_WORDS), profiled on loop 4.2 M, same seed: same bytes?
+      for seg in 16 32 64 256; do
+        CLOAK_ZK_SEG_WORDS=$seg CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" \
+          --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+          > "$OUT/zkseg-$seg.txt" 2>&1
+        echo "seg $seg rc=$?: $(sha256sum < /tmp/loop.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/zkseg-$seg.txt")"
+        grep -E "zk draws|random polynomial" "$OUT/zkseg-$seg.txt"
+      done
+      ;;
+    ab)
+      # The previous binary (.dev/old/cloak) against this one, alternating,
+      # on loop and fibonacci at 4.2 M cycles, same seed: same proof bytes?
+      for round in 1 2; do
+        for bin in old new; do
+          exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
+          for prog in "loop u32:600000" "fibonacci u32:700000"; do
+            set -- $prog
+            $exe prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ab.bin \
+              --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+              > "$OUT/ab-$bin-$1-$round.txt" 2>&1
+            echo "$bin $1 #$round rc=$?: $(sha256sum < /tmp/ab.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/ab-$bin-$1-$round.txt")"
+          done
+        done
+      done
+      ;;
+    timeline)
+      # When each shard of loop 4.2 M is executed, generated, staged,
+      # committed and proven (the pipeline's events, cloak::pipeline).
+      RUST_LOG=cloak::pipeline=debug .dev/cloak "${LOOP_4M[@]}" > "$OUT/timeline.txt" 2>&1
+      echo "timeline rc=$?"
+      grep -E "executed|generated|staged|received|committed|proven|^setup" "$OUT/timeline.txt" \
+        | sed -E 's/^[0-9-]+T([0-9:.]+)Z? +DEBUG +/\1 /' | head -80
+      ;;
+    ncu)
+      # Every kernel's time (Nsight Compute, clocks left alone) over one
+      # 2^19-cycle shard of loop, summed per kernel name.
+      ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+        .dev/cloak prove guests/bin/loop.elf --input u32:70000 --backend gpu -o /tmp/ncu.bin \
+        > "$OUT/ncu.csv" 2> "$OUT/ncu.log"
+      echo "ncu rc=$?"
+      python3 - "$OUT/ncu.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; k = head.index("Kernel Name"); v = head.index("Metric Value"); u = head.index("Metric Unit")
+tot = collections.defaultdict(lambda: [0, 0.0])
+for r in rows[1:]:
+    scale = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0}.get(r[u], 1e-6)
+    t = tot[r[k].split("(")[0]]; t[0] += 1; t[1] += float(r[v].replace(",", "")) * scale
+all_ms = sum(t[1] for t in tot.values())
+print(f"kernels: {sum(t[0] for t in tot.values())} launches, {all_ms:.1f} ms")
+for name, (n, ms) in sorted(tot.items(), key=lambda x: -x[1][1])[:30]:
+    print(f"{ms:9.2f} ms {n:6d}  {name}")
+PY
       ;;
     profile)
       CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" > "$OUT/profile-loop.txt" 2>&1

@@ -168,12 +168,22 @@ impl GpuBackend {
             ..CallRecord::default()
         };
         let mut tables = Vec::with_capacity(traces.len());
+        let mut packing = Duration::ZERO;
         for t in traces {
             rec.cells += (t.height() * t.width()) as u64;
-            tables.push(crate::packed::stage(&self.gpu, &t)?);
+            let pack_start = Instant::now();
+            let packed = crate::packed::pack(&t)?;
+            packing += pack_start.elapsed();
+            tables.push(crate::packed::stage_packed(&self.gpu, packed)?);
         }
         rec.transfers.h2d_bytes = tables.iter().map(|t| t.bytes as u64).sum();
         rec.wall = start.elapsed();
+        tracing::debug!(
+            target: "cloak::pipeline",
+            pack_ms = packing.as_secs_f64() * 1e3,
+            upload_ms = (rec.wall - packing).as_secs_f64() * 1e3,
+            "staged"
+        );
         self.record(rec);
         Ok(GpuStaged { tables })
     }
@@ -336,6 +346,10 @@ impl ProverBackend for GpuBackend {
 
     fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<GpuStaged, ProveError> {
         self.stage_on_gpu(traces).map_err(gpu_err)
+    }
+
+    fn prepare<A: ProvableAir>(&self, pk: &ProvingKey, airs: &[A]) -> Result<(), ProveError> {
+        crate::prove::prepare_kernels(&self.gpu, &self.kernels, pk, airs).map_err(gpu_err)
     }
 
     fn commit_staged(

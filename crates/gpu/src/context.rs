@@ -166,6 +166,7 @@ impl GpuContext {
         // SAFETY: every buffer of this crate is used on `stream` only, but
         // staged uploads, whose hand-over is ordered by hand (see the type).
         unsafe { ctx.disable_event_tracking() };
+        keep_pool_memory(&ctx)?;
         let stream = ctx.new_stream()?;
         let uploads = ctx.new_stream()?;
         let name = ctx.name()?;
@@ -367,6 +368,22 @@ impl GpuContext {
         Ok(used)
     }
 
+    /// Hands the memory the device's pool keeps (see `keep_pool_memory`)
+    /// back to the driver, once this context's work is done: before a
+    /// proof whose peak is to be measured on its own.
+    pub fn release_pool_memory(&self) -> Result<()> {
+        self.synchronize()?;
+        self.uploads.synchronize()?;
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: `pool` is an out-parameter for the context's device; every
+        // stream of this context is idle, and trimming frees only unused memory.
+        unsafe {
+            sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device()).result()?;
+            sys::cuMemPoolTrimTo(pool, 0).result()?;
+        }
+        Ok(())
+    }
+
     /// The largest device memory use [`Self::note_memory`] has seen, and
     /// resets it to zero.
     pub fn take_peak_memory(&self) -> u64 {
@@ -537,4 +554,27 @@ impl GpuTimer {
         end.synchronize()?;
         Ok(self.start.elapsed_ms(&end)? as f64)
     }
+}
+
+/// Keeps the memory that buffers freed by the device's default pool
+/// (`cuMemAllocAsync`, which every allocation here uses) instead of handing
+/// it back to the driver at each synchronization, its default: a proof
+/// syncs at every download, so each one mapped its buffers afresh (the
+/// first proofs of a run were the slowest, BENCHMARKS.md). The pool keeps
+/// at most the peak a proof needs, which the prover uses again and again.
+fn keep_pool_memory(ctx: &CudaContext) -> Result<()> {
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut threshold = u64::MAX;
+    // SAFETY: `pool` is an out-parameter for the context's device; the
+    // attribute's value is a u64, as CU_MEMPOOL_ATTR_RELEASE_THRESHOLD takes.
+    unsafe {
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result()?;
+        sys::cuMemPoolSetAttribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold as *mut u64).cast(),
+        )
+        .result()?;
+    }
+    Ok(())
 }

@@ -158,7 +158,11 @@ pub struct StagedMatrix {
 /// ([`GpuContext::upload_staged`]): the part of committing a trace that can
 /// run on the thread that made it, while the GPU works on earlier ones.
 pub fn stage(gpu: &GpuContext, m: &RowMajorMatrix<Val>) -> Result<StagedMatrix> {
-    let packed = pack(m)?;
+    stage_packed(gpu, pack(m)?)
+}
+
+/// The upload half of [`stage`].
+pub fn stage_packed(gpu: &GpuContext, packed: PackedMatrix) -> Result<StagedMatrix> {
     // Empty buffers still get a word: the launch wants a valid pointer.
     let up = |v: &[u32]| gpu.upload_staged(if v.is_empty() { &[0u32][..] } else { v });
     Ok(StagedMatrix {

@@ -145,19 +145,28 @@ pub fn constants_source() -> String {
 }
 
 pub(crate) fn poseidon2_source() -> String {
-    // CLOAK_P2_UNROLLED=1: the round loops unrolled (see cuda/poseidon2.cu);
-    // for comparing the two on a GPU.
-    let unrolled = std::env::var_os("CLOAK_P2_UNROLLED").is_some_and(|v| v == "1");
     format!(
         "{}{}\n{}",
-        if unrolled {
-            "#define P2_UNROLLED 1\n"
-        } else {
-            ""
-        },
+        round_unrolling(),
         constants_source(),
         include_str!("../cuda/poseidon2.cu")
     )
+}
+
+/// How far the round loops are unrolled (see cuda/poseidon2.cu), for
+/// comparing on a GPU: rolled by default; `CLOAK_P2_UNROLLED=1` unrolls them
+/// fully, `CLOAK_P2_UNROLL=N` (2 to 8) N rounds at a time.
+fn round_unrolling() -> String {
+    if std::env::var_os("CLOAK_P2_UNROLLED").is_some_and(|v| v == "1") {
+        return "#define P2_UNROLLED 1\n".into();
+    }
+    match std::env::var("CLOAK_P2_UNROLL")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(n @ 2..=8) => format!("#define P2_UNROLL_PRAGMA _Pragma(\"unroll {n}\")\n"),
+        _ => String::new(),
+    }
 }
 
 /// Permutes each state (`width` = 16 or 24 consecutive elements) in place on

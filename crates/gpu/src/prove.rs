@@ -170,6 +170,33 @@ impl KernelCache {
     }
 }
 
+/// Generates (or finds cached) every table's kernels for `pk` and loads
+/// them on `gpu`, as the first proof under `pk` would: the host's share of
+/// that proof (building each table's constraint DAG and source, loading the
+/// modules) done ahead, while the GPU has other work.
+pub fn prepare_kernels<A: ProvableAir>(
+    gpu: &GpuContext,
+    kernels: &KernelCache,
+    pk: &ProvingKey,
+    airs: &[A],
+) -> Result<()> {
+    let common = pk.common();
+    for (i, air) in airs.iter().enumerate() {
+        let pre_width = common
+            .preprocessed
+            .as_ref()
+            .and_then(|g| g.instances.get(i)?.as_ref())
+            .map_or(0, |m| m.width);
+        let lookups = common.lookups.get(i).map_or(&[][..], |l| &**l);
+        let k = kernels.get(pk, i, air, lookups, pre_width)?;
+        crate::quotient::prepare(gpu, &k.quotient)?;
+        if let Some(logup) = &k.logup {
+            logup.prepare(gpu)?;
+        }
+    }
+    Ok(())
+}
+
 /// A main-trace commitment made earlier on the device
 /// ([`crate::GpuBackend::commit_staged_on_gpu`]) under the same randomness, and the
 /// streams as it left them.

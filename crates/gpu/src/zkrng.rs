@@ -139,10 +139,24 @@ impl Samples {
     }
 }
 
-/// Keystream words per thread of the device draws (16 ChaCha20 blocks).
-const DEVICE_SEG_WORDS: u32 = 256;
+/// Keystream words per thread of the device draws (one ChaCha20 block).
+/// A thread writes its accepted words one after another; with short
+/// segments, the lines a warp writes fill up while they are still in L2
+/// (at 256 words, 16 blocks, the partly written lines of all the threads
+/// outgrew it, and the scatter ran five times slower than the count). Of
+/// 16, 32, 64 and 256 words, 16 drew fastest on an H100 (BENCHMARKS.md).
+/// `CLOAK_ZK_SEG_WORDS` overrides it, for comparing.
+const DEVICE_SEG_WORDS: u32 = 16;
+
+fn device_seg_words() -> u32 {
+    std::env::var("CLOAK_ZK_SEG_WORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&w: &u32| (1..=4096).contains(&w))
+        .unwrap_or(DEVICE_SEG_WORDS)
+}
 /// Segment counts per thread of the scan (cuda/zkrng.cu's `ZK_SCAN_GROUP`).
-const SCAN_GROUP: u64 = 256;
+const SCAN_GROUP: u64 = 1024;
 
 pub(crate) fn zkrng_source() -> String {
     include_str!("../cuda/zkrng.cu").to_string()
@@ -179,7 +193,7 @@ pub fn draw_on_device(
     let scan = gpu.function("zkrng", zkrng_source, "zk_scan")?;
     let scan_spread = gpu.function("zkrng", zkrng_source, "zk_scan_spread")?;
     let scatter = gpu.function("zkrng", zkrng_source, "zk_scatter")?;
-    let seg = DEVICE_SEG_WORDS;
+    let seg = device_seg_words();
     // About 1 word in 128 is rejected; 1/32 spare covers any real stream
     // (a short window is retried twice as long).
     let mut words = (n + n / 32 + 64) as u64;

@@ -92,7 +92,7 @@ pub fn trace(
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     let height = padded_height(events.len(), min_height)?;
-    let mut values = Val::zero_vec(height * WIDTH);
+    let mut values = crate::rows::zeroed(height * WIDTH);
     crate::rows::fill_chunks(
         &mut values,
         WIDTH,

@@ -344,7 +344,7 @@ pub fn trace(
     mults: &mut Multiplicities,
 ) -> Result<(RowMajorMatrix<Val>, Vec<AluEvent>), TraceError> {
     let height = padded_height(events.len(), min_height)?;
-    let mut values = Val::zero_vec(height * WIDTH);
+    let mut values = crate::rows::zeroed(height * WIDTH);
     let lts = crate::rows::fill_chunks(
         &mut values,
         WIDTH,

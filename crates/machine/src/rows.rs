@@ -10,6 +10,7 @@
 
 use crate::event::{Multiplicities, TraceError};
 use cloak_prover::Val;
+use p3_field::PrimeCharacteristicRing;
 use rayon::prelude::*;
 
 /// Rows per chunk: large enough that a chunk's own multiplicities (2.5 MiB,
@@ -20,6 +21,35 @@ pub(crate) const CHUNK_ROWS: usize = 1 << 15;
 /// several chunks too (and their proofs check the merged counts).
 #[cfg(debug_assertions)]
 pub(crate) const CHUNK_ROWS: usize = 1 << 10;
+
+/// A zeroed trace of `len` cells. Large ones ask the kernel for huge pages
+/// before their first touch: a shard's fresh traces are hundreds of MiB,
+/// and faulting them in 4 KiB at a time, on every core at once, took much
+/// of trace generation's time.
+pub(crate) fn zeroed(len: usize) -> Vec<Val> {
+    let values = Val::zero_vec(len);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = std::mem::size_of_val(values.as_slice());
+        if bytes >= 2 * HUGE {
+            let start = values.as_ptr() as usize;
+            let aligned = start.next_multiple_of(HUGE);
+            let end = (start + bytes) / HUGE * HUGE;
+            // SAFETY: the range lies inside the vector's allocation; the
+            // advice changes how its pages are backed, never their contents.
+            // A refusal (no transparent huge pages) leaves 4 KiB pages.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    values
+}
 
 /// Runs `fill(first_row, rows, mults)` over the first `rows` rows of the
 /// row-major `values` (`width` cells a row), a chunk at a time in parallel.

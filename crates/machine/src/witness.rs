@@ -94,7 +94,7 @@ pub fn generate_shard(
         });
     }
     let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
-    let mut values = Val::zero_vec(height * cpu::WIDTH);
+    let mut values = crate::rows::zeroed(height * cpu::WIDTH);
     let mut mults = Multiplicities::default();
     let chunks = crate::rows::fill_chunks(
         &mut values,

@@ -149,13 +149,22 @@ pub struct ProveOptions {
     pub trace_threads: usize,
 }
 
-/// Trace generation threads by default: half the cores (the rest execute,
-/// drive the GPUs, or prove on the CPU), at most 8 (each holds a shard's
-/// traces).
+/// The target of the pipeline's per-shard events (`RUST_LOG=cloak::pipeline=debug`
+/// with the CLI): when each shard is executed, generated, handed to the
+/// prover, committed and proven, to see which stage the others wait for.
+pub const PIPELINE: &str = "cloak::pipeline";
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+/// Shards generated at once by default: two. Each shard's generation
+/// runs on every core (`rows.rs`), so a second shard keeps the cores busy
+/// while the first is handed on; more would only make the first shard, for
+/// which the GPU waits, finish later (1, 2, 4 and 8 timed on an H100's
+/// host, BENCHMARKS.md). Each holds a shard's traces.
 pub fn default_trace_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get() / 2)
-        .clamp(1, 8)
+    2
 }
 
 impl ProveReport {
@@ -512,6 +521,7 @@ impl MachineKeys {
                     }
                     count += 1;
                     let index = shard.index as usize;
+                    tracing::debug!(target: PIPELINE, shard = index, "executed");
                     if skip(index) {
                         executed_done.send((index, Ok(None))).map_err(|_| stopped())
                     } else {
@@ -530,8 +540,18 @@ impl MachineKeys {
                     }
                     // A panic (a bug) must not leave the executor waiting.
                     let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let start = Instant::now();
                         let w = self.generate(&shard, claim)?;
-                        (work.prepare)(index, w).map(Some)
+                        let generate = start.elapsed();
+                        let prepared = (work.prepare)(index, w).map(Some);
+                        tracing::debug!(
+                            target: PIPELINE,
+                            shard = index,
+                            generate_ms = millis(generate),
+                            prepare_ms = millis(start.elapsed() - generate),
+                            "generated"
+                        );
+                        prepared
                     }))
                     .unwrap_or_else(|_| {
                         Err(ZkvmError::Pipeline(format!(
@@ -672,7 +692,13 @@ impl MachineKeys {
             skip: &|_| false,
             prepare: &stage,
         };
-        let committed = self.on_workers(
+        // Each table set's proving key and the backends' preparation for it
+        // (the GPU's kernels) are made on a thread of their own while pass 1
+        // runs, instead of by the first proof of pass 2 under that key.
+        let (warm_tx, warm_rx) = std::sync::mpsc::channel::<TableSet>();
+        let committed = std::thread::scope(|scope| {
+            let warming = scope.spawn(move || self.warm_up(backends, warm_rx));
+            let committed = self.on_workers(
             backends,
             |emit| {
                 self.for_each_shard_pipelined(
@@ -683,6 +709,7 @@ impl MachineKeys {
                     work,
                     |index, staged| {
                         exec_time += t.elapsed();
+                        tracing::debug!(target: PIPELINE, shard = index, waited_ms = millis(t.elapsed()), "pass 1 received");
                         let (w, staged, shard_cells) = staged
                             .ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
                         cells_total += shard_cells;
@@ -698,6 +725,9 @@ impl MachineKeys {
                         for b in &w.boundary {
                             last_state.insert(b.key, *b);
                         }
+                        // Fails only if the warm-up thread is gone; pass 2
+                        // then makes the key itself.
+                        let _ = warm_tx.send(w.tables);
                         reused.push((keep && reuse_traces).then_some(w));
                         emit(index, (staged, keep))?;
                         t = Instant::now();
@@ -709,9 +739,16 @@ impl MachineKeys {
                 let zk = ZkRandomness::new(self.fri, seeds.of(index));
                 let c = Instant::now();
                 let (commitment, data) = backend.commit_staged(&zk, staged)?;
+                tracing::debug!(target: PIPELINE, shard = index, commit_ms = millis(c.elapsed()), "committed");
                 Ok((commitment, keep.then_some(data), c.elapsed()))
             },
-        )?;
+        );
+            drop(warm_tx);
+            warming
+                .join()
+                .map_err(|_| ZkvmError::Pipeline("preparing the proving keys panicked".into()))?;
+            committed
+        })?;
         let output_check = committed.1;
         debug_assert_eq!(output_check.cycles, output.cycles);
         report.trace_cells += cells_total;
@@ -765,6 +802,7 @@ impl MachineKeys {
             |emit| {
                 let mut next = |index: usize, w: Option<(ShardWitness, Option<B::Staged>)>| {
                     exec_time += t.elapsed();
+                    tracing::debug!(target: PIPELINE, shard = index, waited_ms = millis(t.elapsed()), "pass 2 received");
                     let item = match w {
                         Some(item) => item,
                         None => reused
@@ -808,7 +846,8 @@ impl MachineKeys {
                         .get(index)
                         .and_then(|k| k.lock().expect("kept commitments poisoned").take()),
                 };
-                self.prove_shard(
+                let start = Instant::now();
+                let proof = self.prove_shard(
                     backend,
                     w,
                     index,
@@ -816,7 +855,9 @@ impl MachineKeys {
                     &external,
                     &seeds,
                     committed,
-                )
+                );
+                tracing::debug!(target: PIPELINE, shard = index, prove_ms = millis(start.elapsed()), "proven");
+                proof
             },
         )?;
         if proofs.len() != shards {
@@ -838,6 +879,27 @@ impl MachineKeys {
             memory,
         };
         Ok((proof, report))
+    }
+
+    /// Makes the proving key of each table set `sets` names (once) and has
+    /// every backend prepare for it. A failure is left for pass 2, which
+    /// meets it again and reports it.
+    fn warm_up<B: ProverBackend>(&self, backends: &[B], sets: std::sync::mpsc::Receiver<TableSet>) {
+        let mut seen = std::collections::HashSet::new();
+        for set in sets {
+            if !seen.insert(set) {
+                continue;
+            }
+            let start = Instant::now();
+            let Ok(pk) = self.shard_pk(set) else { continue };
+            let airs = self.shard_airs_of(set);
+            for backend in backends {
+                if let Err(e) = backend.prepare(&pk, &airs) {
+                    tracing::debug!(target: PIPELINE, "preparing table set {:#x}: {e}", set.0);
+                }
+            }
+            tracing::debug!(target: PIPELINE, set = set.0, ms = millis(start.elapsed()), "prepared");
+        }
     }
 
     /// Runs `work(backends[i % n], i, item)` for every item `produce` emits

@@ -26,6 +26,9 @@ struct KeepingBackend {
     proven_kept: AtomicUsize,
     staged: AtomicUsize,
     proven_from_traces: AtomicUsize,
+    /// The table counts of the keys `prepare` was called for, and how many
+    /// shard proofs had been made by then.
+    prepared: std::sync::Mutex<Vec<(usize, usize)>>,
 }
 
 impl ProverBackend for KeepingBackend {
@@ -63,6 +66,12 @@ impl ProverBackend for KeepingBackend {
         self.proven_from_traces.fetch_add(1, Ordering::Relaxed);
         let committed = committed.map(|(c, (data, _))| (c, data));
         CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)
+    }
+
+    fn prepare<A: ProvableAir>(&self, _pk: &ProvingKey, airs: &[A]) -> Result<(), ProveError> {
+        let proven = self.proven_kept.load(Ordering::Relaxed);
+        self.prepared.lock().unwrap().push((airs.len(), proven));
+        Ok(())
     }
 
     fn keeps_traces(&self) -> bool {
@@ -388,6 +397,22 @@ fn multi_shard_proofs_verify_and_chain() {
             keeping.staged.load(Ordering::Relaxed),
             shards + (shards - reused) + 1
         );
+        // Each shard table set's key was prepared once, during pass 1
+        // (before any shard proof): one set per distinct table list.
+        let prepared = keeping.prepared.lock().unwrap().clone();
+        let mut sets: Vec<_> = proof.shards.iter().map(|s| s.tables).collect();
+        sets.sort_by_key(|t| t.0);
+        sets.dedup();
+        assert_eq!(prepared.len(), sets.len(), "{prepared:?}");
+        assert!(
+            prepared.iter().all(|&(_, proven)| proven == 0),
+            "{prepared:?}"
+        );
+        let mut widths: Vec<usize> = prepared.iter().map(|&(n, _)| n).collect();
+        let mut expected: Vec<usize> = sets.iter().map(|t| t.0.count_ones() as usize).collect();
+        widths.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(widths, expected);
     }
 
     // The public shares of the cross-shard bus are blinded: other randomness,

@@ -75,6 +75,13 @@ pub trait ProverBackend: Sync {
         committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError>;
 
+    /// Does ahead what the first proof under `pk` would do once (the GPU
+    /// generates and loads each table's kernels), so that proof does not
+    /// wait for it. Optional: [`ProverBackend::prove`] does it anyway.
+    fn prepare<A: ProvableAir>(&self, _pk: &ProvingKey, _airs: &[A]) -> Result<(), ProveError> {
+        Ok(())
+    }
+
     /// Whether [`Self::Committed`] holds the main traces themselves, so that
     /// [`ProverBackend::prove_kept`] can prove from it without the host's
     /// traces (which the caller then need not generate again).

@@ -374,6 +374,9 @@ impl GpuContext {
     pub fn release_pool_memory(&self) -> Result<()> {
         self.synchronize()?;
         self.uploads.synchronize()?;
+        if !self.ctx.has_async_alloc() {
+            return Ok(());
+        }
         let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
         // SAFETY: `pool` is an out-parameter for the context's device; every
         // stream of this context is idle, and trimming frees only unused memory.
@@ -559,10 +562,14 @@ impl GpuTimer {
 /// Keeps the memory that buffers freed by the device's default pool
 /// (`cuMemAllocAsync`, which every allocation here uses) instead of handing
 /// it back to the driver at each synchronization, its default: a proof
-/// syncs at every download, so each one mapped its buffers afresh (the
-/// first proofs of a run were the slowest, BENCHMARKS.md). The pool keeps
-/// at most the peak a proof needs, which the prover uses again and again.
+/// syncs at every download, so every proof mapped its buffers afresh
+/// (BENCHMARKS.md, stop 16). The pool keeps at most the peak a proof needs,
+/// which the prover uses again and again. A device without memory pools
+/// allocates synchronously (cudarc), and there is nothing to keep.
 fn keep_pool_memory(ctx: &CudaContext) -> Result<()> {
+    if !ctx.has_async_alloc() {
+        return Ok(());
+    }
     let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
     let mut threshold = u64::MAX;
     // SAFETY: `pool` is an out-parameter for the context's device; the

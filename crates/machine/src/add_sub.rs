@@ -7,7 +7,7 @@
 //! range-checked by the sender (see `crate::bus`).
 
 use crate::bus::{limbs, ADD_ID, ALU_BUS, RANGE16_BUS, SUB_ID};
-use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::event::{checked, AluEvent, Multiplicities, TraceError};
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
@@ -104,36 +104,25 @@ pub fn trace(
     min_height: usize,
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
-    let height = padded_height(events.len(), min_height)?;
-    let mut values = crate::rows::zeroed(height * WIDTH);
-    crate::rows::fill_chunks(
-        &mut values,
-        WIDTH,
-        events.len(),
-        mults,
-        |first, rows, mults| {
-            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
-                let is_add = match checked(event)? {
-                    Opcode::Add => true,
-                    Opcode::Sub => false,
-                    _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-                };
-                let (a, b, c) = (limbs(event.a), limbs(event.b), limbs(event.c));
-                // The row's equation is x + c = y + carry * 2^32 with (x, y) = (b, a)
-                // for ADD and (a, b) for SUB; the carries are those of x + c.
-                let x = if is_add { b } else { a };
-                let lo = x.0 + c.0;
-                let hi = x.1 + c.1 + (lo >> 16);
-                let cells = [a.0, a.1, b.0, b.1, c.0, c.1, lo >> 16, hi >> 16];
-                for (cell, v) in row.iter_mut().zip(cells) {
-                    *cell = Val::from_u32(v);
-                }
-                row[cols::IS_ADD] = Val::from_bool(is_add);
-                row[cols::IS_SUB] = Val::from_bool(!is_add);
-                mults.range16_word(event.a);
-            }
-            Ok(())
-        },
-    )?;
-    Ok(RowMajorMatrix::new(values, WIDTH))
+    crate::rows::event_rows(events, WIDTH, min_height, mults, |event, row, mults| {
+        let is_add = match checked(event)? {
+            Opcode::Add => true,
+            Opcode::Sub => false,
+            _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+        };
+        let (a, b, c) = (limbs(event.a), limbs(event.b), limbs(event.c));
+        // The row's equation is x + c = y + carry * 2^32 with (x, y) = (b, a)
+        // for ADD and (a, b) for SUB; the carries are those of x + c.
+        let x = if is_add { b } else { a };
+        let lo = x.0 + c.0;
+        let hi = x.1 + c.1 + (lo >> 16);
+        let cells = [a.0, a.1, b.0, b.1, c.0, c.1, lo >> 16, hi >> 16];
+        for (cell, v) in row.iter_mut().zip(cells) {
+            *cell = Val::from_u32(v);
+        }
+        row[cols::IS_ADD] = Val::from_bool(is_add);
+        row[cols::IS_SUB] = Val::from_bool(!is_add);
+        mults.range16_word(event.a);
+        Ok(())
+    })
 }

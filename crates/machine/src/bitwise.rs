@@ -8,7 +8,7 @@
 //! 2^16 and equal the words' true limbs (no range16 sends needed).
 
 use crate::bus::{ALU_BUS, AND_ID, BYTE_BUS, OR_ID, XOR_ID};
-use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
+use crate::event::{checked, AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use p3_air::{Air, BaseAir, WindowAccess};
@@ -91,38 +91,26 @@ pub fn trace(
     min_height: usize,
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
-    let height = padded_height(events.len(), min_height)?;
-    let mut values = crate::rows::zeroed(height * WIDTH);
-    crate::rows::fill_chunks(
-        &mut values,
-        WIDTH,
-        events.len(),
-        mults,
-        |first, rows, mults| {
-            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
-                let op = ByteOp::of(checked(event)?)
-                    .ok_or(TraceError::UnsupportedOpcode(event.opcode))?;
-                let (a, b, c) = (
-                    event.a.to_le_bytes(),
-                    event.b.to_le_bytes(),
-                    event.c.to_le_bytes(),
-                );
-                for i in 0..4 {
-                    row[cols::A + i] = Val::from_u8(a[i]);
-                    row[cols::B + i] = Val::from_u8(b[i]);
-                    row[cols::C + i] = Val::from_u8(c[i]);
-                    mults.byte(op, b[i], c[i]);
-                }
-                let flag = match op {
-                    ByteOp::And => cols::IS_AND,
-                    ByteOp::Or => cols::IS_OR,
-                    ByteOp::Xor => cols::IS_XOR,
-                    ByteOp::Pair => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-                };
-                row[flag] = Val::ONE;
-            }
-            Ok(())
-        },
-    )?;
-    Ok(RowMajorMatrix::new(values, WIDTH))
+    crate::rows::event_rows(events, WIDTH, min_height, mults, |event, row, mults| {
+        let op = ByteOp::of(checked(event)?).ok_or(TraceError::UnsupportedOpcode(event.opcode))?;
+        let (a, b, c) = (
+            event.a.to_le_bytes(),
+            event.b.to_le_bytes(),
+            event.c.to_le_bytes(),
+        );
+        for i in 0..4 {
+            row[cols::A + i] = Val::from_u8(a[i]);
+            row[cols::B + i] = Val::from_u8(b[i]);
+            row[cols::C + i] = Val::from_u8(c[i]);
+            mults.byte(op, b[i], c[i]);
+        }
+        let flag = match op {
+            ByteOp::And => cols::IS_AND,
+            ByteOp::Or => cols::IS_OR,
+            ByteOp::Xor => cols::IS_XOR,
+            ByteOp::Pair => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+        };
+        row[flag] = Val::ONE;
+        Ok(())
+    })
 }

@@ -31,7 +31,7 @@
 //!   output needs no range check.
 
 use crate::bus::{limbs, ALU_BUS, RANGE16_BUS, SLTU_ID, SLT_ID};
-use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::event::{checked, AluEvent, Multiplicities, TraceError};
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, BaseAir, WindowAccess};
@@ -154,68 +154,56 @@ pub fn trace(
     min_height: usize,
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
-    let height = padded_height(events.len(), min_height)?;
-    let mut values = crate::rows::zeroed(height * WIDTH);
-    crate::rows::fill_chunks(
-        &mut values,
-        WIDTH,
-        events.len(),
-        mults,
-        |first, rows, mults| {
-            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
-                let signed = match checked(event)? {
-                    Opcode::Slt => true,
-                    Opcode::Sltu => false,
-                    _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-                };
-                let (b, c) = (limbs(event.b), limbs(event.c));
-                let flip = if signed { 0x8000 } else { 0 };
-                let (b_hi_cmp, c_hi_cmp) = (b.1 ^ flip, c.1 ^ flip);
-                let (b_msb, c_msb) = (b.1 >> 15, c.1 >> 15);
-                let (diff_hi, diff_lo) = (b_hi_cmp != c_hi_cmp, b_hi_cmp == c_hi_cmp && b.0 != c.0);
-                let d = if diff_hi {
-                    i64::from(c_hi_cmp) - i64::from(b_hi_cmp)
-                } else if diff_lo {
-                    i64::from(c.0) - i64::from(b.0)
-                } else {
-                    0
-                };
-                let a = event.a;
-                let rv = if d == 0 {
-                    0
-                } else if a == 1 {
-                    d - 1
-                } else {
-                    -d - 1
-                };
-                let rv =
-                    u16::try_from(rv).expect("a checked event's difference has the result's sign");
-                let d = Val::from_i64(d);
-                let cells = [
-                    Val::from_u32(a),
-                    Val::from_u32(b.0),
-                    Val::from_u32(b.1),
-                    Val::from_u32(c.0),
-                    Val::from_u32(c.1),
-                    Val::from_u32(b_msb),
-                    Val::from_u32(c_msb),
-                    Val::from_u32(b_hi_cmp),
-                    Val::from_u32(c_hi_cmp),
-                    Val::from_bool(diff_hi),
-                    Val::from_bool(diff_lo),
-                    d,
-                    d.try_inverse().unwrap_or(Val::ZERO),
-                    Val::from_u16(rv),
-                    Val::from_bool(signed),
-                    Val::from_bool(!signed),
-                ];
-                row.copy_from_slice(&cells);
-                mults.range16((2 * (b.1 & 0x7fff)) as u16);
-                mults.range16((2 * (c.1 & 0x7fff)) as u16);
-                mults.range16(rv);
-            }
-            Ok(())
-        },
-    )?;
-    Ok(RowMajorMatrix::new(values, WIDTH))
+    crate::rows::event_rows(events, WIDTH, min_height, mults, |event, row, mults| {
+        let signed = match checked(event)? {
+            Opcode::Slt => true,
+            Opcode::Sltu => false,
+            _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+        };
+        let (b, c) = (limbs(event.b), limbs(event.c));
+        let flip = if signed { 0x8000 } else { 0 };
+        let (b_hi_cmp, c_hi_cmp) = (b.1 ^ flip, c.1 ^ flip);
+        let (b_msb, c_msb) = (b.1 >> 15, c.1 >> 15);
+        let (diff_hi, diff_lo) = (b_hi_cmp != c_hi_cmp, b_hi_cmp == c_hi_cmp && b.0 != c.0);
+        let d = if diff_hi {
+            i64::from(c_hi_cmp) - i64::from(b_hi_cmp)
+        } else if diff_lo {
+            i64::from(c.0) - i64::from(b.0)
+        } else {
+            0
+        };
+        let a = event.a;
+        let rv = if d == 0 {
+            0
+        } else if a == 1 {
+            d - 1
+        } else {
+            -d - 1
+        };
+        let rv = u16::try_from(rv).expect("a checked event's difference has the result's sign");
+        let d = Val::from_i64(d);
+        let cells = [
+            Val::from_u32(a),
+            Val::from_u32(b.0),
+            Val::from_u32(b.1),
+            Val::from_u32(c.0),
+            Val::from_u32(c.1),
+            Val::from_u32(b_msb),
+            Val::from_u32(c_msb),
+            Val::from_u32(b_hi_cmp),
+            Val::from_u32(c_hi_cmp),
+            Val::from_bool(diff_hi),
+            Val::from_bool(diff_lo),
+            d,
+            d.try_inverse().unwrap_or(Val::ZERO),
+            Val::from_u16(rv),
+            Val::from_bool(signed),
+            Val::from_bool(!signed),
+        ];
+        row.copy_from_slice(&cells);
+        mults.range16((2 * (b.1 & 0x7fff)) as u16);
+        mults.range16((2 * (c.1 & 0x7fff)) as u16);
+        mults.range16(rv);
+        Ok(())
+    })
 }

@@ -27,7 +27,7 @@
 
 use crate::bus::{limbs, ALU_BUS, MULHSU_ID, MULHU_ID, MULH_ID, MUL_ID, RANGE16_BUS};
 use crate::byte::send_byte_pairs;
-use crate::event::{checked, padded_height, AluEvent, ByteOp, Multiplicities, TraceError};
+use crate::event::{checked, AluEvent, ByteOp, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
@@ -154,66 +154,55 @@ pub fn trace(
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     use cols::*;
-    let height = padded_height(events.len(), min_height)?;
-    let mut values = crate::rows::zeroed(height * WIDTH);
-    crate::rows::fill_chunks(
-        &mut values,
-        WIDTH,
-        events.len(),
-        mults,
-        |first, rows, mults| {
-            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
-                let (flag, b_signed, c_signed) = match checked(event)? {
-                    Opcode::Mul => (IS_MUL, false, false),
-                    Opcode::Mulh => (IS_MULH, true, true),
-                    Opcode::Mulhsu => (IS_MULHSU, true, false),
-                    Opcode::Mulhu => (IS_MULHU, false, false),
-                    _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-                };
-                let (b_sign, c_sign) = (event.b >> 31 == 1, event.c >> 31 == 1);
-                let (b_neg, c_neg) = (b_signed && b_sign, c_signed && c_sign);
-                let bytes = |w: u32, neg: bool| -> [u64; 8] {
-                    std::array::from_fn(|i| {
-                        if i < 4 {
-                            u64::from(w >> (8 * i) & 0xff)
-                        } else {
-                            0xff * u64::from(neg)
-                        }
-                    })
-                };
-                let (bx, cx) = (bytes(event.b, b_neg), bytes(event.c, c_neg));
-                let a = limbs(event.a);
-                row[A_LO] = Val::from_u32(a.0);
-                row[A_HI] = Val::from_u32(a.1);
-                let mut carry = 0u64;
-                let mut p = [0u8; 8];
-                for k in 0..8 {
-                    let column = carry + (0..=k).map(|i| bx[i] * cx[k - i]).sum::<u64>();
-                    p[k] = (column & 0xff) as u8;
-                    carry = column >> 8;
-                    row[P + k] = Val::from_u8(p[k]);
-                    row[CARRY + k] = Val::from_u64(carry);
-                    mults.range16(carry as u16);
+    crate::rows::event_rows(events, WIDTH, min_height, mults, |event, row, mults| {
+        let (flag, b_signed, c_signed) = match checked(event)? {
+            Opcode::Mul => (IS_MUL, false, false),
+            Opcode::Mulh => (IS_MULH, true, true),
+            Opcode::Mulhsu => (IS_MULHSU, true, false),
+            Opcode::Mulhu => (IS_MULHU, false, false),
+            _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+        };
+        let (b_sign, c_sign) = (event.b >> 31 == 1, event.c >> 31 == 1);
+        let (b_neg, c_neg) = (b_signed && b_sign, c_signed && c_sign);
+        let bytes = |w: u32, neg: bool| -> [u64; 8] {
+            std::array::from_fn(|i| {
+                if i < 4 {
+                    u64::from(w >> (8 * i) & 0xff)
+                } else {
+                    0xff * u64::from(neg)
                 }
-                for i in 0..4 {
-                    row[B + i] = Val::from_u64(bx[i]);
-                    row[C + i] = Val::from_u64(cx[i]);
-                }
-                let bytes: Vec<u8> = bx[..4].iter().chain(&cx[..4]).map(|&x| x as u8).collect();
-                for pair in bytes.chunks(2).chain(p.chunks(2)) {
-                    mults.byte(ByteOp::Pair, pair[0], pair[1]);
-                }
-                row[B_SIGN] = Val::from_bool(b_sign);
-                row[C_SIGN] = Val::from_bool(c_sign);
-                row[B_NEG] = Val::from_bool(b_neg);
-                row[C_NEG] = Val::from_bool(c_neg);
-                row[flag] = Val::ONE;
-                for top in [bx[3], cx[3]] {
-                    mults.range16(((top & 0x7f) << 9) as u16);
-                }
-            }
-            Ok(())
-        },
-    )?;
-    Ok(RowMajorMatrix::new(values, WIDTH))
+            })
+        };
+        let (bx, cx) = (bytes(event.b, b_neg), bytes(event.c, c_neg));
+        let a = limbs(event.a);
+        row[A_LO] = Val::from_u32(a.0);
+        row[A_HI] = Val::from_u32(a.1);
+        let mut carry = 0u64;
+        let mut p = [0u8; 8];
+        for k in 0..8 {
+            let column = carry + (0..=k).map(|i| bx[i] * cx[k - i]).sum::<u64>();
+            p[k] = (column & 0xff) as u8;
+            carry = column >> 8;
+            row[P + k] = Val::from_u8(p[k]);
+            row[CARRY + k] = Val::from_u64(carry);
+            mults.range16(carry as u16);
+        }
+        for i in 0..4 {
+            row[B + i] = Val::from_u64(bx[i]);
+            row[C + i] = Val::from_u64(cx[i]);
+        }
+        let bytes: Vec<u8> = bx[..4].iter().chain(&cx[..4]).map(|&x| x as u8).collect();
+        for pair in bytes.chunks(2).chain(p.chunks(2)) {
+            mults.byte(ByteOp::Pair, pair[0], pair[1]);
+        }
+        row[B_SIGN] = Val::from_bool(b_sign);
+        row[C_SIGN] = Val::from_bool(c_sign);
+        row[B_NEG] = Val::from_bool(b_neg);
+        row[C_NEG] = Val::from_bool(c_neg);
+        row[flag] = Val::ONE;
+        for top in [bx[3], cx[3]] {
+            mults.range16(((top & 0x7f) << 9) as u16);
+        }
+        Ok(())
+    })
 }

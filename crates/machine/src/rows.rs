@@ -8,9 +8,10 @@
 //! what else it produced; the outputs come back in row order, and the first
 //! error (in row order) is the one returned, as a sequential fill would.
 
-use crate::event::{Multiplicities, TraceError};
+use crate::event::{padded_height, Multiplicities, TraceError};
 use cloak_prover::Val;
 use p3_field::PrimeCharacteristicRing;
+use p3_matrix::dense::RowMajorMatrix;
 use rayon::prelude::*;
 
 /// Rows per chunk: large enough that a chunk's own multiplicities (2.5 MiB,
@@ -49,6 +50,33 @@ pub(crate) fn zeroed(len: usize) -> Vec<Val> {
         }
     }
     values
+}
+
+/// The trace of a table with one row per event, in order, padded with zero
+/// rows to a power of two of at least `min_height`: `fill(event, row, mults)`
+/// fills an event's row and counts its lookups, on every core.
+pub(crate) fn event_rows<E: Sync>(
+    events: &[E],
+    width: usize,
+    min_height: usize,
+    mults: &mut Multiplicities,
+    fill: impl Fn(&E, &mut [Val], &mut Multiplicities) -> Result<(), TraceError> + Sync,
+) -> Result<RowMajorMatrix<Val>, TraceError> {
+    let height = padded_height(events.len(), min_height)?;
+    let mut values = zeroed(height * width);
+    fill_chunks(
+        &mut values,
+        width,
+        events.len(),
+        mults,
+        |first, rows, mults| {
+            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(width)) {
+                fill(event, row, mults)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(RowMajorMatrix::new(values, width))
 }
 
 /// Runs `fill(first_row, rows, mults)` over the first `rows` rows of the

@@ -21,7 +21,7 @@
 //!   so `a`'s limbs are below 2^16 and need no range check.
 
 use crate::bus::{limbs, ALU_BUS, RANGE16_BUS, SLL_ID, SRA_ID, SRL_ID};
-use crate::event::{checked, padded_height, AluEvent, Multiplicities, TraceError};
+use crate::event::{checked, AluEvent, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
@@ -173,49 +173,38 @@ pub fn trace(
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     use cols::*;
-    let height = padded_height(events.len(), min_height)?;
-    let mut values = crate::rows::zeroed(height * WIDTH);
-    crate::rows::fill_chunks(
-        &mut values,
-        WIDTH,
-        events.len(),
-        mults,
-        |first, rows, mults| {
-            for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(WIDTH)) {
-                let flag = match checked(event)? {
-                    Opcode::Sll => IS_SLL,
-                    Opcode::Srl => IS_SRL,
-                    Opcode::Sra => IS_SRA,
-                    _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-                };
-                let (a, b, c) = (limbs(event.a), limbs(event.b), limbs(event.c));
-                for (cell, v) in row.iter_mut().zip([a.0, a.1, b.0, b.1, c.0, c.1]) {
-                    *cell = Val::from_u32(v);
-                }
-                for i in 0..32 {
-                    row[B_BITS + i] = Val::from_u32(event.b >> i & 1);
-                }
-                let k = c.0 >> 5;
-                row[SHAMT + (c.0 & 31) as usize] = Val::ONE;
-                row[K] = Val::from_u32(k);
-                let fill = flag == IS_SRA && event.b >> 31 == 1;
-                row[FILL] = Val::from_bool(fill);
-                row[flag] = Val::ONE;
-                let s = c.0 & 31;
-                let sr = if fill {
-                    ((event.b as i32) >> s) as u32
-                } else {
-                    event.b >> s
-                };
-                for (col, v) in [(SLL_LO, event.b << s), (SR_LO, sr)] {
-                    let (lo, hi) = limbs(v);
-                    row[col] = Val::from_u32(lo);
-                    row[col + 1] = Val::from_u32(hi);
-                }
-                mults.range16(k as u16);
-            }
-            Ok(())
-        },
-    )?;
-    Ok(RowMajorMatrix::new(values, WIDTH))
+    crate::rows::event_rows(events, WIDTH, min_height, mults, |event, row, mults| {
+        let flag = match checked(event)? {
+            Opcode::Sll => IS_SLL,
+            Opcode::Srl => IS_SRL,
+            Opcode::Sra => IS_SRA,
+            _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
+        };
+        let (a, b, c) = (limbs(event.a), limbs(event.b), limbs(event.c));
+        for (cell, v) in row.iter_mut().zip([a.0, a.1, b.0, b.1, c.0, c.1]) {
+            *cell = Val::from_u32(v);
+        }
+        for i in 0..32 {
+            row[B_BITS + i] = Val::from_u32(event.b >> i & 1);
+        }
+        let k = c.0 >> 5;
+        row[SHAMT + (c.0 & 31) as usize] = Val::ONE;
+        row[K] = Val::from_u32(k);
+        let fill = flag == IS_SRA && event.b >> 31 == 1;
+        row[FILL] = Val::from_bool(fill);
+        row[flag] = Val::ONE;
+        let s = c.0 & 31;
+        let sr = if fill {
+            ((event.b as i32) >> s) as u32
+        } else {
+            event.b >> s
+        };
+        for (col, v) in [(SLL_LO, event.b << s), (SR_LO, sr)] {
+            let (lo, hi) = limbs(v);
+            row[col] = Val::from_u32(lo);
+            row[col + 1] = Val::from_u32(hi);
+        }
+        mults.range16(k as u16);
+        Ok(())
+    })
 }

@@ -699,50 +699,61 @@ impl MachineKeys {
         let committed = std::thread::scope(|scope| {
             let warming = scope.spawn(move || self.warm_up(backends, warm_rx));
             let committed = self.on_workers(
-            backends,
-            |emit| {
-                self.for_each_shard_pipelined(
-                    program,
-                    &inputs,
-                    opts,
-                    claim,
-                    work,
-                    |index, staged| {
-                        exec_time += t.elapsed();
-                        tracing::debug!(target: PIPELINE, shard = index, waited_ms = millis(t.elapsed()), "pass 1 received");
-                        let (w, staged, shard_cells) = staged
-                            .ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
-                        cells_total += shard_cells;
-                        // Pass 2 proves the last shard right after the memory
-                        // proof, so its commitment is always kept; others while
-                        // the budget lasts.
-                        let bytes = kept_commitment_bytes(shard_cells);
-                        let keep =
-                            w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
-                        if keep {
-                            kept_bytes += bytes;
-                        }
-                        for b in &w.boundary {
-                            last_state.insert(b.key, *b);
-                        }
-                        // Fails only if the warm-up thread is gone; pass 2
-                        // then makes the key itself.
-                        let _ = warm_tx.send(w.tables);
-                        reused.push((keep && reuse_traces).then_some(w));
-                        emit(index, (staged, keep))?;
-                        t = Instant::now();
-                        Ok(())
-                    },
-                )
-            },
-            |backend, index, (staged, keep): (B::Staged, bool)| {
-                let zk = ZkRandomness::new(self.fri, seeds.of(index));
-                let c = Instant::now();
-                let (commitment, data) = backend.commit_staged(&zk, staged)?;
-                tracing::debug!(target: PIPELINE, shard = index, commit_ms = millis(c.elapsed()), "committed");
-                Ok((commitment, keep.then_some(data), c.elapsed()))
-            },
-        );
+                backends,
+                |emit| {
+                    self.for_each_shard_pipelined(
+                        program,
+                        &inputs,
+                        opts,
+                        claim,
+                        work,
+                        |index, staged| {
+                            exec_time += t.elapsed();
+                            tracing::debug!(
+                                target: PIPELINE,
+                                shard = index,
+                                waited_ms = millis(t.elapsed()),
+                                "pass 1 received"
+                            );
+                            let (w, staged, shard_cells) = staged.ok_or_else(|| {
+                                ZkvmError::Pipeline("a shard has no traces".into())
+                            })?;
+                            cells_total += shard_cells;
+                            // Pass 2 proves the last shard right after the memory
+                            // proof, so its commitment is always kept; others while
+                            // the budget lasts.
+                            let bytes = kept_commitment_bytes(shard_cells);
+                            let keep =
+                                w.cpu.is_last || kept_bytes + bytes <= opts.keep_commitments_bytes;
+                            if keep {
+                                kept_bytes += bytes;
+                            }
+                            for b in &w.boundary {
+                                last_state.insert(b.key, *b);
+                            }
+                            // Fails only if the warm-up thread is gone; pass 2
+                            // then makes the key itself.
+                            let _ = warm_tx.send(w.tables);
+                            reused.push((keep && reuse_traces).then_some(w));
+                            emit(index, (staged, keep))?;
+                            t = Instant::now();
+                            Ok(())
+                        },
+                    )
+                },
+                |backend, index, (staged, keep): (B::Staged, bool)| {
+                    let zk = ZkRandomness::new(self.fri, seeds.of(index));
+                    let c = Instant::now();
+                    let (commitment, data) = backend.commit_staged(&zk, staged)?;
+                    tracing::debug!(
+                        target: PIPELINE,
+                        shard = index,
+                        commit_ms = millis(c.elapsed()),
+                        "committed"
+                    );
+                    Ok((commitment, keep.then_some(data), c.elapsed()))
+                },
+            );
             drop(warm_tx);
             warming
                 .join()
@@ -802,7 +813,12 @@ impl MachineKeys {
             |emit| {
                 let mut next = |index: usize, w: Option<(ShardWitness, Option<B::Staged>)>| {
                     exec_time += t.elapsed();
-                    tracing::debug!(target: PIPELINE, shard = index, waited_ms = millis(t.elapsed()), "pass 2 received");
+                    tracing::debug!(
+                        target: PIPELINE,
+                        shard = index,
+                        waited_ms = millis(t.elapsed()),
+                        "pass 2 received"
+                    );
                     let item = match w {
                         Some(item) => item,
                         None => reused
@@ -856,7 +872,12 @@ impl MachineKeys {
                     &seeds,
                     committed,
                 );
-                tracing::debug!(target: PIPELINE, shard = index, prove_ms = millis(start.elapsed()), "proven");
+                tracing::debug!(
+                    target: PIPELINE,
+                    shard = index,
+                    prove_ms = millis(start.elapsed()),
+                    "proven"
+                );
                 proof
             },
         )?;
@@ -898,7 +919,12 @@ impl MachineKeys {
                     tracing::debug!(target: PIPELINE, "preparing table set {:#x}: {e}", set.0);
                 }
             }
-            tracing::debug!(target: PIPELINE, set = set.0, ms = millis(start.elapsed()), "prepared");
+            tracing::debug!(
+                target: PIPELINE,
+                set = set.0,
+                ms = millis(start.elapsed()),
+                "prepared"
+            );
         }
     }
 

@@ -17,6 +17,12 @@
 #   ab       the previous binary (.dev/old/cloak) against this one on loop
 #            and fibonacci 4.2 M, alternating, same seed: same bytes?
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
+#   shardsize loop and fibonacci 4.2 M cycles in shards of 2^19, 2^20 and
+#            2^21 cycles, alternating, same seed
+#   shardgen one 2^19-cycle shard's trace generation (.dev/shard-bench, the
+#            machine crate's `shard` bench) on 1 to 16 threads, fresh and
+#            reused memory, with each generation's phases; and the host's
+#            transparent-huge-page setting
 #   ncu      every kernel's time over a one-shard loop proof (Nsight Compute)
 #   profile  loop 4.2 M cycles with CLOAK_GPU_PROFILE=1
 #   tee      the TEE-overhead experiment up to $UP_TO cycles, $REPEAT runs a mode
@@ -43,15 +49,15 @@ for step in "$@"; do
   s=$(date +%s)
   case $step in
     checks)
-      .dev/cloak-gpu-check --quick > "$OUT/gpu-check.txt" 2>&1
+      timeout 150 .dev/cloak-gpu-check --quick > "$OUT/gpu-check.txt" 2>&1
       echo "gpu-check rc=$?: $(grep -c ^PASS "$OUT/gpu-check.txt") PASS, $(grep -c ^FAIL "$OUT/gpu-check.txt") FAIL"
       grep ^FAIL "$OUT/gpu-check.txt" | head -5
-      crates/gpu/scripts/prove-check.sh .dev/cloak /tmp/prove-check > "$OUT/prove-check.txt" 2>&1
+      timeout 300 crates/gpu/scripts/prove-check.sh .dev/cloak /tmp/prove-check > "$OUT/prove-check.txt" 2>&1
       echo "prove-check rc=$?: $(grep -E '^(PASS|FAIL)' "$OUT/prove-check.txt" | cut -d' ' -f1 | sort | uniq -c | tr '\n' ' ')"
       grep -A3 ^FAIL "$OUT/prove-check.txt" | head -20
       ;;
     bench)
-      .dev/cloak bench --backend gpu --only o -o "$OUT/bench.csv" > "$OUT/bench.txt" 2>&1
+      timeout 240 .dev/cloak bench --backend gpu --only o -o "$OUT/bench.csv" > "$OUT/bench.txt" 2>&1
       echo "bench rc=$?"
       cut -d, -f1,3,4,6,9 "$OUT/bench.csv"
       ;;
@@ -119,7 +125,7 @@ for step in "$@"; do
           exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
           for prog in "loop u32:600000" "fibonacci u32:700000"; do
             set -- $prog
-            $exe prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ab.bin \
+            timeout 60 $exe prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ab.bin \
               --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
               > "$OUT/ab-$bin-$1-$round.txt" 2>&1
             echo "$bin $1 #$round rc=$?: $(sha256sum < /tmp/ab.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/ab-$bin-$1-$round.txt")"
@@ -127,10 +133,32 @@ for step in "$@"; do
         done
       done
       ;;
+    shardsize)
+      for round in 1 2; do
+        for log in 19 20 21; do
+          for prog in "loop u32:600000" "fibonacci u32:700000"; do
+            set -- $prog
+            timeout 60 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ss.bin \
+              --shard-cycles $((1 << log)) > "$OUT/shardsize-$1-$log-$round.txt" 2>&1
+            echo "2^$log $1 #$round rc=$?: $(grep -E '^setup:' "$OUT/shardsize-$1-$log-$round.txt") $(grep -E '^peak GPU' "$OUT/shardsize-$1-$log-$round.txt")"
+          done
+        done
+      done
+      ;;
+    shardgen)
+      cat /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag \
+        > "$OUT/thp.txt" 2>&1
+      echo "thp: $(tr '\n' ' ' < "$OUT/thp.txt")"
+      RUST_LOG=cloak::pipeline=debug timeout 150 .dev/shard-bench loop 200000 19 1,2,4,8,16 \
+        > "$OUT/shardgen.txt" 2>&1
+      echo "shardgen rc=$?"
+      grep generate_shard "$OUT/shardgen.txt"
+      grep "generation phases" "$OUT/shardgen.txt" | tail -2 | sed -E 's/.*phases=//'
+      ;;
     timeline)
       # When each shard of loop 4.2 M is executed, generated, staged,
       # committed and proven (the pipeline's events, cloak::pipeline).
-      RUST_LOG=cloak::pipeline=debug .dev/cloak "${LOOP_4M[@]}" > "$OUT/timeline.txt" 2>&1
+      RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak "${LOOP_4M[@]}" > "$OUT/timeline.txt" 2>&1
       echo "timeline rc=$?"
       grep -E "executed|generated|staged|received|committed|proven|^setup" "$OUT/timeline.txt" \
         | sed -E 's/^[0-9-]+T([0-9:.]+)Z? +DEBUG +/\1 /' | head -80

@@ -173,6 +173,8 @@ impl GpuBackend {
             rec.cells += (t.height() * t.width()) as u64;
             let pack_start = Instant::now();
             let packed = crate::packed::pack(&t)?;
+            // The host's copy is done with: the next shard's traces reuse it.
+            cloak_prover::trace_buffers::give_back(t.values);
             packing += pack_start.elapsed();
             tables.push(crate::packed::stage_packed(&self.gpu, packed)?);
         }

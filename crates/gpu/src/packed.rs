@@ -11,7 +11,8 @@
 //! bits, its column `c` a field of `b` bits at `o` bits into the row, where
 //! `meta[k * width + c] = o << 5 | b` (`b` ≤ 31: canonical KoalaBear values
 //! are below 2^31; `B` is the last column's `o + b`). Chunks are packed in
-//! parallel, each row by row (the order the trace is in memory).
+//! parallel, each row by row (the order the trace is in memory), each read
+//! once: its values are made canonical (out of Montgomery form) once.
 
 use cloak_prover::config::Val;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
@@ -64,15 +65,19 @@ pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
     if (width * 31) >> 27 != 0 || (CHUNK_ROWS * width * 31) >> 32 != 0 {
         return Err(too_large());
     }
-    let chunks: Vec<&[Val]> = m.values.chunks(CHUNK_ROWS * width).collect();
-    // Pass 1: each chunk's column widths, hence its row layout and size.
-    let metas: Vec<(Vec<u32>, usize)> = chunks
-        .par_iter()
-        .map(|chunk| {
+    // One pass over the trace: each chunk's values made canonical once, into
+    // a scratch buffer of its thread, then its column widths (hence its row
+    // layout) and its bit stream.
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = m
+        .values
+        .par_chunks(CHUNK_ROWS * width)
+        .map_init(Vec::new, |canonical: &mut Vec<u32>, chunk| {
+            canonical.clear();
+            canonical.extend(chunk.iter().map(|v| v.as_canonical_u32()));
             let mut or = vec![0u32; width];
-            for row in chunk.chunks_exact(width) {
+            for row in canonical.chunks_exact(width) {
                 for (acc, v) in or.iter_mut().zip(row) {
-                    *acc |= v.as_canonical_u32();
+                    *acc |= v;
                 }
             }
             let mut prefix = 0u32;
@@ -86,30 +91,32 @@ pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
                 })
                 .collect();
             let rows = chunk.len() / width;
-            (meta, (rows * prefix as usize).div_ceil(32))
+            let mut out = vec![0u32; (rows * prefix as usize).div_ceil(32)];
+            pack_rows(canonical, &meta, &mut out);
+            (meta, out)
         })
         .collect();
-    let mut chunk_start = Vec::with_capacity(metas.len());
+    let mut chunk_start = Vec::with_capacity(parts.len());
     let mut total = 0u64;
-    for (_, words) in &metas {
+    for (_, out) in &parts {
         chunk_start.push(u32::try_from(total).map_err(|_| too_large())?);
-        total += *words as u64;
+        total += out.len() as u64;
     }
-    // Pass 2: the rows, one bit stream per chunk. One spare word: the
+    // The chunks' streams one after the other. One spare word: the
     // unpacker may read the word after a value's last.
     let mut words = vec![0u32; total as usize + 1];
-    let mut outs: Vec<&mut [u32]> = Vec::with_capacity(metas.len());
+    let mut slots: Vec<&mut [u32]> = Vec::with_capacity(parts.len());
     let mut rest = &mut words[..];
-    for (_, n) in &metas {
-        let (out, tail) = rest.split_at_mut(*n);
-        outs.push(out);
+    for (_, out) in &parts {
+        let (slot, tail) = rest.split_at_mut(out.len());
+        slots.push(slot);
         rest = tail;
     }
-    outs.into_par_iter()
-        .zip(chunks.par_iter())
-        .zip(metas.par_iter())
-        .for_each(|((out, chunk), (meta, _))| pack_rows(chunk, meta, out));
-    let meta = metas.into_iter().flat_map(|(m, _)| m).collect();
+    slots
+        .into_par_iter()
+        .zip(parts.par_iter())
+        .for_each(|(slot, (_, out))| slot.copy_from_slice(out));
+    let meta = parts.into_iter().flat_map(|(m, _)| m).collect();
     Ok(PackedMatrix {
         width,
         height,
@@ -119,15 +126,16 @@ pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
     })
 }
 
-/// Packs a chunk's rows (row-major) one after the other into `out`, each
-/// value in its column's width (`meta`), through one bit accumulator.
-fn pack_rows(chunk: &[Val], meta: &[u32], out: &mut [u32]) {
+/// Packs a chunk's rows (row-major, canonical values) one after the other
+/// into `out`, each value in its column's width (`meta`), through one bit
+/// accumulator.
+fn pack_rows(chunk: &[u32], meta: &[u32], out: &mut [u32]) {
     let width = meta.len();
     let (mut acc, mut filled, mut w) = (0u64, 0u32, 0usize);
     for row in chunk.chunks_exact(width) {
-        for (v, &m) in row.iter().zip(meta) {
+        for (&v, &m) in row.iter().zip(meta) {
             let bits = m & 31;
-            acc |= u64::from(v.as_canonical_u32()) << filled;
+            acc |= u64::from(v) << filled;
             filled += bits;
             if filled >= 32 {
                 out[w] = acc as u32;

@@ -1,13 +1,18 @@
 //! Trace generation of one full shard from the executor's record:
-//! `cargo bench -p cloak-machine --bench shard [-- PROGRAM N LOG_SHARD]`
-//! (default `loop 200000 19`: the guest `guests/bin/PROGRAM.elf` with input
-//! `u32:N`, shards of 2^LOG_SHARD cycles).
+//! `cargo bench -p cloak-machine --bench shard [-- PROGRAM N LOG_SHARD THREADS]`
+//! (default `loop 200000 19 1,ALL`: the guest `guests/bin/PROGRAM.elf` with
+//! input `u32:N`, shards of 2^LOG_SHARD cycles, on 1 thread and on all of
+//! rayon's; THREADS is a comma-separated list).
 //!
 //! Executes in tracing mode, keeps the first full shard and times
-//! `witness::generate_shard` on it (best of 5), on all of rayon's threads and
-//! on one. This is the CPU's share of every shard the GPU proves (pass 1
-//! waits for it), so it bounds the prover's speed. Nothing is asserted:
-//! figures go to BENCHMARKS.md.
+//! `witness::generate_shard` on it (best of 5) on each thread count, twice:
+//! with fresh memory for every trace (each generation's traces freed), and
+//! with the traces handed back to `cloak_prover::trace_buffers` after each
+//! generation (as the GPU backend does once it has uploaded them). This is
+//! the CPU's share of every shard the GPU proves (pass 1 waits for it), so
+//! it bounds the prover's speed. Nothing is asserted: figures go to
+//! BENCHMARKS.md. `RUST_LOG=cloak::pipeline=debug` prints each generation's
+//! phases.
 
 use cloak_machine::program::ProgramAir;
 use cloak_machine::witness::{generate_shard, ExecutionClaim};
@@ -23,8 +28,17 @@ fn main() {
     let name = args.first().map_or("loop", String::as_str);
     let n: u32 = args.get(1).map_or(200_000, |s| s.parse().expect("N"));
     let log_shard: u32 = args.get(2).map_or(19, |s| s.parse().expect("LOG_SHARD"));
-    let elf = concat!(env!("CARGO_MANIFEST_DIR"), "/../../guests/bin/");
-    let bytes = std::fs::read(format!("{elf}{name}.elf")).expect("reading the guest");
+    // From the repository root (as on the GPU machine, where the binary is
+    // carried), else from this crate's checkout.
+    let local = format!("guests/bin/{name}.elf");
+    let built = format!("{}/../../{local}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&local)
+        .or_else(|_| std::fs::read(&built))
+        .expect("reading the guest");
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_ansi(false)
+        .init();
     let program = Program::from_elf(&bytes).expect("loading the guest");
     let inputs = vec![n.to_le_bytes().to_vec()];
 
@@ -50,7 +64,7 @@ fn main() {
     let min = FriSettings::DEFAULT.min_trace_height();
     let air = ProgramAir::new(&program, min).expect("program table");
 
-    let best = |threads: usize| -> (Duration, u64) {
+    let best = |threads: usize, pooled: bool| -> (Duration, u64) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -63,12 +77,13 @@ fn main() {
                 .install(|| generate_shard(&air, &shard, claim, min))
                 .expect("generation");
             best = best.min(t.elapsed());
-            cells = w
-                .tables
-                .select(w.traces)
-                .iter()
-                .map(|m| m.values.len() as u64)
-                .sum();
+            let traces = w.tables.select(w.traces);
+            cells = traces.iter().map(|m| m.values.len() as u64).sum();
+            if pooled {
+                for m in traces {
+                    cloak_prover::trace_buffers::give_back(m.values);
+                }
+            }
         }
         (best, cells)
     };
@@ -79,12 +94,20 @@ fn main() {
         traced.as_secs_f64() * 1e3,
         output.cycles as f64 / traced.as_secs_f64() / 1e6
     );
-    for threads in [1, all] {
-        let (t, cells) = best(threads);
-        println!(
-            "generate_shard, 2^{log_shard} cycles, {threads} thread(s): {:.1} ms, {cells} cells ({:.1} M cells/s)",
-            t.as_secs_f64() * 1e3,
-            cells as f64 / t.as_secs_f64() / 1e6
-        );
+    let threads: Vec<usize> = args.get(3).map_or(vec![1, all], |list| {
+        list.split(',')
+            .map(|t| t.parse().expect("THREADS: a comma-separated list"))
+            .collect()
+    });
+    for pooled in [false, true] {
+        let memory = if pooled { "reused" } else { "fresh" };
+        for &threads in &threads {
+            let (t, cells) = best(threads, pooled);
+            println!(
+                "generate_shard, 2^{log_shard} cycles, {threads} thread(s), {memory} memory: {:.1} ms, {cells} cells ({:.1} M cells/s)",
+                t.as_secs_f64() * 1e3,
+                cells as f64 / t.as_secs_f64() / 1e6
+            );
+        }
     }
 }

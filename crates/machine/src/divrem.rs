@@ -53,7 +53,7 @@ use crate::flags::assert_at_most_one;
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
-use p3_field::{Field, PrimeCharacteristicRing, PrimeField32};
+use p3_field::{PrimeCharacteristicRing, PrimeField32};
 use p3_lookup::{Count, InteractionBuilder};
 use p3_matrix::dense::RowMajorMatrix;
 
@@ -304,7 +304,7 @@ pub fn witness(
     }
     let c_sum: u32 = (0..4).map(|k| c >> (8 * k) & 0xff).sum();
     row[C_ZERO] = Val::from_bool(c == 0);
-    row[C_INV] = Val::from_u32(c_sum).try_inverse().unwrap_or(Val::ZERO);
+    row[C_INV] = crate::rows::inverse_of_small(i64::from(c_sum));
     row[OVERFLOW] = Val::from_bool(signed && b == 0x8000_0000 && c == u32::MAX);
     let mut abs = [0u32; 2];
     for (j, (x, neg, col, carry_col)) in [

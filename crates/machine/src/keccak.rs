@@ -289,7 +289,7 @@ pub fn trace(
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     use cols::*;
     let height = padded_height(calls.len() * ROWS_PER_CALL, min_height)?;
-    let mut values = Val::zero_vec(height * WIDTH);
+    let mut values = crate::rows::zeroed(height * WIDTH);
     let mut blocks = values.chunks_mut(ROWS_PER_CALL * WIDTH);
     for call in calls {
         let bad = |what: String| {

@@ -26,6 +26,7 @@ pub mod keccak;
 pub mod lt;
 pub mod memory;
 pub mod mul;
+mod phases;
 pub mod precompile;
 pub mod program;
 pub mod range16;

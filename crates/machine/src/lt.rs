@@ -35,7 +35,7 @@ use crate::event::{checked, AluEvent, Multiplicities, TraceError};
 use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_air::{Air, BaseAir, WindowAccess};
-use p3_field::{Field, PrimeCharacteristicRing};
+use p3_field::PrimeCharacteristicRing;
 use p3_lookup::{Count, InteractionBuilder};
 use p3_matrix::dense::RowMajorMatrix;
 
@@ -181,6 +181,7 @@ pub fn trace(
             -d - 1
         };
         let rv = u16::try_from(rv).expect("a checked event's difference has the result's sign");
+        let d_inv = crate::rows::inverse_of_small(d);
         let d = Val::from_i64(d);
         let cells = [
             Val::from_u32(a),
@@ -195,7 +196,7 @@ pub fn trace(
             Val::from_bool(diff_hi),
             Val::from_bool(diff_lo),
             d,
-            d.try_inverse().unwrap_or(Val::ZERO),
+            d_inv,
             Val::from_u16(rv),
             Val::from_bool(signed),
             Val::from_bool(!signed),

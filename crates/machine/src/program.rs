@@ -161,9 +161,19 @@ pub fn decode(pc: u32, ins: &Instruction) -> [u32; FETCH_WIDTH] {
 }
 
 /// The Program table of one ELF. Cheap to clone (the rows are shared).
+///
+/// Every executed cycle's CPU row starts with its instruction's `program`
+/// message, so each row's message is decoded once, here, in both forms the
+/// CPU rows need, and a pc finds its row by index, not by search.
 #[derive(Clone, Debug)]
 pub struct ProgramAir {
     rows: Arc<[ProgramRow]>,
+    /// Each row's message, and the same as field elements.
+    messages: Arc<[([u32; FETCH_WIDTH], [Val; FETCH_WIDTH])]>,
+    /// The text's first pc, and for each of its words the row of its
+    /// instruction (`u32::MAX` for a word with none).
+    text_base: u32,
+    row_index: Arc<[u32]>,
     height: usize,
 }
 
@@ -173,10 +183,12 @@ impl ProgramAir {
     /// cannot be proven.
     pub fn new(program: &Program, min_height: usize) -> Result<ProgramAir, TraceError> {
         let mut rows = Vec::new();
+        let mut row_index = vec![u32::MAX; program.instructions.len()];
         for (i, ins) in program.instructions.iter().enumerate() {
             if matches!(ins.opcode, Opcode::Invalid | Opcode::Unsupported) {
                 continue;
             }
+            row_index[i] = rows.len() as u32;
             let pc = u64::from(program.text_base) + 4 * i as u64;
             if pc >= u64::from(MAX_TEXT_END) {
                 return Err(TraceError::PcOutOfField { pc: pc as u32 });
@@ -191,10 +203,36 @@ impl ProgramAir {
             .max(min_height)
             .checked_next_power_of_two()
             .ok_or(TraceError::TooManyRows { rows: rows.len() })?;
+        let messages = rows
+            .iter()
+            .map(|r| {
+                let m = r.message();
+                (m, m.map(Val::from_u32))
+            })
+            .collect();
         Ok(ProgramAir {
             rows: rows.into(),
+            messages,
+            text_base: program.text_base,
+            row_index: row_index.into(),
             height,
         })
+    }
+
+    /// The index of the row holding the instruction at `pc`.
+    pub fn row_index(&self, pc: u32) -> Result<usize, TraceError> {
+        let offset = pc.wrapping_sub(self.text_base);
+        match self.row_index.get((offset / 4) as usize) {
+            Some(&row) if offset.is_multiple_of(4) && row != u32::MAX => Ok(row as usize),
+            _ => Err(TraceError::NotAnInstruction { pc }),
+        }
+    }
+
+    /// Row `row`'s instruction, its `program` message, and that message as
+    /// field elements.
+    pub fn fetch(&self, row: usize) -> (&ProgramRow, &[u32; FETCH_WIDTH], &[Val; FETCH_WIDTH]) {
+        let (m, v) = &self.messages[row];
+        (&self.rows[row], m, v)
     }
 
     /// The executable instructions, in pc order.
@@ -204,32 +242,40 @@ impl ProgramAir {
 
     /// The row holding the instruction at `pc`.
     pub fn row_of(&self, pc: u32) -> Result<&ProgramRow, TraceError> {
-        self.rows
-            .binary_search_by_key(&pc, |r| r.pc)
-            .map(|i| &self.rows[i])
-            .map_err(|_| TraceError::NotAnInstruction { pc })
+        Ok(&self.rows[self.row_index(pc)?])
     }
 
     pub fn log_height(&self) -> usize {
         self.height.trailing_zeros() as usize
     }
 
-    /// The multiplicity column from the pcs the CPU fetched (one entry per
-    /// executed cycle). A pc with no instruction is an error.
-    pub fn trace(
+    /// The multiplicity column from the pcs the CPU fetched (`pc_of` each of
+    /// `fetched`, one per executed cycle), counted on every core. A pc with
+    /// no instruction is an error (in a chunk of 2^14 rows, the chunk's first;
+    /// across chunks, the first chunk's).
+    pub fn trace<E: Sync>(
         &self,
-        fetched_pcs: impl IntoIterator<Item = u32>,
+        fetched: &[E],
+        pc_of: impl Fn(&E) -> u32 + Sync,
     ) -> Result<RowMajorMatrix<Val>, TraceError> {
-        let mut mult = vec![0u64; self.height];
-        for pc in fetched_pcs {
-            let row = self
-                .rows
-                .binary_search_by_key(&pc, |r| r.pc)
-                .map_err(|_| TraceError::NotAnInstruction { pc })?;
-            mult[row] += 1;
-        }
+        use rayon::prelude::*;
+        let mult = fetched
+            .par_chunks(1 << 14)
+            .map(|chunk| {
+                let mut mult = vec![0u32; self.height];
+                for e in chunk {
+                    mult[self.row_index(pc_of(e))?] += 1;
+                }
+                Ok(mult)
+            })
+            .try_reduce_with(|mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                Ok(a)
+            })
+            .transpose()?
+            .unwrap_or_else(|| vec![0; self.height]);
         Ok(RowMajorMatrix::new(
-            mult.into_iter().map(Val::from_u64).collect(),
+            mult.into_iter().map(Val::from_u32).collect(),
             WIDTH,
         ))
     }

@@ -10,9 +10,39 @@
 
 use crate::event::{padded_height, Multiplicities, TraceError};
 use cloak_prover::Val;
-use p3_field::PrimeCharacteristicRing;
+use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 use rayon::prelude::*;
+
+/// `1 / v` for `|v| < 2^16` (0 for 0), from a table made once: rows invert
+/// differences of 16-bit limbs (BEQ/BNE, SLT) and byte sums (DIV), and an
+/// inversion costs more than the rest of such a row's filling.
+pub(crate) fn inverse_of_small(v: i64) -> Val {
+    static TABLE: std::sync::OnceLock<Vec<Val>> = std::sync::OnceLock::new();
+    // Made on one thread: callers run on rayon's threads, and an initializer
+    // that waited for rayon's other threads could wait for one blocked here.
+    // One inversion and three products an entry (Montgomery's batch trick).
+    let table = TABLE.get_or_init(|| {
+        const N: usize = 1 << 16;
+        let mut prefix = vec![Val::ONE; N];
+        for k in 1..N {
+            prefix[k] = prefix[k - 1] * Val::from_usize(k);
+        }
+        let mut table = vec![Val::ZERO; N];
+        let mut inv = prefix[N - 1].inverse();
+        for k in (1..N).rev() {
+            table[k] = inv * prefix[k - 1];
+            inv *= Val::from_usize(k);
+        }
+        table
+    });
+    let inv = table[usize::try_from(v.unsigned_abs()).expect("|v| < 2^16")];
+    if v < 0 {
+        -inv
+    } else {
+        inv
+    }
+}
 
 /// Rows per chunk: large enough that a chunk's own multiplicities (2.5 MiB,
 /// summed at the end) cost little beside its rows.
@@ -23,11 +53,15 @@ pub(crate) const CHUNK_ROWS: usize = 1 << 15;
 #[cfg(debug_assertions)]
 pub(crate) const CHUNK_ROWS: usize = 1 << 10;
 
-/// A zeroed trace of `len` cells. Large ones ask the kernel for huge pages
-/// before their first touch: a shard's fresh traces are hundreds of MiB,
-/// and faulting them in 4 KiB at a time, on every core at once, took much
-/// of trace generation's time.
+/// A zeroed trace of `len` cells: a buffer an earlier shard's traces gave
+/// back ([`cloak_prover::trace_buffers`]) where one fits, else fresh memory.
+/// Large fresh ones ask the kernel for huge pages before their first touch:
+/// a shard's fresh traces are hundreds of MiB, and faulting them in 4 KiB
+/// at a time, on every core at once, took much of trace generation's time.
 pub(crate) fn zeroed(len: usize) -> Vec<Val> {
+    if let Some(values) = cloak_prover::trace_buffers::take_zeroed(len) {
+        return values;
+    }
     let values = Val::zero_vec(len);
     #[cfg(target_os = "linux")]
     {
@@ -140,6 +174,17 @@ mod tests {
     use super::*;
     use crate::event::ByteOp;
     use p3_field::PrimeCharacteristicRing;
+
+    /// The table's inverses are the field's, for every `|v| < 2^16`.
+    #[test]
+    fn small_inverses_are_inverses() {
+        assert_eq!(inverse_of_small(0), Val::ZERO);
+        for v in -(1i64 << 16) + 1..1 << 16 {
+            if v != 0 {
+                assert_eq!(inverse_of_small(v), Val::from_i64(v).inverse(), "{v}");
+            }
+        }
+    }
 
     /// A chunked fill gives the cells, counts, outputs and first error of a
     /// sequential one.

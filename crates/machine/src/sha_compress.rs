@@ -336,7 +336,7 @@ pub fn trace(
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     use cols::*;
     let height = padded_height(calls.len() * ROWS_PER_CALL, min_height)?;
-    let mut values = Val::zero_vec(height * WIDTH);
+    let mut values = crate::rows::zeroed(height * WIDTH);
     let mut rows = values.chunks_exact_mut(WIDTH);
     for call in calls {
         let bad = |what: String| {

@@ -6,6 +6,7 @@ use cloak_prover::Val;
 use cloak_vm::Opcode;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
+use rayon::prelude::*;
 
 /// One trace per table of [`crate::MachineAir::alu_chips`].
 #[derive(Clone, Debug)]
@@ -28,39 +29,68 @@ impl ChipTraces {
     pub fn generate(
         events: &[AluEvent],
         min_height: usize,
-        mut mults: Multiplicities,
+        mults: Multiplicities,
     ) -> Result<ChipTraces, TraceError> {
-        let mut add_sub_events = Vec::new();
-        let mut bitwise_events = Vec::new();
-        let mut lt_events = Vec::new();
-        let mut shift_events = Vec::new();
-        let mut mul_events = Vec::new();
-        let mut divrem_events = Vec::new();
-        for event in events {
-            match checked(event)? {
-                Opcode::Add | Opcode::Sub => add_sub_events.push(*event),
-                Opcode::Slt | Opcode::Sltu => lt_events.push(*event),
-                Opcode::Sll | Opcode::Srl | Opcode::Sra => shift_events.push(*event),
-                Opcode::Mul | Opcode::Mulh | Opcode::Mulhsu | Opcode::Mulhu => {
-                    mul_events.push(*event)
+        let mut phases = crate::phases::Phases::start("chip phases");
+        Self::generate_timed(events, min_height, mults, &mut phases)
+    }
+
+    /// [`ChipTraces::generate`], marking each chip's time in `phases`.
+    pub(crate) fn generate_timed(
+        events: &[AluEvent],
+        min_height: usize,
+        mut mults: Multiplicities,
+        phases: &mut crate::phases::Phases,
+    ) -> Result<ChipTraces, TraceError> {
+        // Each chip's events, in order, split on every core.
+        let parts: Vec<Result<[Vec<AluEvent>; 6], TraceError>> = events
+            .par_chunks(1 << 15)
+            .map(|chunk| {
+                let mut chips: [Vec<AluEvent>; 6] = Default::default();
+                for event in chunk {
+                    let chip = match checked(event)? {
+                        Opcode::Add | Opcode::Sub => 0,
+                        Opcode::Slt | Opcode::Sltu => 2,
+                        Opcode::Sll | Opcode::Srl | Opcode::Sra => 3,
+                        Opcode::Mul | Opcode::Mulh | Opcode::Mulhsu | Opcode::Mulhu => 4,
+                        Opcode::Div | Opcode::Divu | Opcode::Rem | Opcode::Remu => 5,
+                        _ => 1,
+                    };
+                    chips[chip].push(*event);
                 }
-                Opcode::Div | Opcode::Divu | Opcode::Rem | Opcode::Remu => {
-                    divrem_events.push(*event)
-                }
-                _ => bitwise_events.push(*event),
+                Ok(chips)
+            })
+            .collect();
+        let mut split: [Vec<AluEvent>; 6] = Default::default();
+        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        for (k, all) in split.iter_mut().enumerate() {
+            all.reserve_exact(parts.iter().map(|p| p[k].len()).sum());
+            for part in &parts {
+                all.extend_from_slice(&part[k]);
             }
         }
+        let [add_sub_events, bitwise_events, mut lt_events, shift_events, mul_events, divrem_events] =
+            split;
+        phases.mark("alu_split");
         let add_sub = add_sub::trace(&add_sub_events, min_height, &mut mults)?;
+        phases.mark("add_sub");
         let bitwise = bitwise::trace(&bitwise_events, min_height, &mut mults)?;
+        phases.mark("bitwise");
         // DivRem's `|r| < |c|` lookups come after the sender's comparisons.
         let (divrem, divrem_lts) = divrem::trace(&divrem_events, min_height, &mut mults)?;
         lt_events.extend(divrem_lts);
+        phases.mark("divrem");
         let lt = lt::trace(&lt_events, min_height, &mut mults)?;
+        phases.mark("lt");
         let shift = shift::trace(&shift_events, min_height, &mut mults)?;
+        phases.mark("shift");
         let mul = mul::trace(&mul_events, min_height, &mut mults)?;
+        phases.mark("mul");
+        let (range16, byte) = (range16::trace(&mults), byte::trace(&mults));
+        phases.mark("lookup_tables");
         Ok(ChipTraces {
-            range16: range16::trace(&mults),
-            byte: byte::trace(&mults),
+            range16,
+            byte,
             add_sub,
             bitwise,
             lt,

@@ -15,7 +15,7 @@ use cloak_vm::record::MemoryAccess;
 use cloak_vm::record::{timestamp, Position};
 use cloak_vm::syscall::{COMMIT, HINT_READ, KECCAK_PERMUTE, SHA_COMPRESS, SHA_EXTEND};
 use cloak_vm::{Opcode, Program, Shard};
-use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
+use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 use std::collections::BTreeMap;
 
@@ -93,8 +93,10 @@ pub fn generate_shard(
             max: MAX_SHARD_CYCLES,
         });
     }
+    let mut phases = crate::phases::Phases::start("generation phases");
     let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
     let mut values = crate::rows::zeroed(height * cpu::WIDTH);
+    phases.mark("alloc");
     let mut mults = Multiplicities::default();
     let chunks = crate::rows::fill_chunks(
         &mut values,
@@ -118,6 +120,7 @@ pub fn generate_shard(
         next_syscall = chunk.first_syscall + chunk.syscalls;
         sends.append(chunk);
     }
+    phases.mark("cpu");
     let CpuSends {
         alu,
         commit_counts,
@@ -137,8 +140,17 @@ pub fn generate_shard(
         row[c::EQ] = Val::ONE;
         cpu::fill_derived(row);
     }
-    cpu::fill_ends(&mut values);
+    // ENDS marks the last real row: the rows before it are real and those
+    // after it padding (`cpu::fill_ends`, without its pass over every row).
+    values[(shard.cpu.len() - 1) * cpu::WIDTH + c::ENDS] = Val::ONE;
+    #[cfg(debug_assertions)]
+    {
+        let mut filled = values.clone();
+        cpu::fill_ends(&mut filled);
+        debug_assert!(filled == values, "ENDS differs from cpu::fill_ends");
+    }
     let cpu_trace = RowMajorMatrix::new(values, cpu::WIDTH);
+    phases.mark("cpu_padding");
 
     // HintRead rows.
     let hint_rows: usize = hint_calls
@@ -201,6 +213,7 @@ pub fn generate_shard(
     let extend_trace = sha_extend::trace(&extend_calls, min_height, &mut mults)?;
     let compress_trace = sha_compress::trace(&compress_calls, min_height, &mut mults)?;
     let keccak_trace = keccak::trace(&keccak_calls, min_height, &mut mults)?;
+    phases.mark("syscalls");
 
     // Memory: the registers and the touched words, on entry and on exit.
     let mut boundary: Vec<WordState> = (0..32)
@@ -232,9 +245,11 @@ pub fn generate_shard(
 
     let committed = commit_counts.map(|n| n > 0);
     let commit_trace = commit::trace(claim.digest, commit_counts, min_height);
-    let program_trace = program.trace(shard.cpu.iter().map(|e| e.pc))?;
+    phases.mark("memory");
+    let program_trace = program.trace(&shard.cpu, |e| e.pc)?;
+    phases.mark("program");
 
-    let chips = ChipTraces::generate(&alu, min_height, mults)?;
+    let chips = ChipTraces::generate_timed(&alu, min_height, mults, &mut phases)?;
     let mut traces = chips.into_vec();
     traces.extend([
         program_trace,
@@ -262,6 +277,7 @@ pub fn generate_shard(
         .with(table::KECCAK_PERMUTE, !keccak_calls.is_empty());
     debug_assert_eq!(table::FIRST_OPTIONAL, table::HINT);
     debug_assert_eq!(table::KECCAK_PERMUTE + 1, table::COUNT);
+    phases.report(shard.index);
     Ok(ShardWitness {
         traces,
         public_values: shard_public_values(&cpu_publics, claim, committed),
@@ -340,13 +356,10 @@ fn cpu_rows<'a>(
         .enumerate()
     {
         let clk = first_clk + i as u64;
-        let prow = program.row_of(ev.pc)?;
+        let (prow, m, fetch) = program.fetch(program.row_index(ev.pc)?);
         let ins = prow.instruction;
-        let m = prow.message();
         let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
-        for (cell, &v) in row[..FETCH_WIDTH].iter_mut().zip(&m) {
-            *cell = Val::from_u32(v);
-        }
+        row[..FETCH_WIDTH].copy_from_slice(fetch);
         row[c::IS_REAL] = Val::ONE;
         row[c::CLK] = Val::from_u64(clk);
         let b = ev.rs1;
@@ -473,14 +486,13 @@ fn cpu_rows<'a>(
         let eq = b == cval;
         row[c::EQ] = Val::from_bool(eq);
         if !eq {
-            let (d_lo, d_hi) = (
-                Val::from_u32(b_lo) - Val::from_u32(c_lo),
-                Val::from_u32(b_hi) - Val::from_u32(c_hi),
-            );
-            if let Some(inv) = d_lo.try_inverse() {
-                row[c::INV_LO] = inv;
+            // 1 / (b_lo - c_lo) where that is non-zero, else 1 / (b_hi - c_hi)
+            // (non-zero, as b != c).
+            let d_lo = i64::from(b_lo) - i64::from(c_lo);
+            if d_lo != 0 {
+                row[c::INV_LO] = crate::rows::inverse_of_small(d_lo);
             } else {
-                row[c::INV_HI] = d_hi.try_inverse().unwrap_or(Val::ZERO);
+                row[c::INV_HI] = crate::rows::inverse_of_small(i64::from(b_hi) - i64::from(c_hi));
             }
         }
         let taken = if m[f::BRANCH_EQ] == 1 {

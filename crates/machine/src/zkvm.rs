@@ -348,10 +348,12 @@ impl MachineKeys {
             return Ok(pk.clone());
         }
         let heights = set.select(self.shard_heights.clone());
-        let (pk, vk) = cloak_prover::setup(self.fri, &self.shard_airs_of(set), &heights)?;
+        // The proving key alone: the verifying key is `shard_vk` with the
+        // set's tables selected.
+        let pk = cloak_prover::setup_proving_key(self.fri, &self.shard_airs_of(set), &heights)?;
         // Only non-preprocessed tables are optional, so the commitment (and
         // the verifying key's digest) is the same for every set.
-        if vk.commitment_bytes() != self.shard_vk.commitment_bytes() {
+        if pk.commitment_bytes() != self.shard_vk.commitment_bytes() {
             return Err(ZkvmError::BadShards(format!(
                 "table set {:#x} changes the preprocessed commitment",
                 set.0
@@ -659,6 +661,7 @@ impl MachineKeys {
         let Some(first) = backends.first() else {
             return Err(ZkvmError::Pipeline("no backend to prove on".into()));
         };
+        let _release = cloak_prover::trace_buffers::release_when_dropped();
         let seeds = Seeds::new(opts.seed)?;
         let mut report = ProveReport::default();
         // The fast run for the claim is part of what the user waits for.

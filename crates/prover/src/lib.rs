@@ -11,6 +11,7 @@ pub mod challenger;
 pub mod config;
 pub mod proof;
 pub mod stark;
+pub mod trace_buffers;
 
 pub use backend::{CpuBackend, CpuCommitted, ProverBackend};
 pub use config::{
@@ -18,7 +19,7 @@ pub use config::{
 };
 pub use proof::{decode, encode, ProofFormatError, StarkProof};
 pub use stark::{
-    commit_main, main_commitment, prove, prove_with_external, setup, shared_challenges, verify,
-    verify_with_external, Commitment, ExternalBus, MainData, ProveError, ProvingKey, VerifyError,
-    VerifyingKey,
+    commit_main, main_commitment, prove, prove_with_external, setup, setup_proving_key,
+    shared_challenges, verify, verify_with_external, Commitment, ExternalBus, MainData, ProveError,
+    ProvingKey, VerifyError, VerifyingKey,
 };

@@ -114,12 +114,27 @@ impl ProvingKey {
         &self.data.common.lookups
     }
 
+    /// [`VerifyingKey::commitment_bytes`] of this key's verifying key.
+    pub fn commitment_bytes(&self) -> Vec<u8> {
+        commitment_bytes(&self.data.common)
+    }
+
     /// The data shared with the verifier (the preprocessed commitment and its
     /// layout, the lookups): what a backend that proves on another device
     /// re-derives its transcript and preprocessed tables from.
     pub fn common(&self) -> &CommonData<Config> {
         &self.data.common
     }
+}
+
+/// The postcard encoding of `common`'s preprocessed commitment (empty when
+/// no table has preprocessed columns).
+fn commitment_bytes(common: &CommonData<Config>) -> Vec<u8> {
+    common
+        .preprocessed
+        .as_ref()
+        .map(|p| postcard::to_allocvec(&p.commitment).unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// What the verifier needs: the commitment to the preprocessed tables and the
@@ -135,11 +150,7 @@ impl VerifyingKey {
     /// The postcard encoding of the preprocessed commitment (empty when no
     /// table has preprocessed columns): what identifies the program.
     pub fn commitment_bytes(&self) -> Vec<u8> {
-        self.common
-            .preprocessed
-            .as_ref()
-            .map(|p| postcard::to_allocvec(&p.commitment).unwrap_or_default())
-            .unwrap_or_default()
+        commitment_bytes(&self.common)
     }
 
     /// The key of the batch made of the tables with `keep[i]` set, in their
@@ -251,21 +262,36 @@ pub fn setup<A: ProvableAir>(
         ProverData::from_airs_and_degrees(&config, airs, &ext)
             .map_err(|e| ProveError::Setup(format!("{e:?}")))
     };
-    let data = make()?;
+    let pk = setup_proving_key(fri, airs, log_heights)?;
     let common = make()?.common;
     Ok((
-        ProvingKey {
-            fri,
-            log_heights: log_heights.to_vec(),
-            data,
-            id: NEXT_KEY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        },
+        pk,
         VerifyingKey {
             fri,
             log_heights: log_heights.to_vec(),
             common,
         },
     ))
+}
+
+/// [`setup`]'s proving key alone: one derivation (a commitment of the
+/// preprocessed tables) instead of two, for a prover that already holds the
+/// verifying key.
+pub fn setup_proving_key<A: ProvableAir>(
+    fri: FriSettings,
+    airs: &[A],
+    log_heights: &[usize],
+) -> Result<ProvingKey, ProveError> {
+    let config = seeded_config(fri, KEYGEN_SEED);
+    let ext: Vec<usize> = log_heights.iter().map(|h| h + config.is_zk()).collect();
+    let data = ProverData::from_airs_and_degrees(&config, airs, &ext)
+        .map_err(|e| ProveError::Setup(format!("{e:?}")))?;
+    Ok(ProvingKey {
+        fri,
+        log_heights: log_heights.to_vec(),
+        data,
+        id: NEXT_KEY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    })
 }
 
 /// Proves one instance of each AIR. `config` carries the zero-knowledge

@@ -1,0 +1,142 @@
+//! Trace buffers reused across shards. A shard's traces are hundreds of MiB
+//! that a backend which copies them elsewhere (the GPU's upload) no longer
+//! needs once copied; the next shard's generation takes them back instead of
+//! mapping fresh memory, whose page faults, taken on every core at once,
+//! cost trace generation more than filling the rows (BENCHMARKS.md).
+//!
+//! The pool is process-wide and bounded ([`POOL_BYTES`]); buffers beyond it
+//! are freed. Only large buffers ([`MIN_BYTES`] and up) are kept: small ones
+//! cost the allocator nothing.
+
+use crate::config::Val;
+use p3_field::PrimeCharacteristicRing;
+use p3_maybe_rayon::prelude::*;
+use std::sync::Mutex;
+
+/// The most memory the pool holds: a few shards' traces.
+pub const POOL_BYTES: usize = 3 << 30;
+/// Buffers below this size are not kept.
+pub const MIN_BYTES: usize = 4 << 20;
+
+struct Pool {
+    buffers: Vec<Vec<Val>>,
+    bytes: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    buffers: Vec::new(),
+    bytes: 0,
+});
+
+fn bytes_of(capacity: usize) -> usize {
+    capacity * std::mem::size_of::<Val>()
+}
+
+/// Hands a buffer back for a later [`take_zeroed`] (its contents are
+/// discarded). Small buffers, and any that would overfill the pool, are
+/// freed.
+pub fn give_back(mut values: Vec<Val>) {
+    let bytes = bytes_of(values.capacity());
+    if bytes < MIN_BYTES {
+        return;
+    }
+    values.clear();
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.bytes + bytes <= POOL_BYTES {
+        pool.bytes += bytes;
+        pool.buffers.push(values);
+    }
+}
+
+/// A pooled buffer of `len` zeros, if the pool holds one whose capacity
+/// fits (at least `len`, at most twice it, the smallest such), zeroed on
+/// every core. `None` for small lengths and when none fits.
+pub fn take_zeroed(len: usize) -> Option<Vec<Val>> {
+    if bytes_of(len) < MIN_BYTES {
+        return None;
+    }
+    let mut values = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let best = pool
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len && b.capacity() / 2 <= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i)?;
+        let values = pool.buffers.swap_remove(best);
+        pool.bytes -= bytes_of(values.capacity());
+        values
+    };
+    values.clear();
+    values.spare_capacity_mut()[..len]
+        .par_chunks_mut(1 << 16)
+        .for_each(|chunk| {
+            for cell in chunk {
+                cell.write(Val::ZERO);
+            }
+        });
+    // SAFETY: the loop above initialized the first `len` cells.
+    unsafe { values.set_len(len) };
+    Some(values)
+}
+
+/// Frees every pooled buffer.
+pub fn release_all() {
+    let buffers = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        pool.bytes = 0;
+        std::mem::take(&mut pool.buffers)
+    };
+    drop(buffers);
+}
+
+/// Calls [`release_all`] when dropped: a proof's buffers are reused across
+/// its shards, not held by a long-running process (the proving service)
+/// between proofs.
+pub fn release_when_dropped() -> impl Drop {
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            release_all();
+        }
+    }
+    Release
+}
+
+/// Bytes the pool holds now.
+pub fn pooled_bytes() -> usize {
+    POOL.lock().unwrap_or_else(|e| e.into_inner()).bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffer given back comes back zeroed, at the length asked for, for
+    /// a length it fits; not for one twice its size or more, nor for a
+    /// small one. (One test: the pool is process-wide.)
+    #[test]
+    fn buffers_come_back_zeroed_where_they_fit() {
+        let len = MIN_BYTES; // cells: a 16 MiB buffer
+        let mut v = Val::zero_vec(len);
+        v.iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = Val::from_usize(i + 1));
+        let ptr = v.as_ptr();
+        give_back(v);
+        assert!(pooled_bytes() >= bytes_of(len));
+        assert!(take_zeroed(2 * len + 2).is_none(), "too small a buffer");
+        assert!(take_zeroed(len / 4).is_none(), "far too large a buffer");
+        let again = take_zeroed(len - 10).expect("a fitting buffer");
+        assert_eq!(again.as_ptr(), ptr, "the same allocation");
+        assert_eq!(again.len(), len - 10);
+        assert!(again.iter().all(|x| *x == Val::ZERO));
+        give_back(Val::zero_vec(16));
+        assert!(take_zeroed(16).is_none(), "small buffers are not pooled");
+        give_back(again);
+        drop(release_when_dropped());
+        assert_eq!(pooled_bytes(), 0);
+        assert!(take_zeroed(len).is_none(), "released");
+    }
+}

@@ -277,6 +277,53 @@ mod tests {
         out
     }
 
+    /// The two-pass packer this crate used before `pack` read each chunk
+    /// once (stop 16's), kept to pin the format: the bytes must not change.
+    fn pack_two_pass(m: &RowMajorMatrix<Val>) -> PackedMatrix {
+        let (width, height) = (m.width(), m.height());
+        let chunks: Vec<&[Val]> = m.values.chunks(CHUNK_ROWS * width).collect();
+        let metas: Vec<(Vec<u32>, usize)> = chunks
+            .iter()
+            .map(|chunk| {
+                let mut or = vec![0u32; width];
+                for row in chunk.chunks_exact(width) {
+                    for (acc, v) in or.iter_mut().zip(row) {
+                        *acc |= v.as_canonical_u32();
+                    }
+                }
+                let mut prefix = 0u32;
+                let meta: Vec<u32> = or
+                    .iter()
+                    .map(|&acc| {
+                        let bits = 32 - acc.leading_zeros();
+                        let m = prefix << 5 | bits;
+                        prefix += bits;
+                        m
+                    })
+                    .collect();
+                (meta, (chunk.len() / width * prefix as usize).div_ceil(32))
+            })
+            .collect();
+        let mut chunk_start = Vec::new();
+        let mut total = 0usize;
+        for (_, words) in &metas {
+            chunk_start.push(total as u32);
+            total += words;
+        }
+        let mut words = vec![0u32; total + 1];
+        for ((chunk, (meta, _)), &start) in chunks.iter().zip(&metas).zip(&chunk_start) {
+            let canonical: Vec<u32> = chunk.iter().map(|v| v.as_canonical_u32()).collect();
+            pack_rows(&canonical, meta, &mut words[start as usize..]);
+        }
+        PackedMatrix {
+            width,
+            height,
+            words,
+            chunk_start,
+            meta: metas.into_iter().flat_map(|(m, _)| m).collect(),
+        }
+    }
+
     #[test]
     fn packing_round_trips_and_shrinks_narrow_columns() {
         use rand::{RngExt, SeedableRng};
@@ -302,6 +349,11 @@ mod tests {
                 .collect();
             let m = RowMajorMatrix::new(values, width);
             let p = pack(&m).unwrap();
+            assert_eq!(
+                p,
+                pack_two_pass(&m),
+                "{height} x {width}: the format changed"
+            );
             let canonical: Vec<u32> = m.values.iter().map(|v| v.as_canonical_u32()).collect();
             assert_eq!(unpack_host(&p), canonical, "{height} x {width}");
             if height * width >= 4096 {

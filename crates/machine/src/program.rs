@@ -251,16 +251,23 @@ impl ProgramAir {
 
     /// The multiplicity column from the pcs the CPU fetched (`pc_of` each of
     /// `fetched`, one per executed cycle), counted on every core. A pc with
-    /// no instruction is an error (in a chunk of 2^14 rows, the chunk's first;
-    /// across chunks, the first chunk's).
+    /// no instruction is an error: the first such pc in `fetched`'s order.
     pub fn trace<E: Sync>(
         &self,
         fetched: &[E],
         pc_of: impl Fn(&E) -> u32 + Sync,
     ) -> Result<RowMajorMatrix<Val>, TraceError> {
         use rayon::prelude::*;
-        let mult = fetched
-            .par_chunks(1 << 14)
+        // Chunks of at least the table's height, so the per-chunk counts
+        // cost no more than the counting; each chunk's result is kept, so
+        // the first error in order is the one returned.
+        let chunk = fetched
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .max(self.height)
+            .max(1);
+        let parts: Vec<Result<Vec<u32>, TraceError>> = fetched
+            .par_chunks(chunk)
             .map(|chunk| {
                 let mut mult = vec![0u32; self.height];
                 for e in chunk {
@@ -268,12 +275,11 @@ impl ProgramAir {
                 }
                 Ok(mult)
             })
-            .try_reduce_with(|mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                Ok(a)
-            })
-            .transpose()?
-            .unwrap_or_else(|| vec![0; self.height]);
+            .collect();
+        let mut mult = vec![0u32; self.height];
+        for part in parts {
+            mult.iter_mut().zip(part?).for_each(|(x, y)| *x += y);
+        }
         Ok(RowMajorMatrix::new(
             mult.into_iter().map(Val::from_u32).collect(),
             WIDTH,

@@ -14,7 +14,7 @@ use p3_field::{Field, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
 use rayon::prelude::*;
 
-/// `1 / v` for `|v| < 2^16` (0 for 0), from a table made once: rows invert
+/// `1 / v` (0 for 0), from a table made once for `|v| < 2^16`: rows invert
 /// differences of 16-bit limbs (BEQ/BNE, SLT) and byte sums (DIV), and an
 /// inversion costs more than the rest of such a row's filling.
 pub(crate) fn inverse_of_small(v: i64) -> Val {
@@ -36,11 +36,11 @@ pub(crate) fn inverse_of_small(v: i64) -> Val {
         }
         table
     });
-    let inv = table[usize::try_from(v.unsigned_abs()).expect("|v| < 2^16")];
-    if v < 0 {
-        -inv
-    } else {
-        inv
+    match table.get(v.unsigned_abs() as usize) {
+        Some(&inv) if v < 0 => -inv,
+        Some(&inv) => inv,
+        // Not met by the callers' differences; the field's inverse serves.
+        None => Val::from_i64(v).try_inverse().unwrap_or(Val::ZERO),
     }
 }
 
@@ -179,6 +179,9 @@ mod tests {
     #[test]
     fn small_inverses_are_inverses() {
         assert_eq!(inverse_of_small(0), Val::ZERO);
+        for v in [1i64 << 16, -(1 << 20), 1 << 40] {
+            assert_eq!(inverse_of_small(v), Val::from_i64(v).inverse(), "{v}");
+        }
         for v in -(1i64 << 16) + 1..1 << 16 {
             if v != 0 {
                 assert_eq!(inverse_of_small(v), Val::from_i64(v).inverse(), "{v}");

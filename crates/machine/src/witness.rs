@@ -731,6 +731,76 @@ mod tests {
         (ProgramAir::new(&program, 16).unwrap(), shard, claim)
     }
 
+    /// A pc finds the row whose instruction sits at it, and nothing else:
+    /// below, past, inside and between the text's instructions are errors
+    /// naming the pc. The program table's counts (on every core) are a
+    /// sequential count of the fetched pcs.
+    #[test]
+    fn program_rows_are_found_by_pc_and_counted() {
+        let (air, shard, _) = fibonacci_shard();
+        for (i, row) in air.rows().iter().enumerate() {
+            assert_eq!(air.row_index(row.pc).unwrap(), i);
+            let (fetched, message, values) = air.fetch(i);
+            assert_eq!(fetched.pc, row.pc);
+            assert_eq!(*message, row.message());
+            assert_eq!(*values, row.message().map(Val::from_u32));
+        }
+        let first = air.rows()[0].pc;
+        let last = air.rows().last().unwrap().pc;
+        for pc in [0, first - 4, first + 1, first + 2, last + 4, u32::MAX - 3] {
+            assert!(
+                matches!(air.row_index(pc), Err(TraceError::NotAnInstruction { pc: p }) if p == pc),
+                "{pc:#x}"
+            );
+        }
+        let mut counts = vec![0u32; air.rows().len()];
+        for e in &shard.cpu {
+            counts[air.row_index(e.pc).unwrap()] += 1;
+        }
+        let trace = air.trace(&shard.cpu, |e| e.pc).unwrap();
+        for (i, c) in counts.iter().enumerate() {
+            assert_eq!(trace.values[i], Val::from_u32(*c), "row {i}");
+        }
+        assert!(trace.values[counts.len()..].iter().all(|v| *v == Val::ZERO));
+        // Two bad pcs, far apart: the earlier one is reported.
+        let mut bad = shard.cpu.clone();
+        let k = bad.len() - 5;
+        bad[k].pc = last + 4;
+        bad[3].pc = last + 8;
+        assert!(matches!(
+            air.trace(&bad, |e| e.pc),
+            Err(TraceError::NotAnInstruction { pc }) if pc == last + 8
+        ));
+    }
+
+    /// Traces made in buffers an earlier shard gave back (filled with junk
+    /// here) are the traces made in fresh memory.
+    #[test]
+    fn reused_trace_buffers_give_the_same_traces() {
+        let (air, shard, claim) = fibonacci_shard();
+        let fresh = generate_shard(&air, &shard, claim, 16).unwrap();
+        for m in fresh.traces.clone() {
+            let mut values = m.values;
+            values
+                .iter_mut()
+                .for_each(|v| *v = Val::from_u32(0x1234_5678));
+            cloak_prover::trace_buffers::give_back(values);
+        }
+        let pooled = cloak_prover::trace_buffers::pooled_bytes();
+        assert!(pooled > 0, "the CPU trace is large enough to be pooled");
+        let again = generate_shard(&air, &shard, claim, 16).unwrap();
+        assert!(
+            cloak_prover::trace_buffers::pooled_bytes() < pooled,
+            "the second generation took pooled buffers"
+        );
+        assert_eq!(again.traces.len(), fresh.traces.len());
+        for (t, (a, b)) in again.traces.iter().zip(&fresh.traces).enumerate() {
+            assert_eq!(a.width, b.width, "table {t}");
+            assert!(a.values == b.values, "table {t} differs");
+        }
+        cloak_prover::trace_buffers::release_all();
+    }
+
     /// Every chunk takes the syscall events of its own cycles: an event
     /// with no ECALL, before the end of a chunk's run of them or between two
     /// chunks, and an ECALL with no event are errors that say so.

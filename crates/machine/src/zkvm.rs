@@ -1051,6 +1051,7 @@ impl MachineKeys {
         w: &ExecutionWitness,
         seed: [u8; 32],
     ) -> Result<Proof, ZkvmError> {
+        let _release = cloak_prover::trace_buffers::release_when_dropped();
         let seeds = Seeds::new(Some(seed))?;
         let mut shards = w.shards.clone();
         let mut commitments = Vec::new();

@@ -240,11 +240,6 @@ impl ProgramAir {
         &self.rows
     }
 
-    /// The row holding the instruction at `pc`.
-    pub fn row_of(&self, pc: u32) -> Result<&ProgramRow, TraceError> {
-        Ok(&self.rows[self.row_index(pc)?])
-    }
-
     pub fn log_height(&self) -> usize {
         self.height.trailing_zeros() as usize
     }

@@ -24,18 +24,49 @@
 // lanes (8, 16 or 32: 32 to 128 contiguous bytes per row, whole 32-byte
 // sectors), runs the k stages, stores it. threadIdx.y splits the butterflies.
 
+// Butterflies a thread takes at once in dif_tile_stages.
+#define NTT_BATCH 4
+
 // The k butterfly stages s0 .. s0+k-1 on a shared-memory tile (see above);
-// `low` is the low-bits part of this lane's original row index.
+// `low` is the low-bits part of this lane's original row index. A thread
+// takes NTT_BATCH of its butterflies at a time, their twiddle and tile
+// loads issued before any arithmetic: a small transform has too few warps
+// to hide a twiddle's trip to L2, and one butterfly at a time made each
+// stage wait for it once per butterfly (about 20 us a pass on an H100,
+// whatever the size below a few thousand rows).
 __device__ __forceinline__ void dif_tile_stages(u32* sm, const u32* __restrict__ tw, u32 k, u32 s0,
                                                 u32 lowbits, u32 low) {
     const u32 NTT_LANES = blockDim.x;
     const u32 x = threadIdx.x;
     const u32 rows = 1u << k;
+    const u32 nb = rows >> 1;
+    const u32 step = blockDim.y;
     for (u32 t = 0; t < k; t++) {
         const u32 s = s0 + t;
         const u32 log_half = k - 1 - t;
         const u32 half = 1u << log_half;
-        for (u32 b = threadIdx.y; b < (rows >> 1); b += blockDim.y) {
+        u32 b = threadIdx.y;
+        for (; b + (NTT_BATCH - 1) * step < nb; b += NTT_BATCH * step) {
+            u32 p[NTT_BATCH], w[NTT_BATCH], u[NTT_BATCH], v[NTT_BATCH];
+#pragma unroll
+            for (int q = 0; q < NTT_BATCH; q++) {
+                const u32 bq = b + q * step;
+                const u32 off = bq & (half - 1);
+                p[q] = ((bq >> log_half) << (log_half + 1)) | off;
+                w[q] = tw[((off << lowbits) | low) << s];
+            }
+#pragma unroll
+            for (int q = 0; q < NTT_BATCH; q++) {
+                u[q] = sm[p[q] * NTT_LANES + x];
+                v[q] = sm[(p[q] + half) * NTT_LANES + x];
+            }
+#pragma unroll
+            for (int q = 0; q < NTT_BATCH; q++) {
+                sm[p[q] * NTT_LANES + x] = kb_add(u[q], v[q]);
+                sm[(p[q] + half) * NTT_LANES + x] = kb_mul(kb_sub(u[q], v[q]), w[q]);
+            }
+        }
+        for (; b < nb; b += step) {
             const u32 off = b & (half - 1);
             const u32 p = ((b >> log_half) << (log_half + 1)) | off;
             const u32 j = (off << lowbits) | low;

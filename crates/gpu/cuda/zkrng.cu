@@ -4,12 +4,12 @@
 // ChaCha20 block with 64-bit counter k / 16 and 64-bit stream id; a draw is
 // `word >> 1`, kept if below p (its Montgomery word, as p3-monty-31 samples).
 //
-// Three launches over a window of the keystream starting at absolute word
-// `first`, cut into segments of `seg` words (one thread each): zk_count
-// counts each segment's accepted words, zk_scan (one thread) turns the
-// counts into offsets and the total, zk_scatter writes each accepted word to
-// its draw index below n and reports where the n-th one ended. Threads share
-// nothing, so the host emulation (emu/) runs them exactly.
+// Over a window of the keystream starting at absolute word `first`, cut
+// into segments of `seg` words (one thread each): zk_count counts each
+// segment's accepted words, the scan below turns the counts into offsets
+// and the total, zk_scatter writes each accepted word to its draw index
+// below n and reports where the n-th one ended. Threads share nothing, so
+// the host emulation (emu/) runs them exactly.
 
 __device__ __forceinline__ u32 zk_rotl(u32 x, int n) { return (x << n) | (x >> (32 - n)); }
 
@@ -80,46 +80,80 @@ extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 se
     counts[t] = c;
 }
 
-// The exclusive prefix sum of the counts, in three share-nothing launches
-// over groups of ZK_SCAN_GROUP counts (a single thread walking them all
-// took milliseconds): zk_scan_groups sums each group, zk_scan (one thread)
-// turns the group sums into group offsets and the total, zk_scan_spread
-// writes each count's offset from its group's.
-#define ZK_SCAN_GROUP 1024
+// The exclusive prefix sum of the counts, share-nothing, in levels of
+// groups of ZK_SCAN_GROUP: zk_sum_* sums each group of a level into the
+// next, until one level is at most a group long; zk_scan (one thread) turns
+// that level into offsets and the total; zk_spread_* writes each level's
+// offsets from the next's, down to the counts. A thread's group is loaded
+// at once, so it waits for memory once: with groups of 1024 walked one load
+// at a time, the scan's three launches took 0.37 ms a draw, mostly latency.
+#define ZK_SCAN_GROUP 32
 
-extern "C" __global__ void zk_scan_groups(const u32* counts, u64 n_segs, u64* group_sums) {
+template <class T>
+__device__ __forceinline__ void zk_group_sum(const T* __restrict__ in, u64 n,
+                                             u64* __restrict__ out) {
     u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     u64 lo = g * ZK_SCAN_GROUP;
-    if (lo >= n_segs) return;
-    u64 hi = lo + ZK_SCAN_GROUP < n_segs ? lo + ZK_SCAN_GROUP : n_segs;
+    if (lo >= n) return;
+    u64 v[ZK_SCAN_GROUP];
+#pragma unroll
+    for (int i = 0; i < ZK_SCAN_GROUP; i++) v[i] = lo + i < n ? (u64)in[lo + i] : 0ull;
     u64 s = 0;
-    for (u64 t = lo; t < hi; t++) s += counts[t];
-    group_sums[g] = s;
+#pragma unroll
+    for (int i = 0; i < ZK_SCAN_GROUP; i++) s += v[i];
+    out[g] = s;
 }
 
-// One thread: group_sums becomes exclusive offsets; total[0] = the sum.
-extern "C" __global__ void zk_scan(u64* group_sums, u64 groups, u64* total) {
+template <class T>
+__device__ __forceinline__ void zk_group_spread(const T* __restrict__ in, u64 n,
+                                                const u64* __restrict__ group_offsets,
+                                                u64* __restrict__ out) {
+    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 lo = g * ZK_SCAN_GROUP;
+    if (lo >= n) return;
+    u64 v[ZK_SCAN_GROUP];
+#pragma unroll
+    for (int i = 0; i < ZK_SCAN_GROUP; i++) v[i] = lo + i < n ? (u64)in[lo + i] : 0ull;
+    u64 run = group_offsets[g];
+#pragma unroll
+    for (int i = 0; i < ZK_SCAN_GROUP; i++) {
+        if (lo + i < n) out[lo + i] = run;
+        run += v[i];
+    }
+}
+
+extern "C" __global__ void zk_sum_counts(const u32* __restrict__ counts, u64 n,
+                                         u64* __restrict__ sums) {
+    zk_group_sum(counts, n, sums);
+}
+
+extern "C" __global__ void zk_sum_sums(const u64* __restrict__ in, u64 n, u64* __restrict__ sums) {
+    zk_group_sum(in, n, sums);
+}
+
+// One thread: the top level (at most a group) becomes exclusive offsets in
+// place; total[0] = the sum of all counts.
+extern "C" __global__ void zk_scan(u64* sums, u64 len, u64* total) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     u64 run = 0;
-    for (u64 g = 0; g < groups; g++) {
-        u64 s = group_sums[g];
-        group_sums[g] = run;
+    for (u64 g = 0; g < len; g++) {
+        u64 s = sums[g];
+        sums[g] = run;
         run += s;
     }
     total[0] = run;
 }
 
-extern "C" __global__ void zk_scan_spread(const u32* counts, const u64* group_offsets,
-                                          u64 n_segs, u64* offsets) {
-    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    u64 lo = g * ZK_SCAN_GROUP;
-    if (lo >= n_segs) return;
-    u64 hi = lo + ZK_SCAN_GROUP < n_segs ? lo + ZK_SCAN_GROUP : n_segs;
-    u64 run = group_offsets[g];
-    for (u64 t = lo; t < hi; t++) {
-        offsets[t] = run;
-        run += counts[t];
-    }
+extern "C" __global__ void zk_spread_sums(const u64* __restrict__ in, u64 n,
+                                          const u64* __restrict__ group_offsets,
+                                          u64* __restrict__ offsets) {
+    zk_group_spread(in, n, group_offsets, offsets);
+}
+
+extern "C" __global__ void zk_spread_counts(const u32* __restrict__ counts, u64 n,
+                                            const u64* __restrict__ group_offsets,
+                                            u64* __restrict__ offsets) {
+    zk_group_spread(counts, n, group_offsets, offsets);
 }
 
 // draws[i] for i < n; end[0] = the window-relative index just past the

@@ -197,24 +197,49 @@ int main() {
         u64 n = rd();
         u64 words = rd();
         words |= (u64)rd() << 32;
-        // Mirrors zkrng::draw_on_device (one window, no retry: the caller sizes it).
-        const u32 seg = 256;
+        // Mirrors zkrng::draw_on_device (one window, no retry: the caller
+        // sizes it), with its segments of 16 words and its scan in levels.
+        const u32 seg = 16;
         u64 n_segs = (words + seg - 1) / seg;
         std::vector<u32> counts(n_segs, 0xffffffffu);
-        std::vector<u64> offsets(n_segs);
+        std::vector<u64> offsets(n_segs, ~0ull);
         u64 total = 0, end = ~0ull;
         u32 grid = (u32)((n_segs + 127) / 128);
         emu_launch(grid, 128, 1, [&] {
             zk_count(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs, seg,
                      counts.data());
         });
-        u64 groups = (n_segs + ZK_SCAN_GROUP - 1) / ZK_SCAN_GROUP;
-        std::vector<u64> group_sums(groups, 0);
-        u32 ggrid = (u32)((groups + 127) / 128);
-        emu_launch(ggrid, 128, 1, [&] { zk_scan_groups(counts.data(), n_segs, group_sums.data()); });
-        emu_launch(1, 1, 1, [&] { zk_scan(group_sums.data(), groups, &total); });
-        emu_launch(ggrid, 128, 1, [&] {
-            zk_scan_spread(counts.data(), group_sums.data(), n_segs, offsets.data());
+        auto groups_grid = [](u64 len) {
+            return (u32)(((len + ZK_SCAN_GROUP - 1) / ZK_SCAN_GROUP + 127) / 128);
+        };
+        std::vector<std::vector<u64>> levels;
+        u64 below = n_segs;
+        for (;;) {
+            u64 len = (below + ZK_SCAN_GROUP - 1) / ZK_SCAN_GROUP;
+            std::vector<u64> sums(len, ~0ull);
+            if (levels.empty())
+                emu_launch(groups_grid(below), 128, 1,
+                           [&] { zk_sum_counts(counts.data(), below, sums.data()); });
+            else
+                emu_launch(groups_grid(below), 128, 1,
+                           [&] { zk_sum_sums(levels.back().data(), below, sums.data()); });
+            levels.push_back(sums);
+            if (len <= ZK_SCAN_GROUP) break;
+            below = len;
+        }
+        emu_launch(1, 1, 1, [&] { zk_scan(levels.back().data(), levels.back().size(), &total); });
+        while (levels.size() > 1) {
+            std::vector<u64> upper = levels.back();
+            levels.pop_back();
+            std::vector<u64>& lower = levels.back();
+            std::vector<u64> lower_offsets(lower.size(), ~0ull);
+            emu_launch(groups_grid(lower.size()), 128, 1, [&] {
+                zk_spread_sums(lower.data(), lower.size(), upper.data(), lower_offsets.data());
+            });
+            lower = lower_offsets;
+        }
+        emu_launch(groups_grid(n_segs), 128, 1, [&] {
+            zk_spread_counts(counts.data(), n_segs, levels[0].data(), offsets.data());
         });
         u32 t2[2] = {(u32)total, (u32)(total >> 32)};
         wr(t2, 2);

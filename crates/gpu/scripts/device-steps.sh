@@ -16,6 +16,8 @@
 #            thread in the zero-knowledge draws, same seed: same bytes?
 #   ab       the previous binary (.dev/old/cloak) against this one on loop
 #            and fibonacci 4.2 M, alternating, same seed: same bytes?
+#   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS) on loop,
+#            fibonacci and json, alternating, same seed: same bytes?
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
 #   shardsize loop and fibonacci 4.2 M cycles in shards of 2^19, 2^20 and
 #            2^21 cycles, alternating, same seed
@@ -129,6 +131,22 @@ for step in "$@"; do
               --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
               > "$OUT/ab-$bin-$1-$round.txt" 2>&1
             echo "$bin $1 #$round rc=$?: $(sha256sum < /tmp/ab.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/ab-$bin-$1-$round.txt")"
+          done
+        done
+      done
+      ;;
+    workers)
+      # One, two and three provers per GPU (CLOAK_GPU_WORKERS), alternating, on
+      # loop and fibonacci at 4.2 M cycles and json, same seed: same bytes?
+      for round in 1 2; do
+        for w in 1 2 3; do
+          for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
+            set -- $prog
+            CLOAK_GPU_WORKERS=$w timeout 90 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu \
+              -o /tmp/wk.bin \
+              --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+              > "$OUT/workers-$w-$1-$round.txt" 2>&1
+            echo "workers $w $1 #$round rc=$?: $(sha256sum < /tmp/wk.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/workers-$w-$1-$round.txt") $(grep -E '^peak GPU' "$OUT/workers-$w-$1-$round.txt")"
           done
         done
       done

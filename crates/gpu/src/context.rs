@@ -404,6 +404,12 @@ impl GpuContext {
         Ok(unsafe { self.stream.alloc::<u32>(len.max(1)) }?)
     }
 
+    /// A device buffer of `len` u64 whose contents are unspecified (to be overwritten).
+    pub fn alloc_u64(&self, len: usize) -> Result<CudaSlice<u64>> {
+        // SAFETY: u64 has no invalid bit patterns; callers overwrite the contents.
+        Ok(unsafe { self.stream.alloc::<u64>(len.max(1)) }?)
+    }
+
     /// Sets every element of `buf` to `value` (poisons outputs in checks).
     pub fn fill_u32(&self, buf: &mut CudaSlice<u32>, value: u32) -> Result<()> {
         let f = self.function("field", String::new, "fill_u32")?;

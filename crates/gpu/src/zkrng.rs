@@ -155,8 +155,8 @@ fn device_seg_words() -> u32 {
         .filter(|&w: &u32| (1..=4096).contains(&w))
         .unwrap_or(DEVICE_SEG_WORDS)
 }
-/// Segment counts per thread of the scan (cuda/zkrng.cu's `ZK_SCAN_GROUP`).
-const SCAN_GROUP: u64 = 1024;
+/// Values per thread of each level of the scan (cuda/zkrng.cu's `ZK_SCAN_GROUP`).
+const SCAN_GROUP: u64 = 32;
 
 pub(crate) fn zkrng_source() -> String {
     include_str!("../cuda/zkrng.cu").to_string()
@@ -169,10 +169,85 @@ fn key_words(rng: &ZkRng) -> ([u32; 8], u64) {
     (k, rng.get_stream())
 }
 
+/// The exclusive prefix sums of `counts` (`n` of them) into `offsets`, and
+/// their total into `total[0]`, by the share-nothing levels of
+/// cuda/zkrng.cu: sums of groups of [`SCAN_GROUP`] until a level fits one
+/// group, one thread over that level, then the offsets spread back down.
+/// About 2 log_32(n) small launches; nothing crosses the bus.
+fn exclusive_offsets(
+    gpu: &crate::GpuContext,
+    counts: &cudarc::driver::CudaSlice<u32>,
+    n: u64,
+    offsets: &mut cudarc::driver::CudaSlice<u64>,
+    total: &mut cudarc::driver::CudaViewMut<'_, u64>,
+) -> crate::Result<()> {
+    use crate::context::LaunchConfigExt;
+    use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+    let sum_counts = gpu.function("zkrng", zkrng_source, "zk_sum_counts")?;
+    let sum_sums = gpu.function("zkrng", zkrng_source, "zk_sum_sums")?;
+    let scan = gpu.function("zkrng", zkrng_source, "zk_scan")?;
+    let spread_sums = gpu.function("zkrng", zkrng_source, "zk_spread_sums")?;
+    let spread_counts = gpu.function("zkrng", zkrng_source, "zk_spread_counts")?;
+    let grid = |len: u64| LaunchConfig::grid(len.div_ceil(SCAN_GROUP).div_ceil(128) as u32, 128);
+    // levels[i]: the sums of level i + 1 (groups of the level below), with its length.
+    let mut levels: Vec<(cudarc::driver::CudaSlice<u64>, u64)> = Vec::new();
+    let mut below = n;
+    loop {
+        let len = below.div_ceil(SCAN_GROUP);
+        let mut sums = gpu.alloc_u64(len as usize)?;
+        let mut l = match levels.last() {
+            None => {
+                let mut l = gpu.stream().launch_builder(&sum_counts);
+                l.arg(counts);
+                l
+            }
+            Some((prev, _)) => {
+                let mut l = gpu.stream().launch_builder(&sum_sums);
+                l.arg(prev);
+                l
+            }
+        };
+        l.arg(&below).arg(&mut sums);
+        // SAFETY: the input holds `below` values, sums one per group.
+        unsafe { l.launch(grid(below)) }?;
+        levels.push((sums, len));
+        if len <= SCAN_GROUP {
+            break;
+        }
+        below = len;
+    }
+    let (top, top_len) = levels.last_mut().expect("a level");
+    let mut l = gpu.stream().launch_builder(&scan);
+    l.arg(&mut *top).arg(&*top_len).arg(total);
+    // SAFETY: one thread; top holds top_len values, total one.
+    unsafe { l.launch(LaunchConfig::grid(1, 1)) }?;
+    // Down: level i's offsets from level i + 1's (already offsets).
+    while levels.len() > 1 {
+        let (upper, _) = levels.pop().expect("two levels");
+        let (lower, lower_len) = levels.last().expect("a level");
+        let mut lower_offsets = gpu.alloc_u64(*lower_len as usize)?;
+        let mut l = gpu.stream().launch_builder(&spread_sums);
+        l.arg(lower)
+            .arg(lower_len)
+            .arg(&upper)
+            .arg(&mut lower_offsets);
+        // SAFETY: lower and lower_offsets hold lower_len values, upper one per group.
+        unsafe { l.launch(grid(*lower_len)) }?;
+        *levels.last_mut().expect("a level") = (lower_offsets, *lower_len);
+    }
+    let (first_offsets, _) = &levels[0];
+    let mut l = gpu.stream().launch_builder(&spread_counts);
+    l.arg(counts).arg(&n).arg(first_offsets).arg(offsets);
+    // SAFETY: counts and offsets hold n values, first_offsets one per group.
+    unsafe { l.launch(grid(n)) }?;
+    Ok(())
+}
+
 /// `n` draws made on the device (`cuda/zkrng.cu`): the values
 /// `(0..n).map(|_| rng.random::<Val>())` gives, as Montgomery words in a
 /// device buffer, and `rng` advanced as far. Only 16 bytes come back (the
-/// window's total and the end position); nothing goes up.
+/// window's total and the end position, in one download); nothing goes up.
 pub fn draw_on_device(
     gpu: &crate::GpuContext,
     rng: &mut ZkRng,
@@ -189,9 +264,6 @@ pub fn draw_on_device(
         .map_err(|_| crate::GpuError::Invalid("ChaCha20 word position past 2^64".into()))?;
     let (k, stream) = key_words(rng);
     let count = gpu.function("zkrng", zkrng_source, "zk_count")?;
-    let scan_groups = gpu.function("zkrng", zkrng_source, "zk_scan_groups")?;
-    let scan = gpu.function("zkrng", zkrng_source, "zk_scan")?;
-    let scan_spread = gpu.function("zkrng", zkrng_source, "zk_scan_spread")?;
     let scatter = gpu.function("zkrng", zkrng_source, "zk_scatter")?;
     let seg = device_seg_words();
     // About 1 word in 128 is rejected; 1/32 spare covers any real stream
@@ -200,8 +272,9 @@ pub fn draw_on_device(
     loop {
         let n_segs = words.div_ceil(seg as u64);
         let mut counts = gpu.alloc_u32(n_segs as usize)?;
-        let mut offsets = gpu.zeros::<u64>(n_segs as usize)?;
-        let mut total = gpu.zeros::<u64>(1)?;
+        let mut offsets = gpu.alloc_u64(n_segs as usize)?;
+        // [total accepted in the window, end of the n-th draw]
+        let mut result = gpu.zeros::<u64>(2)?;
         let grid = LaunchConfig::grid(n_segs.div_ceil(128) as u32, 128);
         let mut l = gpu.stream().launch_builder(&count);
         for w in &k {
@@ -214,31 +287,17 @@ pub fn draw_on_device(
             .arg(&mut counts);
         // SAFETY: counts holds n_segs words.
         unsafe { l.launch(grid) }?;
-        let groups = n_segs.div_ceil(SCAN_GROUP);
-        let mut group_sums = gpu.zeros::<u64>(groups as usize)?;
-        let group_grid = LaunchConfig::grid(groups.div_ceil(128) as u32, 128);
-        let mut l = gpu.stream().launch_builder(&scan_groups);
-        l.arg(&counts).arg(&n_segs).arg(&mut group_sums);
-        // SAFETY: counts holds n_segs words, group_sums one per group.
-        unsafe { l.launch(group_grid) }?;
-        let mut l = gpu.stream().launch_builder(&scan);
-        l.arg(&mut group_sums).arg(&groups).arg(&mut total);
-        // SAFETY: one thread; group_sums holds `groups`, total 1.
-        unsafe { l.launch(LaunchConfig::grid(1, 1)) }?;
-        let mut l = gpu.stream().launch_builder(&scan_spread);
-        l.arg(&counts)
-            .arg(&group_sums)
-            .arg(&n_segs)
-            .arg(&mut offsets);
-        // SAFETY: counts and offsets hold n_segs each, group_sums `groups`.
-        unsafe { l.launch(group_grid) }?;
-        let have = gpu.download(&total)?[0];
-        if have < n as u64 {
-            words *= 2;
-            continue;
-        }
-        let mut end = gpu.zeros::<u64>(1)?;
+        exclusive_offsets(
+            gpu,
+            &counts,
+            n_segs,
+            &mut offsets,
+            &mut result.slice_mut(0..1),
+        )?;
+        // With too short a window no thread holds the n-th draw: the end
+        // stays 0, the draws are discarded and the window doubles.
         let n64 = n as u64;
+        let mut end = result.slice_mut(1..2);
         let mut l = gpu.stream().launch_builder(&scatter);
         for w in &k {
             l.arg(w);
@@ -253,7 +312,13 @@ pub fn draw_on_device(
             .arg(&mut end);
         // SAFETY: draws holds n words; each index below n is written once.
         unsafe { l.launch(grid) }?;
-        let end = gpu.download(&end)?[0];
+        let [have, end] = gpu.download(&result)?[..] else {
+            unreachable!("two words")
+        };
+        if have < n64 {
+            words *= 2;
+            continue;
+        }
         rng.set_word_pos(first as u128 + end as u128);
         return Ok(draws);
     }

@@ -308,7 +308,7 @@ fn emulated_fri_commit_phase_matches_plonky3() {
     }
 }
 
-/// The device draws (op 7: zk_count, zk_scan, zk_scatter) give the values
+/// The device draws (op 7: zk_count, the scan's levels, zk_scatter) give the values
 /// and the end position of the host's sequential `rng.random::<Val>()`
 /// draws, from any start (mid-block included); a window too short says so
 /// (its total below n). And op 8 assembles `backend::randomize`'s matrix.
@@ -340,8 +340,10 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
         (1u64, 0usize, 1usize),
         (2, 3, 1000),
         (3, 17, 40_000),
-        // Over 256 segments: the scan spans several groups.
+        // Over 9000 segments: the scan has three levels.
         (5, 2, 150_000),
+        // Exactly a group at the top level (512 segments, 16 groups of 32).
+        (6, 0, 8000),
         (4, 1, 5),
     ] {
         let mut host = ZkRng::seed_from_u64(seed);
@@ -364,7 +366,7 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
             "seed {seed}: end position"
         );
     }
-    // A window of n words (whole segments of 256) cannot hold n draws when
+    // A window of n words (whole segments of 16) cannot hold n draws when
     // any word is rejected: over 5120 words some are (1 in 128), and the
     // total says so, with no draws written.
     let host = ZkRng::seed_from_u64(9);

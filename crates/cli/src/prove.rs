@@ -162,16 +162,21 @@ impl Backend {
                     .min(max_gpus.unwrap_or(usize::MAX))
                     .max(1);
                 let per_device = workers_per_gpu()?;
-                let gpus = (0..n)
-                    .flat_map(|i| std::iter::repeat_n(i, per_device))
-                    .map(|i| {
-                        cloak_gpu::GpuBackend::on_device(i).with_context(|| {
-                            format!(
-                                "--backend gpu: no usable CUDA GPU on this machine (device {i})"
-                            )
+                let mut gpus = Vec::with_capacity(n * per_device);
+                for i in 0..n {
+                    let first = cloak_gpu::GpuBackend::on_device(i).with_context(|| {
+                        format!("--backend gpu: no usable CUDA GPU on this machine (device {i})")
+                    })?;
+                    let siblings = (1..per_device)
+                        .map(|_| {
+                            first.sibling().with_context(|| {
+                                format!("--backend gpu: another prover on device {i}")
+                            })
                         })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                        .collect::<Result<Vec<_>>>()?;
+                    gpus.push(first);
+                    gpus.extend(siblings);
+                }
                 Prover::Gpu(GpuSet(gpus, per_device))
             }
         })

@@ -24,57 +24,97 @@
 // lanes (8, 16 or 32: 32 to 128 contiguous bytes per row, whole 32-byte
 // sectors), runs the k stages, stores it. threadIdx.y splits the butterflies.
 
-// Butterflies a thread takes at once in dif_tile_stages.
-#define NTT_BATCH 4
+// Radix-4 units a thread takes at once in dif_tile_stages.
+#define NTT_BATCH 2
+
+// Stages t and t + 1 of a tile at once, on one radix-4 unit: rows P,
+// P + h/2, P + h, P + 3h/2 (h = 2^log_half, stage t's distance; o = P mod
+// h/2). Stage t pairs (P, P + h) with twiddle index o and (P + h/2,
+// P + 3h/2) with o + h/2; stage t + 1 pairs (P, P + h/2) and (P + h,
+// P + 3h/2), both with o at stage s + 1. Each pair's arithmetic is the
+// radix-2 butterfly's, in the same order, so the values are the same; the
+// unit loads and stores each value once for two stages, and its index
+// arithmetic serves four butterflies.
+struct Radix4 {
+    u32 p, w0, w1, w2;
+};
+
+__device__ __forceinline__ Radix4 radix4_unit(const u32* __restrict__ tw, u32 c, u32 log_q, u32 s,
+                                              u32 lowbits, u32 low) {
+    const u32 q = 1u << log_q;  // h / 2
+    const u32 o = c & (q - 1);
+    Radix4 r;
+    r.p = ((c >> log_q) << (log_q + 2)) | o;
+    r.w0 = tw[((o << lowbits) | low) << s];
+    r.w1 = tw[(((o + q) << lowbits) | low) << s];
+    r.w2 = tw[((o << lowbits) | low) << (s + 1)];
+    return r;
+}
+
+__device__ __forceinline__ void radix4_apply(u32* sm, u32 lanes, u32 x, const Radix4& r, u32 q,
+                                             const u32 a[4]) {
+    const u32 b0 = kb_add(a[0], a[2]);
+    const u32 b2 = kb_mul(kb_sub(a[0], a[2]), r.w0);
+    const u32 b1 = kb_add(a[1], a[3]);
+    const u32 b3 = kb_mul(kb_sub(a[1], a[3]), r.w1);
+    sm[r.p * lanes + x] = kb_add(b0, b1);
+    sm[(r.p + q) * lanes + x] = kb_mul(kb_sub(b0, b1), r.w2);
+    sm[(r.p + 2 * q) * lanes + x] = kb_add(b2, b3);
+    sm[(r.p + 3 * q) * lanes + x] = kb_mul(kb_sub(b2, b3), r.w2);
+}
 
 // The k butterfly stages s0 .. s0+k-1 on a shared-memory tile (see above);
-// `low` is the low-bits part of this lane's original row index. A thread
-// takes NTT_BATCH of its butterflies at a time, their twiddle and tile
-// loads issued before any arithmetic: a small transform has too few warps
-// to hide a twiddle's trip to L2, and one butterfly at a time made each
-// stage wait for it once per butterfly (about 20 us a pass on an H100,
-// whatever the size below a few thousand rows).
+// `low` is the low-bits part of this lane's original row index. Stages go
+// two at a time as radix-4 units (a last odd stage as radix-2), one
+// barrier per pair; a thread takes NTT_BATCH units at a time, their
+// twiddle and tile loads issued before any arithmetic: a small transform
+// has too few warps to hide a twiddle's trip to L2 (one butterfly at a
+// time, each stage waited for it once per butterfly: about 20 us a pass on
+// an H100, whatever the size below a few thousand rows).
 __device__ __forceinline__ void dif_tile_stages(u32* sm, const u32* __restrict__ tw, u32 k, u32 s0,
                                                 u32 lowbits, u32 low) {
     const u32 NTT_LANES = blockDim.x;
     const u32 x = threadIdx.x;
     const u32 rows = 1u << k;
-    const u32 nb = rows >> 1;
     const u32 step = blockDim.y;
-    for (u32 t = 0; t < k; t++) {
+    u32 t = 0;
+    for (; t + 1 < k; t += 2) {
         const u32 s = s0 + t;
-        const u32 log_half = k - 1 - t;
-        const u32 half = 1u << log_half;
-        u32 b = threadIdx.y;
-        for (; b + (NTT_BATCH - 1) * step < nb; b += NTT_BATCH * step) {
-            u32 p[NTT_BATCH], w[NTT_BATCH], u[NTT_BATCH], v[NTT_BATCH];
+        const u32 log_q = k - 2 - t;  // stage t's distance is 2^(log_q + 1)
+        const u32 q = 1u << log_q;
+        const u32 nu = rows >> 2;
+        u32 c = threadIdx.y;
+        for (; c + (NTT_BATCH - 1) * step < nu; c += NTT_BATCH * step) {
+            Radix4 r[NTT_BATCH];
+            u32 a[NTT_BATCH][4];
 #pragma unroll
-            for (int q = 0; q < NTT_BATCH; q++) {
-                const u32 bq = b + q * step;
-                const u32 off = bq & (half - 1);
-                p[q] = ((bq >> log_half) << (log_half + 1)) | off;
-                w[q] = tw[((off << lowbits) | low) << s];
-            }
+            for (int b = 0; b < NTT_BATCH; b++) r[b] = radix4_unit(tw, c + b * step, log_q, s, lowbits, low);
 #pragma unroll
-            for (int q = 0; q < NTT_BATCH; q++) {
-                u[q] = sm[p[q] * NTT_LANES + x];
-                v[q] = sm[(p[q] + half) * NTT_LANES + x];
-            }
+            for (int b = 0; b < NTT_BATCH; b++)
 #pragma unroll
-            for (int q = 0; q < NTT_BATCH; q++) {
-                sm[p[q] * NTT_LANES + x] = kb_add(u[q], v[q]);
-                sm[(p[q] + half) * NTT_LANES + x] = kb_mul(kb_sub(u[q], v[q]), w[q]);
-            }
+                for (int e = 0; e < 4; e++) a[b][e] = sm[(r[b].p + e * q) * NTT_LANES + x];
+#pragma unroll
+            for (int b = 0; b < NTT_BATCH; b++) radix4_apply(sm, NTT_LANES, x, r[b], q, a[b]);
         }
-        for (; b < nb; b += step) {
-            const u32 off = b & (half - 1);
-            const u32 p = ((b >> log_half) << (log_half + 1)) | off;
-            const u32 j = (off << lowbits) | low;
-            const u32 w = tw[j << s];
+        for (; c < nu; c += step) {
+            const Radix4 r = radix4_unit(tw, c, log_q, s, lowbits, low);
+            u32 a[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) a[e] = sm[(r.p + e * q) * NTT_LANES + x];
+            radix4_apply(sm, NTT_LANES, x, r, q, a);
+        }
+        __syncthreads();
+    }
+    if (t < k) {
+        // The last stage (k odd): distance 1, twiddle index 0 scaled by low.
+        const u32 s = s0 + t;
+        const u32 w = tw[low << s];
+        for (u32 b = threadIdx.y; b < (rows >> 1); b += step) {
+            const u32 p = b << 1;
             const u32 u = sm[p * NTT_LANES + x];
-            const u32 v = sm[(p + half) * NTT_LANES + x];
+            const u32 v = sm[(p + 1) * NTT_LANES + x];
             sm[p * NTT_LANES + x] = kb_add(u, v);
-            sm[(p + half) * NTT_LANES + x] = kb_mul(kb_sub(u, v), w);
+            sm[(p + 1) * NTT_LANES + x] = kb_mul(kb_sub(u, v), w);
         }
         __syncthreads();
     }

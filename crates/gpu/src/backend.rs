@@ -81,8 +81,8 @@ pub struct GpuBackend {
     full_prove: bool,
     /// Proving keys' preprocessed commitments remade on the device.
     preprocessed: Mutex<Vec<PreprocessedRound>>,
-    /// Generated kernels by proving key and table.
-    kernels: crate::prove::KernelCache,
+    /// Generated kernels by proving key and table (shared with siblings).
+    kernels: std::sync::Arc<crate::prove::KernelCache>,
 }
 
 impl std::fmt::Debug for GpuBackend {
@@ -134,6 +134,21 @@ impl GpuBackend {
             preprocessed: Mutex::new(Vec::new()),
             kernels: Default::default(),
         }
+    }
+
+    /// A second prover on this backend's device ([`GpuContext::sibling`]):
+    /// streams, transfer log, NTT tables and preprocessed commitments of
+    /// its own, the loaded modules and the generated kernels shared, so
+    /// that it prepares nothing the first has prepared.
+    pub fn sibling(&self) -> Result<Self, GpuError> {
+        Ok(Self {
+            gpu: self.gpu.sibling()?,
+            ntt: Ntt::default(),
+            calls: Mutex::new(Vec::new()),
+            full_prove: self.full_prove,
+            preprocessed: Mutex::new(Vec::new()),
+            kernels: self.kernels.clone(),
+        })
     }
 
     /// Pass 2 on the GPU (`true`, the default) or on the CPU.

@@ -121,7 +121,8 @@ pub struct GpuContext {
     name: String,
     arch: (i32, i32),
     sm_count: u32,
-    modules: Mutex<HashMap<String, Arc<CudaModule>>>,
+    /// Shared with [`Self::sibling`]s: one CUDA context, modules loaded once.
+    modules: Arc<Mutex<HashMap<String, Arc<CudaModule>>>>,
     transfers: Arc<Transfers>,
     /// `stream`'s copies, shareable ([`Self::copies`]).
     copies: ComputeCopies,
@@ -182,9 +183,36 @@ impl GpuContext {
             name,
             arch,
             sm_count,
-            modules: Mutex::new(HashMap::new()),
+            modules: Arc::new(Mutex::new(HashMap::new())),
             copies: ComputeCopies {
                 stream: stream.clone(),
+                transfers: transfers.clone(),
+            },
+            transfers,
+            staging: Mutex::new(()),
+            peak_used: AtomicU64::new(0),
+        })
+    }
+
+    /// Another handle on the same device with streams of its own (so its
+    /// work runs beside this one's) and its own transfer log, sharing the
+    /// CUDA context and the loaded modules: a second prover on the GPU
+    /// loads no kernel again.
+    pub fn sibling(&self) -> Result<Self> {
+        let stream = self.ctx.new_stream()?;
+        let uploads = self.ctx.new_stream()?;
+        let transfers = Arc::new(Transfers::new());
+        transfers.set_mode(self.transfers.mode());
+        Ok(Self {
+            ctx: self.ctx.clone(),
+            stream: stream.clone(),
+            uploads,
+            name: self.name.clone(),
+            arch: self.arch,
+            sm_count: self.sm_count,
+            modules: self.modules.clone(),
+            copies: ComputeCopies {
+                stream,
                 transfers: transfers.clone(),
             },
             transfers,

@@ -185,10 +185,10 @@ impl Backend {
 
 /// Provers per GPU: two shards' commitments and proofs run at once on each
 /// device, each prover on its own streams, so that one's small,
-/// latency-bound launches overlap the other's work. Two made loop and json
-/// about 10% faster on an H100 than one, with the same proof bytes and
-/// 3 GiB more GPU memory (BENCHMARKS.md, stop 18). `CLOAK_GPU_WORKERS`
-/// overrides it.
+/// latency-bound launches overlap the other's work. Two made json about
+/// 10% and fibonacci 6% faster on an H100 than one (loop within noise),
+/// with the same proof bytes and 3 GiB more GPU memory (BENCHMARKS.md,
+/// stop 18). `CLOAK_GPU_WORKERS` overrides it.
 const DEFAULT_WORKERS_PER_GPU: usize = 2;
 
 fn workers_per_gpu() -> Result<usize> {

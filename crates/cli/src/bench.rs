@@ -91,7 +91,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         eprintln!("wrote {}", png.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let prover = args.backend.open(args.gpus)?;
+    // The TEE-overhead experiment emulates one secure channel per prover
+    // (`cloak_gpu::transfer`), which is per GPU only with one prover each.
+    let provers_per_gpu = args.tee_overhead.then_some(1);
+    let prover = args.backend.open(args.gpus, provers_per_gpu)?;
     let root = repo_root();
     if args.tee_overhead {
         let Prover::Gpu(gpu) = &prover else {

@@ -152,16 +152,20 @@ impl GpuSet {
 }
 
 impl Backend {
-    /// Opens the backend: for `gpu`, every CUDA device (at most `max_gpus`),
-    /// or a clear error.
-    pub fn open(self, max_gpus: Option<usize>) -> Result<Prover> {
+    /// Opens the backend: for `gpu`, every CUDA device (at most `max_gpus`)
+    /// with `provers_per_gpu` provers each (else [`workers_per_gpu`]'s), or
+    /// a clear error.
+    pub fn open(self, max_gpus: Option<usize>, provers_per_gpu: Option<usize>) -> Result<Prover> {
         Ok(match self {
             Backend::Cpu => Prover::Cpu,
             Backend::Gpu => {
                 let n = cloak_gpu::GpuContext::device_count()
                     .min(max_gpus.unwrap_or(usize::MAX))
                     .max(1);
-                let per_device = workers_per_gpu()?;
+                let per_device = match provers_per_gpu {
+                    Some(n) => n.max(1),
+                    None => workers_per_gpu()?,
+                };
                 let mut gpus = Vec::with_capacity(n * per_device);
                 for i in 0..n {
                     let first = cloak_gpu::GpuBackend::on_device(i).with_context(|| {
@@ -433,7 +437,7 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         .map(|s| parse_input(s))
         .collect::<Result<Vec<_>>>()?;
     let start = Instant::now();
-    let prover = args.backend.open(args.gpus)?;
+    let prover = args.backend.open(args.gpus, None)?;
     let opts = ProveOptions {
         exec: ExecConfig {
             max_cycles: args.max_cycles,

@@ -127,6 +127,7 @@ for step in "$@"; do
           exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
           for prog in "loop u32:600000" "fibonacci u32:700000"; do
             set -- $prog
+            rm -f /tmp/ab.bin  # a failed run must not hash the previous proof
             timeout 60 $exe prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ab.bin \
               --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
               > "$OUT/ab-$bin-$1-$round.txt" 2>&1
@@ -142,6 +143,7 @@ for step in "$@"; do
         for w in 1 2 3; do
           for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
             set -- $prog
+            rm -f /tmp/wk.bin  # a failed run must not hash the previous proof
             CLOAK_GPU_WORKERS=$w timeout 90 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu \
               -o /tmp/wk.bin \
               --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \

@@ -331,10 +331,11 @@ impl GpuContext {
     /// encryption) overlaps the computation, and is complete on return. Free the buffer with
     /// [`Self::free_after_compute`] once work that reads it is queued.
     ///
-    /// One staged upload runs at a time: the bus (and, in CC mode, the
-    /// secure channel) carries one copy at a time anyway, and the compute
-    /// stream's own copies then queue behind one staging thread's chunk,
-    /// not behind one of every staging thread.
+    /// One staged upload of this context runs at a time: the bus (and, in
+    /// CC mode, the secure channel) carries one copy at a time anyway, and
+    /// the compute stream's own copies then queue behind one staging
+    /// thread's chunk, not behind one of every staging thread. A
+    /// [`Self::sibling`] has its own turn (and its own emulated channel).
     pub fn upload_staged<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
         let _one = self.staging.lock().expect("staging lock poisoned");
         copy_up(&self.transfers, &self.uploads, data, true)

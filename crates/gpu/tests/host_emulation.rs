@@ -311,7 +311,7 @@ fn emulated_fri_commit_phase_matches_plonky3() {
 /// The device draws (op 7: zk_count, the scan's levels, zk_scatter) give the values
 /// and the end position of the host's sequential `rng.random::<Val>()`
 /// draws, from any start (mid-block included); a window too short says so
-/// (its total below n). And op 8 assembles `backend::randomize`'s matrix.
+/// (its total below n, no end). And op 8 assembles `backend::randomize`'s matrix.
 #[test]
 fn emulated_zk_draws_and_randomize_match_the_host() {
     use cloak_gpu::backend::randomize;
@@ -342,8 +342,10 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
         (3, 17, 40_000),
         // Over 9000 segments: the scan has three levels.
         (5, 2, 150_000),
-        // Exactly a group at the top level (512 segments, 16 groups of 32).
-        (6, 0, 8000),
+        // A window of n + n/32 + 64 words in segments of 16: 1024 segments
+        // (a full group of 32 at the top level), then 1025 (one past it).
+        (6, 0, 15_825),
+        (7, 5, 15_827),
         (4, 1, 5),
     ] {
         let mut host = ZkRng::seed_from_u64(seed);
@@ -367,11 +369,18 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
         );
     }
     // A window of n words (whole segments of 16) cannot hold n draws when
-    // any word is rejected: over 5120 words some are (1 in 128), and the
-    // total says so, with no draws written.
-    let host = ZkRng::seed_from_u64(9);
+    // any word is rejected: over 5120 words some are (1 in 128). The total
+    // says so, the scatter (which runs anyway, as on the device) reports no
+    // end, and the draws it wrote are the first ones, as `draw_on_device`
+    // discards them before doubling the window.
+    let mut host = ZkRng::seed_from_u64(9);
     let out = run(&request(&host, 5120, 5120));
-    assert!((out[0] as u64) < 5120 && out.len() == 2, "{:?}", &out[..2]);
+    let total = out[0] as usize;
+    assert!(total < 5120 && out.len() == 2 + 5120 + 2, "{:?}", &out[..2]);
+    assert_eq!((out[2 + 5120], out[3 + 5120]), (0, 0), "no end position");
+    let want: Vec<Val> = (0..total).map(|_| host.random()).collect();
+    let got = from_raw(out[2..2 + total].to_vec()).unwrap();
+    check::compare(&got, &want).unwrap();
 
     // Randomize: trace 256 x 3 with its draws.
     let fri = FriSettings::DEFAULT;

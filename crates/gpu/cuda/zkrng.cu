@@ -89,15 +89,24 @@ extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 se
 // at a time, the scan's three launches took 0.37 ms a draw, mostly latency.
 #define ZK_SCAN_GROUP 32
 
+// This thread's group g (values lo .. lo + ZK_SCAN_GROUP, zero past n) into
+// v, every load issued before any is used; false if the group is empty.
+template <class T>
+__device__ __forceinline__ bool zk_load_group(const T* __restrict__ in, u64 n, u64& g, u64& lo,
+                                              u64 v[ZK_SCAN_GROUP]) {
+    g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    lo = g * ZK_SCAN_GROUP;
+    if (lo >= n) return false;
+#pragma unroll
+    for (int i = 0; i < ZK_SCAN_GROUP; i++) v[i] = lo + i < n ? (u64)in[lo + i] : 0ull;
+    return true;
+}
+
 template <class T>
 __device__ __forceinline__ void zk_group_sum(const T* __restrict__ in, u64 n,
                                              u64* __restrict__ out) {
-    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    u64 lo = g * ZK_SCAN_GROUP;
-    if (lo >= n) return;
-    u64 v[ZK_SCAN_GROUP];
-#pragma unroll
-    for (int i = 0; i < ZK_SCAN_GROUP; i++) v[i] = lo + i < n ? (u64)in[lo + i] : 0ull;
+    u64 g, lo, v[ZK_SCAN_GROUP];
+    if (!zk_load_group(in, n, g, lo, v)) return;
     u64 s = 0;
 #pragma unroll
     for (int i = 0; i < ZK_SCAN_GROUP; i++) s += v[i];
@@ -108,12 +117,8 @@ template <class T>
 __device__ __forceinline__ void zk_group_spread(const T* __restrict__ in, u64 n,
                                                 const u64* __restrict__ group_offsets,
                                                 u64* __restrict__ out) {
-    u64 g = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    u64 lo = g * ZK_SCAN_GROUP;
-    if (lo >= n) return;
-    u64 v[ZK_SCAN_GROUP];
-#pragma unroll
-    for (int i = 0; i < ZK_SCAN_GROUP; i++) v[i] = lo + i < n ? (u64)in[lo + i] : 0ull;
+    u64 g, lo, v[ZK_SCAN_GROUP];
+    if (!zk_load_group(in, n, g, lo, v)) return;
     u64 run = group_offsets[g];
 #pragma unroll
     for (int i = 0; i < ZK_SCAN_GROUP; i++) {

@@ -11,7 +11,11 @@
 #            on the host (CLOAK_GPU_HOST_GRIND=1), same call
 #   p2ab     loop 4.2 M cycles profiled with Poseidon2's round loops rolled,
 #            unrolled by 2 and 4, and fully, same seed: same bytes?
-#   threads  loop 4.2 M and json with 1, 2, 4 and 8 shards generated at once
+#   threads  loop 4.2 M and json with 2, 3 and 4 shards generated at once,
+#            alternating, two rounds
+#   quotient each table's quotient kernel timed (Nsight Compute) over a
+#            one-shard loop proof with the kernels cut into parts of at
+#            most N nodes (CLOAK_QUOTIENT_PART_NODES), same seed: same bytes?
 #   zkseg    loop 4.2 M profiled with 16, 32, 64 and 256 keystream words a
 #            thread in the zero-knowledge draws, same seed: same bytes?
 #   ab       the previous binary (.dev/old/cloak) against this one on loop
@@ -99,13 +103,39 @@ for step in "$@"; do
     threads)
       # Shards generated at once (--trace-threads; each on every core), on
       # loop 4.2 M and json: how long pass 1 waits for traces.
-      for n in 1 2 4 8; do
-        for prog in "loop u32:600000" "json vec@guests/inputs/json-records.json"; do
-          set -- $prog
-          .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/threads.bin \
-            --trace-threads $n > "$OUT/threads-$n-$1.txt" 2>&1
-          echo "threads $n $1 rc=$?: $(grep -E '^setup:' "$OUT/threads-$n-$1.txt")"
+      for round in 1 2; do
+        for n in 2 3 4; do
+          for prog in "loop u32:600000" "json vec@guests/inputs/json-records.json"; do
+            set -- $prog
+            timeout 90 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/threads.bin \
+              --trace-threads $n > "$OUT/threads-$n-$1-$round.txt" 2>&1
+            echo "threads $n $1 #$round rc=$?: $(grep -E '^setup:' "$OUT/threads-$n-$1-$round.txt")"
+          done
         done
+      done
+      ;;
+    quotient)
+      for v in ${QVARIANTS:-1500 300 150 100}; do
+        rm -f /tmp/q.bin
+        CLOAK_QUOTIENT_PART_NODES=$v CLOAK_GPU_WORKERS=1 \
+          timeout 120 ncu --clock-control none -k regex:'^quotient_part' \
+          --metrics gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size --csv \
+          .dev/cloak prove guests/bin/loop.elf --input u32:70000 --backend gpu -o /tmp/q.bin \
+          --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+          > "$OUT/quotient-$v.csv" 2> "$OUT/quotient-$v.log"
+        echo "quotient $v rc=$?: $(sha256sum < /tmp/q.bin | cut -c1-16)"
+        python3 - "$OUT/quotient-$v.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; k = head.index("Kernel Name"); m = head.index("Metric Name"); v = head.index("Metric Value"); i = head.index("ID")
+by = collections.defaultdict(dict)
+for r in rows[1:]:
+    by[r[i]][r[m]] = float(r[v].replace(",", ""))
+tot = sum(d.get("gpu__time_duration.sum", 0) for d in by.values()) / 1e6
+big = [d for d in by.values() if d.get("launch__grid_size", 0) >= 4096]
+print("  total %.2f ms over %d launches; on 2^19+ points: %s" % (tot, len(by), ", ".join(
+    "%.2f (%d regs)" % (d["gpu__time_duration.sum"] / 1e6, d.get("launch__registers_per_thread", 0)) for d in big)))
+PY
       done
       ;;
     zkseg)

@@ -322,7 +322,8 @@ impl Leaf for ExtLeaf<Val, Challenge> {
 ///
 /// NVRTC's time and memory grow faster than linearly with a function's size
 /// (one 37,000-node Keccak kernel did not finish in 13 minutes), so a large
-/// table is cut into parts of at most [`PART_NODES`] nodes, compiled
+/// table is cut into parts of at most [`PART_NODES`] nodes (fewer, larger
+/// ones for the largest tables, see [`MAX_PARTS`]), compiled
 /// separately (in parallel). Each part recomputes the shared nodes it needs
 /// and adds its constraints' share into the output, the last one scaling
 /// by `1/Z_H`; the sum, hence the result, is the same.
@@ -340,8 +341,35 @@ pub struct Generated {
     pub emitted: usize,
 }
 
-/// The most nodes one part takes (a single constraint may exceed it).
-pub const PART_NODES: usize = 1500;
+/// The most nodes one part takes (a single constraint may exceed it),
+/// unless that makes more than [`MAX_PARTS`] parts. Small parts keep few
+/// values live: in one part, the CPU table's 774 nodes took 254 registers
+/// a thread (the most there are) and 7.9 ms on an H100 for a 2^19-row
+/// shard, and every table's kernels of a one-shard loop proof 9.8 ms; in
+/// parts of at most 150 nodes, 5.1 ms (BENCHMARKS.md, stop 19).
+pub const PART_NODES: usize = 150;
+
+/// The most expression nodes a LogUp fraction kernel's part takes.
+pub const LOGUP_PART_NODES: usize = 1500;
+
+/// The most parts a table's kernel is cut into: each part reloads the
+/// columns it reads and is a launch (and an NVRTC compile) of its own.
+pub const MAX_PARTS: usize = 24;
+
+/// The part size for a DAG of `nodes` nodes: [`PART_NODES`] (or
+/// `CLOAK_QUOTIENT_PART_NODES`, for tuning), raised so that there are at
+/// most about [`MAX_PARTS`] parts.
+fn part_nodes(nodes: usize) -> usize {
+    let base = std::env::var("CLOAK_QUOTIENT_PART_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(PART_NODES);
+    base.max(nodes.div_ceil(MAX_PARTS))
+}
+
+/// Threads per block of the quotient kernels.
+pub const QUOTIENT_BLOCK: u32 = 128;
 
 /// The kernel name of part `k`.
 pub fn part_kernel(k: usize) -> String {
@@ -376,7 +404,7 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
             _ => {}
         }
     }
-    let groups = partition(&dag, &roots);
+    let groups = partition(&dag, &roots, part_nodes(dag.nodes.len()));
     let parts: Vec<String> = groups
         .iter()
         .enumerate()
@@ -394,14 +422,14 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
 
 /// Cuts the constraints, in global order, into groups whose node closures
 /// have at most [`PART_NODES`] nodes; each group's nodes in id order.
-fn partition(dag: &Dag, roots: &[u32]) -> Vec<(Vec<u32>, Vec<usize>)> {
+fn partition(dag: &Dag, roots: &[u32], part_nodes: usize) -> Vec<(Vec<u32>, Vec<usize>)> {
     let mut groups = Vec::new();
     let mut in_part = vec![false; dag.nodes.len()];
     let (mut nodes, mut gs): (Vec<u32>, Vec<usize>) = (Vec::new(), Vec::new());
     for (g, &root) in roots.iter().enumerate() {
         // Nodes of this constraint's closure not yet in the part.
         let mut new = closure(dag, root, &in_part);
-        if !gs.is_empty() && nodes.len() + new.len() > PART_NODES {
+        if !gs.is_empty() && nodes.len() + new.len() > part_nodes {
             for &id in &nodes {
                 in_part[id as usize] = false;
             }
@@ -495,7 +523,7 @@ fn emit_part(dag: &Dag, roots: &[u32], k: usize, nodes: &[u32], gs: &[usize]) ->
     .unwrap();
     // Only the selectors this part's constraints use are computed.
     if used(Node::IsFirst) || used(Node::IsLast) || used(Node::IsTransition) {
-        src.push_str("    const u32 x = quot_point(sel_consts, i);\n");
+        src.push_str("    const u32 x = quot_point(sel_consts, i, log_q, log_step);\n");
     }
     if used(Node::IsTransition) {
         src.push_str("    const u32 sel_transition = kb_sub(x, sel_consts[2]);\n");
@@ -631,7 +659,7 @@ pub struct LogupPart {
 /// written to extension column `column + 1` of the row-major
 /// `h × (lookups + 1)` permutation trace. Every value is exact, so the
 /// order of operations does not matter. Lookups are grouped into parts of
-/// at most [`PART_NODES`] expression nodes (NVRTC's limits).
+/// at most [`LOGUP_PART_NODES`] expression nodes (NVRTC's limits).
 pub fn generate_logup(
     lookups: &[p3_lookup::Lookup<Val>],
     main_width: usize,
@@ -654,7 +682,7 @@ pub fn generate_logup(
             scratch.lower(e);
         }
         let n = scratch.nodes.len() + 8;
-        if groups.is_empty() || size + n > PART_NODES {
+        if groups.is_empty() || size + n > LOGUP_PART_NODES {
             groups.push(Vec::new());
             size = 0;
         }

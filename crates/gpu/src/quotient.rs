@@ -73,9 +73,15 @@ pub struct QuotientInputs<'a> {
     pub alpha: Challenge,
 }
 
+/// Log2 of the low table of the coset's points in [`selector_consts`].
+pub const POINT_LOW_BITS: usize = 10;
+
 /// `sel_consts` of cuda/quotient.cuh: shift, `w_Q`, `w_n^-1`, then `Z_H` and
 /// its inverse on the `Q/n` classes of the coset, with Plonky3's formulas
-/// (`TwoAdicMultiplicativeCoset::selectors_on_coset`).
+/// (`TwoAdicMultiplicativeCoset::selectors_on_coset`); then the coset's
+/// points in two tables, so that point `i` is one product
+/// (`w_Q^lo` for `lo < 2^L`, `s w_Q^(hi 2^L)` for `hi < Q / 2^L`,
+/// `L = min(log Q, POINT_LOW_BITS)`), not a power a thread.
 pub fn selector_consts(log_n: usize, log_q: usize, shift: Val) -> Vec<Val> {
     let rate_bits = log_q - log_n;
     let s_pow_n = shift.exp_power_of_2(log_n);
@@ -93,6 +99,14 @@ pub fn selector_consts(log_n: usize, log_q: usize, shift: Val) -> Vec<Val> {
     ];
     c.extend(zh);
     c.extend(inv);
+    let low_bits = log_q.min(POINT_LOW_BITS);
+    let w_q = Val::two_adic_generator(log_q);
+    c.extend(w_q.powers().take(1 << low_bits));
+    c.extend(
+        w_q.exp_power_of_2(low_bits)
+            .shifted_powers(shift)
+            .take(1 << (log_q - low_bits)),
+    );
     c
 }
 
@@ -336,7 +350,7 @@ pub fn quotient_with_scalars(
     let mut out = gpu.alloc_u32(4 * q)?;
     gpu.fill_u32(&mut out, u32::MAX)?;
     let (log_q, log_step) = (log_q as u32, (log_q - log_n) as u32);
-    const BLOCK: u32 = 128;
+    const BLOCK: u32 = codegen::QUOTIENT_BLOCK;
     let parts = k.generated.parts.len();
     for p in 0..parts {
         let f = gpu.function(&k.part_module(p), String::new, &codegen::part_kernel(p))?;

@@ -498,6 +498,10 @@ impl MachineKeys {
         type Generated<P> = (usize, Result<Option<P>, ZkvmError>);
         let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, cloak_vm::Shard)>(in_flight);
         let jobs = Mutex::new(job_rx);
+        // Generated shards' records go back to the executor, which copies
+        // the next shards into them (`Shard::copy_from`) instead of cloning
+        // into fresh memory.
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<cloak_vm::Shard>();
         // Set when `f`'s side stops early: the executor stops at its next
         // shard, the generators drain the queue without work.
         let stop = AtomicBool::new(false);
@@ -527,13 +531,21 @@ impl MachineKeys {
                     if skip(index) {
                         executed_done.send((index, Ok(None))).map_err(|_| stopped())
                     } else {
-                        job_tx.send((index, shard.clone())).map_err(|_| stopped())
+                        let copy = match free_rx.try_recv() {
+                            Ok(mut used) => {
+                                used.copy_from(shard);
+                                used
+                            }
+                            Err(_) => shard.clone(),
+                        };
+                        job_tx.send((index, copy)).map_err(|_| stopped())
                     }
                 })?;
                 Ok::<_, ZkvmError>((output, count))
             });
             for _ in 0..threads {
                 let done_tx = done_tx.clone();
+                let free_tx = free_tx.clone();
                 scope.spawn(move || loop {
                     let job = jobs.lock().expect("job queue poisoned").recv();
                     let Ok((index, shard)) = job else { break };
@@ -560,12 +572,14 @@ impl MachineKeys {
                             "generating shard {index} panicked"
                         )))
                     });
-                    drop(shard);
+                    // Fails only once the executor has finished.
+                    let _ = free_tx.send(shard);
                     // Fails only once `f`'s side has stopped.
                     let _ = done_tx.send((index, generated));
                 });
             }
             drop(done_tx);
+            drop(free_tx);
             // Put the shards back in order and hand them to `f`.
             let mut waiting = BTreeMap::new();
             let mut next = 0usize;

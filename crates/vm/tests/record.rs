@@ -241,3 +241,23 @@ fn syscall_cost_cuts_shards_after_the_call_that_reaches_the_budget() {
     let cpu: Vec<_> = shards.iter().flat_map(|s| s.cpu.iter().copied()).collect();
     assert_eq!(cpu, whole[0].cpu);
 }
+
+/// `Shard::copy_from` gives an equal shard whatever the destination held
+/// before: larger buffers (a longer shard with syscalls) or smaller ones.
+#[test]
+fn copying_a_shard_into_a_used_one_gives_an_equal_shard() {
+    let p = guest("sha256");
+    let input = vec![[&200u64.to_le_bytes()[..], &[7u8; 200]].concat()];
+    let (_, shards, _) = trace(&p, input, 1000);
+    let with_syscalls = shards
+        .iter()
+        .position(|s| !s.syscalls.is_empty())
+        .expect("a shard with a syscall");
+    let last = shards.last().unwrap();
+    assert!(last.cpu.len() < shards[0].cpu.len(), "a shorter last shard");
+    for (dst, src) in [(with_syscalls, shards.len() - 1), (shards.len() - 1, 0)] {
+        let mut copy = shards[dst].clone();
+        copy.copy_from(&shards[src]);
+        assert_eq!(copy, shards[src], "shard {src} copied over shard {dst}");
+    }
+}

@@ -19,14 +19,17 @@ typedef unsigned long long u64;
 // 1 in Montgomery form: 2^32 mod p.
 #define KB_ONE 0x01fffffeu
 
+// Conditional corrections as an unsigned min: of s and s - p (mod 2^32)
+// the smaller is the one in [0, p), the other having wrapped past 2^32 - p
+// or being at least p. One min instead of a comparison and a select.
 __device__ __forceinline__ u32 kb_add(u32 a, u32 b) {
     u32 s = a + b;  // < 2^32 since a, b < p < 2^31
-    return s >= KB_P ? s - KB_P : s;
+    return min(s, s - KB_P);
 }
 
 __device__ __forceinline__ u32 kb_sub(u32 a, u32 b) {
     u32 d = a - b;
-    return a < b ? d + KB_P : d;
+    return min(d, d + KB_P);
 }
 
 __device__ __forceinline__ u32 kb_neg(u32 a) { return a == 0 ? 0 : KB_P - a; }
@@ -42,8 +45,8 @@ __device__ __forceinline__ u32 kb_mul(u32 a, u32 b) {
     u32 hi = __umulhi(a, b);
     u32 t = lo * KB_MU;
     u32 uhi = __umulhi(t, KB_P);
-    u32 r = hi - uhi;
-    return hi < uhi ? r + KB_P : r;
+    u32 r = hi - uhi;  // hi - uhi in (-p, p), wrapped when negative
+    return min(r, r + KB_P);
 }
 
 // a * 2^-k mod p for 1 <= k <= 24: p = 1 mod 2^24, so t = -a mod 2^k makes
@@ -65,7 +68,7 @@ __device__ __forceinline__ u32 kb_redc(u64 x) {
     u32 t = (u32)x * KB_MU;
     u32 uhi = __umulhi(t, KB_P);
     u32 r = hi - uhi;
-    return hi < uhi ? r + KB_P : r;
+    return min(r, r + KB_P);
 }
 
 // p * 2^32, which reduces to 0.

@@ -13,10 +13,11 @@ __device__ __forceinline__ u32 bitrev_bits(u64 i, u32 bits) {
 // words a row) read column-major in natural order, its first `cols` columns:
 // out[c * 2^log_h + i] = lde[bitrev(i) * width + c]. The quotient domain of a
 // table whose LDE has the quotient domain's size is exactly the LDE's coset.
-// A thread moves LDE_COLS adjacent words of one row (a whole 32-byte
-// sector read) into LDE_COLS columns, where its neighbours (rows i + 1, ...)
-// write beside it: reads and writes both use whole sectors.
-#define LDE_COLS 8
+// A thread moves LDE_COLS adjacent words of one row (64 bytes, two whole
+// 32-byte sectors, loaded before any is stored) into LDE_COLS columns,
+// where its neighbours (rows i + 1, ...) write beside it: reads and writes
+// both use whole sectors.
+#define LDE_COLS 16
 extern "C" __global__ void lde_to_columns(const u32* __restrict__ lde, u32* __restrict__ out,
                                           u32 log_h, u32 width, u32 cols) {
     u64 h = 1ull << log_h;
@@ -26,8 +27,15 @@ extern "C" __global__ void lde_to_columns(const u32* __restrict__ lde, u32* __re
     u64 i = t % h;
     u32 c0 = (u32)(t / h) * LDE_COLS;
     const u32* row = lde + (u64)bitrev_bits(i, log_h) * width;
-    u32 c1 = c0 + LDE_COLS < cols ? c0 + LDE_COLS : cols;
-    for (u32 c = c0; c < c1; c++) out[(u64)c * h + i] = row[c];
+    if (c0 + LDE_COLS <= cols) {
+        u32 v[LDE_COLS];
+#pragma unroll
+        for (int k = 0; k < LDE_COLS; k++) v[k] = row[c0 + k];
+#pragma unroll
+        for (int k = 0; k < LDE_COLS; k++) out[(u64)(c0 + k) * h + i] = v[k];
+        return;
+    }
+    for (u32 c = c0; c < cols; c++) out[(u64)c * h + i] = row[c];
 }
 
 // `with_zero_cols(w)` reshaped to width w: row 2i the table's row i, row

@@ -24,6 +24,8 @@ static std::vector<unsigned> emu_dyn_smem(1 << 16);
 #define __restrict__
 #define __syncthreads() ((void)0)
 
+// CUDA's unsigned min (field.cuh's corrections).
+static inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
 static inline unsigned __umulhi(unsigned a, unsigned b) {
     return (unsigned)(((unsigned long long)a * b) >> 32);
 }

@@ -55,10 +55,10 @@ for step in "$@"; do
   s=$(date +%s)
   case $step in
     checks)
-      timeout 150 .dev/cloak-gpu-check --quick > "$OUT/gpu-check.txt" 2>&1
+      timeout 400 .dev/cloak-gpu-check --quick > "$OUT/gpu-check.txt" 2>&1
       echo "gpu-check rc=$?: $(grep -c ^PASS "$OUT/gpu-check.txt") PASS, $(grep -c ^FAIL "$OUT/gpu-check.txt") FAIL"
       grep ^FAIL "$OUT/gpu-check.txt" | head -5
-      timeout 300 crates/gpu/scripts/prove-check.sh .dev/cloak /tmp/prove-check > "$OUT/prove-check.txt" 2>&1
+      timeout 500 crates/gpu/scripts/prove-check.sh .dev/cloak /tmp/prove-check > "$OUT/prove-check.txt" 2>&1
       echo "prove-check rc=$?: $(grep -E '^(PASS|FAIL)' "$OUT/prove-check.txt" | cut -d' ' -f1 | sort | uniq -c | tr '\n' ' ')"
       grep -A3 ^FAIL "$OUT/prove-check.txt" | head -20
       ;;

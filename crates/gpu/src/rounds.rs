@@ -543,8 +543,8 @@ pub fn on_quotient_domain(
     }
     let launch = |src: &DeviceMatrix, log_rows: usize, out: &mut CudaSlice<u32>| -> Result<()> {
         let (lr, w, c) = (log_rows as u32, src.width as u32, cols as u32);
-        // One thread per row and group of 8 columns (cuda/prove.cu's LDE_COLS).
-        let total = ((1u64 << log_rows) * (cols as u64).div_ceil(8)).div_ceil(256);
+        // One thread per row and group of 16 columns (cuda/prove.cu's LDE_COLS).
+        let total = ((1u64 << log_rows) * (cols as u64).div_ceil(16)).div_ceil(256);
         let mut l = gpu.stream().launch_builder(&f);
         l.arg(&src.buf).arg(out).arg(&lr).arg(&w).arg(&c);
         // SAFETY: src holds at least 2^log_rows rows of `width >= cols`

@@ -7,7 +7,8 @@
 //   [4 .. 4+r) Z_H on the coset, (s^n w_r^j - 1) for j < r,
 //   [4+r .. 4+2r) their inverses,
 //   then w_Q^lo for lo < 2^L and s w_Q^(hi 2^L) for hi < Q / 2^L,
-//   L = min(log Q, QUOT_POINT_LOW_BITS), so that a point is one product.
+//   L = ceil(log Q / 2) (src/quotient.rs's point_low_bits), so that a
+//   point is one product.
 // Z_H(x) = x^n - 1 takes r values on the coset: point i has value j = i mod r.
 
 __device__ __forceinline__ kb4 kb4_zero() {
@@ -58,13 +59,10 @@ __device__ __forceinline__ kb4 quot_perm(const u32* __restrict__ perm, u32 col4,
     return r;
 }
 
-// Must match src/quotient.rs's POINT_LOW_BITS.
-#define QUOT_POINT_LOW_BITS 10
-
 // Point i of the quotient coset: s * w_Q^i, from the two tables.
 __device__ __forceinline__ u32 quot_point(const u32* __restrict__ c, u64 i, u32 log_q,
                                           u32 log_step) {
-    const u32 low_bits = log_q < QUOT_POINT_LOW_BITS ? log_q : QUOT_POINT_LOW_BITS;
+    const u32 low_bits = (log_q + 1) / 2;  // src/quotient.rs's point_low_bits
     const u32* low = c + 4 + (2u << log_step);
     const u32* high = low + (1u << low_bits);
     return kb_mul(high[i >> low_bits], low[i & ((1u << low_bits) - 1)]);

@@ -421,7 +421,7 @@ pub fn generate(t: &TableConstraints) -> Result<Generated> {
 }
 
 /// Cuts the constraints, in global order, into groups whose node closures
-/// have at most [`PART_NODES`] nodes; each group's nodes in id order.
+/// have at most `part_nodes` nodes; each group's nodes in id order.
 fn partition(dag: &Dag, roots: &[u32], part_nodes: usize) -> Vec<(Vec<u32>, Vec<usize>)> {
     let mut groups = Vec::new();
     let mut in_part = vec![false; dag.nodes.len()];

@@ -73,15 +73,19 @@ pub struct QuotientInputs<'a> {
     pub alpha: Challenge,
 }
 
-/// Log2 of the low table of the coset's points in [`selector_consts`].
-pub const POINT_LOW_BITS: usize = 10;
+/// Log2 of the low table of the coset's points in [`selector_consts`]:
+/// half of `log_q`, rounded up, so that both tables are about `sqrt(Q)`
+/// entries (they are uploaded with every table's scalars).
+pub fn point_low_bits(log_q: usize) -> usize {
+    log_q.div_ceil(2)
+}
 
 /// `sel_consts` of cuda/quotient.cuh: shift, `w_Q`, `w_n^-1`, then `Z_H` and
 /// its inverse on the `Q/n` classes of the coset, with Plonky3's formulas
 /// (`TwoAdicMultiplicativeCoset::selectors_on_coset`); then the coset's
 /// points in two tables, so that point `i` is one product
 /// (`w_Q^lo` for `lo < 2^L`, `s w_Q^(hi 2^L)` for `hi < Q / 2^L`,
-/// `L = min(log Q, POINT_LOW_BITS)`), not a power a thread.
+/// `L = `[`point_low_bits`]`(log Q)`), not a power a thread.
 pub fn selector_consts(log_n: usize, log_q: usize, shift: Val) -> Vec<Val> {
     let rate_bits = log_q - log_n;
     let s_pow_n = shift.exp_power_of_2(log_n);
@@ -99,7 +103,7 @@ pub fn selector_consts(log_n: usize, log_q: usize, shift: Val) -> Vec<Val> {
     ];
     c.extend(zh);
     c.extend(inv);
-    let low_bits = log_q.min(POINT_LOW_BITS);
+    let low_bits = point_low_bits(log_q);
     let w_q = Val::two_adic_generator(log_q);
     c.extend(w_q.powers().take(1 << low_bits));
     c.extend(

@@ -126,8 +126,8 @@ impl Shard {
 
     /// Makes `self` a copy of `src`, reusing `self`'s buffers: a pipeline
     /// that hands shards to other threads copies each into a shard it got
-    /// back, instead of cloning into fresh memory (a 2^19-cycle shard's
-    /// record is ~40 MB, whose page faults cost more than the copy).
+    /// back, instead of cloning into fresh memory every shard (a
+    /// 2^19-cycle shard's record is ~40 MB).
     pub fn copy_from(&mut self, src: &Shard) {
         // Destructured, so that a new field cannot be forgotten here.
         let Shard {

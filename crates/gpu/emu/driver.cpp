@@ -260,7 +260,7 @@ int main() {
         auto draws = rdn((size_t)h * (w + 8));
         u64 total = 2ull * h * (w + 4);
         std::vector<u32> out(total, 0xffffffffu);
-        emu_launch((u32)((total + 255) / 256), 256, 1, [&] {
+        emu_launch((u32)((2ull * h + 7) / 8), 32, 8, [&] {
             zk_randomize(trace.data(), draws.data(), out.data(), h, w);
         });
         wr(out.data(), out.size());

@@ -283,7 +283,6 @@ pub fn randomize_with_draws(
     trace: &DeviceMatrix,
     draws: &cudarc::driver::CudaSlice<u32>,
 ) -> Result<DeviceMatrix, GpuError> {
-    use crate::context::LaunchConfigExt;
     use cudarc::driver::{LaunchConfig, PushKernelArg};
 
     check_hiding_budget(fri, trace.height)?;
@@ -296,7 +295,7 @@ pub fn randomize_with_draws(
     let out_w = w + NUM_RANDOM_CODEWORDS;
     let mut out = gpu.alloc_u32(2 * h * out_w)?;
     let f = gpu.function("zkrng", crate::zkrng::zkrng_source, "zk_randomize")?;
-    let (h64, w32, total) = (h as u64, w as u32, (2 * h * out_w) as u64);
+    let (h64, w32) = (h as u64, w as u32);
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&trace.buf)
         .arg(draws)
@@ -304,7 +303,13 @@ pub fn randomize_with_draws(
         .arg(&h64)
         .arg(&w32);
     // SAFETY: trace holds h*w words, draws h*(w+8), out 2h*(w+4).
-    unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+    let rows_per_block = 8;
+    let config = LaunchConfig {
+        grid_dim: ((2 * h).div_ceil(rows_per_block) as u32, 1, 1),
+        block_dim: (32, rows_per_block as u32, 1),
+        shared_mem_bytes: 0,
+    };
+    unsafe { l.launch(config) }?;
     Ok(DeviceMatrix {
         buf: out,
         width: out_w,

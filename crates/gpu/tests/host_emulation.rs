@@ -382,18 +382,21 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
     let got = from_raw(out[2..2 + total].to_vec()).unwrap();
     check::compare(&got, &want).unwrap();
 
-    // Randomize: trace 256 x 3 with its draws.
+    // Randomize: traces 256 x 3 and 200 x 61 (rows wider than a warp's
+    // 32 threads) with their draws.
     let fri = FriSettings::DEFAULT;
-    let mut rng = ZkRng::seed_from_u64(5);
-    let trace = RowMajorMatrix::<Val>::rand(&mut rng, 256, 3);
-    let mut mask = ZkRng::seed_from_u64(6);
-    let draws: Vec<Val> = (0..256 * 11).map(|_| mask.random()).collect();
-    let want = randomize(fri, trace.clone(), &mut ZkRng::seed_from_u64(6)).unwrap();
-    let mut req = vec![8u32, 256, 3];
-    req.extend_from_slice(as_raw(&trace.values));
-    req.extend_from_slice(as_raw(&draws));
-    let got = from_raw(run(&req)).unwrap();
-    check::compare(&got, &want.values).unwrap();
+    for (h, w) in [(256usize, 3usize), (200, 61)] {
+        let mut rng = ZkRng::seed_from_u64(5);
+        let trace = RowMajorMatrix::<Val>::rand(&mut rng, h, w);
+        let mut mask = ZkRng::seed_from_u64(6);
+        let draws: Vec<Val> = (0..h * (w + 8)).map(|_| mask.random()).collect();
+        let want = randomize(fri, trace.clone(), &mut ZkRng::seed_from_u64(6)).unwrap();
+        let mut req = vec![8u32, h as u32, w as u32];
+        req.extend_from_slice(as_raw(&trace.values));
+        req.extend_from_slice(as_raw(&draws));
+        let got = from_raw(run(&req)).unwrap();
+        check::compare(&got, &want.values).unwrap_or_else(|e| panic!("{h} x {w}: {e}"));
+    }
 }
 
 /// The opening kernels (ops 9, 10, 11) against p3: the denominators, the

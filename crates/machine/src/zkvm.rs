@@ -256,8 +256,8 @@ pub struct MachineKeys {
     pub shard_airs: Vec<MachineAir>,
     pub global_airs: Vec<MachineAir>,
     shard_heights: Vec<usize>,
-    /// Proving keys per table set, made when first needed (each commits the
-    /// same preprocessed tables again, a fraction of a second).
+    /// Proving keys per table set, selected from the full set's when first
+    /// needed (they share its preprocessed commitment and prover data).
     shard_pks: Mutex<HashMap<TableSet, Arc<ProvingKey>>>,
     shard_vk: VerifyingKey,
     global_pk: ProvingKey,
@@ -347,13 +347,19 @@ impl MachineKeys {
         if let Some(pk) = pks.get(&set) {
             return Ok(pk.clone());
         }
-        let heights = set.select(self.shard_heights.clone());
-        // The proving key alone: the verifying key is `shard_vk` with the
-        // set's tables selected.
-        let pk = cloak_prover::setup_proving_key(self.fri, &self.shard_airs_of(set), &heights)?;
+        // The full set's key with the set's tables selected: only tables
+        // without preprocessed columns are optional, so the preprocessed
+        // commitment and its prover data are the full key's, not made again.
+        let all = pks
+            .get(&TableSet::ALL)
+            .ok_or_else(|| ZkvmError::BadShards("no proving key of all tables".into()))?
+            .clone();
+        let pk = all.select(&set.flags())?;
         // Only non-preprocessed tables are optional, so the commitment (and
         // the verifying key's digest) is the same for every set.
-        if pk.commitment_bytes() != self.shard_vk.commitment_bytes() {
+        if pk.commitment_bytes() != self.shard_vk.commitment_bytes()
+            || pk.log_heights != set.select(self.shard_heights.clone())
+        {
             return Err(ZkvmError::BadShards(format!(
                 "table set {:#x} changes the preprocessed commitment",
                 set.0
@@ -1389,4 +1395,34 @@ fn fresh_word(key: u32, is_image: bool, value: u32) -> WordState {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table set's proving key selected from the full set's equals one
+    /// derived for the set from scratch: the same preprocessed commitment,
+    /// heights and LogUp layout (so the same proofs).
+    #[test]
+    fn a_selected_proving_key_equals_a_derived_one() {
+        let elf = include_bytes!("../../../guests/bin/loop.elf");
+        let program = Program::from_elf(elf).expect("loop.elf loads");
+        let keys = MachineKeys::new(&program, FriSettings::DEFAULT).expect("keys");
+        let mut set = TableSet::ALL;
+        set.0 &= !(1 << table::DIVREM);
+        set.0 &= !(1 << table::MUL);
+        let selected = keys.shard_pk(set).expect("selected key");
+        let heights = set.select(keys.shard_heights.clone());
+        let derived = cloak_prover::setup_proving_key(keys.fri, &keys.shard_airs_of(set), &heights)
+            .expect("derived key");
+        assert_eq!(selected.commitment_bytes(), derived.commitment_bytes());
+        assert_eq!(selected.log_heights, derived.log_heights);
+        assert_eq!(
+            format!("{:?}", selected.lookups()),
+            format!("{:?}", derived.lookups())
+        );
+        assert_eq!(selected.lookups().len(), table::COUNT - 2);
+        assert!(Arc::ptr_eq(&selected, &keys.shard_pk(set).expect("cached")));
+    }
 }

@@ -5,6 +5,7 @@
 use crate::config::{seeded_config, Challenge, Config, FriSettings, Val, KEYGEN_SEED};
 use crate::proof::StarkProof;
 use p3_air::Air;
+use p3_batch_stark::common::ProverOnlyData;
 use p3_batch_stark::folder::{
     ProverConstraintFolderWithLookups, VerifierConstraintFolderWithLookups,
 };
@@ -119,6 +120,26 @@ impl ProvingKey {
         commitment_bytes(&self.data.common)
     }
 
+    /// The proving key of the batch made of the tables with `keep[i]` set, in
+    /// their order (as [`VerifyingKey::select`]): the preprocessed tables'
+    /// commitment and prover data are this key's, copied, not committed
+    /// again (every table with preprocessed columns must be kept).
+    pub fn select(&self, keep: &[bool]) -> Result<ProvingKey, ProveError> {
+        let common = select_common(&self.data.common, keep).map_err(ProveError::Setup)?;
+        let prover_only = ProverOnlyData {
+            preprocessed_prover_data: self.data.prover_only.preprocessed_prover_data.clone(),
+        };
+        Ok(ProvingKey {
+            fri: self.fri,
+            log_heights: select(&self.log_heights, keep),
+            data: ProverData {
+                common,
+                prover_only,
+            },
+            id: NEXT_KEY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
     /// The data shared with the verifier (the preprocessed commitment and its
     /// layout, the lookups): what a backend that proves on another device
     /// re-derives its transcript and preprocessed tables from.
@@ -158,46 +179,11 @@ impl VerifyingKey {
     /// Every table with preprocessed columns must be kept (their commitment
     /// is shared), so the selection needs no new commitment.
     pub fn select(&self, keep: &[bool]) -> Result<VerifyingKey, VerifyError> {
-        if keep.len() != self.log_heights.len() {
-            return Err(VerifyError::Invalid(format!(
-                "a selection of {} tables from {}",
-                keep.len(),
-                self.log_heights.len()
-            )));
-        }
-        let mut new_index = vec![None; keep.len()];
-        let mut n = 0;
-        for (i, &k) in keep.iter().enumerate() {
-            if k {
-                new_index[i] = Some(n);
-                n += 1;
-            }
-        }
-        let preprocessed = match &self.common.preprocessed {
-            None => None,
-            Some(g) => {
-                let matrix_to_instance = g
-                    .matrix_to_instance
-                    .iter()
-                    .map(|&i| {
-                        new_index[i].ok_or_else(|| {
-                            VerifyError::Invalid(format!(
-                                "table {i} has preprocessed columns and cannot be left out"
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Some(p3_batch_stark::common::GlobalPreprocessed {
-                    commitment: g.commitment.clone(),
-                    instances: select(&g.instances, keep),
-                    matrix_to_instance,
-                })
-            }
-        };
+        let common = select_common(&self.common, keep).map_err(VerifyError::Invalid)?;
         Ok(VerifyingKey {
             fri: self.fri,
             log_heights: select(&self.log_heights, keep),
-            common: CommonData::new(preprocessed, select(&self.common.lookups, keep)),
+            common,
         })
     }
 
@@ -237,6 +223,48 @@ impl VerifyingKey {
     }
 }
 
+/// The common data of the batch made of the tables with `keep[i]` set, in
+/// their order. Every table with preprocessed columns must be kept: their
+/// commitment is shared, so the selection keeps it (and each matrix's index
+/// in it) and only renumbers the tables.
+fn select_common(common: &CommonData<Config>, keep: &[bool]) -> Result<CommonData<Config>, String> {
+    if keep.len() != common.lookups.len() {
+        return Err(format!(
+            "a selection of {} tables from {}",
+            keep.len(),
+            common.lookups.len()
+        ));
+    }
+    let mut new_index = vec![None; keep.len()];
+    let mut n = 0;
+    for (i, &k) in keep.iter().enumerate() {
+        if k {
+            new_index[i] = Some(n);
+            n += 1;
+        }
+    }
+    let preprocessed = match &common.preprocessed {
+        None => None,
+        Some(g) => {
+            let matrix_to_instance = g
+                .matrix_to_instance
+                .iter()
+                .map(|&i| {
+                    new_index[i].ok_or_else(|| {
+                        format!("table {i} has preprocessed columns and cannot be left out")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(p3_batch_stark::common::GlobalPreprocessed {
+                commitment: g.commitment.clone(),
+                instances: select(&g.instances, keep),
+                matrix_to_instance,
+            })
+        }
+    };
+    Ok(CommonData::new(preprocessed, select(&common.lookups, keep)))
+}
+
 /// The entries of `items` whose `keep` flag is set.
 fn select<T: Clone>(items: &[T], keep: &[bool]) -> Vec<T> {
     items
@@ -254,16 +282,10 @@ pub fn setup<A: ProvableAir>(
     airs: &[A],
     log_heights: &[usize],
 ) -> Result<(ProvingKey, VerifyingKey), ProveError> {
-    // Each derivation gets a fresh config: the salts of the preprocessed
-    // commitment come from the config's randomness, which advances as it is used.
-    let make = || {
-        let config = seeded_config(fri, KEYGEN_SEED);
-        let ext: Vec<usize> = log_heights.iter().map(|h| h + config.is_zk()).collect();
-        ProverData::from_airs_and_degrees(&config, airs, &ext)
-            .map_err(|e| ProveError::Setup(format!("{e:?}")))
-    };
     let pk = setup_proving_key(fri, airs, log_heights)?;
-    let common = make()?.common;
+    // The verifier's copy of the common data: every table kept.
+    let common =
+        select_common(&pk.data.common, &vec![true; airs.len()]).map_err(ProveError::Setup)?;
     Ok((
         pk,
         VerifyingKey {

@@ -62,6 +62,22 @@ pub(crate) fn zeroed(len: usize) -> Vec<Val> {
     if let Some(values) = cloak_prover::trace_buffers::take_zeroed(len) {
         return values;
     }
+    fresh(len)
+}
+
+/// A trace of `len` cells whose contents are arbitrary (what an earlier
+/// shard's traces left in a pooled buffer, or zeros): for a generator that
+/// writes every cell, each row just before filling it (while it is in the
+/// cache), which saves the pool's zeroing pass over the whole buffer.
+pub(crate) fn stale(len: usize) -> Vec<Val> {
+    if let Some(values) = cloak_prover::trace_buffers::take_stale(len) {
+        return values;
+    }
+    fresh(len)
+}
+
+/// Fresh zeroed memory, large buffers on huge pages where the kernel has them.
+fn fresh(len: usize) -> Vec<Val> {
     let values = Val::zero_vec(len);
     #[cfg(target_os = "linux")]
     {
@@ -97,7 +113,7 @@ pub(crate) fn event_rows<E: Sync>(
     fill: impl Fn(&E, &mut [Val], &mut Multiplicities) -> Result<(), TraceError> + Sync,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
     let height = padded_height(events.len(), min_height)?;
-    let mut values = zeroed(height * width);
+    let mut values = stale(height * width);
     fill_chunks(
         &mut values,
         width,
@@ -105,12 +121,22 @@ pub(crate) fn event_rows<E: Sync>(
         mults,
         |first, rows, mults| {
             for (event, row) in events[first..].iter().zip(rows.chunks_exact_mut(width)) {
+                row.fill(Val::ZERO);
                 fill(event, row, mults)?;
             }
             Ok(())
         },
     )?;
+    zero_rows_from(&mut values, width, events.len());
     Ok(RowMajorMatrix::new(values, width))
+}
+
+/// Zeroes rows `first..` of the row-major `values` (the padding of a
+/// [`stale`] buffer), on every core.
+pub(crate) fn zero_rows_from(values: &mut [Val], width: usize, first: usize) {
+    values[first * width..]
+        .par_chunks_mut(1 << 16)
+        .for_each(|cells| cells.fill(Val::ZERO));
 }
 
 /// Runs `fill(first_row, rows, mults)` over the first `rows` rows of the
@@ -168,6 +194,11 @@ impl Multiplicities {
         }
     }
 }
+
+/// Held by the tests that hand buffers to the process-wide pool and check
+/// what comes back.
+#[cfg(test)]
+pub(crate) static POOL_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(test)]
 mod tests {
@@ -231,5 +262,37 @@ mod tests {
         };
         let err = fill_chunks(&mut par_values, 2, rows, &mut par, failing).unwrap_err();
         assert!(matches!(err, TraceError::TooManyRows { rows } if rows == bad1));
+    }
+
+    /// A table made in a buffer an earlier trace left junk in is the table
+    /// made in fresh memory: every row, the padding included, is zeroed
+    /// before it is filled, and a row's unfilled cells stay zero.
+    #[test]
+    fn event_rows_in_a_stale_buffer_are_the_fresh_ones() {
+        const WIDTH: usize = 8;
+        let events: Vec<u32> = (0..(1u32 << 17) + 3).collect();
+        let fill = |e: &u32, row: &mut [Val], _: &mut Multiplicities| {
+            row[1] = Val::from_u32(*e);
+            if e % 3 == 0 {
+                row[5] = Val::from_u32(e.wrapping_mul(7));
+            }
+            Ok(())
+        };
+        let fresh = event_rows(&events, WIDTH, 16, &mut Multiplicities::default(), fill).unwrap();
+        let len = fresh.values.len();
+        assert!(
+            len * 4 >= cloak_prover::trace_buffers::MIN_BYTES,
+            "pooled size"
+        );
+        let _pool = POOL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let junk = vec![Val::from_u32(0x1234_5678); len];
+        let ptr = junk.as_ptr();
+        cloak_prover::trace_buffers::give_back(junk);
+        let stale = event_rows(&events, WIDTH, 16, &mut Multiplicities::default(), fill).unwrap();
+        assert_eq!(stale.values.as_ptr(), ptr, "the junk buffer was taken");
+        assert!(stale.values == fresh.values);
+        assert!(fresh.values[events.len() * WIDTH..]
+            .iter()
+            .all(|v| *v == Val::ZERO));
     }
 }

@@ -95,7 +95,8 @@ pub fn generate_shard(
     }
     let mut phases = crate::phases::Phases::start("generation phases");
     let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
-    let mut values = crate::rows::zeroed(height * cpu::WIDTH);
+    // Each row is zeroed as it is filled (`cpu_rows`, the padding below).
+    let mut values = crate::rows::stale(height * cpu::WIDTH);
     phases.mark("alloc");
     let mut mults = Multiplicities::default();
     let chunks = crate::rows::fill_chunks(
@@ -136,6 +137,7 @@ pub fn generate_shard(
         .enumerate()
         .skip(shard.cpu.len())
     {
+        row.fill(Val::ZERO);
         row[c::CLK] = Val::from_u64(shard.start.clk + i as u64);
         row[c::EQ] = Val::ONE;
         cpu::fill_derived(row);
@@ -356,6 +358,7 @@ fn cpu_rows<'a>(
         .enumerate()
     {
         let clk = first_clk + i as u64;
+        row.fill(Val::ZERO);
         let (prow, m, fetch) = program.fetch(program.row_index(ev.pc)?);
         let ins = prow.instruction;
         let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
@@ -777,6 +780,9 @@ mod tests {
     /// here) are the traces made in fresh memory.
     #[test]
     fn reused_trace_buffers_give_the_same_traces() {
+        let _pool = crate::rows::POOL_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let (air, shard, claim) = fibonacci_shard();
         let fresh = generate_shard(&air, &shard, claim, 16).unwrap();
         for m in fresh.traces.clone() {

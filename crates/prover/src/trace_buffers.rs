@@ -19,7 +19,9 @@ pub const POOL_BYTES: usize = 3 << 30;
 pub const MIN_BYTES: usize = 4 << 20;
 
 struct Pool {
-    buffers: Vec<Vec<Val>>,
+    /// Each buffer (length 0) with the number of its leading cells that hold
+    /// values (its length when it was given back).
+    buffers: Vec<(Vec<Val>, usize)>,
     bytes: usize,
 }
 
@@ -40,45 +42,66 @@ pub fn give_back(mut values: Vec<Val>) {
     if bytes < MIN_BYTES {
         return;
     }
+    let written = values.len();
     values.clear();
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
     if pool.bytes + bytes <= POOL_BYTES {
         pool.bytes += bytes;
-        pool.buffers.push(values);
+        pool.buffers.push((values, written));
     }
 }
 
-/// A pooled buffer of `len` zeros, if the pool holds one whose capacity
-/// fits (at least `len`, at most twice it, the smallest such), zeroed on
-/// every core. `None` for small lengths and when none fits.
-pub fn take_zeroed(len: usize) -> Option<Vec<Val>> {
+/// The smallest pooled buffer whose capacity fits `len` cells (at least
+/// `len`, at most twice it), with how many of its leading cells hold values.
+fn take_fitting(len: usize) -> Option<(Vec<Val>, usize)> {
     if bytes_of(len) < MIN_BYTES {
         return None;
     }
-    let mut values = {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let best = pool
-            .buffers
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.capacity() >= len && b.capacity() / 2 <= len)
-            .min_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i)?;
-        let values = pool.buffers.swap_remove(best);
-        pool.bytes -= bytes_of(values.capacity());
-        values
-    };
-    values.clear();
-    values.spare_capacity_mut()[..len]
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let best = pool
+        .buffers
+        .iter()
+        .enumerate()
+        .filter(|(_, (b, _))| b.capacity() >= len && b.capacity() / 2 <= len)
+        .min_by_key(|(_, (b, _))| b.capacity())
+        .map(|(i, _)| i)?;
+    let (values, written) = pool.buffers.swap_remove(best);
+    pool.bytes -= bytes_of(values.capacity());
+    Some((values, written))
+}
+
+/// Zeroes cells `from..len` of `values` (length 0) on every core and makes
+/// its length `len`; the cells before `from` must hold values.
+fn zero_from(mut values: Vec<Val>, from: usize, len: usize) -> Vec<Val> {
+    let from = from.min(len);
+    values.spare_capacity_mut()[from..len]
         .par_chunks_mut(1 << 16)
         .for_each(|chunk| {
             for cell in chunk {
                 cell.write(Val::ZERO);
             }
         });
-    // SAFETY: the loop above initialized the first `len` cells.
+    // SAFETY: cells `..from` hold the values written before the buffer was
+    // given back (`Vec::clear` leaves them in place), and the loop above
+    // initialized `from..len`.
     unsafe { values.set_len(len) };
-    Some(values)
+    values
+}
+
+/// A pooled buffer of `len` zeros, if the pool holds one whose capacity
+/// fits (at least `len`, at most twice it, the smallest such), zeroed on
+/// every core. `None` for small lengths and when none fits.
+pub fn take_zeroed(len: usize) -> Option<Vec<Val>> {
+    let (values, _) = take_fitting(len)?;
+    Some(zero_from(values, 0, len))
+}
+
+/// As [`take_zeroed`], but the cells keep whatever an earlier trace left
+/// in them (cells it never held are zero): for a caller that writes every
+/// cell anyway, which saves a pass over hundreds of MiB of memory.
+pub fn take_stale(len: usize) -> Option<Vec<Val>> {
+    let (values, written) = take_fitting(len)?;
+    Some(zero_from(values, written, len))
 }
 
 /// Frees every pooled buffer.
@@ -134,6 +157,15 @@ mod tests {
         assert!(again.iter().all(|x| *x == Val::ZERO));
         give_back(Val::zero_vec(16));
         assert!(take_zeroed(16).is_none(), "small buffers are not pooled");
+        // A stale buffer keeps what was written; cells past that are zero.
+        let mut v = Val::zero_vec(len);
+        v.iter_mut().for_each(|x| *x = Val::from_usize(7));
+        v.truncate(len / 2);
+        give_back(v);
+        let stale = take_stale(len).expect("a fitting buffer");
+        assert!(stale[..len / 2].iter().all(|x| *x == Val::from_usize(7)));
+        assert!(stale[len / 2..].iter().all(|x| *x == Val::ZERO));
+        give_back(stale);
         give_back(again);
         drop(release_when_dropped());
         assert_eq!(pooled_bytes(), 0);

@@ -273,7 +273,7 @@ mod tests {
         let events: Vec<u32> = (0..(1u32 << 17) + 3).collect();
         let fill = |e: &u32, row: &mut [Val], _: &mut Multiplicities| {
             row[1] = Val::from_u32(*e);
-            if e % 3 == 0 {
+            if e.is_multiple_of(3) {
                 row[5] = Val::from_u32(e.wrapping_mul(7));
             }
             Ok(())

@@ -78,26 +78,33 @@ extern "C" __global__ void quotient_last_mask(const u32* __restrict__ t,
 // (`coset_idft_batch(evals, 1/shift)`); then, with r the chunk's mask
 // (h x 8) and p = shift^h,
 //   c[i]     -= g^i r[i],   c[h + i] += p g^i r[i]   (i < h),
-// rows 2h.. stay zero. One thread per (row < 2h, column).
+// rows 2h.. stay zero. One thread per row (< 4h) and its 8 columns, so a
+// row's powers of shift and g are made once, not once a column (two
+// exponentiations a word took most of the kernel's time).
 extern "C" __global__ void quotient_chunk_coeffs(const u32* __restrict__ idft,
                                                  const u32* __restrict__ r, u32* __restrict__ out,
                                                  u32 log_h, u32 shift, u32 scale, u32 g, u32 p) {
-    u64 h = 1ull << log_h;
-    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= 4 * h * 8) return;
-    u64 row = t / 8, k = t % 8;
-    u32 v;
+    const u64 h = 1ull << log_h;
+    const u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= 4 * h) return;
+    u32* o = out + row * 8;
     if (row < h) {
-        u32 c = kb_mul(kb_mul(idft[(u64)bitrev_bits(row, log_h) * 8 + k], scale),
-                       kb_pow(shift, (u32)row));
-        v = kb_sub(c, kb_mul(kb_pow(g, (u32)row), r[row * 8 + k]));
+        const u32 sp = kb_mul(scale, kb_pow(shift, (u32)row));
+        const u32 gp = kb_pow(g, (u32)row);
+        const u32* src = idft + (u64)bitrev_bits(row, log_h) * 8;
+        const u32* m = r + row * 8;
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = kb_sub(kb_mul(src[k], sp), kb_mul(gp, m[k]));
     } else if (row < 2 * h) {
-        u64 i = row - h;
-        v = kb_mul(p, kb_mul(kb_pow(g, (u32)i), r[i * 8 + k]));
+        const u64 i = row - h;
+        const u32 pg = kb_mul(p, kb_pow(g, (u32)i));
+        const u32* m = r + i * 8;
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = kb_mul(pg, m[k]);
     } else {
-        v = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = 0;
     }
-    out[t] = v;
 }
 
 // Copies `n` spans: span s is lens[s] words from the device address src[s]

@@ -442,7 +442,7 @@ pub fn commit_quotient(
                 base_word(Val::GENERATOR),
                 base_word(shift.exp_u64(h as u64)),
             );
-            let total = (lde_rows * width) as u64;
+            let rows = lde_rows as u64;
             let mut l = gpu.stream().launch_builder(&coeffs);
             l.arg(&chunk)
                 .arg(&r)
@@ -460,7 +460,7 @@ pub fn commit_quotient(
                     fri.log_blowup
                 )));
             }
-            unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
+            unsafe { l.launch(LaunchConfig::grid(rows.div_ceil(256) as u32, 256)) }?;
             ntt.dif_inplace(gpu, &mut out, log_lde, width, 1, false)?;
             ldes.push(DeviceMatrix {
                 buf: out,

@@ -366,10 +366,6 @@ pub fn commit_quotient(
         }
         let h = 1usize << (tq.log_q - log_chunks);
         crate::backend::check_hiding_budget(fri, h)?;
-        if h < 8 {
-            // quotient_chunk_coeffs takes eight rows a thread.
-            return Err(GpuError::Invalid(format!("quotient chunks of {h} rows")));
-        }
         sizes.extend(std::iter::repeat_n(h * NUM_RANDOM_CODEWORDS, nc));
         sizes.push((nc - 1) * h * width);
     }
@@ -464,9 +460,7 @@ pub fn commit_quotient(
                     fri.log_blowup
                 )));
             }
-            // COEFF_ROWS (cuda/prove.cu) rows a thread.
-            let threads = rows.div_ceil(8);
-            unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(256) as u32, 256)) }?;
+            unsafe { l.launch(LaunchConfig::grid(rows.div_ceil(256) as u32, 256)) }?;
             ntt.dif_inplace(gpu, &mut out, log_lde, width, 1, false)?;
             ldes.push(DeviceMatrix {
                 buf: out,

@@ -76,21 +76,6 @@ pub(crate) fn stale(len: usize) -> Vec<Val> {
     fresh(len)
 }
 
-/// Faults in `count` buffers of `len` cells on every core and hands them
-/// to the pool ([`cloak_prover::trace_buffers`]), where the next shards'
-/// generation takes them ([`stale`]): run while the executor makes a
-/// program's first shard on one core, so the first shards' generating
-/// threads do not fault in their largest traces at once.
-pub(crate) fn prefault(len: usize, count: usize) {
-    for _ in 0..count {
-        let mut values = fresh(len);
-        values
-            .par_chunks_mut(1 << 16)
-            .for_each(|cells| cells.fill(Val::ZERO));
-        cloak_prover::trace_buffers::give_back(values);
-    }
-}
-
 /// Fresh zeroed memory, large buffers on huge pages where the kernel has them.
 fn fresh(len: usize) -> Vec<Val> {
     let values = Val::zero_vec(len);

@@ -688,22 +688,6 @@ impl MachineKeys {
         let fast_run = Instant::now();
         let (claim, output) = self.claim(program, &inputs, opts)?;
         let mut exec_time = fast_run.elapsed();
-        // A program of several shards: the first shards' CPU traces (their
-        // largest) faulted in on the idle cores while the executor runs
-        // shard 0, one buffer per generating thread (joined, at the latest,
-        // before the pool is released).
-        let _prefault = (output.cycles > opts.shard_cycles).then(|| {
-            let threads = match opts.trace_threads {
-                0 => default_trace_threads(),
-                n => n,
-            };
-            let rows = (opts.shard_cycles as usize)
-                .max(self.fri.min_trace_height())
-                .next_power_of_two();
-            JoinOnDrop(Some(std::thread::spawn(move || {
-                crate::rows::prefault(rows * crate::cpu::WIDTH, threads)
-            })))
-        });
 
         // Pass 1: every shard's main commitment, and every key's last state.
         // A shard whose commitment is kept on a backend that keeps its
@@ -1411,18 +1395,6 @@ fn fresh_word(key: u32, is_image: bool, value: u32) -> WordState {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Joins its thread when dropped.
-struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
-
-impl Drop for JoinOnDrop {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            // The thread only faults in memory; a panic there is not the proof's.
-            let _ = handle.join();
-        }
-    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub struct ProveArgs {
     #[arg(long)]
     no_pipeline: bool,
     /// Shards whose traces are generated at once, each on every core
-    /// (default: 2; each holds one shard's traces).
+    /// (default: 3; each holds one shard's traces).
     #[arg(long, value_name = "N")]
     trace_threads: Option<usize>,
     /// With `--backend gpu`: use at most this many GPUs (default: all; the

@@ -158,13 +158,15 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
-/// Shards generated at once by default: two. Each shard's generation
-/// runs on every core (`rows.rs`), so a second shard keeps the cores busy
-/// while the first is handed on; more would only make the first shard, for
-/// which the GPU waits, finish later (1, 2, 4 and 8 timed on an H100's
-/// host, BENCHMARKS.md). Each holds a shard's traces.
+/// Shards generated at once by default: three. Each shard's generation
+/// runs on every core (`rows.rs`), so more shards keep the cores busy
+/// while one is handed on (packed and uploaded, or proven). Since the
+/// traces' buffers are reused without a zeroing pass, three beat two on an
+/// H100's host (json 20.6 M cycles 4.80-4.93 s against 5.20-5.35; loop 4.2
+/// M within noise; four about as three: BENCHMARKS.md, stop 20). Each holds
+/// a shard's traces.
 pub fn default_trace_threads() -> usize {
-    2
+    3
 }
 
 impl ProveReport {

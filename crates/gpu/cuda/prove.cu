@@ -78,39 +78,32 @@ extern "C" __global__ void quotient_last_mask(const u32* __restrict__ t,
 // (`coset_idft_batch(evals, 1/shift)`); then, with r the chunk's mask
 // (h x 8) and p = shift^h,
 //   c[i]     -= g^i r[i],   c[h + i] += p g^i r[i]   (i < h),
-// rows 2h.. stay zero. Thread t of T = 2^log_t (T divides h) takes rows
-// t + jT (j < h/T) of each quarter of the output: a warp's rows are
-// adjacent at every step, and the thread's powers of shift and g are made
-// once, at row t, then stepped by shift^T (shift_t) and g^T (g_t): an
-// exponentiation a row (two a word before) took most of the kernel's time.
-// The values are the same products (the field's arithmetic is exact).
+// rows 2h.. stay zero. One thread per row (< 4h) and its 8 columns, so a
+// row's powers of shift and g are made once, not once a column (two
+// exponentiations a word took most of the kernel's time).
 extern "C" __global__ void quotient_chunk_coeffs(const u32* __restrict__ idft,
                                                  const u32* __restrict__ r, u32* __restrict__ out,
-                                                 u32 log_h, u32 shift, u32 scale, u32 g, u32 p,
-                                                 u32 log_t, u32 shift_t, u32 g_t) {
+                                                 u32 log_h, u32 shift, u32 scale, u32 g, u32 p) {
     const u64 h = 1ull << log_h;
-    const u64 step = 1ull << log_t;
-    const u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= step) return;
-    u32 sp = kb_mul(scale, kb_pow(shift, (u32)t));
-    u32 gp = kb_pow(g, (u32)t);
-    for (u64 row = t; row < h; row += step) {
+    const u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= 4 * h) return;
+    u32* o = out + row * 8;
+    if (row < h) {
+        const u32 sp = kb_mul(scale, kb_pow(shift, (u32)row));
+        const u32 gp = kb_pow(g, (u32)row);
         const u32* src = idft + (u64)bitrev_bits(row, log_h) * 8;
         const u32* m = r + row * 8;
-        u32* q0 = out + row * 8;
-        u32* q1 = q0 + h * 8;
-        u32* q2 = q1 + h * 8;
-        u32* q3 = q2 + h * 8;
 #pragma unroll
-        for (int k = 0; k < 8; k++) {
-            const u32 gm = kb_mul(gp, m[k]);
-            q0[k] = kb_sub(kb_mul(src[k], sp), gm);
-            q1[k] = kb_mul(p, gm);
-            q2[k] = 0;
-            q3[k] = 0;
-        }
-        sp = kb_mul(sp, shift_t);
-        gp = kb_mul(gp, g_t);
+        for (int k = 0; k < 8; k++) o[k] = kb_sub(kb_mul(src[k], sp), kb_mul(gp, m[k]));
+    } else if (row < 2 * h) {
+        const u64 i = row - h;
+        const u32 pg = kb_mul(p, kb_pow(g, (u32)i));
+        const u32* m = r + i * 8;
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = kb_mul(pg, m[k]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = 0;
     }
 }
 

@@ -435,20 +435,14 @@ pub fn commit_quotient(
             } else {
                 last.slice(0..block)
             };
-            // The kernel's threads (a power of two dividing h), each taking
-            // h / threads rows of every quarter of the output.
-            let log_t = log_h.min(COEFF_LOG_THREADS);
-            let threads = 1u64 << log_t;
-            let (lh, sw, scw, gw, pw, lt, stw, gtw) = (
+            let (lh, sw, scw, gw, pw) = (
                 log_h as u32,
                 base_word(shift),
                 base_word(scale),
                 base_word(Val::GENERATOR),
                 base_word(shift.exp_u64(h as u64)),
-                log_t as u32,
-                base_word(shift.exp_u64(threads)),
-                base_word(Val::GENERATOR.exp_u64(threads)),
             );
+            let rows = lde_rows as u64;
             let mut l = gpu.stream().launch_builder(&coeffs);
             l.arg(&chunk)
                 .arg(&r)
@@ -457,10 +451,7 @@ pub fn commit_quotient(
                 .arg(&sw)
                 .arg(&scw)
                 .arg(&gw)
-                .arg(&pw)
-                .arg(&lt)
-                .arg(&stw)
-                .arg(&gtw);
+                .arg(&pw);
             // SAFETY: chunk and r hold h x 8 words, out 4h x 8 (the kernel
             // covers 4h rows: lde_rows is 4h at blowup 2).
             if lde_rows != 4 * h {
@@ -469,7 +460,7 @@ pub fn commit_quotient(
                     fri.log_blowup
                 )));
             }
-            unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(256) as u32, 256)) }?;
+            unsafe { l.launch(LaunchConfig::grid(rows.div_ceil(256) as u32, 256)) }?;
             ntt.dif_inplace(gpu, &mut out, log_lde, width, 1, false)?;
             ldes.push(DeviceMatrix {
                 buf: out,
@@ -480,11 +471,6 @@ pub fn commit_quotient(
     }
     Round::commit(gpu, ldes, salt_rng)
 }
-
-/// Log2 of `quotient_chunk_coeffs`' threads at most (cuda/prove.cu): enough
-/// to fill the GPU, few enough that each thread's two exponentiations are
-/// spread over several rows.
-const COEFF_LOG_THREADS: usize = 17;
 
 /// The Lagrange normalizers of the chunk domains (p3-fri's `get_zp_cis`):
 /// `1 / prod_{j != i} Z_{D_j}(first point of D_i)`.

@@ -34,9 +34,9 @@ fn bytes_of(capacity: usize) -> usize {
     capacity * std::mem::size_of::<Val>()
 }
 
-/// Hands a buffer back for a later [`take_zeroed`] (its contents are
-/// discarded). Small buffers, and any that would overfill the pool, are
-/// freed.
+/// Hands a buffer back for a later [`take_zeroed`] (which discards its
+/// contents) or [`take_stale`] (which leaves them). Small buffers, and any
+/// that would overfill the pool, are freed.
 pub fn give_back(mut values: Vec<Val>) {
     let bytes = bytes_of(values.capacity());
     if bytes < MIN_BYTES {

@@ -23,6 +23,8 @@
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
+#   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
+#            (cpu-sample.sh): busy cores per pass
 #   shardsize loop and fibonacci 4.2 M cycles in shards of 2^19, 2^20 and
 #            2^21 cycles, alternating, same seed
 #   shardgen one 2^19-cycle shard's trace generation (.dev/shard-bench, the
@@ -212,6 +214,33 @@ PY
       echo "timeline rc=$?"
       grep -E "executed|generated|staged|received|committed|proven|^setup" "$OUT/timeline.txt" \
         | sed -E 's/^[0-9-]+T([0-9:.]+)Z? +DEBUG +/\1 /' | head -80
+      ;;
+    cpuload)
+      crates/gpu/scripts/cpu-sample.sh > "$OUT/cpuload-stat.txt" & sampler=$!
+      sleep 0.2
+      RUST_LOG=cloak::pipeline=debug NO_COLOR=1 timeout 60 .dev/cloak "${LOOP_4M[@]}" > "$OUT/cpuload-timeline.txt" 2>&1
+      echo "cpuload rc=$?"
+      kill $sampler
+      python3 - "$OUT/cpuload-stat.txt" "$OUT/cpuload-timeline.txt" <<'PY'
+import os, re, sys
+ticks = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    v = list(map(int, f[2:10]))
+    ticks.append((float(f[0]) % 86400, v[0] + v[1] + v[2] + v[5] + v[6], sum(v)))
+ev = re.findall(r'T(\d\d):(\d\d):([\d.]+)Z\s+DEBUG (.*)', open(sys.argv[2]).read())
+ev = [(int(h) * 3600 + int(m) * 60 + float(s), e) for h, m, s, e in ev]
+if not ev:
+    sys.exit("no pipeline events")
+start, end = ev[0][0], ev[-1][0]
+second = next((t for t, e in ev if "pass 2 received" in e), end)
+def cores(a, b):
+    d = [(ticks[i][1] - ticks[i - 1][1]) / max(ticks[i][2] - ticks[i - 1][2], 1)
+         for i in range(1, len(ticks)) if a <= ticks[i][0] <= b]
+    return os.cpu_count() * sum(d) / max(len(d), 1)
+print(f"pass 1 {1e3 * (second - start):.0f} ms, {cores(start, second):.1f} cores busy; "
+      f"pass 2 {1e3 * (end - second):.0f} ms, {cores(second, end):.1f} cores busy")
+PY
       ;;
     ncu)
       # Every kernel's time (Nsight Compute, clocks left alone) over one

@@ -8,8 +8,8 @@ use std::time::Instant;
 use crate::transfer::{bytes_of, Direction, TransferMode, TransferTotals, Transfers};
 
 use cudarc::driver::{
-    sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView, DevicePtr,
-    DeviceRepr, DriverError, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+    sys, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView,
+    DevicePtr, DeviceRepr, DriverError, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 use std::ffi::{c_char, CStr, CString};
 
@@ -106,6 +106,12 @@ fn copy_up<T: DeviceRepr>(
     Ok(buf)
 }
 
+thread_local! {
+    /// The host buffer this thread's staged uploads are written into
+    /// ([`GpuContext::upload_staged_with`]).
+    static STAGING: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One GPU, its streams, and a cache of compiled kernel modules.
 ///
 /// All computation goes to one stream, in order, so cudarc's per-buffer
@@ -130,6 +136,33 @@ pub struct GpuContext {
     staging: Mutex<()>,
     /// The most device memory seen in use (total minus free) by [`Self::note_memory`].
     peak_used: AtomicU64,
+    /// Staged buffers to free once the compute stream has passed each
+    /// event ([`Self::free_after_compute`]).
+    deferred: Mutex<Deferred>,
+}
+
+/// Buffers, each freed once the compute stream has passed its event.
+type Deferred = Vec<(CudaEvent, Box<dyn Send>)>;
+
+/// Frees (drops) the buffers of `pending` whose event has completed.
+fn free_done(pending: &mut Deferred) -> Result<()> {
+    let mut i = 0;
+    while i < pending.len() {
+        if pending[i].0.try_is_complete()? {
+            drop(pending.swap_remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for GpuContext {
+    /// The deferred buffers may still be read by queued work: it finishes
+    /// first (an error here leaves nothing to report to).
+    fn drop(&mut self) {
+        let _ = self.stream.synchronize();
+    }
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -191,6 +224,7 @@ impl GpuContext {
             transfers,
             staging: Mutex::new(()),
             peak_used: AtomicU64::new(0),
+            deferred: Mutex::new(Vec::new()),
         })
     }
 
@@ -218,6 +252,7 @@ impl GpuContext {
             transfers,
             staging: Mutex::new(()),
             peak_used: AtomicU64::new(0),
+            deferred: Mutex::new(Vec::new()),
         })
     }
 
@@ -338,17 +373,49 @@ impl GpuContext {
     /// [`Self::sibling`] has its own turn (and its own emulated channel).
     pub fn upload_staged<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
         let _one = self.staging.lock().expect("staging lock poisoned");
+        self.free_deferred()?;
         copy_up(&self.transfers, &self.uploads, data, true)
+    }
+
+    /// [`Self::upload_staged`] of `len` words that `fill` writes into a
+    /// host buffer of the calling thread, kept and reused, so a shard's
+    /// uploads fault in no fresh pages (it grows to the thread's largest
+    /// upload, a shard's largest packed table; the pipeline's threads end
+    /// with the proof). `fill` runs before this context's turn to upload,
+    /// so other threads' copies go on meanwhile. Page-locked memory would
+    /// spare the driver's bounce copy, but pinning it costs tens of
+    /// milliseconds on the first shard's path (BENCHMARKS.md, stop 21).
+    pub fn upload_staged_with(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u32]),
+    ) -> Result<CudaSlice<u32>> {
+        STAGING.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            if buffer.len() < len {
+                buffer.resize(len, 0);
+            }
+            fill(&mut buffer[..len]);
+            self.upload_staged(&buffer[..len])
+        })
     }
 
     /// Frees staged buffers (allocated on the upload stream) once the
     /// compute stream has done the work queued on it so far, which may read
-    /// them: the upload stream, where they are freed, waits for it.
-    pub fn free_after_compute<B>(&self, buffers: B) -> Result<()> {
+    /// them. They wait in a list, freed by a later call that finds the
+    /// compute stream past that point: making the upload stream wait for
+    /// the compute stream instead would hold every later upload behind the
+    /// GPU's queued work (the next shard's behind this one's commitment).
+    pub fn free_after_compute<B: Send + 'static>(&self, buffers: B) -> Result<()> {
         let done = self.stream.record_event(None)?;
-        self.uploads.wait(&done)?;
-        drop(buffers);
-        Ok(())
+        let mut pending = self.deferred.lock().expect("deferred frees poisoned");
+        pending.push((done, Box::new(buffers)));
+        free_done(&mut pending)
+    }
+
+    /// Frees the deferred buffers the compute stream is done with.
+    fn free_deferred(&self) -> Result<()> {
+        free_done(&mut self.deferred.lock().expect("deferred frees poisoned"))
     }
 
     /// Copies a device buffer back ([`ComputeCopies::download`]).

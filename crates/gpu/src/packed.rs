@@ -30,20 +30,61 @@ use crate::rounds::prove_source;
 /// metadata (a word per column) is about 0.1% of a dense trace.
 pub const CHUNK_ROWS: usize = 1024;
 
-/// A matrix packed for upload.
-#[derive(Debug, PartialEq, Eq)]
+/// A matrix packed for upload: each chunk's bit stream on its own, so
+/// packing writes each word once; the upload copies them into place
+/// ([`Self::write_words`]) in the staging buffer it sends from.
+#[derive(Debug)]
 pub struct PackedMatrix {
     pub width: usize,
     pub height: usize,
-    pub words: Vec<u32>,
+    /// Chunk `k`'s stream; it starts at word `chunk_start[k]` of the words.
+    pub streams: Vec<Vec<u32>>,
     pub chunk_start: Vec<u32>,
     pub meta: Vec<u32>,
 }
 
 impl PackedMatrix {
+    /// Length of the words the device reads: the streams one after the
+    /// other, and one spare word (the unpacker may read the word after a
+    /// value's last); none for an empty matrix.
+    pub fn word_len(&self) -> usize {
+        if self.streams.is_empty() {
+            0
+        } else {
+            self.streams.iter().map(Vec::len).sum::<usize>() + 1
+        }
+    }
+
+    /// Writes the words ([`Self::word_len`] of them) into `out`, the
+    /// streams copied in parallel.
+    pub fn write_words(&self, out: &mut [u32]) {
+        assert_eq!(out.len(), self.word_len(), "a buffer for the packed words");
+        let mut slots: Vec<&mut [u32]> = Vec::with_capacity(self.streams.len());
+        let mut rest = out;
+        for stream in &self.streams {
+            let (slot, tail) = rest.split_at_mut(stream.len());
+            slots.push(slot);
+            rest = tail;
+        }
+        if let Some(spare) = rest.first_mut() {
+            *spare = 0;
+        }
+        slots
+            .into_par_iter()
+            .zip(self.streams.par_iter())
+            .for_each(|(slot, stream)| slot.copy_from_slice(stream));
+    }
+
+    /// The words, in a fresh vector.
+    pub fn words(&self) -> Vec<u32> {
+        let mut out = vec![0u32; self.word_len()];
+        self.write_words(&mut out);
+        out
+    }
+
     /// Bytes the packed form moves (against `4 · width · height` unpacked).
     pub fn bytes(&self) -> usize {
-        4 * (self.words.len() + self.chunk_start.len() + self.meta.len())
+        4 * (self.word_len() + self.chunk_start.len() + self.meta.len())
     }
 }
 
@@ -55,7 +96,7 @@ pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
         return Ok(PackedMatrix {
             width,
             height,
-            words: Vec::new(),
+            streams: Vec::new(),
             chunk_start: Vec::new(),
             meta: Vec::new(),
         });
@@ -102,40 +143,35 @@ pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
         chunk_start.push(u32::try_from(total).map_err(|_| too_large())?);
         total += out.len() as u64;
     }
-    // The chunks' streams one after the other. One spare word: the
-    // unpacker may read the word after a value's last.
-    let mut words = vec![0u32; total as usize + 1];
-    let mut slots: Vec<&mut [u32]> = Vec::with_capacity(parts.len());
-    let mut rest = &mut words[..];
-    for (_, out) in &parts {
-        let (slot, tail) = rest.split_at_mut(out.len());
-        slots.push(slot);
-        rest = tail;
-    }
-    slots
-        .into_par_iter()
-        .zip(parts.par_iter())
-        .for_each(|(slot, (_, out))| slot.copy_from_slice(out));
-    let meta = parts.into_iter().flat_map(|(m, _)| m).collect();
+    // The spare word's index must fit too.
+    u32::try_from(total + 1).map_err(|_| too_large())?;
+    let (metas, streams): (Vec<Vec<u32>>, Vec<Vec<u32>>) = parts.into_iter().unzip();
     Ok(PackedMatrix {
         width,
         height,
-        words,
+        streams,
         chunk_start,
-        meta,
+        meta: metas.into_iter().flatten().collect(),
     })
 }
 
 /// Packs a chunk's rows (row-major, canonical values) one after the other
 /// into `out`, each value in its column's width (`meta`), through one bit
-/// accumulator.
+/// accumulator. Columns of width 0 (all zero in this chunk: unused flags and
+/// selectors, most of a wide table's columns in many chunks) are skipped,
+/// so the serial loop runs over the values that take bits only.
 fn pack_rows(chunk: &[u32], meta: &[u32], out: &mut [u32]) {
     let width = meta.len();
+    let live: Vec<(usize, u32)> = meta
+        .iter()
+        .enumerate()
+        .filter(|(_, &m)| m & 31 != 0)
+        .map(|(c, &m)| (c, m & 31))
+        .collect();
     let (mut acc, mut filled, mut w) = (0u64, 0u32, 0usize);
     for row in chunk.chunks_exact(width) {
-        for (&v, &m) in row.iter().zip(meta) {
-            let bits = m & 31;
-            acc |= u64::from(v) << filled;
+        for &(c, bits) in &live {
+            acc |= u64::from(row[c]) << filled;
             filled += bits;
             if filled >= 32 {
                 out[w] = acc as u32;
@@ -176,7 +212,10 @@ pub fn stage_packed(gpu: &GpuContext, packed: PackedMatrix) -> Result<StagedMatr
     Ok(StagedMatrix {
         width: packed.width,
         height: packed.height,
-        words: up(&packed.words)?,
+        words: match packed.word_len() {
+            0 => up(&[])?,
+            len => gpu.upload_staged_with(len, |out| packed.write_words(out))?,
+        },
         chunk_start: up(&packed.chunk_start)?,
         meta: up(&packed.meta)?,
         bytes: packed.bytes(),
@@ -200,7 +239,7 @@ impl DeviceMatrix {
         if packed.width * packed.height == 0 {
             return Self::unpacked(gpu, packed.width, packed.height, None);
         }
-        let words = gpu.upload(&packed.words)?;
+        let words = gpu.upload(&packed.words())?;
         let chunk_start = gpu.upload(&packed.chunk_start)?;
         let meta = gpu.upload(&packed.meta)?;
         Self::unpacked(
@@ -257,6 +296,7 @@ mod tests {
 
     /// The reference unpacker, as the kernel reads the words.
     fn unpack_host(p: &PackedMatrix) -> Vec<u32> {
+        let words = p.words();
         let mut out = vec![0u32; p.width * p.height];
         for (t, o) in out.iter_mut().enumerate() {
             let (row, c) = (t / p.width, t % p.width);
@@ -269,7 +309,7 @@ mod tests {
             let last = p.meta[k * p.width + p.width - 1];
             let row_bits = u64::from((last >> 5) + (last & 31));
             let pos = r as u64 * row_bits + u64::from(m >> 5);
-            let base = &p.words[p.chunk_start[k] as usize..];
+            let base = &words[p.chunk_start[k] as usize..];
             let w = (pos >> 5) as usize;
             let pair = u64::from(base[w]) | (u64::from(base[w + 1]) << 32);
             *o = ((pair >> (pos & 31)) as u32) & ((1u32 << bits) - 1);
@@ -279,8 +319,9 @@ mod tests {
 
     /// The two-pass packer this crate used before `pack` read each chunk
     /// once (stop 16's), kept to pin the format: the bytes must not change.
-    fn pack_two_pass(m: &RowMajorMatrix<Val>) -> PackedMatrix {
-        let (width, height) = (m.width(), m.height());
+    /// Its words, chunk starts and metadata.
+    fn pack_two_pass(m: &RowMajorMatrix<Val>) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+        let width = m.width();
         let chunks: Vec<&[Val]> = m.values.chunks(CHUNK_ROWS * width).collect();
         let metas: Vec<(Vec<u32>, usize)> = chunks
             .iter()
@@ -313,15 +354,29 @@ mod tests {
         let mut words = vec![0u32; total + 1];
         for ((chunk, (meta, _)), &start) in chunks.iter().zip(&metas).zip(&chunk_start) {
             let canonical: Vec<u32> = chunk.iter().map(|v| v.as_canonical_u32()).collect();
-            pack_rows(&canonical, meta, &mut words[start as usize..]);
+            // Every column through the accumulator, zero-width ones too.
+            let (mut acc, mut filled, mut w) = (0u64, 0u32, start as usize);
+            for row in canonical.chunks_exact(width) {
+                for (&v, &m) in row.iter().zip(meta) {
+                    acc |= u64::from(v) << filled;
+                    filled += m & 31;
+                    if filled >= 32 {
+                        words[w] = acc as u32;
+                        w += 1;
+                        acc >>= 32;
+                        filled -= 32;
+                    }
+                }
+            }
+            if filled > 0 {
+                words[w] = acc as u32;
+            }
         }
-        PackedMatrix {
-            width,
-            height,
+        (
             words,
             chunk_start,
-            meta: metas.into_iter().flat_map(|(m, _)| m).collect(),
-        }
+            metas.into_iter().flat_map(|(m, _)| m).collect(),
+        )
     }
 
     #[test]
@@ -350,7 +405,7 @@ mod tests {
             let m = RowMajorMatrix::new(values, width);
             let p = pack(&m).unwrap();
             assert_eq!(
-                p,
+                (p.words(), p.chunk_start.clone(), p.meta.clone()),
                 pack_two_pass(&m),
                 "{height} x {width}: the format changed"
             );

@@ -502,8 +502,9 @@ fn emulated_unpack_restores_packed_traces() {
         let m = check::narrow_columns(&mut rng, h, w);
         let p = pack(&m).unwrap();
         let mut req = vec![12u32, h as u32, w as u32, CHUNK_ROWS as u32];
-        req.push(p.words.len() as u32);
-        req.extend_from_slice(&p.words);
+        let words = p.words();
+        req.push(words.len() as u32);
+        req.extend_from_slice(&words);
         req.push(p.chunk_start.len() as u32);
         req.extend_from_slice(&p.chunk_start);
         req.extend_from_slice(&p.meta);

@@ -27,6 +27,8 @@
 //!   (SHA_EXTEND, SHA_COMPRESS) are served by their tables: the row sends
 //!   `hint(..)` or `precompile(clk, code, a0, a1)`, which the table answers
 //!   exactly once and which fixes the memory it touches (at `4 clk + 3`).
+//!   COMMIT_DEFERRED_PROOFS commits a word of 0 at an index below 8 (its
+//!   high limb 0, its low limb times 2^13 range-checked through `addr_w`).
 //! - *Padding.* Rows after the halt have `is_real = 0`, every flag 0 (so they
 //!   send nothing), and no real row follows them. The last real row is a HALT.
 //! - *Addresses.* Load/store addresses come from an `alu(ADD)` message
@@ -361,9 +363,15 @@ where
         let mut halt = builder.when(r[SYS_HALT]);
         halt.assert_eq(x(B_LO), publics[public::EXIT_LO].clone());
         halt.assert_eq(x(B_HI), publics[public::EXIT_HI].clone());
+        // COMMIT_DEFERRED_PROOFS: the word is 0 (no deferred proofs) and
+        // its index is below 8, as the executor requires: the high limb is 0
+        // and `addr_w` (free on ECALL rows) holds the low limb times 2^13,
+        // range-checked below 2^16 with the address split's lookup.
         let mut deferred = builder.when(r[SYS_DEFERRED]);
         deferred.assert_zero(x(C_LO));
         deferred.assert_zero(x(C_HI));
+        deferred.assert_zero(x(B_HI));
+        deferred.assert_eq(x(ADDR_W), x(B_LO) * c(1 << 13));
         // HALT ends the execution: only the last shard holds it, as its last
         // real row. Every other shard ends at END_PC. Either way the clock
         // after the last real row is END_CLK.
@@ -451,7 +459,7 @@ where
         builder.push_interaction(
             RANGE16_BUS,
             [x(ADDR_W)],
-            one(uses_addr.clone() + x(SYS_HINT_LEN)),
+            one(uses_addr.clone() + x(SYS_HINT_LEN) + x(SYS_DEFERRED)),
         );
         builder.push_interaction(RANGE16_BUS, [x(ADDR_HI_SCALED)], one(uses_addr));
         builder.push_interaction(

@@ -525,6 +525,14 @@ fn cpu_rows<'a>(
                 set(row, c::ADDR_W, a >> 16);
                 set(row, c::SIGN_REST, a & 0xffff);
             }
+            if col == c::SYS_DEFERRED {
+                // The word index (below 8), times 2^13, is range-checked here.
+                if b >= 8 {
+                    return Err(bad("COMMIT_DEFERRED_PROOFS of a word index outside 0..8"));
+                }
+                mults.range16((b << 13) as u16);
+                set(row, c::ADDR_W, b << 13);
+            }
             let sys = syscalls
                 .next()
                 .filter(|s| s.clk == clk)

@@ -695,6 +695,41 @@ fn cpu_syscall_swap_back(w: &mut ExecutionWitness) {
     set(t, r, c::SYS_WRITE, 1);
 }
 
+/// A COMMIT_DEFERRED_PROOFS row whose word index (a0, `B`) is `index`, with
+/// `addr_w` and its range16 lookup set as the honest prover sets them for
+/// that index when `consistent` (else left as they were).
+fn cpu_deferred_index(w: &mut ExecutionWitness, index: u32, consistent: bool) {
+    let s = &mut w.shards[0];
+    let r = cpu_row(s, "COMMIT_DEFERRED_PROOFS", |x| is(x[c::SYS_DEFERRED]));
+    let t = &mut s.traces[table::CPU];
+    set(t, r, c::B_LO, index & 0xffff);
+    set(t, r, c::B_HI, index >> 16);
+    fix_eq(t, r);
+    if consistent {
+        let old = get(t, r, c::ADDR_W);
+        set(t, r, c::ADDR_W, (index & 0xffff) << 13);
+        range16_add(&mut s.traces, old, -1);
+        range16_add(&mut s.traces, (index & 0xffff) << 13, 1);
+    }
+}
+
+/// Index 2^16 + 1: the high limb must be 0 (an AIR constraint; without it
+/// only the register's memory chain would refuse this row).
+fn cpu_deferred_index_high(w: &mut ExecutionWitness) {
+    cpu_deferred_index(w, (1 << 16) + 1, true);
+}
+
+/// Index 8 with `addr_w` left at the honest index's value: its pin fails.
+fn cpu_deferred_index_unpinned(w: &mut ExecutionWitness) {
+    cpu_deferred_index(w, 8, false);
+}
+
+/// Index 8 with `addr_w` = 8 * 2^13 = 2^16: the pin holds, and its range16
+/// lookup has no row to match (the table holds 0..2^16).
+fn cpu_deferred_index_out_of_range(w: &mut ExecutionWitness) {
+    cpu_deferred_index(w, 8, true);
+}
+
 /// The rs1 timestamp gap, with its Range16 lookup moved along.
 fn cpu_timestamp_gap(w: &mut ExecutionWitness) {
     let s = &mut w.shards[0];
@@ -1111,6 +1146,21 @@ fn cpu_cases() -> Vec<Case> {
             "cpu: syscall flag SYS_COMMIT -> SYS_WRITE",
             "constraints not satisfied",
             cpu_syscall_swap_back,
+        ),
+        (
+            "cpu: COMMIT_DEFERRED_PROOFS index 2^16 + 1 (B_HI)",
+            "constraints not satisfied",
+            cpu_deferred_index_high,
+        ),
+        (
+            "cpu: COMMIT_DEFERRED_PROOFS index 8, addr_w not pinned to it",
+            "constraints not satisfied",
+            cpu_deferred_index_unpinned,
+        ),
+        (
+            "cpu: COMMIT_DEFERRED_PROOFS index 8, addr_w = 2^16 (range16)",
+            "lookup 'range16'",
+            cpu_deferred_index_out_of_range,
         ),
         (
             "cpu: timestamp gap E_RS1 (range16 moved)",

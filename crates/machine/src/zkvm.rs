@@ -399,7 +399,7 @@ impl MachineKeys {
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
-        on_shard: impl FnMut(&cloak_vm::Shard) -> Result<(), ZkvmError>,
+        on_shard: impl FnMut(&mut cloak_vm::Shard) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
         let mut executor = Executor::new(program, inputs.to_vec(), opts.exec.clone());
         let pricing = &self.syscall_pricing;
@@ -504,9 +504,10 @@ impl MachineKeys {
         type Generated<P> = (usize, Result<Option<P>, ZkvmError>);
         let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, cloak_vm::Shard)>(in_flight);
         let jobs = Mutex::new(job_rx);
-        // Generated shards' records go back to the executor, which copies
-        // the next shards into them (`Shard::copy_from`) instead of cloning
-        // into fresh memory.
+        // Generated shards' records go back to the executor, which moves
+        // the next shards' events into them (`Shard::move_into`) and takes
+        // their buffers to fill, instead of copying each record or
+        // allocating fresh memory.
         let (free_tx, free_rx) = std::sync::mpsc::channel::<cloak_vm::Shard>();
         // Set when `f`'s side stops early: the executor stops at its next
         // shard, the generators drain the queue without work.
@@ -537,14 +538,14 @@ impl MachineKeys {
                     if skip(index) {
                         executed_done.send((index, Ok(None))).map_err(|_| stopped())
                     } else {
-                        let copy = match free_rx.try_recv() {
-                            Ok(mut used) => {
-                                used.copy_from(shard);
-                                used
-                            }
-                            Err(_) => shard.clone(),
+                        // The record moves to the generating thread; the
+                        // executor refills a finished shard's buffers.
+                        let mut taken = match free_rx.try_recv() {
+                            Ok(used) => used,
+                            Err(_) => shard.empty_like(),
                         };
-                        job_tx.send((index, copy)).map_err(|_| stopped())
+                        shard.move_into(&mut taken);
+                        job_tx.send((index, taken)).map_err(|_| stopped())
                     }
                 })?;
                 Ok::<_, ZkvmError>((output, count))

@@ -173,19 +173,20 @@ impl<'p> Executor<'p> {
     pub fn run_traced<E: From<ExecError>>(
         &mut self,
         shard_cycles: u64,
-        on_shard: impl FnMut(&Shard) -> Result<(), E>,
+        mut on_shard: impl FnMut(&Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
-        self.run_traced_with(&ShardPolicy::cycles(shard_cycles), on_shard)
+        self.run_traced_with(&ShardPolicy::cycles(shard_cycles), |s| on_shard(s))
     }
 
     /// Tracing mode with shards cut by `policy`: after at most
     /// `policy.max_cycles` cycles, or right after the syscall that brings the
     /// shard's syscall cost to `policy.max_syscall_cost` or more, whichever
-    /// comes first. Otherwise as [`Self::run_traced`].
+    /// comes first. Otherwise as [`Self::run_traced`], but `on_shard` may
+    /// also take the record without copying it ([`Shard::move_into`]).
     pub fn run_traced_with<E: From<ExecError>>(
         &mut self,
         policy: &ShardPolicy<'_>,
-        mut on_shard: impl FnMut(&Shard) -> Result<(), E>,
+        mut on_shard: impl FnMut(&mut Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
         let shard_cycles = policy.max_cycles.max(1);
         self.memory.enable_timestamps();
@@ -235,7 +236,7 @@ impl<'p> Executor<'p> {
             }
             tracer = self.tracer.take().expect("a shard is open");
             self.close_shard(&mut tracer);
-            on_shard(&tracer.shard)?;
+            on_shard(&mut tracer.shard)?;
             if self.halted {
                 return Ok(self.finish());
             }
@@ -245,6 +246,8 @@ impl<'p> Executor<'p> {
             let shard = &mut tracer.shard;
             shard.index += 1;
             shard.cpu.clear();
+            // Buffers `on_shard` swapped in may be smaller.
+            shard.cpu.reserve(capacity);
             shard.syscalls.clear();
             shard.syscall_accesses.clear();
             shard.touched.clear();

@@ -124,11 +124,14 @@ impl Shard {
         self.cpu.len() as u64
     }
 
-    /// Makes `self` a copy of `src`, reusing `self`'s buffers: a pipeline
-    /// that hands shards to other threads copies each into a shard it got
-    /// back, instead of cloning into fresh memory every shard (a
-    /// 2^19-cycle shard's record is ~40 MB).
-    pub fn copy_from(&mut self, src: &Shard) {
+    /// Moves this shard's record into `dest` without copying its events:
+    /// `dest` gets them and this shard's bookkeeping (index, boundaries,
+    /// halt), and `self` keeps its bookkeeping and takes `dest`'s buffers,
+    /// whose contents are left as they were (the executor clears them before
+    /// filling them with the next shard). A pipeline hands each shard to
+    /// another thread this way, and the executor refills memory a finished
+    /// shard gave back (a 2^19-cycle shard's events are ~40 MB).
+    pub fn move_into(&mut self, dest: &mut Shard) {
         // Destructured, so that a new field cannot be forgotten here.
         let Shard {
             index,
@@ -139,15 +142,26 @@ impl Shard {
             syscall_accesses,
             touched,
             halted,
-        } = src;
-        self.index = *index;
-        self.start = *start;
-        self.end = *end;
-        self.cpu.clone_from(cpu);
-        self.syscalls.clone_from(syscalls);
-        self.syscall_accesses.clone_from(syscall_accesses);
-        self.touched.clone_from(touched);
-        self.halted = *halted;
+        } = self;
+        dest.index = *index;
+        dest.start = *start;
+        dest.end = *end;
+        dest.halted = *halted;
+        std::mem::swap(cpu, &mut dest.cpu);
+        std::mem::swap(syscalls, &mut dest.syscalls);
+        std::mem::swap(syscall_accesses, &mut dest.syscall_accesses);
+        std::mem::swap(touched, &mut dest.touched);
+    }
+
+    /// A shard with this one's bookkeeping and no events (and no buffers).
+    pub fn empty_like(&self) -> Shard {
+        Shard {
+            cpu: Vec::new(),
+            syscalls: Vec::new(),
+            syscall_accesses: Vec::new(),
+            touched: Vec::new(),
+            ..*self
+        }
     }
 
     /// The memory accesses made by `event`.

@@ -242,10 +242,11 @@ fn syscall_cost_cuts_shards_after_the_call_that_reaches_the_budget() {
     assert_eq!(cpu, whole[0].cpu);
 }
 
-/// `Shard::copy_from` gives an equal shard whatever the destination held
-/// before: larger buffers (a longer shard with syscalls) or smaller ones.
+/// `Shard::move_into` gives the destination an equal shard whatever it held
+/// before (larger buffers: a longer shard with syscalls; or smaller ones), and
+/// leaves the source its bookkeeping with the destination's old buffers.
 #[test]
-fn copying_a_shard_into_a_used_one_gives_an_equal_shard() {
+fn moving_a_shard_into_a_used_one_gives_an_equal_shard() {
     let p = guest("sha256");
     let input = vec![[&200u64.to_le_bytes()[..], &[7u8; 200]].concat()];
     let (_, shards, _) = trace(&p, input, 1000);
@@ -256,8 +257,48 @@ fn copying_a_shard_into_a_used_one_gives_an_equal_shard() {
     let last = shards.last().unwrap();
     assert!(last.cpu.len() < shards[0].cpu.len(), "a shorter last shard");
     for (dst, src) in [(with_syscalls, shards.len() - 1), (shards.len() - 1, 0)] {
-        let mut copy = shards[dst].clone();
-        copy.copy_from(&shards[src]);
-        assert_eq!(copy, shards[src], "shard {src} copied over shard {dst}");
+        let mut dest = shards[dst].clone();
+        let mut source = shards[src].clone();
+        source.move_into(&mut dest);
+        assert_eq!(dest, shards[src], "shard {src} moved over shard {dst}");
+        assert_eq!(source.index, shards[src].index);
+        assert_eq!(source.start, shards[src].start);
+        assert_eq!(source.end, shards[src].end);
+        assert_eq!(source.cpu, shards[dst].cpu, "the old buffers come back");
+        let mut fresh = shards[src].empty_like();
+        assert!(fresh.cpu.is_empty() && fresh.touched.is_empty());
+        dest.move_into(&mut fresh);
+        assert_eq!(fresh, shards[src], "moved into an empty shard");
     }
+}
+
+/// A consumer that takes each shard with `Shard::move_into`, handing the
+/// executor back an earlier shard's buffers (stale events of another length,
+/// with syscalls or without), sees the same shards as one that copies them.
+#[test]
+fn shards_taken_by_moving_equal_copied_ones() {
+    let p = guest("sha256");
+    let input = vec![[&300u64.to_le_bytes()[..], &[9u8; 300]].concat()];
+    let (out, copied, _) = trace(&p, input.clone(), 700);
+    assert!(copied.len() > 4, "several shards");
+    let mut e = Executor::new(&p, input, ExecConfig::default());
+    let mut moved: Vec<Shard> = Vec::new();
+    let mut spare: Vec<Shard> = Vec::new();
+    let out2 = e
+        .run_traced_with(&cloak_vm::ShardPolicy::cycles(700), |shard| {
+            // Every other shard recycles the buffers of the one before last.
+            let mut taken = match spare.pop() {
+                Some(used) => used,
+                None => shard.empty_like(),
+            };
+            shard.move_into(&mut taken);
+            if moved.len() % 2 == 1 {
+                spare.push(moved.last().unwrap().clone());
+            }
+            moved.push(taken);
+            Ok::<(), cloak_vm::ExecError>(())
+        })
+        .unwrap();
+    assert_eq!(out2.cycles, out.cycles);
+    assert_eq!(moved, copied);
 }

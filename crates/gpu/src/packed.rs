@@ -354,7 +354,8 @@ mod tests {
         let mut words = vec![0u32; total + 1];
         for ((chunk, (meta, _)), &start) in chunks.iter().zip(&metas).zip(&chunk_start) {
             let canonical: Vec<u32> = chunk.iter().map(|v| v.as_canonical_u32()).collect();
-            // Every column through the accumulator, zero-width ones too.
+            // Every column through the accumulator, zero-width ones too:
+            // this reference keeps its own loop, apart from `pack_rows`'s.
             let (mut acc, mut filled, mut w) = (0u64, 0u32, start as usize);
             for row in canonical.chunks_exact(width) {
                 for (&v, &m) in row.iter().zip(meta) {

@@ -31,6 +31,7 @@ pub mod precompile;
 pub mod program;
 pub mod range16;
 mod rows;
+pub mod sample;
 pub mod sha_compress;
 pub mod sha_extend;
 pub mod shift;

@@ -56,7 +56,6 @@ impl SampleArgs {
 
 /// The first full shard of a run, with what generating its traces needs.
 pub struct SampleShard {
-    pub program: Program,
     pub air: ProgramAir,
     pub claim: ExecutionClaim,
     pub shard: Shard,
@@ -101,7 +100,6 @@ impl SampleShard {
         let min_height = FriSettings::DEFAULT.min_trace_height();
         let air = ProgramAir::new(&program, min_height).map_err(|e| e.to_string())?;
         Ok(SampleShard {
-            program,
             air,
             claim,
             shard,

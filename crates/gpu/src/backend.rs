@@ -83,6 +83,9 @@ pub struct GpuBackend {
     preprocessed: Mutex<Vec<PreprocessedRound>>,
     /// Generated kernels by proving key and table (shared with siblings).
     kernels: std::sync::Arc<crate::prove::KernelCache>,
+    /// Device memory the proofs' work done ahead may hold (shared with
+    /// siblings); `None` when `CLOAK_GPU_AHEAD=0` turns that work off.
+    ahead: Option<std::sync::Arc<crate::ahead::AheadBudget>>,
 }
 
 impl std::fmt::Debug for GpuBackend {
@@ -102,6 +105,8 @@ pub struct GpuCommitted {
     pub round: Round,
     pub mask_rng: ZkRng,
     pub salt_rng: ZkRng,
+    /// The proof's challenge-free work, done in pass 1 ([`crate::ahead`]).
+    pub ahead: Option<crate::ahead::Ahead>,
 }
 
 fn gpu_err(e: GpuError) -> ProveError {
@@ -126,6 +131,10 @@ impl GpuBackend {
 
     pub fn with_context(gpu: GpuContext) -> Self {
         let full_prove = std::env::var("CLOAK_GPU_PROVE").map_or(true, |v| v != "host");
+        let ahead = (std::env::var("CLOAK_GPU_AHEAD").map_or(true, |v| v != "0")).then(|| {
+            let total = gpu.total_mem().unwrap_or(0) as u64;
+            crate::ahead::AheadBudget::new(total / AHEAD_SHARE_OF_MEMORY)
+        });
         Self {
             gpu,
             ntt: Ntt::default(),
@@ -133,6 +142,7 @@ impl GpuBackend {
             full_prove,
             preprocessed: Mutex::new(Vec::new()),
             kernels: Default::default(),
+            ahead,
         }
     }
 
@@ -148,6 +158,7 @@ impl GpuBackend {
             full_prove: self.full_prove,
             preprocessed: Mutex::new(Vec::new()),
             kernels: self.kernels.clone(),
+            ahead: self.ahead.clone(),
         })
     }
 
@@ -233,8 +244,10 @@ impl GpuBackend {
             &self.ntt,
             fri,
             &refs,
-            &mut mask_rng,
-            &mut salt_rng,
+            &mut crate::ahead::ZkDraws::Streams {
+                masks: &mut mask_rng,
+                salts: &mut salt_rng,
+            },
             &mut rec.zk_draws,
         )?;
         rec.transfers = self.gpu.transfer_totals().since(&before);
@@ -246,9 +259,56 @@ impl GpuBackend {
                 round,
                 mask_rng,
                 salt_rng,
+                ahead: None,
             },
             rec,
         ))
+    }
+}
+
+/// The work done ahead may hold an eighth of the device's memory: about 1.2 GB
+/// a full shard of 2^19 cycles, so pass 1 does it for the first few shards
+/// of a long execution (pass 2 takes their memory back as it goes), while
+/// the main commitments pass 1 keeps (`default_keep_bytes`, two fifths)
+/// and pass 2's own work keep the rest.
+const AHEAD_SHARE_OF_MEMORY: u64 = 8;
+
+impl GpuBackend {
+    /// [`ProverBackend::prove_ahead`], with the GPU's errors: `Ok(false)`
+    /// where there is nothing to do it for or no budget left.
+    pub fn prove_ahead_on_gpu<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        committed: &mut GpuCommitted,
+    ) -> Result<bool, GpuError> {
+        let Some(budget) = &self.ahead else {
+            return Ok(false);
+        };
+        if !self.full_prove || committed.ahead.is_some() {
+            return Ok(false);
+        }
+        let fri = zk.fri;
+        let heights: Vec<usize> = committed.traces.iter().map(|t| t.height).collect();
+        let plan = crate::prove::ahead_plan(fri, pk, airs, &heights)?;
+        let Some(reserved) = budget.reserve(plan.bytes()?) else {
+            return Ok(false);
+        };
+        let start = Instant::now();
+        let ahead = plan.draw(
+            &self.gpu,
+            &self.ntt,
+            &mut committed.mask_rng,
+            &mut committed.salt_rng,
+        )?;
+        committed.ahead = Some(ahead.with_reservation(reserved));
+        tracing::debug!(
+            target: "cloak::pipeline",
+            ms = start.elapsed().as_secs_f64() * 1e3,
+            "drew ahead"
+        );
+        Ok(true)
     }
 }
 
@@ -385,6 +445,18 @@ impl ProverBackend for GpuBackend {
         Ok((commitment, committed))
     }
 
+    fn prove_ahead<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        committed: &mut GpuCommitted,
+    ) -> Result<(), ProveError> {
+        self.prove_ahead_on_gpu(zk, pk, airs, committed)
+            .map(drop)
+            .map_err(gpu_err)
+    }
+
     fn prove<A: ProvableAir>(
         &self,
         zk: &ZkRandomness,
@@ -504,6 +576,7 @@ impl GpuBackend {
             round: c.round,
             mask_rng: c.mask_rng,
             salt_rng: c.salt_rng,
+            ahead: c.ahead,
         });
         let mut cache = self
             .preprocessed

@@ -500,6 +500,83 @@ pub fn check_zk_draws(gpu: &GpuContext, seed: u64, n: usize) -> Result<Check> {
     ))
 }
 
+/// Pass 2's draws made ahead ([`crate::ahead`]) against the same draws
+/// made when needed, from streams of one seed: the same masks, salts and
+/// random-polynomial commitment, the streams left at the same words, and a
+/// request of other sizes refused.
+pub fn check_ahead(gpu: &GpuContext, seed: u64) -> Result<Check> {
+    use crate::ahead::{AheadPlan, ZkDraws};
+    use cloak_prover::config::FriSettings;
+    let fri = FriSettings::DEFAULT;
+    let plan = AheadPlan {
+        permutation: vec![(256, 12), (1024, 8)],
+        quotient: vec![(10, 2), (12, 4)],
+        random: vec![512, 2048],
+        fri,
+    };
+    let streams = || {
+        let mut masks = ZkRng::seed_from_u64(seed);
+        masks.set_stream(1);
+        let mut salts = ZkRng::seed_from_u64(seed);
+        salts.set_stream(2);
+        (masks, salts)
+    };
+    let ntt = Ntt::default();
+    let (mut ahead_masks, mut ahead_salts) = streams();
+    let mut ahead = plan.draw(gpu, &ntt, &mut ahead_masks, &mut ahead_salts)?;
+    let (mut masks, mut salts) = streams();
+    let mut live = ZkDraws::Streams {
+        masks: &mut masks,
+        salts: &mut salts,
+    };
+    let mut taken = ZkDraws::Ahead(&mut ahead.drawn);
+    let perm_masks = crate::rounds::trace_mask_sizes(&plan.permutation);
+    let perm_salts = crate::rounds::trace_lde_heights(fri, &plan.permutation);
+    let q_masks = crate::rounds::quotient_mask_sizes(fri, &plan.quotient)?;
+    let q_salts = crate::rounds::quotient_lde_heights(fri, &plan.quotient);
+    // In stream order per stream: permutation masks and salts, then the
+    // quotient's; each pair (ahead, live) downloaded.
+    let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+    for (masks, salts) in [(&perm_masks, &perm_salts), (&q_masks, &q_salts)] {
+        for (x, y) in taken
+            .masks(gpu, masks)?
+            .iter()
+            .zip(&live.masks(gpu, masks)?)
+        {
+            pairs.push((gpu.download(x)?, gpu.download(y)?));
+        }
+        for (x, y) in taken
+            .salts(gpu, salts)?
+            .iter()
+            .zip(&live.salts(gpu, salts)?)
+        {
+            pairs.push((gpu.download(&x.buf)?, gpu.download(&y.buf)?));
+        }
+    }
+    let r = pairs.iter().try_for_each(|(x, y)| compare(x, y));
+    let (random, _) = crate::rounds::commit_random(gpu, &ntt, fri, &plan.random, &mut live)?;
+    let refused = taken.masks(gpu, &[1]).is_err();
+    let r = r.and_then(|()| {
+        if ahead.random.0 != random {
+            return Err("the random polynomials' commitments differ".into());
+        }
+        if (ahead_masks.get_word_pos(), ahead_salts.get_word_pos())
+            != (masks.get_word_pos(), salts.get_word_pos())
+        {
+            return Err("the streams stop at other words".into());
+        }
+        if !ahead.drawn.is_empty() || !refused {
+            return Err("draws left over, or a draw past them not refused".into());
+        }
+        Ok(())
+    });
+    Ok(verdict(
+        "draws made ahead".into(),
+        "permutation and quotient masks and salts, the random commitment, stream ends".into(),
+        r,
+    ))
+}
+
 /// p3's `1/(z − x)` over the bit-reversed coset `GENERATOR · ⟨ω⟩` of size
 /// `2^log_n` (as `TwoAdicFriPcs::open` builds it: the coset's points,
 /// bit-reversed, then inverted).

@@ -26,6 +26,7 @@
 //! dynamically, so the crate builds without CUDA and its tests skip where no
 //! GPU is present. The CPU references live in [`check`].
 
+pub mod ahead;
 pub mod backend;
 pub mod check;
 pub mod codegen;

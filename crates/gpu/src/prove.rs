@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use cloak_prover::challenger::DetChallenger;
 use cloak_prover::config::Config;
 use cloak_prover::config::{
-    Challenge, Val, ZkRandomness, ZkRng, KEYGEN_SEED, NUM_RANDOM_CODEWORDS,
+    Challenge, FriSettings, Val, ZkRandomness, ZkRng, KEYGEN_SEED, NUM_RANDOM_CODEWORDS,
 };
 use cloak_prover::stark::{Commitment, ExternalBus, ProvableAir, ProvingKey};
 use cloak_prover::StarkProof;
@@ -46,6 +46,7 @@ use p3_symmetric::MerkleCap;
 use p3_uni_stark::{OpenedValues, PreprocessedOpenedValues, StarkGenericConfig};
 use rand::SeedableRng;
 
+use crate::ahead::{Ahead, AheadPlan, ZkDraws};
 use crate::codegen::TableConstraints;
 use crate::context::{GpuContext, GpuError, Result};
 use crate::fri::{add_scaled, commit_layer_with_salts, fold, DeviceExtVec};
@@ -207,6 +208,8 @@ pub struct MainCommitted {
     pub round: Round,
     pub mask_rng: ZkRng,
     pub salt_rng: ZkRng,
+    /// The proof's challenge-free work, if pass 1 did it.
+    pub ahead: Option<Ahead>,
 }
 
 /// Proves one instance of each AIR with `external`'s bus, as
@@ -229,7 +232,6 @@ pub fn prove_on_gpu<A: ProvableAir>(
 ) -> Result<StarkProof> {
     let config = zk.config();
     let common = pk.common();
-    let gadget = LogUpGadget::new();
     let n = airs.len();
     if heights.len() != n || public_values.len() != n || traces.is_some_and(|t| t.len() != n) {
         return Err(GpuError::Invalid(
@@ -274,31 +276,7 @@ pub fn prove_on_gpu<A: ProvableAir>(
             "the preprocessed round is missing or not expected".into(),
         ));
     }
-    let log_chunks: Vec<usize> =
-        (0..n)
-            .map(|i| {
-                let layout = AirLayout {
-                    preprocessed_width: pre_widths[i],
-                    main_width: airs[i].width(),
-                    num_public_values: airs[i].num_public_values(),
-                    num_periodic_columns: airs[i].num_periodic_columns(),
-                    ..Default::default()
-                };
-                p3_batch_stark::symbolic::get_log_num_quotient_chunks_for_domain::<
-                    Val,
-                    Challenge,
-                    A,
-                    _,
-                >(
-                    &airs[i],
-                    layout,
-                    TwoAdicMultiplicativeCoset::new(Val::ONE, log_degrees[i]).expect("two-adic"),
-                    all_lookups[i],
-                    1,
-                    &gadget,
-                )
-            })
-            .collect();
+    let log_chunks = log_quotient_chunks(pk, airs, &log_degrees);
 
     let shape = BatchShape {
         trace_widths: airs.iter().map(|a| a.width()).collect(),
@@ -352,6 +330,88 @@ pub fn prove_on_gpu<A: ProvableAir>(
     }
 }
 
+/// Each table's log2 of its quotient chunks (before the zero-knowledge
+/// doubling), as p3-batch-stark computes it.
+fn log_quotient_chunks<A: ProvableAir>(
+    pk: &ProvingKey,
+    airs: &[A],
+    log_degrees: &[usize],
+) -> Vec<usize> {
+    let common = pk.common();
+    let gadget = LogUpGadget::new();
+    airs.iter()
+        .zip(log_degrees)
+        .enumerate()
+        .map(|(i, (air, &log_n))| {
+            let layout = AirLayout {
+                preprocessed_width: common
+                    .preprocessed
+                    .as_ref()
+                    .and_then(|g| g.instances.get(i)?.as_ref())
+                    .map_or(0, |m| m.width),
+                main_width: air.width(),
+                num_public_values: air.num_public_values(),
+                num_periodic_columns: air.num_periodic_columns(),
+                ..Default::default()
+            };
+            p3_batch_stark::symbolic::get_log_num_quotient_chunks_for_domain::<
+                Val,
+                Challenge,
+                A,
+                _,
+            >(
+                air,
+                layout,
+                TwoAdicMultiplicativeCoset::new(Val::ONE, log_n).expect("two-adic"),
+                common.lookups.get(i).map_or(&[][..], |l| &**l),
+                1,
+                &gadget,
+            )
+        })
+        .collect()
+}
+
+/// What pass 2 of `airs`'s tables at these heights draws before its first
+/// challenge-dependent step ([`crate::ahead`]).
+pub fn ahead_plan<A: ProvableAir>(
+    fri: FriSettings,
+    pk: &ProvingKey,
+    airs: &[A],
+    heights: &[usize],
+) -> Result<AheadPlan> {
+    let lookups = &pk.common().lookups;
+    if heights.len() != airs.len() || lookups.len() != airs.len() {
+        return Err(GpuError::Invalid(
+            "one height and one lookup list per table".into(),
+        ));
+    }
+    if let Some(&h) = heights.iter().find(|h| !h.is_power_of_two()) {
+        return Err(GpuError::Invalid(format!("a table of {h} rows")));
+    }
+    let log_degrees: Vec<usize> = heights
+        .iter()
+        .map(|h| h.trailing_zeros() as usize)
+        .collect();
+    let log_chunks = log_quotient_chunks(pk, airs, &log_degrees);
+    Ok(AheadPlan {
+        // A table with lookups has one LogUp column per lookup and the
+        // running sum, of 4 words each (`TableConstraints::permutation_width`).
+        permutation: heights
+            .iter()
+            .zip(lookups)
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(&h, l)| (h, 4 * (l.len() + 1)))
+            .collect(),
+        quotient: log_degrees
+            .iter()
+            .zip(&log_chunks)
+            .map(|(&log_n, &lc)| (log_n + 1 + lc, 1usize << (lc + 1)))
+            .collect(),
+        random: heights.iter().map(|&h| 2 * h).collect(),
+        fri,
+    })
+}
+
 struct Ctx<'a, A> {
     gpu: &'a GpuContext,
     ntt: &'a Ntt,
@@ -383,8 +443,15 @@ impl<A: ProvableAir> Ctx<'_, A> {
         // Main traces: uploaded as they are, and kept.
         let t0 = Instant::now();
         let mut draws = Duration::ZERO;
-        let (main_commit, main_traces, main_round, mut mask_rng, mut salt_rng) = match main {
-            Some(m) => (m.commitment, m.traces, m.round, m.mask_rng, m.salt_rng),
+        let (main_commit, main_traces, main_round, mut mask_rng, mut salt_rng, ahead) = match main {
+            Some(m) => (
+                m.commitment,
+                m.traces,
+                m.round,
+                m.mask_rng,
+                m.salt_rng,
+                m.ahead,
+            ),
             None => {
                 let (mut salts, mut masks) = self.zk.pcs_streams();
                 let traces = self
@@ -394,10 +461,26 @@ impl<A: ProvableAir> Ctx<'_, A> {
                     .map(|t| DeviceMatrix::upload_packed(gpu, t))
                     .collect::<Result<Vec<_>>>()?;
                 let refs: Vec<&DeviceMatrix> = traces.iter().collect();
-                let (c, r) =
-                    commit_traces(gpu, ntt, fri, &refs, &mut masks, &mut salts, &mut draws)?;
-                (c, traces, r, masks, salts)
+                let mut zk = ZkDraws::Streams {
+                    masks: &mut masks,
+                    salts: &mut salts,
+                };
+                let (c, r) = commit_traces(gpu, ntt, fri, &refs, &mut zk, &mut draws)?;
+                (c, traces, r, masks, salts, None)
             }
+        };
+        // The rest of the proof's draws: made in pass 1 (and checked to be
+        // for these shapes as they are taken), or now.
+        let (mut drawn, random_ahead) = match ahead {
+            Some(a) => (Some(a.drawn), Some(a.random)),
+            None => (None, None),
+        };
+        let mut zk = match drawn.as_mut() {
+            Some(d) => ZkDraws::Ahead(d),
+            None => ZkDraws::Streams {
+                masks: &mut mask_rng,
+                salts: &mut salt_rng,
+            },
         };
         transcript.main_phase(main_commit.clone(), self.public_values);
         transcript.preprocessed_phase(self.preprocessed.map(|p| p.commitment.clone()));
@@ -465,15 +548,7 @@ impl<A: ProvableAir> Ctx<'_, A> {
         } else {
             let refs: Vec<&DeviceMatrix> = perm_traces.iter().collect();
             let _s = crate::profile::span(gpu, "permutation: commit");
-            Some(commit_traces(
-                gpu,
-                ntt,
-                fri,
-                &refs,
-                &mut mask_rng,
-                &mut salt_rng,
-                &mut draws,
-            )?)
+            Some(commit_traces(gpu, ntt, fri, &refs, &mut zk, &mut draws)?)
         };
         drop(perm_traces);
         let terminal_values: Vec<Challenge> = terminals.iter().flatten().map(|t| t.0).collect();
@@ -569,14 +644,24 @@ impl<A: ProvableAir> Ctx<'_, A> {
         let t0 = Instant::now();
         let chunks = crate::profile::span(gpu, "quotient chunks: commit");
         let (quotient_commit, quotient_round) =
-            commit_quotient(gpu, ntt, fri, &quotients, &mut mask_rng, &mut salt_rng)?;
+            commit_quotient(gpu, ntt, fri, &quotients, &mut zk)?;
         drop(chunks);
         let random = crate::profile::span(gpu, "random polynomial: commit");
         drop(quotients);
-        let ext_heights: Vec<usize> = self.log_degrees.iter().map(|d| 2usize << d).collect();
-        let (random_commit, random_round) =
-            commit_random(gpu, ntt, fri, &ext_heights, &mut mask_rng, &mut salt_rng)?;
+        let (random_commit, random_round) = match random_ahead {
+            Some(r) => r,
+            None => {
+                let ext_heights: Vec<usize> =
+                    self.log_degrees.iter().map(|d| 2usize << d).collect();
+                commit_random(gpu, ntt, fri, &ext_heights, &mut zk)?
+            }
+        };
         drop(random);
+        if drawn.as_ref().is_some_and(|d| !d.is_empty()) {
+            return Err(GpuError::Invalid(
+                "draws made ahead that the proof did not take".into(),
+            ));
+        }
         transcript.quotient_phase(quotient_commit.clone(), Some(random_commit.clone()));
         let grind = crate::profile::span(gpu, "grinding");
         let (zeta, ood_pow_witness) = transcript.ood_phase();

@@ -12,6 +12,9 @@
 //! * [`commit_random`]: the random polynomials
 //!   (`get_opt_randomization_poly_commitment`).
 //!
+//! Their draws come through [`ZkDraws`]: from the streams, or made ahead
+//! (`crate::ahead`) in the same order.
+//!
 //! A [`Round`] keeps the committed LDEs, their salts and the tree, so the
 //! quotient reads the traces where they are and queries are answered with
 //! one gather ([`Round::open_multi`]): only opened rows and sibling digests
@@ -28,11 +31,12 @@ use p3_matrix::Matrix;
 use p3_merkle_tree::PrunedMerklePaths;
 use p3_symmetric::MerkleCap;
 
+use crate::ahead::ZkDraws;
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
 use crate::field::{base_word, from_raw};
 use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
 use crate::ntt::{DeviceMatrix, Ntt};
-use crate::zkrng::{draw_split, salts_split};
+use crate::zkrng::salts_split;
 
 pub(crate) fn prove_source() -> String {
     include_str!("../cuda/prove.cu").to_string()
@@ -64,6 +68,17 @@ impl Round {
     ) -> Result<(Commitment, Round)> {
         let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
         let salts = salts_split(gpu, salt_rng, &heights)?;
+        Self::commit_with_salts(gpu, ldes, salts)
+    }
+
+    /// [`Round::commit`] with the salts from `zk`.
+    pub fn commit_drawn(
+        gpu: &GpuContext,
+        ldes: Vec<DeviceMatrix>,
+        zk: &mut ZkDraws<'_>,
+    ) -> Result<(Commitment, Round)> {
+        let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
+        let salts = zk.salts(gpu, &heights)?;
         Self::commit_with_salts(gpu, ldes, salts)
     }
 
@@ -246,27 +261,39 @@ impl Spans {
     }
 }
 
+/// The mask draws of [`commit_traces`] for traces of these `(height,
+/// width)`s: `with_random_cols(w + 8)` of each.
+pub fn trace_mask_sizes(dims: &[(usize, usize)]) -> Vec<usize> {
+    dims.iter()
+        .map(|&(h, w)| h * (w + 2 * NUM_RANDOM_CODEWORDS))
+        .collect()
+}
+
+/// The heights of [`commit_traces`]'s LDEs (and salt matrices): the doubled
+/// height, blown up.
+pub fn trace_lde_heights(fri: FriSettings, dims: &[(usize, usize)]) -> Vec<usize> {
+    dims.iter()
+        .map(|&(h, _)| (2 * h) << fri.log_blowup)
+        .collect()
+}
+
 /// The hiding PCS's `commit` of `traces` (main or permutation, on the
 /// device, row-major), each on its doubled natural domain: randomized from
-/// `mask_rng` (the time spent added to `draws`), LDE, salts from
-/// `salt_rng`, tree.
+/// `zk`'s masks (the time spent added to `draws`), LDE, salts from `zk`,
+/// tree.
 pub fn commit_traces(
     gpu: &GpuContext,
     ntt: &Ntt,
     fri: FriSettings,
     traces: &[&DeviceMatrix],
-    mask_rng: &mut ZkRng,
-    salt_rng: &mut ZkRng,
+    zk: &mut ZkDraws<'_>,
     draws_time: &mut std::time::Duration,
 ) -> Result<(Commitment, Round)> {
     let t0 = std::time::Instant::now();
-    let sizes: Vec<usize> = traces
-        .iter()
-        .map(|t| t.height * (t.width + 2 * NUM_RANDOM_CODEWORDS))
-        .collect();
+    let dims: Vec<(usize, usize)> = traces.iter().map(|t| (t.height, t.width)).collect();
     let draws = {
         let _s = crate::profile::span(gpu, "commit traces: zk draws");
-        draw_split(gpu, mask_rng, &sizes)?
+        zk.masks(gpu, &trace_mask_sizes(&dims))?
     };
     *draws_time += t0.elapsed();
     let mut ldes = Vec::with_capacity(traces.len());
@@ -281,9 +308,10 @@ pub fn commit_traces(
     drop(draws);
     let t0 = std::time::Instant::now();
     let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
+    debug_assert_eq!(heights, trace_lde_heights(fri, &dims));
     let salts = {
         let _s = crate::profile::span(gpu, "commit traces: salts");
-        salts_split(gpu, salt_rng, &heights)?
+        zk.salts(gpu, &heights)?
     };
     *draws_time += t0.elapsed();
     Round::commit_with_salts(gpu, ldes, salts)
@@ -337,39 +365,58 @@ pub struct TableQuotient {
     pub num_chunks: usize,
 }
 
+/// Width of a quotient chunk's matrix: 4 quotient coordinates and 4 random
+/// columns.
+const QUOTIENT_CHUNK_WIDTH: usize = 2 * NUM_RANDOM_CODEWORDS;
+
+/// The mask draws of [`commit_quotient`] for quotients of these
+/// `(log2 of the quotient domain, chunks)`: every table's, in the order the
+/// host makes them (each table's chunks' random columns, then its masks).
+pub fn quotient_mask_sizes(fri: FriSettings, shapes: &[(usize, usize)]) -> Result<Vec<usize>> {
+    let mut sizes = Vec::new();
+    for &(log_q, nc) in shapes {
+        let log_chunks = nc.trailing_zeros() as usize;
+        if nc < 2 || !nc.is_power_of_two() || log_chunks > log_q {
+            return Err(GpuError::Invalid(format!(
+                "{nc} quotient chunks of a 2^{log_q} domain"
+            )));
+        }
+        let h = 1usize << (log_q - log_chunks);
+        crate::backend::check_hiding_budget(fri, h)?;
+        sizes.extend(std::iter::repeat_n(h * NUM_RANDOM_CODEWORDS, nc));
+        sizes.push((nc - 1) * h * QUOTIENT_CHUNK_WIDTH);
+    }
+    Ok(sizes)
+}
+
+/// The heights of [`commit_quotient`]'s chunk LDEs, in order.
+pub fn quotient_lde_heights(fri: FriSettings, shapes: &[(usize, usize)]) -> Vec<usize> {
+    shapes
+        .iter()
+        .flat_map(|&(log_q, nc)| {
+            let h = 1usize << (log_q - nc.trailing_zeros() as usize);
+            std::iter::repeat_n(h << (fri.log_blowup + 1), nc)
+        })
+        .collect()
+}
+
 /// `get_quotient_ldes` of every table's chunks (tables in order, each
-/// drawing its chunks' random columns and then its masks from `mask_rng`),
-/// then `commit_ldes` of all of them with salts from `salt_rng`.
+/// drawing its chunks' random columns and then its masks from `zk`), then
+/// `commit_ldes` of all of them with salts from `zk`.
 pub fn commit_quotient(
     gpu: &GpuContext,
     ntt: &Ntt,
     fri: FriSettings,
     quotients: &[TableQuotient],
-    mask_rng: &mut ZkRng,
-    salt_rng: &mut ZkRng,
+    zk: &mut ZkDraws<'_>,
 ) -> Result<(Commitment, Round)> {
     let split = gpu.function("prove", prove_source, "quotient_chunk")?;
     let last_mask = gpu.function("prove", prove_source, "quotient_last_mask")?;
     let coeffs = gpu.function("prove", prove_source, "quotient_chunk_coeffs")?;
-    let width = 2 * NUM_RANDOM_CODEWORDS; // 4 quotient coordinates + 4 random columns
-                                          // Every table's draws, in the order the host makes them (each table's
-                                          // chunks' random columns, then its masks), in one call.
-    let mut sizes = Vec::new();
-    for tq in quotients {
-        let nc = tq.num_chunks;
-        let log_chunks = nc.trailing_zeros() as usize;
-        if nc < 2 || !nc.is_power_of_two() || log_chunks > tq.log_q {
-            return Err(GpuError::Invalid(format!(
-                "{nc} quotient chunks of a 2^{} domain",
-                tq.log_q
-            )));
-        }
-        let h = 1usize << (tq.log_q - log_chunks);
-        crate::backend::check_hiding_budget(fri, h)?;
-        sizes.extend(std::iter::repeat_n(h * NUM_RANDOM_CODEWORDS, nc));
-        sizes.push((nc - 1) * h * width);
-    }
-    let mut draws = draw_split(gpu, mask_rng, &sizes)?.into_iter();
+    let width = QUOTIENT_CHUNK_WIDTH;
+    let shapes: Vec<(usize, usize)> = quotients.iter().map(|q| (q.log_q, q.num_chunks)).collect();
+    let sizes = quotient_mask_sizes(fri, &shapes)?;
+    let mut draws = zk.masks(gpu, &sizes)?.into_iter();
     // Every table's mask multipliers (c_i / c_last, from `get_zp_cis`) up in
     // one copy.
     // Each table's chunk domains are kept for the chunks' shifts below.
@@ -469,7 +516,11 @@ pub fn commit_quotient(
             });
         }
     }
-    Round::commit(gpu, ldes, salt_rng)
+    debug_assert_eq!(
+        ldes.iter().map(|m| m.height).collect::<Vec<_>>(),
+        quotient_lde_heights(fri, &shapes)
+    );
+    Round::commit_drawn(gpu, ldes, zk)
 }
 
 /// The Lagrange normalizers of the chunk domains (p3-fri's `get_zp_cis`):
@@ -490,24 +541,33 @@ fn zp_cis(domains: &[TwoAdicMultiplicativeCoset<Val>]) -> Vec<Val> {
         .collect()
 }
 
+/// Width of a random polynomial's matrix: an extension element and the
+/// random codewords.
+pub fn random_width() -> usize {
+    NUM_RANDOM_CODEWORDS + <Challenge as p3_field::BasedVectorSpace<Val>>::DIMENSION
+}
+
+/// The heights of [`commit_random`]'s LDEs for these doubled heights.
+pub fn random_lde_heights(fri: FriSettings, ext_heights: &[usize]) -> Vec<usize> {
+    ext_heights.iter().map(|&h| h << fri.log_blowup).collect()
+}
+
 /// `get_opt_randomization_poly_commitment`: for each table, a random
-/// `2h × 8` matrix (`DenseMatrix::rand`, from `mask_rng`) on its doubled
-/// natural domain, committed by the inner PCS (LDE, salts, tree).
+/// `2h × 8` matrix (`DenseMatrix::rand`, from `zk`'s masks) on its doubled
+/// natural domain, committed by the inner PCS (LDE, salts from `zk`, tree).
 pub fn commit_random(
     gpu: &GpuContext,
     ntt: &Ntt,
     fri: FriSettings,
     ext_heights: &[usize],
-    mask_rng: &mut ZkRng,
-    salt_rng: &mut ZkRng,
+    zk: &mut ZkDraws<'_>,
 ) -> Result<(Commitment, Round)> {
-    let dim = <Challenge as p3_field::BasedVectorSpace<Val>>::DIMENSION;
-    let width = NUM_RANDOM_CODEWORDS + dim;
+    let width = random_width();
     for &h in ext_heights {
         crate::backend::check_hiding_budget(fri, h / 2)?;
     }
     let sizes: Vec<usize> = ext_heights.iter().map(|h| h * width).collect();
-    let draws = draw_split(gpu, mask_rng, &sizes)?;
+    let draws = zk.masks(gpu, &sizes)?;
     let mut ldes = Vec::with_capacity(ext_heights.len());
     for (buf, &h) in draws.into_iter().zip(ext_heights) {
         let dm = DeviceMatrix {
@@ -517,7 +577,11 @@ pub fn commit_random(
         };
         ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
     }
-    Round::commit(gpu, ldes, salt_rng)
+    debug_assert_eq!(
+        ldes.iter().map(|m| m.height).collect::<Vec<_>>(),
+        random_lde_heights(fri, ext_heights)
+    );
+    Round::commit_drawn(gpu, ldes, zk)
 }
 
 /// The first `cols` columns of the committed polynomial on the coset

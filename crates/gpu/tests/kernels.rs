@@ -139,6 +139,14 @@ fn zk_draws_match_the_host() {
 }
 
 #[test]
+fn draws_made_ahead_match_draws_made_when_needed() {
+    let Some(gpu) = gpu_or_skip("draws_made_ahead_match_draws_made_when_needed") else {
+        return;
+    };
+    assert_all(&[check::check_ahead(&gpu, 23).unwrap()]);
+}
+
+#[test]
 fn backend_commit_main_matches_cpu() {
     use cloak_gpu::{GpuBackend, TransferMode};
     use cloak_prover::config::{FriSettings, Val, ZkRandomness};

@@ -134,6 +134,9 @@ pub struct ProveOptions {
     pub exec: ExecConfig,
     /// Cycles per shard (at most 2^21).
     pub shard_cycles: u64,
+    /// Cycles of the first shard, if fewer than `shard_cycles`: the prover
+    /// waits for the first shard's traces, and a short one has them sooner.
+    pub first_shard_cycles: Option<u64>,
     /// The zero-knowledge randomness: `None` draws it from the OS (what
     /// private inputs need); a seed makes proofs reproducible.
     pub seed: Option<[u8; 32]>,
@@ -184,6 +187,7 @@ impl Default for ProveOptions {
         ProveOptions {
             exec: ExecConfig::default(),
             shard_cycles: DEFAULT_SHARD_CYCLES,
+            first_shard_cycles: None,
             seed: None,
             keep_commitments_bytes: DEFAULT_KEEP_COMMITMENTS_BYTES,
             pipeline: true,
@@ -406,6 +410,7 @@ impl MachineKeys {
         let cost = |event: &SyscallEvent| pricing.cost(event);
         let policy = ShardPolicy {
             max_cycles: opts.shard_cycles,
+            first_max_cycles: opts.first_shard_cycles,
             max_syscall_cost: pricing.budget(opts.shard_cycles),
             syscall_cost: &cost,
         };
@@ -636,6 +641,9 @@ impl MachineKeys {
             }
             .into());
         }
+        if opts.first_shard_cycles == Some(0) {
+            return Err(ZkvmError::BadShards("a first shard of 0 cycles".into()));
+        }
         let output = Executor::new(program, inputs.to_vec(), opts.exec.clone()).run()?;
         let claim = ExecutionClaim {
             digest: output.committed.map(|w| w.unwrap_or(0)),
@@ -758,24 +766,33 @@ impl MachineKeys {
                             // Fails only if the warm-up thread is gone; pass 2
                             // then makes the key itself.
                             let _ = warm_tx.send(w.tables);
+                            let tables = w.tables;
                             reused.push((keep && reuse_traces).then_some(w));
-                            emit(index, (staged, keep))?;
+                            emit(index, (staged, keep, tables))?;
                             t = Instant::now();
                             Ok(())
                         },
                     )
                 },
-                |backend, index, (staged, keep): (B::Staged, bool)| {
+                |backend, index, (staged, keep, tables): (B::Staged, bool, TableSet)| {
                     let zk = ZkRandomness::new(self.fri, seeds.of(index));
                     let c = Instant::now();
-                    let (commitment, data) = backend.commit_staged(&zk, staged)?;
+                    let (commitment, mut data) = backend.commit_staged(&zk, staged)?;
+                    let took = c.elapsed();
                     tracing::debug!(
                         target: PIPELINE,
                         shard = index,
-                        commit_ms = millis(c.elapsed()),
+                        commit_ms = millis(took),
                         "committed"
                     );
-                    Ok((commitment, keep.then_some(data), c.elapsed()))
+                    if !keep {
+                        return Ok((commitment, None, took));
+                    }
+                    // The proof's challenge-free work, while the backend
+                    // would otherwise wait for the next shard's traces.
+                    let pk = self.shard_pk(tables)?;
+                    backend.prove_ahead(&zk, &pk, &self.shard_airs_of(tables), &mut data)?;
+                    Ok((commitment, Some(data), took))
                 },
             );
             drop(warm_tx);

@@ -75,6 +75,20 @@ pub trait ProverBackend: Sync {
         committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError>;
 
+    /// Does now, for the coming proof of `committed`'s traces under `pk`
+    /// (with the same `zk`), the work no challenge depends on: pass 1 calls
+    /// it where the GPU would wait for the host's next traces, so pass 2
+    /// has less to do. The proof is the same bytes either way. Optional.
+    fn prove_ahead<A: ProvableAir>(
+        &self,
+        _zk: &ZkRandomness,
+        _pk: &ProvingKey,
+        _airs: &[A],
+        _committed: &mut Self::Committed,
+    ) -> Result<(), ProveError> {
+        Ok(())
+    }
+
     /// Does ahead what the first proof under `pk` would do once (the GPU
     /// generates and loads each table's kernels), so that proof does not
     /// wait for it. Optional: [`ProverBackend::prove`] does it anyway.

@@ -177,6 +177,7 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     for (i, n) in [1usize, 1000, 1 << 20, 37_000_000].into_iter().enumerate() {
         rep.push(check::check_zk_draws(gpu, s(90 + i as u64), n)?);
     }
+    rep.push(check::check_ahead(gpu, s(95))?);
     let t = Instant::now();
     for c in cloak_gpu::quotient_check::check_machine_quotients(gpu, &args.guests, s(70))? {
         rep.push(c);

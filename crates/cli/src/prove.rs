@@ -46,11 +46,6 @@ pub struct ProveArgs {
     /// with the shard size, not with the program's length (at most 2^21).
     #[arg(long, default_value_t = cloak_machine::zkvm::DEFAULT_SHARD_CYCLES)]
     shard_cycles: u64,
-    /// Cycles of the first shard, if fewer than `--shard-cycles` (the
-    /// prover starts once the first shard's traces are ready; default: as
-    /// `--shard-cycles`).
-    #[arg(long, value_name = "N")]
-    first_shard_cycles: Option<u64>,
     /// Memory (MiB, estimated) to spend keeping shards' pass-1 commitments
     /// for pass 2 instead of committing them again; 0 keeps only the last.
     /// Default: 4096 on the CPU; on the GPU, 40% of the device's memory.
@@ -449,9 +444,6 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
             max_memory_bytes: args.max_memory,
         },
         shard_cycles: args.shard_cycles,
-        first_shard_cycles: args
-            .first_shard_cycles
-            .or(ProveOptions::default().first_shard_cycles),
         seed: seed(args.insecure_seed.as_deref())?,
         keep_commitments_bytes: args.keep_commitments_mib.map_or_else(
             || prover.default_keep_bytes(),

@@ -23,8 +23,6 @@
 #   ahead    pass 2's challenge-free work done in pass 1 (default) against
 #            not (CLOAK_GPU_AHEAD=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes? Then a loop timeline
-#   firstshard a first shard of 2^16, 2^17 and 2^18 cycles against 2^19 on
-#            loop, fibonacci and json, alternating; then a loop timeline
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
@@ -193,24 +191,6 @@ PY
       RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak prove guests/bin/loop.elf --input u32:600000 \
         --backend gpu -o /tmp/ah.bin > "$OUT/ahead-timeline.txt" 2>&1
       echo "ahead timeline rc=$?: $(grep -c 'drew ahead' "$OUT/ahead-timeline.txt") shards drawn ahead; $(grep -E '^setup:' "$OUT/ahead-timeline.txt")"
-      ;;
-    firstshard)
-      # A shorter first shard (--first-shard-cycles 2^16, 2^17, 2^18) against
-      # shards all of 2^19, alternating, two rounds, on loop and fibonacci
-      # 4.2 M cycles and json.
-      for round in 1 2; do
-        for log in 19 16 17 18; do
-          for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
-            set -- $prog
-            timeout 90 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/fs.bin \
-              --first-shard-cycles $((1 << log)) > "$OUT/firstshard-$1-$log-$round.txt" 2>&1
-            echo "first shard 2^$log $1 #$round rc=$?: $(grep -E '^setup:' "$OUT/firstshard-$1-$log-$round.txt")"
-          done
-        done
-      done
-      RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak prove guests/bin/loop.elf --input u32:600000 \
-        --backend gpu -o /tmp/fs.bin --first-shard-cycles 131072 > "$OUT/firstshard-timeline.txt" 2>&1
-      echo "first shard timeline rc=$?"
       ;;
     workers)
       # One, two and three provers per GPU (CLOAK_GPU_WORKERS), alternating, on

@@ -134,9 +134,6 @@ pub struct ProveOptions {
     pub exec: ExecConfig,
     /// Cycles per shard (at most 2^21).
     pub shard_cycles: u64,
-    /// Cycles of the first shard, if fewer than `shard_cycles`: the prover
-    /// waits for the first shard's traces, and a short one has them sooner.
-    pub first_shard_cycles: Option<u64>,
     /// The zero-knowledge randomness: `None` draws it from the OS (what
     /// private inputs need); a seed makes proofs reproducible.
     pub seed: Option<[u8; 32]>,
@@ -187,7 +184,6 @@ impl Default for ProveOptions {
         ProveOptions {
             exec: ExecConfig::default(),
             shard_cycles: DEFAULT_SHARD_CYCLES,
-            first_shard_cycles: None,
             seed: None,
             keep_commitments_bytes: DEFAULT_KEEP_COMMITMENTS_BYTES,
             pipeline: true,
@@ -410,7 +406,6 @@ impl MachineKeys {
         let cost = |event: &SyscallEvent| pricing.cost(event);
         let policy = ShardPolicy {
             max_cycles: opts.shard_cycles,
-            first_max_cycles: opts.first_shard_cycles,
             max_syscall_cost: pricing.budget(opts.shard_cycles),
             syscall_cost: &cost,
         };
@@ -640,9 +635,6 @@ impl MachineKeys {
                 max: MAX_SHARD_CYCLES,
             }
             .into());
-        }
-        if opts.first_shard_cycles == Some(0) {
-            return Err(ZkvmError::BadShards("a first shard of 0 cycles".into()));
         }
         let output = Executor::new(program, inputs.to_vec(), opts.exec.clone()).run()?;
         let claim = ExecutionClaim {

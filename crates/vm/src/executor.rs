@@ -33,9 +33,6 @@ pub struct ExecConfig {
 pub struct ShardPolicy<'a> {
     /// At most this many cycles per shard (0 counts as 1).
     pub max_cycles: u64,
-    /// At most this many in the first shard, if fewer (0 counts as 1): a
-    /// short first shard reaches the prover sooner.
-    pub first_max_cycles: Option<u64>,
     /// Close the shard right after the syscall that brings its syscalls' total
     /// cost to this or more (a single syscall still fits any shard).
     pub max_syscall_cost: u64,
@@ -48,7 +45,6 @@ impl ShardPolicy<'static> {
     pub fn cycles(max_cycles: u64) -> Self {
         ShardPolicy {
             max_cycles,
-            first_max_cycles: None,
             max_syscall_cost: u64::MAX,
             syscall_cost: &|_| 0,
         }
@@ -183,8 +179,7 @@ impl<'p> Executor<'p> {
     }
 
     /// Tracing mode with shards cut by `policy`: after at most
-    /// `policy.max_cycles` cycles (`policy.first_max_cycles` in the first
-    /// shard, if fewer), or right after the syscall that brings the
+    /// `policy.max_cycles` cycles, or right after the syscall that brings the
     /// shard's syscall cost to `policy.max_syscall_cost` or more, whichever
     /// comes first. Otherwise as [`Self::run_traced`], but `on_shard` may
     /// also take the record without copying it ([`Shard::move_into`]).
@@ -211,16 +206,8 @@ impl<'p> Executor<'p> {
             first_touch: Vec::new(),
             shard_start_ts: 0,
         };
-        let first_cycles = policy
-            .first_max_cycles
-            .map_or(shard_cycles, |c| c.clamp(1, shard_cycles));
         loop {
-            let cycles = if tracer.shard.index == 0 {
-                first_cycles
-            } else {
-                shard_cycles
-            };
-            let shard_end = limit.min(self.clk.saturating_add(cycles));
+            let shard_end = limit.min(self.clk.saturating_add(shard_cycles));
             tracer.shard_start_ts = timestamp(self.clk, Position::Rs1);
             tracer.shard.start = self.boundary();
             self.tracer = Some(tracer);

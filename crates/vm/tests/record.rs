@@ -4,7 +4,7 @@
 //! change what is recorded.
 
 use cloak_vm::record::{timestamp, Position};
-use cloak_vm::{ExecConfig, Executor, Opcode, Program, Shard, ShardPolicy};
+use cloak_vm::{ExecConfig, Executor, Opcode, Program, Shard};
 use std::collections::HashMap;
 
 fn guest(name: &str) -> Program {
@@ -192,7 +192,7 @@ fn cycle_limit_applies_in_tracing_mode() {
 
 #[test]
 fn syscall_cost_cuts_shards_after_the_call_that_reaches_the_budget() {
-    use cloak_vm::{syscall, SyscallEvent};
+    use cloak_vm::{syscall, ShardPolicy, SyscallEvent};
     let p = guest("keccak256");
     let inputs = vec![[&3000u64.to_le_bytes()[..], &[9u8; 3000]].concat()];
     let (_, whole, final_mem) = trace(&p, inputs.clone(), u64::MAX);
@@ -208,7 +208,6 @@ fn syscall_cost_cuts_shards_after_the_call_that_reaches_the_budget() {
     let cost = |e: &SyscallEvent| u64::from(e.code == syscall::KECCAK_PERMUTE);
     let policy = ShardPolicy {
         max_cycles: u64::MAX,
-        first_max_cycles: None,
         max_syscall_cost: 3,
         syscall_cost: &cost,
     };
@@ -286,7 +285,7 @@ fn shards_taken_by_moving_equal_copied_ones() {
     let mut moved: Vec<Shard> = Vec::new();
     let mut spare: Vec<Shard> = Vec::new();
     let out2 = e
-        .run_traced_with(&ShardPolicy::cycles(700), |shard| {
+        .run_traced_with(&cloak_vm::ShardPolicy::cycles(700), |shard| {
             // Every other shard recycles the buffers of the one before last.
             let mut taken = match spare.pop() {
                 Some(used) => used,
@@ -302,34 +301,4 @@ fn shards_taken_by_moving_equal_copied_ones() {
         .unwrap();
     assert_eq!(out2.cycles, out.cycles);
     assert_eq!(moved, copied);
-}
-
-#[test]
-fn a_shorter_first_shard_shortens_only_the_first() {
-    let p = guest("fibonacci");
-    let inputs = vec![10_000u32.to_le_bytes().to_vec()];
-    let (out, uniform, _) = trace(&p, inputs.clone(), 3000);
-    let policy = ShardPolicy {
-        first_max_cycles: Some(700),
-        ..ShardPolicy::cycles(3000)
-    };
-    let mut e = Executor::new(&p, inputs, ExecConfig::default());
-    let mut shards = Vec::new();
-    let out2 = e
-        .run_traced_with(&policy, |s| {
-            shards.push(s.clone());
-            Ok::<(), cloak_vm::ExecError>(())
-        })
-        .unwrap();
-    assert_eq!(out, out2);
-    check_record(&p, &shards);
-    assert_eq!(shards[0].cpu.len(), 700);
-    assert!(shards[1..shards.len() - 1]
-        .iter()
-        .all(|s| s.cpu.len() == 3000));
-    // The same cycles, cut 700 later after the first shard.
-    let total = |s: &[Shard]| s.iter().map(|s| s.cpu.len()).sum::<usize>();
-    assert_eq!(total(&shards), total(&uniform));
-    assert_eq!(shards[1].start.clk, 700);
-    assert_eq!(shards.last().unwrap().end, uniform.last().unwrap().end);
 }

@@ -5,8 +5,8 @@
 // `word >> 1`, kept if below p (its Montgomery word, as p3-monty-31 samples).
 //
 // Over a window of the keystream starting at absolute word `first`, cut
-// into segments of `seg` words (one thread each): zk_count counts each
-// segment's accepted words, the scan below turns the counts into offsets
+// into its ChaCha20 blocks (one thread each; the first block's words before
+// `first` are skipped): zk_count counts each block's accepted words, the scan below turns the counts into offsets
 // and the total, zk_scatter writes each accepted word to its draw index
 // below n and reports where the n-th one ended. Threads share nothing, so
 // the host emulation (emu/) runs them exactly.
@@ -48,32 +48,34 @@ __device__ __forceinline__ void zk_block(const zk_key& key, u64 counter, u32 out
     for (int i = 0; i < 16; i++) out[i] = x[i] + s[i];
 }
 
-// Walks words [first + t*seg, first + (t+1)*seg) of the keystream, calling
-// f(relative word index, candidate) for each; f returns false to stop.
+// Walks the words of keystream block `first / 16 + t` that are at or past
+// `first`, calling f(word - first, candidate) for each in order; f returns
+// false to stop. A thread takes one whole block, indexed by constants, so
+// the block stays in registers: a segment that straddled two blocks was
+// indexed by the word and kept in local memory.
 template <class F>
-__device__ __forceinline__ void zk_walk(const zk_key& key, u64 first, u64 t, u32 seg, F f) {
-    u64 w = first + t * seg, end = w + seg;
+__device__ __forceinline__ void zk_walk(const zk_key& key, u64 first, u64 t, F f) {
+    const u64 b = (first >> 4) + t;
     u32 buf[16];
-    u64 have = ~0ull;
-    for (; w < end; w++) {
-        u64 b = w >> 4;
-        if (b != have) {
-            zk_block(key, b, buf);
-            have = b;
-        }
-        if (!f(w - first, buf[w & 15] >> 1)) return;
+    zk_block(key, b, buf);
+    const u64 w0 = b << 4;
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        const u64 w = w0 + j;
+        if (w < first) continue;
+        if (!f(w - first, buf[j] >> 1)) return;
     }
 }
 
 #define ZK_KEY_PARAMS u32 k0, u32 k1, u32 k2, u32 k3, u32 k4, u32 k5, u32 k6, u32 k7, u64 stream
 #define ZK_KEY {{k0, k1, k2, k3, k4, k5, k6, k7}, stream}
 
-extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 seg, u32* counts) {
+extern "C" __global__ void zk_count(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32* counts) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= n_segs) return;
     zk_key key = ZK_KEY;
     u32 c = 0;
-    zk_walk(key, first, t, seg, [&](u64, u32 x) {
+    zk_walk(key, first, t, [&](u64, u32 x) {
         c += x < KB_P ? 1u : 0u;
         return true;
     });
@@ -161,16 +163,27 @@ extern "C" __global__ void zk_spread_counts(const u32* __restrict__ counts, u64 
     zk_group_spread(counts, n, group_offsets, offsets);
 }
 
+// Threads a block of zk_scatter (the launch's block size): each stages its
+// block's up to 16 draws in shared memory.
+#define ZK_SCATTER_BLOCK 128
+
 // draws[i] for i < n; end[0] = the window-relative index just past the
 // n-th accepted word (written by the one thread that holds it).
-extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 seg,
+//
+// On the device a block's draws are staged in shared memory and written
+// out by consecutive threads to consecutive indices: written by each
+// thread where it found them, every store of a warp touched 32 lines, and
+// the scatter took twice the count's time. The host emulation runs threads
+// one after another, so it writes them directly (the same values).
+extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
                                       const u64* offsets, u64 n, u32* draws, u64* end) {
-    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    const u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    zk_key key = ZK_KEY;
+#ifdef CLOAK_EMU
     if (t >= n_segs) return;
     u64 i = offsets[t];
     if (i >= n) return;
-    zk_key key = ZK_KEY;
-    zk_walk(key, first, t, seg, [&](u64 rel, u32 x) {
+    zk_walk(key, first, t, [&](u64 rel, u32 x) {
         if (x >= KB_P) return true;
         draws[i] = x;
         if (i == n - 1) {
@@ -180,6 +193,32 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs, u32 
         i++;
         return true;
     });
+#else
+    __shared__ u32 staged[ZK_SCATTER_BLOCK * 16];
+    __shared__ u64 block_end;
+    const u64 t0 = (u64)blockIdx.x * blockDim.x;
+    const u64 base = offsets[t0];
+    const u64 i = t < n_segs ? offsets[t] : n;
+    u64 c = 0;
+    if (i < n) {
+        zk_walk(key, first, t, [&](u64 rel, u32 x) {
+            if (x >= KB_P) return true;
+            staged[i - base + c] = x;
+            c++;
+            if (i + c == n) {
+                end[0] = rel + 1;
+                return false;
+            }
+            return true;
+        });
+    }
+    // The block's draws end where its last segment's do.
+    const u64 last = t0 + blockDim.x - 1 < n_segs ? t0 + blockDim.x - 1 : n_segs - 1;
+    if (t == last) block_end = i + c;
+    __syncthreads();
+    const u64 stop = block_end < n ? block_end : n;
+    for (u64 k = base + threadIdx.x; k < stop; k += blockDim.x) draws[k] = staged[k - base];
+#endif
 }
 
 // The hiding PCS's randomized trace (`HidingFriPcs::commit`): trace h x w

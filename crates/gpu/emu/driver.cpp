@@ -198,15 +198,14 @@ int main() {
         u64 words = rd();
         words |= (u64)rd() << 32;
         // Mirrors zkrng::draw_on_device (one window, no retry: the caller
-        // sizes it), with its segments of 16 words and its scan in levels.
-        const u32 seg = 16;
-        u64 n_segs = (words + seg - 1) / seg;
+        // sizes it), with a thread a ChaCha20 block and its scan in levels.
+        u64 n_segs = (words + (first & 15) + 15) / 16;
         std::vector<u32> counts(n_segs, 0xffffffffu);
         std::vector<u64> offsets(n_segs, ~0ull);
         u64 total = 0, end = ~0ull;
         u32 grid = (u32)((n_segs + 127) / 128);
         emu_launch(grid, 128, 1, [&] {
-            zk_count(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs, seg,
+            zk_count(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs,
                      counts.data());
         });
         auto groups_grid = [](u64 len) {
@@ -246,7 +245,7 @@ int main() {
         end = 0;
         std::vector<u32> draws(n, 0xffffffffu);
         emu_launch(grid, 128, 1, [&] {
-            zk_scatter(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs, seg,
+            zk_scatter(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n_segs,
                        offsets.data(), n, draws.data(), &end);
         });
         u32 t2[2] = {(u32)total, (u32)(total >> 32)};

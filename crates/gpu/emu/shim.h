@@ -4,6 +4,9 @@
 // index order. That is exact for these kernels: hash_rows only shares what
 // thread 0 writes first, and ntt_dif_pass is run with blockDim.y = 1, where
 // each thread touches only its own shared-memory column.
+// Kernels whose threads share work through shared memory keep a path for
+// the emulation under this macro (zk_scatter).
+#define CLOAK_EMU 1
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

@@ -16,8 +16,6 @@
 #   quotient each table's quotient kernel timed (Nsight Compute) over a
 #            one-shard loop proof with the kernels cut into parts of at
 #            most N nodes (CLOAK_QUOTIENT_PART_NODES), same seed: same bytes?
-#   zkseg    loop 4.2 M profiled with 16, 32, 64 and 256 keystream words a
-#            thread in the zero-knowledge draws, same seed: same bytes?
 #   ab       the previous binary (.dev/old/cloak) against this one on loop
 #            and fibonacci 4.2 M, alternating, same seed: same bytes?
 #   ahead    pass 2's challenge-free work done in pass 1 (default) against
@@ -143,17 +141,6 @@ print("  total %.2f ms over %d launches; on 2^19+ points: %s" % (tot, len(by), "
 PY
       done
       ;;
-    zkseg)
-      # The zero-knowledge draws' keystream words per thread
-      # (CLOAK_ZK_SEG_WORDS), profiled on loop 4.2 M, same seed: same bytes?
-      for seg in 16 32 64 256; do
-        CLOAK_ZK_SEG_WORDS=$seg CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" \
-          --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
-          > "$OUT/zkseg-$seg.txt" 2>&1
-        echo "seg $seg rc=$?: $(sha256sum < /tmp/loop.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/zkseg-$seg.txt")"
-        grep -E "zk draws|random polynomial" "$OUT/zkseg-$seg.txt"
-      done
-      ;;
     ab)
       # The previous binary (.dev/old/cloak) against this one, alternating,
       # on loop and fibonacci at 4.2 M cycles, same seed: same proof bytes?
@@ -269,11 +256,12 @@ PY
     ncu)
       # Every kernel's time (Nsight Compute, clocks left alone) over one
       # 2^19-cycle shard of loop, summed per kernel name.
+      # NCU_BIN picks another binary (its files tagged NCU_TAG).
       ncu --clock-control none --metrics gpu__time_duration.sum --csv \
-        .dev/cloak prove guests/bin/loop.elf --input u32:70000 --backend gpu -o /tmp/ncu.bin \
-        > "$OUT/ncu.csv" 2> "$OUT/ncu.log"
-      echo "ncu rc=$?"
-      python3 - "$OUT/ncu.csv" <<'PY'
+        "${NCU_BIN:-.dev/cloak}" prove guests/bin/loop.elf --input u32:70000 --backend gpu -o /tmp/ncu.bin \
+        > "$OUT/ncu${NCU_TAG:-}.csv" 2> "$OUT/ncu${NCU_TAG:-}.log"
+      echo "ncu ${NCU_TAG:-} rc=$?"
+      python3 - "$OUT/ncu${NCU_TAG:-}.csv" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 head = rows[0]; k = head.index("Kernel Name"); v = head.index("Metric Value"); u = head.index("Metric Unit")

@@ -139,22 +139,10 @@ impl Samples {
     }
 }
 
-/// Keystream words per thread of the device draws (one ChaCha20 block).
-/// A thread writes its accepted words one after another; with short
-/// segments, the lines a warp writes fill up while they are still in L2
-/// (at 256 words, 16 blocks, the partly written lines of all the threads
-/// outgrew it, and the scatter ran five times slower than the count). Of
-/// 16, 32, 64 and 256 words, 16 drew fastest on an H100 (BENCHMARKS.md).
-/// `CLOAK_ZK_SEG_WORDS` overrides it, for comparing.
-const DEVICE_SEG_WORDS: u32 = 16;
-
-fn device_seg_words() -> u32 {
-    std::env::var("CLOAK_ZK_SEG_WORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&w: &u32| (1..=4096).contains(&w))
-        .unwrap_or(DEVICE_SEG_WORDS)
-}
+/// Threads a block of the count and the scatter: the scatter stages a
+/// block's draws in shared memory sized for this many (`cuda/zkrng.cu`'s
+/// `ZK_SCATTER_BLOCK`).
+const SCATTER_BLOCK: u64 = 128;
 /// Values per thread of each level of the scan (cuda/zkrng.cu's `ZK_SCAN_GROUP`).
 const SCAN_GROUP: u64 = 32;
 
@@ -265,26 +253,22 @@ pub fn draw_on_device(
     let (k, stream) = key_words(rng);
     let count = gpu.function("zkrng", zkrng_source, "zk_count")?;
     let scatter = gpu.function("zkrng", zkrng_source, "zk_scatter")?;
-    let seg = device_seg_words();
     // About 1 word in 128 is rejected; 1/32 spare covers any real stream
     // (a short window is retried twice as long).
     let mut words = (n + n / 32 + 64) as u64;
     loop {
-        let n_segs = words.div_ceil(seg as u64);
+        // One thread a ChaCha20 block, from the block holding word `first`.
+        let n_segs = (words + (first & 15)).div_ceil(16);
         let mut counts = gpu.alloc_u32(n_segs as usize)?;
         let mut offsets = gpu.alloc_u64(n_segs as usize)?;
         // [total accepted in the window, end of the n-th draw]
         let mut result = gpu.zeros::<u64>(2)?;
-        let grid = LaunchConfig::grid(n_segs.div_ceil(128) as u32, 128);
+        let grid = LaunchConfig::grid(n_segs.div_ceil(SCATTER_BLOCK) as u32, SCATTER_BLOCK as u32);
         let mut l = gpu.stream().launch_builder(&count);
         for w in &k {
             l.arg(w);
         }
-        l.arg(&stream)
-            .arg(&first)
-            .arg(&n_segs)
-            .arg(&seg)
-            .arg(&mut counts);
+        l.arg(&stream).arg(&first).arg(&n_segs).arg(&mut counts);
         // SAFETY: counts holds n_segs words.
         unsafe { l.launch(grid) }?;
         exclusive_offsets(
@@ -305,7 +289,6 @@ pub fn draw_on_device(
         l.arg(&stream)
             .arg(&first)
             .arg(&n_segs)
-            .arg(&seg)
             .arg(&offsets)
             .arg(&n64)
             .arg(&mut draws)

@@ -501,6 +501,20 @@ where
     }
 }
 
+/// `flag * v` without a multiplication where `flag` is 0 or 1, as on every
+/// row trace generation makes (exact for any `flag`, as tests that tamper
+/// with flags need): the helpers below are mostly such products.
+#[inline(always)]
+fn times<F: Field>(flag: F, v: F) -> F {
+    if flag == F::ZERO {
+        F::ZERO
+    } else if flag == F::ONE {
+        v
+    } else {
+        flag * v
+    }
+}
+
 /// Computes a CPU row's degree-2 helper columns (`SEL` to `NEXT_PC`,
 /// `NEW_SEL` and `ADDR_HI_SCALED`; `ENDS` needs the next row, see
 /// [`fill_ends`]) from its other columns, exactly as [`CpuAir`] pins them.
@@ -510,20 +524,20 @@ pub fn fill_derived<F: Field>(row: &mut [F]) {
     let c = |v: u32| F::from_u32(v);
     let (bit0, bit1) = (row[ADDR_BIT0], row[ADDR_BIT1]);
     let (prev_lo, prev_hi) = (row[MEM_PREV_LO], row[MEM_PREV_HI]);
-    row[SEL] = prev_lo + bit1 * (prev_hi - prev_lo);
-    row[BYTE] = row[Q0] + bit0 * (row[Q1] - row[Q0]);
+    row[SEL] = prev_lo + times(bit1, prev_hi - prev_lo);
+    row[BYTE] = row[Q0] + times(bit0, row[Q1] - row[Q0]);
     row[NEW_SEL] =
-        (F::ONE - bit0) * (row[R0] + row[Q1] * c(256)) + bit0 * (row[Q0] + row[R0] * c(256));
-    row[STORED] = row[f::SB] * row[NEW_SEL] + row[f::SH] * row[C_LO];
-    row[HI_HIT] = (row[f::SB] + row[f::SH]) * bit1;
-    row[COND] = row[f::BRANCH_EQ] * row[EQ] + row[f::BRANCH_LT] * row[A_LO];
+        times(F::ONE - bit0, row[R0] + row[Q1] * c(256)) + times(bit0, row[Q0] + row[R0] * c(256));
+    row[STORED] = times(row[f::SB], row[NEW_SEL]) + times(row[f::SH], row[C_LO]);
+    row[HI_HIT] = times(bit1, row[f::SB] + row[f::SH]);
+    row[COND] = times(row[f::BRANCH_EQ], row[EQ]) + times(row[f::BRANCH_LT], row[A_LO]);
     let is_mem = (f::LB..=f::SW).fold(F::ZERO, |acc, k| acc + row[k]);
-    row[ADDR_HI_SCALED] = row[ADDR_HI] * (is_mem * c(2) + row[f::JALR] * c(4));
+    row[ADDR_HI_SCALED] = row[ADDR_HI] * (is_mem.double() + row[f::JALR].double().double());
     let fallthrough = row[f::PC] + c(4);
-    let jalr_target = row[ADDR_W] * c(4) + bit1 * c(2) + row[ADDR_HI] * c(1 << 16);
+    let jalr_target = row[ADDR_W].double().double() + bit1.double() + row[ADDR_HI] * c(1 << 16);
     row[NEXT_PC] = fallthrough
-        + (row[TAKEN] + row[f::JAL]) * (row[f::TARGET] - fallthrough)
-        + row[f::JALR] * (jalr_target - fallthrough);
+        + times(row[TAKEN] + row[f::JAL], row[f::TARGET] - fallthrough)
+        + times(row[f::JALR], jalr_target - fallthrough);
 }
 
 /// Fills the `ENDS` column of a row-major CPU trace: 1 on the last real row.

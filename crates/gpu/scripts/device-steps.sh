@@ -17,7 +17,7 @@
 #            one-shard loop proof with the kernels cut into parts of at
 #            most N nodes (CLOAK_QUOTIENT_PART_NODES), same seed: same bytes?
 #   ab       the previous binary (.dev/old/cloak) against this one on loop
-#            and fibonacci 4.2 M, alternating, same seed: same bytes?
+#            and fibonacci 4.2 M and json, alternating, same seed: same bytes?
 #   ahead    pass 2's challenge-free work done in pass 1 (default) against
 #            not (CLOAK_GPU_AHEAD=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes? Then a loop timeline
@@ -143,14 +143,15 @@ PY
       ;;
     ab)
       # The previous binary (.dev/old/cloak) against this one, alternating,
-      # on loop and fibonacci at 4.2 M cycles, same seed: same proof bytes?
+      # on loop and fibonacci at 4.2 M cycles and json, same seed: same
+      # proof bytes?
       for round in 1 2; do
         for bin in old new; do
           exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
-          for prog in "loop u32:600000" "fibonacci u32:700000"; do
+          for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
             set -- $prog
             rm -f /tmp/ab.bin  # a failed run must not hash the previous proof
-            timeout 60 $exe prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ab.bin \
+            timeout 90 $exe prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ab.bin \
               --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
               > "$OUT/ab-$bin-$1-$round.txt" 2>&1
             echo "$bin $1 #$round rc=$?: $(sha256sum < /tmp/ab.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/ab-$bin-$1-$round.txt")"

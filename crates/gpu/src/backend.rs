@@ -275,7 +275,8 @@ const AHEAD_SHARE_OF_MEMORY: u64 = 8;
 
 impl GpuBackend {
     /// [`ProverBackend::prove_ahead`], with the GPU's errors: `Ok(false)`
-    /// where there is nothing to do it for or no budget left.
+    /// where there is nothing to do it for, no budget left, or drawing
+    /// failed (logged; `committed` is then as it was).
     pub fn prove_ahead_on_gpu<A: ProvableAir>(
         &self,
         zk: &ZkRandomness,
@@ -296,19 +297,31 @@ impl GpuBackend {
             return Ok(false);
         };
         let start = Instant::now();
-        let ahead = plan.draw(
-            &self.gpu,
-            &self.ntt,
-            &mut committed.mask_rng,
-            &mut committed.salt_rng,
-        )?;
-        committed.ahead = Some(ahead.with_reservation(reserved));
-        tracing::debug!(
-            target: "cloak::pipeline",
-            ms = start.elapsed().as_secs_f64() * 1e3,
-            "drew ahead"
+        // From copies of the streams, kept only if all of it succeeds: work
+        // ahead that fails (the device short of memory, say) leaves pass 2
+        // to draw as it would have.
+        let (mut masks, mut salts) = (
+            crate::zkrng::fork(&committed.mask_rng),
+            crate::zkrng::fork(&committed.salt_rng),
         );
-        Ok(true)
+        match plan.draw(&self.gpu, &self.ntt, &mut masks, &mut salts) {
+            Ok(ahead) => {
+                committed.ahead = Some(ahead.with_reservation(reserved));
+                (committed.mask_rng, committed.salt_rng) = (masks, salts);
+                tracing::debug!(
+                    target: "cloak::pipeline",
+                    ms = start.elapsed().as_secs_f64() * 1e3,
+                    "drew ahead"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "gpu: pass 2's draws left for pass 2: drawing them ahead failed: {e}"
+                );
+                Ok(false)
+            }
+        }
     }
 }
 

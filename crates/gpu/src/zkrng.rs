@@ -21,7 +21,7 @@ const CHUNK_WORDS: usize = 1 << 16;
 /// A generator on the same key and stream as `rng` (its position is set by
 /// the caller). ChaCha20Rng is not `Clone`; its key, stream and position are
 /// its whole state.
-fn fork(rng: &ZkRng) -> ZkRng {
+pub(crate) fn fork(rng: &ZkRng) -> ZkRng {
     let mut r = <ZkRng as rand::SeedableRng>::from_seed(rng.get_seed());
     r.set_stream(rng.get_stream());
     r.set_word_pos(rng.get_word_pos());

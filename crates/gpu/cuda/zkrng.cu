@@ -8,8 +8,9 @@
 // into its ChaCha20 blocks (one thread each; the first block's words before
 // `first` are skipped): zk_count counts each block's accepted words, the scan below turns the counts into offsets
 // and the total, zk_scatter writes each accepted word to its draw index
-// below n and reports where the n-th one ended. Threads share nothing, so
-// the host emulation (emu/) runs them exactly.
+// below n and reports where the n-th one ended. Threads share nothing but
+// zk_scatter's staging in shared memory, which the host emulation (emu/,
+// threads one after another) replaces by direct writes.
 
 __device__ __forceinline__ u32 zk_rotl(u32 x, int n) { return (x << n) | (x >> (32 - n)); }
 

@@ -183,6 +183,12 @@ impl Ahead {
         self._reserved = Some(reserved);
         self
     }
+
+    /// The draws, the random commitment, and the reservation to hold until
+    /// they are dropped.
+    pub fn into_parts(self) -> (DrawnAhead, (Commitment, Round), Option<Reserved>) {
+        (self.drawn, self.random, self._reserved)
+    }
 }
 
 /// Device memory that work done ahead may hold at once, shared by a

@@ -268,7 +268,7 @@ impl GpuBackend {
 
 /// The work done ahead may hold an eighth of the device's memory: about 1.2 GB
 /// a full shard of 2^19 cycles, so pass 1 does it for the first few shards
-/// of a long execution (pass 2 takes their memory back as it goes), while
+/// of a long execution (each shard's proof gives its share back), while
 /// the main commitments pass 1 keeps (`default_keep_bytes`, two fifths)
 /// and pass 2's own work keep the rest.
 const AHEAD_SHARE_OF_MEMORY: u64 = 8;
@@ -290,10 +290,18 @@ impl GpuBackend {
         if !self.full_prove || committed.ahead.is_some() {
             return Ok(false);
         }
-        let fri = zk.fri;
         let heights: Vec<usize> = committed.traces.iter().map(|t| t.height).collect();
-        let plan = crate::prove::ahead_plan(fri, pk, airs, &heights)?;
-        let Some(reserved) = budget.reserve(plan.bytes()?) else {
+        let plan = crate::prove::ahead_plan(zk.fri, pk, airs, &heights, &self.kernels)
+            .and_then(|plan| Ok((plan.bytes()?, plan)));
+        let (bytes, plan) = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                // Pass 2 meets the same shapes, and reports what is wrong.
+                tracing::warn!("gpu: no work ahead for these tables: {e}");
+                return Ok(false);
+            }
+        };
+        let Some(reserved) = budget.reserve(bytes) else {
             return Ok(false);
         };
         let start = Instant::now();

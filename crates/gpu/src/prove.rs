@@ -130,7 +130,14 @@ pub struct TableKernels {
 #[derive(Default)]
 pub struct KernelCache {
     map: std::sync::Mutex<std::collections::HashMap<(u64, usize), std::sync::Arc<TableKernels>>>,
+    /// Each table's log2 quotient chunks by `(proving key, log2 heights)`:
+    /// derived from the AIRs' symbolic constraints, as costly to remake for
+    /// every proof (and every proof's work ahead).
+    log_chunks: std::sync::Mutex<std::collections::HashMap<LogChunksKey, Vec<usize>>>,
 }
+
+/// A proving key's id and its tables' log2 heights.
+type LogChunksKey = (u64, Vec<usize>);
 
 /// Entries kept before the cache starts over (keys are made per table set
 /// and per service program; a few hundred tables in all).
@@ -276,7 +283,7 @@ pub fn prove_on_gpu<A: ProvableAir>(
             "the preprocessed round is missing or not expected".into(),
         ));
     }
-    let log_chunks = log_quotient_chunks(pk, airs, &log_degrees);
+    let log_chunks = kernels.log_quotient_chunks(pk, airs, &log_degrees);
 
     let shape = BatchShape {
         trace_widths: airs.iter().map(|a| a.width()).collect(),
@@ -330,6 +337,28 @@ pub fn prove_on_gpu<A: ProvableAir>(
     }
 }
 
+impl KernelCache {
+    /// [`log_quotient_chunks`], made once per key and heights.
+    fn log_quotient_chunks<A: ProvableAir>(
+        &self,
+        pk: &ProvingKey,
+        airs: &[A],
+        log_degrees: &[usize],
+    ) -> Vec<usize> {
+        let key = (pk.id(), log_degrees.to_vec());
+        if let Some(v) = self.log_chunks.lock().expect("cache poisoned").get(&key) {
+            return v.clone();
+        }
+        let v = log_quotient_chunks(pk, airs, log_degrees);
+        let mut map = self.log_chunks.lock().expect("cache poisoned");
+        if map.len() >= KERNEL_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, v.clone());
+        v
+    }
+}
+
 /// Each table's log2 of its quotient chunks (before the zero-knowledge
 /// doubling), as p3-batch-stark computes it.
 fn log_quotient_chunks<A: ProvableAir>(
@@ -378,6 +407,7 @@ pub fn ahead_plan<A: ProvableAir>(
     pk: &ProvingKey,
     airs: &[A],
     heights: &[usize],
+    kernels: &KernelCache,
 ) -> Result<AheadPlan> {
     let lookups = &pk.common().lookups;
     if heights.len() != airs.len() || lookups.len() != airs.len() {
@@ -392,7 +422,7 @@ pub fn ahead_plan<A: ProvableAir>(
         .iter()
         .map(|h| h.trailing_zeros() as usize)
         .collect();
-    let log_chunks = log_quotient_chunks(pk, airs, &log_degrees);
+    let log_chunks = kernels.log_quotient_chunks(pk, airs, &log_degrees);
     Ok(AheadPlan {
         // A table with lookups has one LogUp column per lookup and the
         // running sum, of 4 words each (`TableConstraints::permutation_width`).
@@ -471,9 +501,10 @@ impl<A: ProvableAir> Ctx<'_, A> {
         };
         // The rest of the proof's draws: made in pass 1 (and checked to be
         // for these shapes as they are taken), or now.
-        let (mut drawn, random_ahead) = match ahead {
-            Some(a) => (Some(a.drawn), Some(a.random)),
-            None => (None, None),
+        // The reservation is held until the proof is done with them.
+        let (mut drawn, random_ahead, _reserved) = match ahead.map(Ahead::into_parts) {
+            Some((drawn, random, reserved)) => (Some(drawn), Some(random), reserved),
+            None => (None, None, None),
         };
         let mut zk = match drawn.as_mut() {
             Some(d) => ZkDraws::Ahead(d),

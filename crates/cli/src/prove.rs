@@ -187,13 +187,15 @@ impl Backend {
     }
 }
 
-/// Provers per GPU: two shards' commitments and proofs run at once on each
-/// device, each prover on its own streams, so that one's small,
-/// latency-bound launches overlap the other's work. Two made json about
-/// 10% and fibonacci 6% faster on an H100 than one (loop within noise),
-/// with the same proof bytes and 3 GiB more GPU memory (BENCHMARKS.md,
-/// stop 18). `CLOAK_GPU_WORKERS` overrides it.
-const DEFAULT_WORKERS_PER_GPU: usize = 2;
+/// Provers per GPU: three shards' commitments and proofs run at once on
+/// each device, each prover on its own streams, so that one's small,
+/// latency-bound launches overlap the others' work. Two made json about
+/// 10% and fibonacci 6% faster on an H100 than one (stop 18); since pass 1
+/// also does pass 2's challenge-free work, three beat two by about 5% on
+/// loop and fibonacci and 2% on json (BENCHMARKS.md, stop 22), with the
+/// same proof bytes and about 2.5 GiB more GPU memory. `CLOAK_GPU_WORKERS`
+/// overrides it.
+const DEFAULT_WORKERS_PER_GPU: usize = 3;
 
 fn workers_per_gpu() -> Result<usize> {
     match std::env::var("CLOAK_GPU_WORKERS") {

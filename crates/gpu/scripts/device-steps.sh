@@ -54,6 +54,28 @@ export CLOAK_CUBIN_CACHE=${CLOAK_CUBIN_CACHE:-$PWD/.cubin-cache}
   nproc
 } | tee "$OUT/machine.txt"
 LOOP_4M=(prove guests/bin/loop.elf --input u32:600000 --backend gpu -o /tmp/loop.bin)
+# Loop and fibonacci at 4.2 M cycles and json, proven with environment
+# variable $2 set to each of $3..., alternating, two rounds, same seed (same
+# bytes?); files and lines tagged $1.
+seeded_by_env() {
+  local tag=$1 var=$2 v prog name input round f
+  shift 2
+  local values=("$@")
+  for round in 1 2; do
+    for v in "${values[@]}"; do
+      for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
+        name=${prog%% *} input=${prog#* }
+        f="$OUT/$tag-$v-$name-$round.txt"
+        rm -f /tmp/env.bin  # a failed run must not hash the previous proof
+        env "$var=$v" timeout 90 .dev/cloak prove "guests/bin/$name.elf" --input "$input" \
+          --backend gpu -o /tmp/env.bin \
+          --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+          > "$f" 2>&1
+        echo "$tag $v $name #$round rc=$?: $(sha256sum < /tmp/env.bin | cut -c1-16) $(grep -E '^setup:' "$f") $(grep -E '^peak GPU' "$f")"
+      done
+    done
+  done
+}
 for step in "$@"; do
   s=$(date +%s)
   case $step in
@@ -160,42 +182,16 @@ PY
       done
       ;;
     ahead)
-      # Pass 2's challenge-free work done in pass 1 (default) against not
-      # (CLOAK_GPU_AHEAD=0), same binary, alternating, same seed: same bytes?
-      for round in 1 2; do
-        for mode in off on; do
-          flag=1; [ $mode = off ] && flag=0
-          for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
-            set -- $prog
-            rm -f /tmp/ah.bin  # a failed run must not hash the previous proof
-            CLOAK_GPU_AHEAD=$flag timeout 90 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu \
-              -o /tmp/ah.bin \
-              --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
-              > "$OUT/ahead-$mode-$1-$round.txt" 2>&1
-            echo "ahead $mode $1 #$round rc=$?: $(sha256sum < /tmp/ah.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/ahead-$mode-$1-$round.txt") $(grep -E '^peak GPU' "$OUT/ahead-$mode-$1-$round.txt")"
-          done
-        done
-      done
+      # Pass 2's challenge-free work done in pass 1 (default, 1) against not
+      # (CLOAK_GPU_AHEAD=0), same binary.
+      seeded_by_env ahead CLOAK_GPU_AHEAD 0 1
       RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak prove guests/bin/loop.elf --input u32:600000 \
         --backend gpu -o /tmp/ah.bin > "$OUT/ahead-timeline.txt" 2>&1
       echo "ahead timeline rc=$?: $(grep -c 'drew ahead' "$OUT/ahead-timeline.txt") shards drawn ahead; $(grep -E '^setup:' "$OUT/ahead-timeline.txt")"
       ;;
     workers)
-      # One, two and three provers per GPU (CLOAK_GPU_WORKERS), alternating, on
-      # loop and fibonacci at 4.2 M cycles and json, same seed: same bytes?
-      for round in 1 2; do
-        for w in 1 2 3; do
-          for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
-            set -- $prog
-            rm -f /tmp/wk.bin  # a failed run must not hash the previous proof
-            CLOAK_GPU_WORKERS=$w timeout 90 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu \
-              -o /tmp/wk.bin \
-              --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
-              > "$OUT/workers-$w-$1-$round.txt" 2>&1
-            echo "workers $w $1 #$round rc=$?: $(sha256sum < /tmp/wk.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/workers-$w-$1-$round.txt") $(grep -E '^peak GPU' "$OUT/workers-$w-$1-$round.txt")"
-          done
-        done
-      done
+      # One, two and three provers per GPU (CLOAK_GPU_WORKERS).
+      seeded_by_env workers CLOAK_GPU_WORKERS 1 2 3
       ;;
     shardsize)
       for round in 1 2; do

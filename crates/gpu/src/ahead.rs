@@ -160,7 +160,6 @@ impl AheadPlan {
             },
         )?;
         Ok(Ahead {
-            plan: self.clone(),
             drawn,
             random,
             _reserved: None,
@@ -171,7 +170,6 @@ impl AheadPlan {
 /// One shard's pass-2 work done ahead: its draws and its random
 /// polynomials' commitment.
 pub struct Ahead {
-    pub plan: AheadPlan,
     pub drawn: DrawnAhead,
     pub random: (Commitment, Round),
     _reserved: Option<Reserved>,

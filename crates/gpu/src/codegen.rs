@@ -31,6 +31,16 @@ use crate::field::as_raw;
 /// Helpers the generated source uses (mixed base/extension ops, selectors).
 pub const QUOTIENT_CUH: &str = include_str!("../cuda/quotient.cuh");
 
+/// Extension-field LogUp columns of a table with `lookups` lookups: one a
+/// lookup and the running sum, or none.
+pub fn permutation_width(lookups: usize) -> usize {
+    if lookups == 0 {
+        0
+    } else {
+        lookups + 1
+    }
+}
+
 /// One table's constraints exactly as p3-batch-stark's prover sees them.
 pub struct TableConstraints {
     pub base: Vec<SymbolicExpression<Val>>,
@@ -76,7 +86,7 @@ impl TableConstraints {
             layout: constraint_layout,
             main_width: layout.main_width,
             preprocessed_width,
-            permutation_width: if n == 0 { 0 } else { n + 1 },
+            permutation_width: permutation_width(n),
             num_public_values: layout.num_public_values,
             num_challenges: n * p3_lookup::LookupProtocol::num_challenges(&gadget),
             num_permutation_values: usize::from(n > 0),

@@ -424,13 +424,12 @@ pub fn ahead_plan<A: ProvableAir>(
         .collect();
     let log_chunks = kernels.log_quotient_chunks(pk, airs, &log_degrees);
     Ok(AheadPlan {
-        // A table with lookups has one LogUp column per lookup and the
-        // running sum, of 4 words each (`TableConstraints::permutation_width`).
+        // Tables with lookups, their LogUp columns 4 words each.
         permutation: heights
             .iter()
             .zip(lookups)
             .filter(|(_, l)| !l.is_empty())
-            .map(|(&h, l)| (h, 4 * (l.len() + 1)))
+            .map(|(&h, l)| (h, 4 * crate::codegen::permutation_width(l.len())))
             .collect(),
         quotient: log_degrees
             .iter()

@@ -15,6 +15,7 @@ pub mod bitwise;
 pub mod blind;
 pub mod bus;
 pub mod byte;
+mod claim;
 pub mod commit;
 pub mod cpu;
 pub mod cut;

@@ -722,7 +722,10 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let program = Program::from_elf(&std::fs::read(path).unwrap()).unwrap();
-        let inputs = vec![3000u32.to_le_bytes().to_vec()];
+        // Several chunks in any build: a fibonacci step is more than one
+        // cycle, and chunks are larger in release builds.
+        let steps = (3 * CHUNK_ROWS) as u32;
+        let inputs = vec![steps.to_le_bytes().to_vec()];
         let mut shards = Vec::new();
         let output = Executor::new(&program, inputs, ExecConfig::default())
             .run_traced(1 << 20, |s| {

@@ -16,6 +16,7 @@
 //! its share of the bus; the verifier checks the shares sum to zero.
 
 use crate::air::{global_table, table, TableSet};
+use crate::claim::{ClaimSource, PendingClaim};
 use crate::commit;
 use crate::cut::SyscallPricing;
 use crate::event::TraceError;
@@ -227,6 +228,33 @@ impl ShardWork<'static, ShardWitness> {
     };
 }
 
+/// Refuses shard sizes the tables cannot hold.
+fn check_shard_cycles(opts: &ProveOptions) -> Result<(), ZkvmError> {
+    if opts.shard_cycles == 0 || opts.shard_cycles > MAX_SHARD_CYCLES {
+        return Err(TraceError::TooManyCycles {
+            cycles: opts.shard_cycles,
+            max: MAX_SHARD_CYCLES,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The fast run (no record) over the whole program: its output, and the
+/// claim every shard's statement shares.
+fn fast_run(
+    program: &Program,
+    inputs: &[Vec<u8>],
+    opts: &ProveOptions,
+) -> Result<(ExecutionClaim, ExecOutput), ZkvmError> {
+    let output = Executor::new(program, inputs.to_vec(), opts.exec.clone()).run()?;
+    let claim = ExecutionClaim {
+        digest: output.committed.map(|w| w.unwrap_or(0)),
+        exit_code: output.exit_code,
+    };
+    Ok((claim, output))
+}
+
 /// A shard's pass-1 commitment kept for pass 2 (taken by the worker that
 /// proves the shard).
 type KeptCommitment<B> = std::sync::Mutex<Option<(Commitment, <B as ProverBackend>::Committed)>>;
@@ -433,8 +461,12 @@ impl MachineKeys {
     fn generate(
         &self,
         shard: &cloak_vm::Shard,
-        claim: ExecutionClaim,
+        claim: ClaimSource<'_>,
     ) -> Result<ShardWitness, ZkvmError> {
+        // The fast run's own error is what the prover reports.
+        let claim = claim
+            .get()
+            .map_err(|()| ZkvmError::Pipeline("the run that fixes the claim failed".into()))?;
         let w = witness::generate_shard(&self.program, shard, claim, self.fri.min_trace_height())?;
         for (t, trace) in w.traces.iter().enumerate() {
             if trace.height() > 1 << self.max_log_heights[t] {
@@ -459,7 +491,7 @@ impl MachineKeys {
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
-        claim: ExecutionClaim,
+        claim: ClaimSource<'_>,
         work: ShardWork<'_, P>,
         mut f: impl FnMut(usize, Option<P>) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
@@ -488,7 +520,7 @@ impl MachineKeys {
         program: &Program,
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
-        claim: ExecutionClaim,
+        claim: ClaimSource<'_>,
         work: ShardWork<'_, P>,
         mut f: impl FnMut(usize, Option<P>) -> Result<(), ZkvmError>,
     ) -> Result<ExecOutput, ZkvmError> {
@@ -629,19 +661,8 @@ impl MachineKeys {
         inputs: &[Vec<u8>],
         opts: &ProveOptions,
     ) -> Result<(ExecutionClaim, ExecOutput), ZkvmError> {
-        if opts.shard_cycles == 0 || opts.shard_cycles > MAX_SHARD_CYCLES {
-            return Err(TraceError::TooManyCycles {
-                cycles: opts.shard_cycles,
-                max: MAX_SHARD_CYCLES,
-            }
-            .into());
-        }
-        let output = Executor::new(program, inputs.to_vec(), opts.exec.clone()).run()?;
-        let claim = ExecutionClaim {
-            digest: output.committed.map(|w| w.unwrap_or(0)),
-            exit_code: output.exit_code,
-        };
-        Ok((claim, output))
+        check_shard_cycles(opts)?;
+        fast_run(program, inputs, opts)
     }
 
     /// Executes `program` (which must be the one these keys were made for) on
@@ -685,10 +706,11 @@ impl MachineKeys {
         let _release = cloak_prover::trace_buffers::release_when_dropped();
         let seeds = Seeds::new(opts.seed)?;
         let mut report = ProveReport::default();
-        // The fast run for the claim is part of what the user waits for.
-        let fast_run = Instant::now();
-        let (claim, output) = self.claim(program, &inputs, opts)?;
-        let mut exec_time = fast_run.elapsed();
+        check_shard_cycles(opts)?;
+        // Time spent waiting for execution and traces (the fast run's is
+        // part of it where generation waits for the claim).
+        let mut exec_time = Duration::ZERO;
+        let pending = PendingClaim::default();
 
         // Pass 1: every shard's main commitment, and every key's last state.
         // A shard whose commitment is kept on a backend that keeps its
@@ -720,7 +742,19 @@ impl MachineKeys {
         // (the GPU's kernels) are made on a thread of their own while pass 1
         // runs, instead of by the first proof of pass 2 under that key.
         let (warm_tx, warm_rx) = std::sync::mpsc::channel::<TableSet>();
-        let committed = std::thread::scope(|scope| {
+        let (committed, fast) = std::thread::scope(|scope| {
+            // The fast run fixes the claim while pass 1 executes the first
+            // shards; their generation waits for it (`ClaimSource`).
+            let fast = scope.spawn(|| {
+                let start = Instant::now();
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    fast_run(program, &inputs, opts)
+                }))
+                .unwrap_or_else(|_| Err(ZkvmError::Pipeline("the fast run panicked".into())));
+                pending.set(run.as_ref().map(|(claim, _)| *claim).map_err(drop));
+                tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "claimed");
+                run
+            });
             let warming = scope.spawn(move || self.warm_up(backends, warm_rx));
             let committed = self.on_workers(
                 backends,
@@ -729,7 +763,7 @@ impl MachineKeys {
                         program,
                         &inputs,
                         opts,
-                        claim,
+                        ClaimSource::Pending(&pending),
                         work,
                         |index, staged| {
                             exec_time += t.elapsed();
@@ -788,11 +822,18 @@ impl MachineKeys {
                 },
             );
             drop(warm_tx);
-            warming
+            let fast = fast
                 .join()
-                .map_err(|_| ZkvmError::Pipeline("preparing the proving keys panicked".into()))?;
-            committed
-        })?;
+                .unwrap_or_else(|_| Err(ZkvmError::Pipeline("the fast run panicked".into())));
+            let warmed = warming
+                .join()
+                .map_err(|_| ZkvmError::Pipeline("preparing the proving keys panicked".into()));
+            (warmed.and(committed), fast)
+        });
+        // A failed fast run is the error to report: pass 1 then failed
+        // only for want of its claim.
+        let (claim, output) = fast?;
+        let committed = committed?;
         let output_check = committed.1;
         debug_assert_eq!(output_check.cycles, output.cycles);
         report.trace_cells += cells_total;
@@ -820,6 +861,7 @@ impl MachineKeys {
         report.trace_cells += cells(&global.0);
         let (memory, external) =
             self.prove_memory(first, global, &words, &mut commitments, &seeds)?;
+        tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "memory proven");
         prove_time += start.elapsed();
 
         // Pass 2: prove every shard with the shared challenges, each on the
@@ -879,7 +921,8 @@ impl MachineKeys {
                     skip: &skip,
                     prepare: &regenerate,
                 };
-                self.for_each_shard_pipelined(program, &inputs, opts, claim, work, next)
+                let known = ClaimSource::Known(claim);
+                self.for_each_shard_pipelined(program, &inputs, opts, known, work, next)
                     .map(drop)
             },
             |backend, index, (w, staged): (ShardWitness, Option<B::Staged>)| {
@@ -1048,7 +1091,8 @@ impl MachineKeys {
         let (claim, output) = self.claim(program, &inputs, opts)?;
         let mut shards = Vec::new();
         let mut last_state: BTreeMap<u32, WordState> = BTreeMap::new();
-        self.for_each_shard(program, &inputs, opts, claim, ShardWork::ALL, |_, w| {
+        let known = ClaimSource::Known(claim);
+        self.for_each_shard(program, &inputs, opts, known, ShardWork::ALL, |_, w| {
             let w = w.ok_or_else(|| ZkvmError::Pipeline("a shard has no traces".into()))?;
             for b in &w.boundary {
                 last_state.insert(b.key, *b);

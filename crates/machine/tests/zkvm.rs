@@ -179,6 +179,42 @@ fn a_failure_in_the_shard_pipeline_stops_it_with_its_error() {
     }
 }
 
+/// The fast run that fixes the claim runs beside pass 1's first shards; a
+/// run that fails (here at the cycle limit, after several shards) ends the
+/// proof with the run's own error, not with pass 1's want of a claim,
+/// whether pass 1 is pipelined (the generating threads wait for the claim)
+/// or not.
+#[test]
+fn a_failing_run_is_reported_as_the_execution_error() {
+    let program = guest("fibonacci");
+    let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
+    for (pipeline, threads) in [(true, 1), (true, 3), (false, 1)] {
+        let opts = ProveOptions {
+            shard_cycles: 1 << 12,
+            seed: Some([2; 32]),
+            pipeline,
+            trace_threads: threads,
+            exec: cloak_vm::ExecConfig {
+                max_cycles: Some(20_000),
+                ..cloak_vm::ExecConfig::default()
+            },
+            ..ProveOptions::default()
+        };
+        let input = vec![100_000u32.to_le_bytes().to_vec()];
+        let err = keys
+            .prove(&program, input, &opts)
+            .err()
+            .expect("the run passes its cycle limit");
+        assert!(
+            matches!(
+                err,
+                cloak_machine::ZkvmError::Exec(cloak_vm::ExecError::CycleLimit { .. })
+            ),
+            "pipeline {pipeline}, {threads} threads: {err}"
+        );
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -21,11 +21,12 @@
 #   ahead    pass 2's challenge-free work done in pass 1 (default) against
 #            not (CLOAK_GPU_AHEAD=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes? Then a loop timeline
-#   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS) on loop,
+#   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
+#            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
 #   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
-#            (cpu-sample.sh): busy cores per pass
+#            (cpu-sample.sh): busy cores per pass (CPULOAD_JSON=1: json's)
 #   shardsize loop and fibonacci 4.2 M cycles in shards of 2^19, 2^20 and
 #            2^21 cycles, alternating, same seed
 #   shardgen one 2^19-cycle shard's trace generation (.dev/shard-bench, the
@@ -33,6 +34,11 @@
 #            reused memory, with each generation's phases; and the host's
 #            transparent-huge-page setting
 #   ncu      every kernel's time over a one-shard loop proof (Nsight Compute)
+#   ncusol   the heaviest kernels' speed of light, occupancy and launch
+#            shape (Nsight Compute sections) over the same proof
+#   cold     json proven by the previous binary and by this one, each with
+#            an empty CUBIN cache (every kernel compiled in the proof): the
+#            first commitments, the key's preparation, the proving time
 #   profile  loop 4.2 M cycles with CLOAK_GPU_PROFILE=1
 #   tee      the TEE-overhead experiment up to $UP_TO cycles, $REPEAT runs a mode
 #   tee-rustcrypto  the same with CLOAK_CC_CIPHER=rustcrypto
@@ -166,8 +172,8 @@ PY
     ab)
       # The previous binary (.dev/old/cloak) against this one, alternating,
       # on loop and fibonacci at 4.2 M cycles and json, same seed: same
-      # proof bytes?
-      for round in 1 2; do
+      # proof bytes? AB_ROUNDS rounds (default 2).
+      for round in $(seq 1 "${AB_ROUNDS:-2}"); do
         for bin in old new; do
           exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
           for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
@@ -190,8 +196,8 @@ PY
       echo "ahead timeline rc=$?: $(grep -c 'drew ahead' "$OUT/ahead-timeline.txt") shards drawn ahead; $(grep -E '^setup:' "$OUT/ahead-timeline.txt")"
       ;;
     workers)
-      # One, two and three provers per GPU (CLOAK_GPU_WORKERS).
-      seeded_by_env workers CLOAK_GPU_WORKERS 1 2 3
+      # Provers per GPU (CLOAK_GPU_WORKERS): $WORKERS, default 1, 2 and 3.
+      seeded_by_env workers CLOAK_GPU_WORKERS ${WORKERS:-1 2 3}
       ;;
     shardsize)
       for round in 1 2; do
@@ -220,13 +226,16 @@ PY
       # committed and proven (the pipeline's events, cloak::pipeline).
       RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak "${LOOP_4M[@]}" > "$OUT/timeline.txt" 2>&1
       echo "timeline rc=$?"
-      grep -E "executed|generated|staged|received|committed|proven|^setup" "$OUT/timeline.txt" \
+      grep -E "claimed|executed|generated|staged|received|committed|proven|^setup" "$OUT/timeline.txt" \
         | sed -E 's/^[0-9-]+T([0-9:.]+)Z? +DEBUG +/\1 /' | head -80
       ;;
     cpuload)
       crates/gpu/scripts/cpu-sample.sh > "$OUT/cpuload-stat.txt" & sampler=$!
       sleep 0.2
-      RUST_LOG=cloak::pipeline=debug NO_COLOR=1 timeout 60 .dev/cloak "${LOOP_4M[@]}" > "$OUT/cpuload-timeline.txt" 2>&1
+      # CPULOAD_JSON=1: json instead of loop 4.2 M.
+      args=("${LOOP_4M[@]}")
+      [ "${CPULOAD_JSON:-0}" = 1 ] && args=(prove guests/bin/json.elf --input vec@guests/inputs/json-records.json --backend gpu -o /tmp/json.bin)
+      RUST_LOG=cloak::pipeline=debug NO_COLOR=1 timeout 60 .dev/cloak "${args[@]}" > "$OUT/cpuload-timeline.txt" 2>&1
       echo "cpuload rc=$?"
       kill $sampler
       python3 - "$OUT/cpuload-stat.txt" "$OUT/cpuload-timeline.txt" <<'PY'
@@ -271,6 +280,50 @@ print(f"kernels: {sum(t[0] for t in tot.values())} launches, {all_ms:.1f} ms")
 for name, (n, ms) in sorted(tot.items(), key=lambda x: -x[1][1])[:30]:
     print(f"{ms:9.2f} ms {n:6d}  {name}")
 PY
+      ;;
+    ncusol)
+      # Where the heaviest kernels stand against the hardware's limits:
+      # compute and memory throughput, occupancy, registers a thread.
+      for k in hash_rows_inline ntt_dif_pass lde_first_pass compress_layer lde_to_columns open_reduce; do
+        ncu --clock-control none -k "regex:^$k\$" -c "${NCU_COUNT:-12}" \
+          --section SpeedOfLight --section Occupancy --section LaunchStats \
+          --section ComputeWorkloadAnalysis \
+          "${NCU_BIN:-.dev/cloak}" prove guests/bin/loop.elf --input u32:70000 --backend gpu -o /tmp/ncu.bin \
+          > "$OUT/ncusol-$k.txt" 2>&1
+        echo "ncusol $k rc=$?"
+        python3 - "$OUT/ncusol-$k.txt" <<'PY'
+import re, sys
+want = ["Duration", "Compute (SM) Throughput", "Memory Throughput", "DRAM Throughput",
+        "Achieved Occupancy", "Theoretical Occupancy", "Registers Per Thread",
+        "Issue Slots Busy", "Executed Ipc Active", "Block Limit Registers"]
+cur = None
+for line in open(sys.argv[1]):
+    m = re.match(r"^  (\w+)(?:\(.*\))? \((\d+), \d+, \d+\)x\((\d+), (\d+), \d+\)", line)
+    if m:
+        if cur: print(cur)
+        cur = f"{m.group(1)} grid {m.group(2)} block {m.group(3)}x{m.group(4)}:"
+        continue
+    for w in want:
+        if cur and line.strip().startswith(w + " "):
+            parts = line.split()
+            unit = parts[-2] if parts[-2] in ("%", "us", "ms", "ns") else ""
+            cur += f" {w.replace(' ', '_')}={parts[-1]}{unit}"
+if cur: print(cur)
+PY
+      done
+      ;;
+    cold)
+      # COLD_ORDER: which binary goes first (default "old new").
+      for bin in ${COLD_ORDER:-old new}; do
+        exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
+        cache=$(mktemp -d)
+        CLOAK_CUBIN_CACHE=$cache RUST_LOG=cloak::pipeline=debug NO_COLOR=1 timeout 120 $exe prove \
+          guests/bin/json.elf --input vec@guests/inputs/json-records.json --backend gpu -o /tmp/cold.bin \
+          > "$OUT/cold-$bin.txt" 2>&1
+        echo "cold $bin rc=$?: $(grep -E '^setup:' "$OUT/cold-$bin.txt")"
+        grep -E "committed shard=[0-3] |prepared set|kernels compiled" "$OUT/cold-$bin.txt" | sed -E 's/^[0-9-]+T//'
+        rm -rf "$cache"
+      done
       ;;
     profile)
       CLOAK_GPU_PROFILE=1 .dev/cloak "${LOOP_4M[@]}" > "$OUT/profile-loop.txt" 2>&1

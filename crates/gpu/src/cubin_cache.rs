@@ -1,6 +1,7 @@
 //! A disk cache of NVRTC's CUBINs, so that only the first process on a
-//! machine pays for compiling the kernels (about 95 s for every table's
-//! quotient kernels on a 16-core host).
+//! machine pays for compiling the kernels (70-95 s for every table's
+//! quotient kernels on a fresh 16-core device machine, a few seconds on one
+//! where NVRTC has run before: BENCHMARKS.md, stop 23).
 //!
 //! The key is SHA-256 of everything the CUBIN depends on: the full source
 //! (field.cuh included), the compiler options, the target architecture and

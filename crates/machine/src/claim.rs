@@ -5,6 +5,7 @@
 //! shard's traces can be generated without it. Executing the first shards
 //! in tracing mode needs nothing from it, so the prover starts them while
 //! the fast run goes on, and generation waits for the claim here.
+//! Meanwhile both runs hold a guest memory image.
 
 use std::sync::{Condvar, Mutex};
 

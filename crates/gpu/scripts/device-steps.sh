@@ -61,13 +61,13 @@ export CLOAK_CUBIN_CACHE=${CLOAK_CUBIN_CACHE:-$PWD/.cubin-cache}
 } | tee "$OUT/machine.txt"
 LOOP_4M=(prove guests/bin/loop.elf --input u32:600000 --backend gpu -o /tmp/loop.bin)
 # Loop and fibonacci at 4.2 M cycles and json, proven with environment
-# variable $2 set to each of $3..., alternating, two rounds, same seed (same
-# bytes?); files and lines tagged $1.
+# variable $2 set to each of $3..., alternating, $ROUNDS rounds (default
+# two), same seed (same bytes?); files and lines tagged $1.
 seeded_by_env() {
   local tag=$1 var=$2 v prog name input round f
   shift 2
   local values=("$@")
-  for round in 1 2; do
+  for round in $(seq 1 "${ROUNDS:-2}"); do
     for v in "${values[@]}"; do
       for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
         name=${prog%% *} input=${prog#* }

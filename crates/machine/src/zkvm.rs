@@ -264,11 +264,12 @@ type KeptCommitment<B> = std::sync::Mutex<Option<(Commitment, <B as ProverBacken
 pub struct ProveReport {
     pub cycles: u64,
     pub shards: usize,
-    /// The fast run that fixes the claim (exit code and digest), then
-    /// waiting for shards to be executed, their traces generated and staged
-    /// for the backend (both passes). That work runs ahead of the prover,
-    /// on threads of its own, so this is only the part the proving did not
-    /// hide; `execution + prove` is the wall time of the whole proof.
+    /// Waiting for shards to be executed, their traces generated and staged
+    /// for the backend (both passes; in pass 1 also for the fast run that
+    /// fixes the claim, which runs beside it). That work runs ahead of the
+    /// prover, on threads of its own, so this is only the part the proving
+    /// did not hide; `execution + prove` is the wall time of the whole
+    /// proof, the fast run included.
     pub execution: Duration,
     /// Committing (pass 1) and proving (pass 2), less `execution`.
     pub prove: Duration,

@@ -17,9 +17,8 @@
 //
 // Kernels:
 //   p2_permute_16 / p2_permute_24: permute n states in place (checks)
-//   hash_rows:  PaddingFreeSponge<Perm24, 24, 16, 8> over rows made of segments
-//   compress_layer: one Merkle layer, TruncatedPermutation<Perm16, 2, 8, 16>,
-//                   with an optional injected digest per node
+//   grind16: the challenger's proof-of-work search
+// (The Merkle commitments hash with BLAKE3: cuda/blake3.cu.)
 
 __device__ __forceinline__ void apply_mat4(u32* x) {
     u32 t01 = kb_add(x[0], x[1]);
@@ -140,110 +139,6 @@ extern "C" __global__ void p2_permute_24(u32* states, u64 n) {
     permute24(s);
 #pragma unroll
     for (int j = 0; j < 24; j++) states[i * 24 + j] = s[j];
-}
-
-// One segment of a leaf message: row r contributes ptr[r*width .. r*width+width).
-struct Segment {
-    const u32* ptr;
-    u64 width;
-};
-
-#define MAX_SEGMENTS 256  // must match merkle.rs
-#define INLINE_SEGMENTS 16  // must match merkle.rs
-
-// A segment table passed by value (in the launch's parameters), so that a
-// tree's leaf hashing needs no upload of its own.
-struct InlineSegments {
-    Segment s[INLINE_SEGMENTS];
-};
-
-__device__ void hash_rows_body(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
-                               u32* __restrict__ out);
-
-// Leaf digests: out[r] = PaddingFreeSponge<Perm24, 24, 16, 8>(row r of every
-// segment, concatenated in order), for r < rows. The sponge starts from the
-// zero state, overwrites state[0..16] with each block of 16 elements and
-// permutes; a final partial block overwrites only its prefix and is permuted;
-// a message that ends on a block boundary gets no extra permutation. The
-// digest is state[0..8].
-extern "C" __global__ void hash_rows(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
-                                     u32* __restrict__ out) {
-    hash_rows_body(segs, num_segs, rows, out);
-}
-
-// hash_rows with at most INLINE_SEGMENTS segments, given by value.
-extern "C" __global__ void hash_rows_inline(InlineSegments segs, u32 num_segs, u64 rows,
-                                            u32* __restrict__ out) {
-    hash_rows_body(segs.s, num_segs, rows, out);
-}
-
-__device__ void hash_rows_body(const Segment* __restrict__ segs, u32 num_segs, u64 rows,
-                               u32* __restrict__ out) {
-    __shared__ Segment sh[MAX_SEGMENTS];
-    __shared__ u64 total_len;
-    if (threadIdx.x == 0) {
-        u64 t = 0;
-        for (u32 i = 0; i < num_segs; i++) {
-            sh[i] = segs[i];
-            t += segs[i].width;
-        }
-        total_len = t;
-    }
-    __syncthreads();
-    const u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (row >= rows) return;
-    const u64 total = total_len;
-
-    u32 s[24];
-#pragma unroll
-    for (int j = 0; j < 24; j++) s[j] = 0;
-
-    // Cursor over the concatenated message.
-    u32 seg = 0;
-    u64 off = 0;
-    const u32* p = sh[0].ptr + row * sh[0].width;
-    u64 seg_w = sh[0].width;
-
-    for (u64 start = 0; start < total; start += 16) {
-#pragma unroll
-        for (int j = 0; j < 16; j++) {
-            if (start + j < total) {
-                s[j] = p[off];
-                off++;
-                if (off == seg_w && seg + 1 < num_segs) {
-                    seg++;
-                    off = 0;
-                    seg_w = sh[seg].width;
-                    p = sh[seg].ptr + row * seg_w;
-                }
-            }
-        }
-        permute24(s);
-    }
-
-#pragma unroll
-    for (int j = 0; j < 8; j++) out[row * 8 + j] = s[j];
-}
-
-// One Merkle layer: next[i] = C(prev[2i], prev[2i+1]) with C(a, b) =
-// Perm16(a || b)[0..8]; where `inject` is non-null,
-// next[i] = C(C(prev[2i], prev[2i+1]), inject[i]) (p3-merkle-tree's
-// injection of a shorter matrix's row digests).
-extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __restrict__ next,
-                                          u64 n, const u32* __restrict__ inject) {
-    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    u32 s[16];
-#pragma unroll
-    for (int j = 0; j < 16; j++) s[j] = prev[i * 16 + j];
-    permute16(s);
-    if (inject != nullptr) {
-#pragma unroll
-        for (int j = 0; j < 8; j++) s[8 + j] = inject[i * 8 + j];
-        permute16(s);
-    }
-#pragma unroll
-    for (int j = 0; j < 8; j++) next[i * 8 + j] = s[j];
 }
 
 // Proof-of-work search (DetChallenger::grind): candidate c = start + thread

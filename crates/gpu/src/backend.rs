@@ -125,6 +125,7 @@ impl GpuBackend {
         let gpu = GpuContext::new(ordinal)?;
         gpu.module("ntt", crate::ntt::ntt_source)?;
         gpu.module("poseidon2", crate::poseidon2::poseidon2_source)?;
+        gpu.module("blake3", crate::blake3::blake3_source)?;
         gpu.module("field", String::new)?;
         Ok(Self::with_context(gpu))
     }
@@ -687,12 +688,11 @@ mod tests {
     //! kernels (which `tests/` check against those) must give
     //! `stark::commit_main`'s commitment: no GPU needed.
     use super::*;
-    use cloak_prover::config::{Dft, MerkleCompress, MerkleHash, ValMmcs};
+    use cloak_prover::config::Dft;
     use p3_commit::Mmcs;
     use p3_dft::TwoAdicSubgroupDft;
     use p3_field::Field;
     use p3_field::PrimeCharacteristicRing;
-    use p3_koala_bear::{default_koalabear_poseidon2_16, default_koalabear_poseidon2_24};
     use p3_matrix::bitrev::BitReversibleMatrix;
     use rand::{Rng, SeedableRng};
 
@@ -720,12 +720,7 @@ mod tests {
                     .to_row_major_matrix()
             })
             .collect();
-        let mmcs = ValMmcs::new(
-            MerkleHash::new(default_koalabear_poseidon2_24()),
-            MerkleCompress::new(default_koalabear_poseidon2_16()),
-            0,
-            salt_rng,
-        );
+        let mmcs = cloak_prover::config::merkle_mmcs(salt_rng);
         let (ours, _) = mmcs.commit(ldes);
         assert_eq!(ours, cpu);
         // And a different seed gives a different commitment.

@@ -6,7 +6,7 @@
 //! word for word. Device outputs are poisoned (0xffffffff, not a field
 //! element) before each kernel, so an unwritten element fails the check.
 
-use cloak_prover::config::{Challenge, Dft, MerkleCompress, MerkleHash, Val, ValMmcs, ZkRng};
+use cloak_prover::config::{Challenge, Dft, Val, ValMmcs, ZkRng};
 use p3_commit::Mmcs;
 use p3_dft::TwoAdicSubgroupDft;
 use p3_field::{Field, PrimeCharacteristicRing};
@@ -235,9 +235,7 @@ pub fn check_poseidon2(gpu: &GpuContext, seed: u64, n: usize) -> Result<Vec<Chec
 
 /// The CPU mmcs of the config, with its salt rng seeded from `salt_seed`.
 pub fn cpu_mmcs(salt_seed: [u8; 32]) -> ValMmcs {
-    let hash = MerkleHash::new(default_koalabear_poseidon2_24());
-    let compress = MerkleCompress::new(default_koalabear_poseidon2_16());
-    ValMmcs::new(hash, compress, 0, ZkRng::from_seed(salt_seed))
+    cloak_prover::config::merkle_mmcs(ZkRng::from_seed(salt_seed))
 }
 
 /// Salts as `ValMmcs::commit` draws them, uploaded next to the matrices.

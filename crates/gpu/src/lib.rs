@@ -4,8 +4,10 @@
 //! * [`field`]: KoalaBear and its degree-4 extension (cuda/field.cuh);
 //! * [`ntt`]: batched column NTTs and the coset LDE the PCS commits
 //!   (`Radix2DitParallel::coset_lde_batch`);
-//! * [`poseidon2`]: the width-16 and width-24 Poseidon2 permutations;
-//! * [`merkle`]: the hiding Merkle commitment (`MerkleTreeHidingMmcs`);
+//! * [`poseidon2`]: the width-16 and width-24 Poseidon2 permutations (the
+//!   challenger's, for its proof-of-work search);
+//! * [`blake3`], [`merkle`]: the hiding Merkle commitment
+//!   (`MerkleTreeHidingMmcs` over BLAKE3);
 //! * [`fri`]: FRI's commit phase (fold, reduced-input injection, layer
 //!   commitment with the FRI MMCS);
 //! * [`open`]: the PCS opening's evaluations at out-of-domain points and
@@ -28,6 +30,7 @@
 
 pub mod ahead;
 pub mod backend;
+pub mod blake3;
 pub mod check;
 pub mod codegen;
 pub mod context;
@@ -60,6 +63,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("arith", field::arith_source()),
         ("ntt", ntt::ntt_source()),
         ("poseidon2", poseidon2::poseidon2_source()),
+        ("blake3", blake3::blake3_source()),
         ("fri", fri::fri_source()),
         ("zkrng", zkrng::zkrng_source()),
         ("open", open::open_source()),

@@ -1,7 +1,8 @@
 //! Merkle commitments matching `MerkleTreeHidingMmcs` (the config's `ValMmcs`):
-//! leaves hashed with `PaddingFreeSponge<Poseidon2KoalaBear<24>, 24, 16, 8>`,
-//! nodes compressed with `TruncatedPermutation<Poseidon2KoalaBear<16>, 2, 8, 16>`,
-//! each matrix row followed by `SALT_ELEMS` = 4 salt elements.
+//! leaves hashed with `SerializingHasher<Blake3>`, nodes compressed with
+//! `CompressionFunctionFromHasher<Blake3, 2, 32>` (cuda/blake3.cu), each
+//! matrix row followed by `SALT_ELEMS` = 4 salt elements. A digest is 8 words
+//! on the device, the 32 bytes of [`Digest`] on the host.
 //!
 //! The layout is p3-merkle-tree 0.8.0's (`MerkleTree::new` with arity 2):
 //! * matrices are taken tallest first (a stable sort, so equal heights keep
@@ -21,24 +22,23 @@
 //! draws them ([`hiding_salts`]): one `RowMajorMatrix::rand(rng, height, 4)`
 //! per input matrix, in input order, from the mmcs's rng.
 
-use cloak_prover::config::{Val, SALT_ELEMS};
+use cloak_prover::config::{Digest, Val, SALT_ELEMS};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_matrix::dense::RowMajorMatrix;
 use rand::Rng;
 
+use crate::blake3::{blake3_source, digest_bytes};
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
-use crate::field::from_raw;
 use crate::ntt::DeviceMatrix;
-use crate::poseidon2::poseidon2_source;
 
-/// Elements per digest.
-pub const DIGEST_ELEMS: usize = 8;
+/// Words per digest on the device.
+pub const DIGEST_WORDS: usize = 8;
 /// The most segments (matrices plus their salt matrices) one leaf message may join.
-const MAX_SEGMENTS: usize = 256; // must match cuda/poseidon2.cu
+const MAX_SEGMENTS: usize = 256; // must match cuda/blake3.cu
 /// Segment tables up to this size go to the kernel by value, not by upload.
-const INLINE_SEGMENTS: usize = 16; // must match cuda/poseidon2.cu
+const INLINE_SEGMENTS: usize = 16; // must match cuda/blake3.cu
 
-/// `InlineSegments` of cuda/poseidon2.cu: (pointer, width) pairs.
+/// `InlineSegments` of cuda/blake3.cu: (pointer, width) pairs.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct InlineSegments([[u64; 2]; INLINE_SEGMENTS]);
@@ -64,45 +64,39 @@ pub struct GpuMerkleTree {
 
 impl GpuMerkleTree {
     /// The root digest (the commitment with cap height 0).
-    pub fn root(&self, gpu: &GpuContext) -> Result<[Val; DIGEST_ELEMS]> {
+    pub fn root(&self, gpu: &GpuContext) -> Result<Digest> {
         let top = self.layers.last().expect("a tree has a layer");
         let raw = gpu.download(top)?;
-        let v = from_raw(raw[..DIGEST_ELEMS].to_vec())?;
-        Ok(std::array::from_fn(|i| v[i]))
+        Ok(digest_bytes(&raw[..DIGEST_WORDS]))
     }
 
     /// Every layer, downloaded.
-    pub fn download_layers(&self, gpu: &GpuContext) -> Result<Vec<Vec<[Val; DIGEST_ELEMS]>>> {
+    pub fn download_layers(&self, gpu: &GpuContext) -> Result<Vec<Vec<Digest>>> {
         self.layers
             .iter()
             .zip(&self.layer_lens)
             .map(|(buf, &len)| {
                 let raw = gpu.download(buf)?;
-                let v = from_raw(raw[..len * DIGEST_ELEMS].to_vec())?;
-                Ok(v.chunks_exact(DIGEST_ELEMS)
-                    .map(|c| std::array::from_fn(|i| c[i]))
+                Ok(raw[..len * DIGEST_WORDS]
+                    .chunks_exact(DIGEST_WORDS)
+                    .map(digest_bytes)
                     .collect())
             })
             .collect()
     }
 
     /// The sibling digests from leaf `index` up to (not including) the root.
-    pub fn opening_siblings(
-        &self,
-        gpu: &GpuContext,
-        index: usize,
-    ) -> Result<Vec<[Val; DIGEST_ELEMS]>> {
+    pub fn opening_siblings(&self, gpu: &GpuContext, index: usize) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
         for (l, (buf, &len)) in self.layers.iter().zip(&self.layer_lens).enumerate() {
             if len <= 1 {
                 break;
             }
             let sib = (index >> l) ^ 1;
-            let mut raw = [0u32; DIGEST_ELEMS];
-            let view = buf.slice(sib * DIGEST_ELEMS..(sib + 1) * DIGEST_ELEMS);
+            let mut raw = [0u32; DIGEST_WORDS];
+            let view = buf.slice(sib * DIGEST_WORDS..(sib + 1) * DIGEST_WORDS);
             gpu.download_into(&view, &mut raw)?;
-            let v = from_raw(raw.to_vec())?;
-            out.push(std::array::from_fn(|i| v[i]));
+            out.push(digest_bytes(&raw));
         }
         Ok(out)
     }
@@ -113,7 +107,7 @@ fn hash_rows(
     group: &[(&DeviceMatrix, &DeviceMatrix)],
     rows: usize,
 ) -> Result<CudaSlice<u32>> {
-    let f = gpu.function("poseidon2", poseidon2_source, "hash_rows")?;
+    let f = gpu.function("blake3", blake3_source, "hash_rows")?;
     let mut segs: Vec<u64> = Vec::new();
     for (m, s) in group {
         for part in [*m, *s] {
@@ -132,12 +126,12 @@ fn hash_rows(
             "{num_segs} leaf segments (1..={MAX_SEGMENTS} allowed)"
         )));
     }
-    let mut out = gpu.alloc_u32(rows * DIGEST_ELEMS)?;
+    let mut out = gpu.alloc_u32(rows * DIGEST_WORDS)?;
     let (n32, rows64) = (num_segs as u32, rows as u64);
     let grid = LaunchConfig::grid(rows64.div_ceil(128) as u32, 128);
     if num_segs <= INLINE_SEGMENTS {
         // By value: no copy of the table to the device.
-        let f = gpu.function("poseidon2", poseidon2_source, "hash_rows_inline")?;
+        let f = gpu.function("blake3", blake3_source, "hash_rows_inline")?;
         let mut table = InlineSegments([[0; 2]; INLINE_SEGMENTS]);
         for (slot, pair) in table.0.iter_mut().zip(segs.chunks_exact(2)) {
             *slot = [pair[0], pair[1]];
@@ -192,7 +186,7 @@ pub fn commit_salted(
     };
 
     let max_h = matrices[order[0]].height;
-    let compress = gpu.function("poseidon2", poseidon2_source, "compress_layer")?;
+    let compress = gpu.function("blake3", blake3_source, "compress_layer")?;
     let leaves = crate::profile::span(gpu, "merkle: leaf hashes (tallest)");
     let mut layers = vec![hash_rows(gpu, &group_of(max_h), max_h)?];
     drop(leaves);
@@ -208,7 +202,7 @@ pub fn commit_salted(
             Some(hash_rows(gpu, &group, next_len)?)
         };
         let _s = crate::profile::span(gpu, "merkle: compress layers");
-        let mut next = gpu.alloc_u32(next_len * DIGEST_ELEMS)?;
+        let mut next = gpu.alloc_u32(next_len * DIGEST_WORDS)?;
         let n = next_len as u64;
         let null = 0u64;
         let prev = layers.last().expect("a layer");

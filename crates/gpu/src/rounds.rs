@@ -20,7 +20,9 @@
 //! one gather ([`Round::open_multi`]): only opened rows and sibling digests
 //! come back.
 
-use cloak_prover::config::{Challenge, FriSettings, Val, ZkRng, NUM_RANDOM_CODEWORDS};
+use cloak_prover::config::{
+    Challenge, FriSettings, Val, ZkRng, DIGEST_BYTES, NUM_RANDOM_CODEWORDS,
+};
 use cloak_prover::stark::Commitment;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_commit::PolynomialSpace;
@@ -32,9 +34,10 @@ use p3_merkle_tree::PrunedMerklePaths;
 use p3_symmetric::MerkleCap;
 
 use crate::ahead::ZkDraws;
+use crate::blake3::digest_bytes;
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
 use crate::field::{base_word, from_raw};
-use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_ELEMS};
+use crate::merkle::{commit_salted, GpuMerkleTree, DIGEST_WORDS};
 use crate::ntt::{DeviceMatrix, Ntt};
 use crate::zkrng::salts_split;
 
@@ -56,7 +59,7 @@ pub struct Round {
 pub struct Opened {
     pub rows: Vec<Vec<Vec<Val>>>,
     pub salts: Vec<Vec<Vec<Val>>>,
-    pub paths: PrunedMerklePaths<Val, DIGEST_ELEMS>,
+    pub paths: PrunedMerklePaths<u8, DIGEST_BYTES>,
 }
 
 impl Round {
@@ -156,8 +159,8 @@ impl Round {
                         spans.push(
                             gpu,
                             &self.tree.layers[level],
-                            node * DIGEST_ELEMS,
-                            DIGEST_ELEMS,
+                            node * DIGEST_WORDS,
+                            DIGEST_WORDS,
                         );
                         digests += 1;
                     }
@@ -170,32 +173,41 @@ impl Round {
     }
 
     /// Reads [`Self::push_open_spans`]'s words back from the front of
-    /// `vals` into an answer; returns it and the words it took.
-    fn read_opened(&self, vals: &[Val], queries: usize, digests: usize) -> (Opened, usize) {
+    /// `words` into an answer (rows and salts as field elements, digests as
+    /// bytes); returns it and the words it took.
+    fn read_opened(
+        &self,
+        words: &[u32],
+        queries: usize,
+        digests: usize,
+    ) -> Result<(Opened, usize)> {
         let (mut rows, mut salts) = (Vec::new(), Vec::new());
         let mut at = 0;
+        let mut take = |n: usize| {
+            let v = from_raw(words[at..at + n].to_vec());
+            at += n;
+            v
+        };
         for _ in 0..queries {
             let (mut qr, mut qs) = (Vec::new(), Vec::new());
             for (m, s) in self.ldes.iter().zip(&self.salts) {
-                qr.push(vals[at..at + m.width].to_vec());
-                at += m.width;
-                qs.push(vals[at..at + s.width].to_vec());
-                at += s.width;
+                qr.push(take(m.width)?);
+                qs.push(take(s.width)?);
             }
             rows.push(qr);
             salts.push(qs);
         }
-        let end = at + digests * DIGEST_ELEMS;
-        let sibling_hashes = vals[at..end]
-            .chunks_exact(DIGEST_ELEMS)
-            .map(|c| std::array::from_fn(|i| c[i]))
+        let end = at + digests * DIGEST_WORDS;
+        let sibling_hashes = words[at..end]
+            .chunks_exact(DIGEST_WORDS)
+            .map(digest_bytes)
             .collect::<Vec<_>>();
         let opened = Opened {
             rows,
             salts,
             paths: PrunedMerklePaths { sibling_hashes },
         };
-        (opened, end)
+        Ok((opened, end))
     }
 }
 
@@ -210,11 +222,11 @@ pub fn open_many(gpu: &GpuContext, requests: &[(&Round, &[usize])]) -> Result<Ve
         digests.push(round.push_open_spans(gpu, indices, &mut spans)?);
     }
     let total = spans.total;
-    let vals = from_raw(spans.gather(gpu)?)?;
+    let words = spans.gather(gpu)?;
     let mut at = 0;
     let mut out = Vec::with_capacity(requests.len());
     for ((round, indices), d) in requests.iter().zip(digests) {
-        let (opened, took) = round.read_opened(&vals[at..], indices.len(), d);
+        let (opened, took) = round.read_opened(&words[at..], indices.len(), d)?;
         at += took;
         out.push(opened);
     }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use cloak_gpu::blake3::digest_bytes;
 use cloak_gpu::check;
 use cloak_gpu::field::{as_raw, from_raw};
 use cloak_gpu::merkle::hiding_salts;
@@ -176,9 +177,15 @@ fn emulated_merkle_matches_plonky3() {
     if emulator().is_none() {
         return;
     }
-    let cases: [&[(usize, usize)]; 3] = [
+    // Leaves of one BLAKE3 chunk (256 words) or less, then of several: one
+    // full chunk, two, four exactly, and five (two subtrees merged early).
+    let cases: [&[(usize, usize)]; 7] = [
         &[(1 << 8, 10)],
         &[(1 << 6, 16)],
+        &[(1 << 4, 252)],
+        &[(1 << 4, 300)],
+        &[(1 << 3, 700), (1 << 3, 316), (1 << 2, 600)],
+        &[(1 << 3, 1200)],
         &[
             (1 << 6, 20),
             (1 << 8, 3),
@@ -220,19 +227,15 @@ fn emulated_merkle_matches_plonky3() {
         let mmcs = check::cpu_mmcs(seed);
         let (cap, data) = mmcs.commit(mats);
         let root = *layers.last().unwrap().first().unwrap();
-        assert_eq!(
-            from_raw(root.to_vec()).unwrap(),
-            cap.roots()[0].to_vec(),
-            "case {i}: root"
-        );
+        assert_eq!(digest_bytes(&root), cap.roots()[0], "case {i}: root");
         let max_h = heights.iter().copied().max().unwrap();
         for idx in [0, 1, max_h / 2 + 1, max_h - 1] {
             let idx = idx % max_h;
             let (_, (_, sibs)) = mmcs.open_batch(idx, &data).unpack();
-            let ours: Vec<Vec<Val>> = (0..layers.len() - 1)
-                .map(|l| from_raw(layers[l][(idx >> l) ^ 1].to_vec()).unwrap())
+            let ours: Vec<[u8; 32]> = (0..layers.len() - 1)
+                .map(|l| digest_bytes(&layers[l][(idx >> l) ^ 1]))
                 .collect();
-            let theirs: Vec<Vec<Val>> = sibs.iter().map(|d| d.to_vec()).collect();
+            let theirs = sibs.to_vec();
             assert_eq!(ours, theirs, "case {i}: siblings of {idx}");
         }
     }
@@ -269,8 +272,8 @@ fn emulated_fri_commit_phase_matches_plonky3() {
         req.extend_from_slice(&words);
         req.extend_from_slice(as_raw(&salts[0].values));
         let out = run(&req);
-        let root = from_raw(out[out.len() - 8..].to_vec()).unwrap();
-        assert_eq!(&root[..], &cap.roots()[0][..], "round {round}: root");
+        let root = digest_bytes(&out[out.len() - 8..]);
+        assert_eq!(root, cap.roots()[0], "round {round}: root");
 
         let beta: Challenge = rng.random();
         folded = FriFoldingStrategy::<Val, Challenge>::fold_matrix(

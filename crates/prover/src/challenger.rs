@@ -99,6 +99,34 @@ impl<'a, const N: usize> CanObserve<&'a MerkleCap<Val, [Val; N]>> for DetChallen
         self.0.observe(cap)
     }
 }
+/// A 32-byte Merkle digest enters the transcript as sixteen 16-bit limbs
+/// (little-endian), each a field element below p: injective, so two
+/// different commitments never absorb the same elements.
+impl CanObserve<[u8; 32]> for DetChallenger {
+    fn observe(&mut self, digest: [u8; 32]) {
+        for limb in digest.chunks_exact(2) {
+            self.0
+                .observe(Val::from_u16(u16::from_le_bytes([limb[0], limb[1]])));
+        }
+    }
+}
+impl CanObserve<Hash<Val, u8, 32>> for DetChallenger {
+    fn observe(&mut self, digest: Hash<Val, u8, 32>) {
+        self.observe(<[u8; 32]>::from(digest))
+    }
+}
+impl CanObserve<MerkleCap<Val, [u8; 32]>> for DetChallenger {
+    fn observe(&mut self, cap: MerkleCap<Val, [u8; 32]>) {
+        self.observe(&cap)
+    }
+}
+impl<'a> CanObserve<&'a MerkleCap<Val, [u8; 32]>> for DetChallenger {
+    fn observe(&mut self, cap: &'a MerkleCap<Val, [u8; 32]>) {
+        for &root in cap.roots() {
+            self.observe(root);
+        }
+    }
+}
 impl<EF: BasedVectorSpace<Val>> CanSample<EF> for DetChallenger {
     fn sample(&mut self) -> EF {
         self.0.sample()

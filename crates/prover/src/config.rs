@@ -1,18 +1,17 @@
-//! The STARK configuration: KoalaBear with its degree-4 extension, Poseidon2
-//! with the crate's standard constants, hiding Merkle commitments and hiding
-//! FRI, so proofs are zero-knowledge. See docs/prover-design.md.
+//! The STARK configuration: KoalaBear with its degree-4 extension, BLAKE3
+//! Merkle commitments (salted, so hiding), hiding FRI, so proofs are
+//! zero-knowledge, and a Poseidon2 duplex challenger. See
+//! docs/prover-design.md.
 
 use crate::challenger::DetChallenger;
+use p3_blake3::Blake3;
 use p3_commit::ExtensionMmcs;
 use p3_dft::Radix2DitParallel;
 use p3_field::extension::BinomialExtensionField;
-use p3_field::Field;
 use p3_fri::{FriParameters, HidingFriPcs};
-use p3_koala_bear::{
-    default_koalabear_poseidon2_16, default_koalabear_poseidon2_24, KoalaBear, Poseidon2KoalaBear,
-};
+use p3_koala_bear::{default_koalabear_poseidon2_16, KoalaBear, Poseidon2KoalaBear};
 use p3_merkle_tree::MerkleTreeHidingMmcs;
-use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
+use p3_symmetric::{CompressionFunctionFromHasher, SerializingHasher};
 use p3_uni_stark::StarkConfig;
 use rand::rngs::{ChaCha20Rng, SysRng};
 use rand::{Rng, SeedableRng};
@@ -21,27 +20,27 @@ use rand::{Rng, SeedableRng};
 pub type Val = KoalaBear;
 /// Challenge field: the degree-4 binomial extension (~124 bits).
 pub type Challenge = BinomialExtensionField<Val, 4>;
+/// The challenger's permutation (and its proof-of-work's).
 pub type Perm16 = Poseidon2KoalaBear<16>;
-pub type Perm24 = Poseidon2KoalaBear<24>;
-/// Leaf hash: sponge over the width-24 permutation, rate 16, 8-element digests.
-pub type MerkleHash = PaddingFreeSponge<Perm24, 24, 16, 8>;
-/// Node compression: the width-16 permutation truncated to 8 elements.
-pub type MerkleCompress = TruncatedPermutation<Perm16, 2, 8, 16>;
+/// Leaf hash: BLAKE3 of a row's elements, each its 4 little-endian bytes (the
+/// Montgomery form, as `to_unique_u32`). BLAKE3, not Poseidon2: Cloak does not
+/// verify its proofs inside a circuit, and a BLAKE3 compression costs a GPU
+/// about a tenth of what a Poseidon2 permutation does per byte (the leaf
+/// hashes were a third of the GPU's work; see docs/prover-design.md).
+pub type MerkleHash = SerializingHasher<Blake3>;
+/// Node compression: BLAKE3 of the two 32-byte children.
+pub type MerkleCompress = CompressionFunctionFromHasher<Blake3, 2, DIGEST_BYTES>;
+/// Bytes of a Merkle digest.
+pub const DIGEST_BYTES: usize = 32;
+/// A Merkle digest (and a commitment's root).
+pub type Digest = [u8; DIGEST_BYTES];
 /// The zero-knowledge randomness stream. ChaCha20 is named explicitly (not
 /// `StdRng`, whose algorithm may change) so another backend can reproduce it.
 pub type ZkRng = ChaCha20Rng;
 /// Field elements of salt per Merkle leaf.
 pub const SALT_ELEMS: usize = 4;
-pub type ValMmcs = MerkleTreeHidingMmcs<
-    <Val as Field>::Packing,
-    <Val as Field>::Packing,
-    MerkleHash,
-    MerkleCompress,
-    ZkRng,
-    2,
-    8,
-    SALT_ELEMS,
->;
+pub type ValMmcs =
+    MerkleTreeHidingMmcs<Val, u8, MerkleHash, MerkleCompress, ZkRng, 2, DIGEST_BYTES, SALT_ELEMS>;
 pub type ChallengeMmcs = ExtensionMmcs<Val, Challenge, ValMmcs>;
 pub type Dft = Radix2DitParallel<Val>;
 /// Random codewords the hiding PCS mixes into each batch (at least the extension degree).
@@ -109,15 +108,19 @@ impl FriSettings {
     }
 }
 
+/// The config's Merkle commitment scheme, its salts drawn from `salt_rng`.
+pub fn merkle_mmcs(salt_rng: ZkRng) -> ValMmcs {
+    let compress = MerkleCompress::new(Blake3);
+    ValMmcs::new(MerkleHash::new(Blake3), compress, 0, salt_rng)
+}
+
 /// A config whose zero-knowledge randomness is derived from `seed`: the same
 /// seed and inputs give byte-identical proofs. The randomness lives in the config
 /// and advances with every commitment, so build one config per proof.
 pub fn seeded_config(fri: FriSettings, seed: [u8; 32]) -> Config {
     let (salt_rng, mask_rng) = ZkRandomness { fri, seed }.streams();
     let perm16 = default_koalabear_poseidon2_16();
-    let hash = MerkleHash::new(default_koalabear_poseidon2_24());
-    let compress = MerkleCompress::new(perm16.clone());
-    let val_mmcs = ValMmcs::new(hash, compress, 0, salt_rng);
+    let val_mmcs = merkle_mmcs(salt_rng);
     let challenge_mmcs = ChallengeMmcs::new(val_mmcs.clone());
     let pcs = Pcs::new(
         Dft::default(),

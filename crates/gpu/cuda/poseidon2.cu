@@ -1,5 +1,5 @@
-// Poseidon2 over KoalaBear, widths 16 and 24, as Plonky3's
-// `Poseidon2KoalaBear<WIDTH>` (p3-poseidon2 0.8.0 with p3-monty-31's layers):
+// Poseidon2 over KoalaBear, width 16 (the challenger's), as Plonky3's
+// `Poseidon2KoalaBear<16>` (p3-poseidon2 0.8.0 with p3-monty-31's layers):
 //
 //   external linear layer (mds_light), then 4 full rounds, 20 or 23 partial
 //   rounds, 4 full rounds.
@@ -12,11 +12,10 @@
 // The round constants and the internal diagonals V are not written here: the
 // host reads them from p3-koala-bear at run time and prepends them to this
 // source as __constant__ arrays (P2_16_RC_INIT, P2_16_RC_TERM, P2_16_RC_INT,
-// P2_16_DIAG and the same for 24, plus P2_16_PARTIAL / P2_24_PARTIAL /
-// P2_HALF_FULL), so they are exactly Plonky3's.
+// P2_16_DIAG, P2_16_PARTIAL, P2_HALF_FULL), so they are exactly Plonky3's.
 //
 // Kernels:
-//   p2_permute_16 / p2_permute_24: permute n states in place (checks)
+//   p2_permute_16: permute n states in place (checks)
 //   grind16: the challenger's proof-of-work search
 // (The Merkle commitments hash with BLAKE3: cuda/blake3.cu.)
 
@@ -86,8 +85,9 @@ __device__ __forceinline__ void partial_round(u32* s, u32 rc, const u32* diag) {
 }
 
 // The round loops stay loops: a permutation's code then fits the
-// instruction cache (fully unrolled, a width-24 permutation is ~12 K
-// instructions, and the leaf hashes ran 25-30% slower on an H100), at the
+// instruction cache (fully unrolled, the width-24 permutation the leaf
+// hashes used until stop 24 was ~12 K instructions, and they ran 25-30%
+// slower on an H100), at the
 // cost of reading each round's constants by index. P2_UNROLLED (set by the
 // host, CLOAK_P2_UNROLLED=1) unrolls them, and P2_UNROLL_PRAGMA
 // (CLOAK_P2_UNROLL=N) N rounds at a time, for comparison.
@@ -115,10 +115,6 @@ __device__ __forceinline__ void permute16(u32* s) {
     permute<16>(s, P2_16_RC_INIT, P2_16_RC_TERM, P2_16_RC_INT, P2_16_PARTIAL, P2_16_DIAG);
 }
 
-__device__ __forceinline__ void permute24(u32* s) {
-    permute<24>(s, P2_24_RC_INIT, P2_24_RC_TERM, P2_24_RC_INT, P2_24_PARTIAL, P2_24_DIAG);
-}
-
 extern "C" __global__ void p2_permute_16(u32* states, u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
@@ -128,17 +124,6 @@ extern "C" __global__ void p2_permute_16(u32* states, u64 n) {
     permute16(s);
 #pragma unroll
     for (int j = 0; j < 16; j++) states[i * 16 + j] = s[j];
-}
-
-extern "C" __global__ void p2_permute_24(u32* states, u64 n) {
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    u32 s[24];
-#pragma unroll
-    for (int j = 0; j < 24; j++) s[j] = states[i * 24 + j];
-    permute24(s);
-#pragma unroll
-    for (int j = 0; j < 24; j++) states[i * 24 + j] = s[j];
 }
 
 // Proof-of-work search (DetChallenger::grind): candidate c = start + thread

@@ -2,7 +2,7 @@
 // tests/host_emulation.rs): reads one request from stdin, runs the kernels
 // the way src/ntt.rs and src/merkle.rs launch them, writes the result to
 // stdout. Little-endian u32 words throughout.
-//   1 | 2 (perm16 | perm24): n, n*W words          -> n*W words
+//   1 (perm16): n, n*16 words                     -> n*16 words
 //   3 (lde): log_h, w, added, max_bits, lanes, fused, root, root_inv, shift_0..shift_{2^added-1}, h_inv,
 //            h*w words                             -> (h << added)*w words
 //   4 (merkle): k, then k times (h, w, h*w words, h*4 salt words)
@@ -78,14 +78,10 @@ static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const st
 
 int main() {
     u32 cmd = rd();
-    if (cmd == 1 || cmd == 2) {
-        u32 W = cmd == 1 ? 16 : 24;
+    if (cmd == 1) {
         u32 n = rd();
-        auto s = rdn((size_t)n * W);
-        emu_launch((n + 127) / 128, 128, 1, [&] {
-            if (W == 16) p2_permute_16(s.data(), n);
-            else p2_permute_24(s.data(), n);
-        });
+        auto s = rdn((size_t)n * 16);
+        emu_launch((n + 127) / 128, 128, 1, [&] { p2_permute_16(s.data(), n); });
         wr(s.data(), s.size());
     } else if (cmd == 3) {
         u32 log_h = rd(), w = rd(), added = rd(), max_bits = rd(), lanes = rd(), fused = rd(),

@@ -1,5 +1,7 @@
-//! Poseidon2 over KoalaBear (widths 16 and 24) on the device, with exactly
-//! the constants of `default_koalabear_poseidon2_16` / `_24`.
+//! Poseidon2 over KoalaBear (width 16, the challenger's) on the device, with
+//! exactly the constants of `default_koalabear_poseidon2_16`: the
+//! proof-of-work search and its checks. (The Merkle trees hash with BLAKE3,
+//! [`crate::blake3`]; width 24, their leaf sponge until stop 24, is gone.)
 //!
 //! The round constants are read from p3-koala-bear's public tables at run
 //! time and the internal-layer diagonals are measured from p3's generic
@@ -14,10 +16,8 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_field::{Field, PrimeCharacteristicRing};
 use p3_koala_bear::{
     GenericPoseidon2LinearLayersKoalaBear, KOALABEAR_POSEIDON2_HALF_FULL_ROUNDS,
-    KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_16, KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_24,
-    KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL, KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL,
-    KOALABEAR_POSEIDON2_RC_16_INTERNAL, KOALABEAR_POSEIDON2_RC_24_EXTERNAL_FINAL,
-    KOALABEAR_POSEIDON2_RC_24_EXTERNAL_INITIAL, KOALABEAR_POSEIDON2_RC_24_INTERNAL,
+    KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_16, KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL,
+    KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL, KOALABEAR_POSEIDON2_RC_16_INTERNAL,
 };
 use p3_poseidon2::GenericPoseidon2LinearLayers;
 
@@ -107,13 +107,7 @@ pub fn constants_source() -> String {
         "#define P2_16_PARTIAL {KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_16}"
     )
     .unwrap();
-    writeln!(
-        s,
-        "#define P2_24_PARTIAL {KOALABEAR_POSEIDON2_PARTIAL_ROUNDS_24}"
-    )
-    .unwrap();
     let flat16 = |rc: &[[Val; 16]]| rc.iter().flatten().copied().collect::<Vec<_>>();
-    let flat24 = |rc: &[[Val; 24]]| rc.iter().flatten().copied().collect::<Vec<_>>();
     push_array(
         &mut s,
         "P2_16_RC_INIT",
@@ -126,21 +120,8 @@ pub fn constants_source() -> String {
     );
     push_array(&mut s, "P2_16_RC_INT", &KOALABEAR_POSEIDON2_RC_16_INTERNAL);
     push_array(&mut s, "P2_16_DIAG", &internal_diagonal::<16>());
-    push_array(
-        &mut s,
-        "P2_24_RC_INIT",
-        &flat24(&KOALABEAR_POSEIDON2_RC_24_EXTERNAL_INITIAL),
-    );
-    push_array(
-        &mut s,
-        "P2_24_RC_TERM",
-        &flat24(&KOALABEAR_POSEIDON2_RC_24_EXTERNAL_FINAL),
-    );
-    push_array(&mut s, "P2_24_RC_INT", &KOALABEAR_POSEIDON2_RC_24_INTERNAL);
-    push_array(&mut s, "P2_24_DIAG", &internal_diagonal::<24>());
     s.push_str("template <int W> __device__ __forceinline__ void p2_internal(u32* s, u32 sum);\n");
     push_internal_layer(&mut s, 16, &internal_diagonal::<16>());
-    push_internal_layer(&mut s, 24, &internal_diagonal::<24>());
     s
 }
 
@@ -169,7 +150,7 @@ fn round_unrolling() -> String {
     }
 }
 
-/// Permutes each state (`width` = 16 or 24 consecutive elements) in place on
+/// Permutes each state (`width` = 16 consecutive elements) in place on
 /// the device and returns the results.
 pub fn permute_batch(gpu: &GpuContext, width: usize, states: &[Val]) -> Result<Vec<Val>> {
     if width == 0 || !states.len().is_multiple_of(width) {
@@ -184,11 +165,10 @@ pub fn permute_batch(gpu: &GpuContext, width: usize, states: &[Val]) -> Result<V
     from_raw(raw)
 }
 
-/// Permutes the states (`width` = 16 or 24 words each) in a device buffer in place.
+/// Permutes the states (`width` = 16 words each) in a device buffer in place.
 pub fn permute_device(gpu: &GpuContext, width: usize, buf: &mut CudaSlice<u32>) -> Result<()> {
     let kernel = match width {
         16 => "p2_permute_16",
-        24 => "p2_permute_24",
         _ => return Err(GpuError::Invalid(format!("no Poseidon2 of width {width}"))),
     };
     let f = gpu.function("poseidon2", poseidon2_source, kernel)?;
@@ -214,9 +194,6 @@ mod tests {
         assert_eq!(d16[1], Val::ONE);
         assert_eq!(d16[3], two.inverse());
         assert_eq!(d16[15], -two.exp_u64(24).inverse());
-        let d24 = internal_diagonal::<24>();
-        assert_eq!(d24[0], -two);
-        assert_eq!(d24[22], -two.exp_u64(9).inverse());
     }
 
     #[test]
@@ -227,10 +204,6 @@ mod tests {
             "P2_16_RC_TERM[64]",
             "P2_16_RC_INT[20]",
             "P2_16_DIAG[16]",
-            "P2_24_RC_INIT[96]",
-            "P2_24_RC_TERM[96]",
-            "P2_24_RC_INT[23]",
-            "P2_24_DIAG[24]",
         ] {
             assert!(s.contains(name), "{name} missing");
         }
@@ -246,13 +219,7 @@ mod tests {
         let start = s.find("p2_internal<16>").expect("layer of width 16");
         let layers = &s[start..];
         assert!(!layers.contains("kb_mul("), "{layers}");
-        assert_eq!(
-            layers
-                .matches("s[0] = kb_sub(sum, kb_double(s[0]));")
-                .count(),
-            2
-        );
+        assert!(layers.contains("s[0] = kb_sub(sum, kb_double(s[0]));"));
         assert!(layers.contains("s[15] = kb_sub(sum, kb_div_2exp(s[15], 24));"));
-        assert!(layers.contains("s[22] = kb_sub(sum, kb_div_2exp(s[22], 9));"));
     }
 }

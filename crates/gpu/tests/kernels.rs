@@ -86,6 +86,7 @@ fn merkle_matches_plonky3() {
     let checks = vec![
         check::check_merkle(&gpu, 9, &[(1 << 8, 10)]).unwrap(),
         check::check_merkle(&gpu, 10, &[(1 << 8, 3), (1 << 6, 20), (1 << 8, 1), (1, 4)]).unwrap(),
+        check::check_merkle(&gpu, 11, &[(1 << 6, 700), (1 << 6, 316), (1 << 5, 600)]).unwrap(),
     ];
     assert_all(&checks);
 }

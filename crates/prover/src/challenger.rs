@@ -205,6 +205,7 @@ impl GrindingChallenger for DetChallenger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Challenge;
     use p3_koala_bear::default_koalabear_poseidon2_16;
 
     /// A search that answers `answer`, whatever it is asked.
@@ -265,5 +266,48 @@ mod tests {
         assert_eq!(c.0.input_buffer.len(), 2);
         assert_eq!(&s[..2], &[Val::from_u32(7), Val::from_u32(11)]);
         assert!(s[2..CHALLENGER_RATE].iter().all(|v| *v == Val::ZERO));
+    }
+
+    /// The challenge drawn after observing `digest` as a Merkle root.
+    fn after_root(digest: [u8; 32]) -> Challenge {
+        let mut c = challenger();
+        c.observe(MerkleCap::<Val, [u8; 32]>::new(vec![digest]));
+        c.sample()
+    }
+
+    #[test]
+    fn every_digest_byte_reaches_the_transcript() {
+        let base = [0x5au8; 32];
+        let first = after_root(base);
+        for i in 0..32 {
+            let mut d = base;
+            d[i] ^= 1;
+            assert_ne!(
+                after_root(d),
+                first,
+                "byte {i} does not change the challenge"
+            );
+        }
+    }
+
+    #[test]
+    fn digests_equal_modulo_p_absorb_differently() {
+        // Words w and w + p (both 32-bit) would collide if a digest were
+        // absorbed as words reduced mod p; the 16-bit limbs keep them apart.
+        let p = Val::ORDER_U64 as u32;
+        let (w, w2) = (5u32, 5u32 + p);
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 32];
+        a[..4].copy_from_slice(&w.to_le_bytes());
+        b[..4].copy_from_slice(&w2.to_le_bytes());
+        assert_ne!(after_root(a), after_root(b));
+        // And a cap observed by value or by reference, or as a `Hash`, is the same.
+        let mut by_ref = challenger();
+        by_ref.observe(&MerkleCap::<Val, [u8; 32]>::new(vec![a]));
+        let mut by_hash = challenger();
+        by_hash.observe(Hash::<Val, u8, 32>::from(a));
+        let (r, h): (Challenge, Challenge) = (by_ref.sample(), by_hash.sample());
+        assert_eq!(r, after_root(a));
+        assert_eq!(h, after_root(a));
     }
 }

@@ -217,3 +217,39 @@ fn bit_flipped_proofs_are_rejected_without_panics() {
         }
     }
 }
+
+/// Every byte of every commitment root is bound: changing any one of the
+/// main, permutation, quotient or random commitments' 32 BLAKE3 bytes is
+/// rejected (random flips above rarely land in these few bytes).
+#[test]
+fn a_changed_commitment_root_is_rejected() {
+    let f = fixture();
+    let bytes = seeded_proof(&f, 8);
+    verify_bytes(&f, &bytes, &f.publics).unwrap();
+    type Cap = p3_symmetric::MerkleCap<Val, [u8; 32]>;
+    let roots: [fn(&mut StarkProof) -> Option<&mut Cap>; 4] = [
+        |p| Some(&mut p.commitments.main),
+        |p| p.commitments.permutation.as_mut(),
+        |p| Some(&mut p.commitments.quotient_chunks),
+        |p| p.commitments.random.as_mut(),
+    ];
+    for (which, root) in roots.iter().enumerate() {
+        for byte in [0usize, 13, 31] {
+            let mut proof: StarkProof = decode(&bytes).unwrap();
+            let cap = root(&mut proof).expect("the fixture has every commitment");
+            let mut digest = cap.roots()[0];
+            digest[byte] ^= 0x80;
+            *cap = Cap::new(vec![digest]);
+            let tampered = encode(&proof);
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| verify_bytes(&f, &tampered, &f.publics)));
+            match outcome {
+                Ok(result) => assert!(
+                    result.is_err(),
+                    "commitment {which}, byte {byte} changed, still accepted"
+                ),
+                Err(_) => panic!("the verifier panicked on commitment {which}, byte {byte}"),
+            }
+        }
+    }
+}

@@ -21,6 +21,9 @@
 #   ahead    pass 2's challenge-free work done in pass 1 (default) against
 #            not (CLOAK_GPU_AHEAD=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes? Then a loop timeline
+#   pinned   staged uploads from page-locked buffers (default) against
+#            pageable ones (CLOAK_GPU_PINNED=0) on loop, fibonacci and json,
+#            alternating, same seed: same bytes?
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
@@ -194,6 +197,11 @@ PY
       RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak prove guests/bin/loop.elf --input u32:600000 \
         --backend gpu -o /tmp/ah.bin > "$OUT/ahead-timeline.txt" 2>&1
       echo "ahead timeline rc=$?: $(grep -c 'drew ahead' "$OUT/ahead-timeline.txt") shards drawn ahead; $(grep -E '^setup:' "$OUT/ahead-timeline.txt")"
+      ;;
+    pinned)
+      # Staged uploads from page-locked buffers reserved at start (default)
+      # against the pageable thread buffers (CLOAK_GPU_PINNED=0), same seed.
+      seeded_by_env pinned CLOAK_GPU_PINNED 0 1
       ;;
     workers)
       # Provers per GPU (CLOAK_GPU_WORKERS): $WORKERS, default 1, 2 and 3.

@@ -113,6 +113,11 @@ fn gpu_err(e: GpuError) -> ProveError {
     ProveError::Prover(format!("gpu: {e}"))
 }
 
+/// Page-locked staging buffers a backend reserves ([`GpuContext::reserve_pinned`]).
+const PINNED_STAGING_BUFFERS: usize = 4;
+/// Words in each (64 MiB).
+const PINNED_STAGING_WORDS: usize = 16 << 20;
+
 impl GpuBackend {
     /// The first CUDA device, or why there is none, with the kernels
     /// compiled (NVRTC) and loaded up front, so that no proof pays for it.
@@ -127,6 +132,16 @@ impl GpuBackend {
         gpu.module("poseidon2", crate::poseidon2::poseidon2_source)?;
         gpu.module("blake3", crate::blake3::blake3_source)?;
         gpu.module("field", String::new)?;
+        // One page-locked staging buffer per shard generated at once (three
+        // by default) and one more, each for a table of up to 64 MiB packed
+        // (a 2^19-cycle shard's CPU table packs to about 17 MiB). Without
+        // them (a host that refuses to pin) uploads stage through pageable
+        // memory, as before.
+        if let Err(e) = gpu.reserve_pinned(PINNED_STAGING_BUFFERS, PINNED_STAGING_WORDS) {
+            tracing::warn!(
+                "gpu: no page-locked staging buffers ({e}); staging through pageable memory"
+            );
+        }
         Ok(Self::with_context(gpu))
     }
 

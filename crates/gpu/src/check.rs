@@ -717,6 +717,38 @@ pub fn check_packed_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> R
     ))
 }
 
+/// A packed trace staged through a page-locked buffer
+/// ([`GpuContext::reserve_pinned`]) and, where the only buffer is too small,
+/// through the thread's pageable one: the device words must be the packed
+/// words either way.
+pub fn check_staged_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> Result<Check> {
+    let m = narrow_columns(&mut rng(seed), h, w);
+    let packed = crate::packed::pack(&m)?;
+    let want = packed.words();
+    let mut errors = Vec::new();
+    for (name, pinned_words) in [("pinned", want.len() + 5), ("pageable", want.len() / 2)] {
+        let ctx = gpu.sibling()?;
+        ctx.reserve_pinned(1, pinned_words.max(1))?;
+        // Twice, so the second takes the buffer the first gave back.
+        for round in 0..2 {
+            let staged = crate::packed::stage_packed(&ctx, crate::packed::pack(&m)?)?;
+            let got = ctx.download(&staged.words)?;
+            if got[..want.len()] != want[..] {
+                errors.push(format!("{name}, round {round}: staged words differ"));
+            }
+        }
+    }
+    Ok(verdict(
+        format!("staged upload {h}x{w}"),
+        "packed words through a page-locked buffer and through pageable memory".into(),
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        },
+    ))
+}
+
 /// The GPU's proof-of-work search against the host's (`DetChallenger::grind`)
 /// after `pending` observed values, at each of `bits`.
 pub fn check_grind(gpu: &GpuContext, seed: u64, pending: usize, bits: &[usize]) -> Result<Check> {

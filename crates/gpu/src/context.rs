@@ -106,6 +106,36 @@ fn copy_up<T: DeviceRepr>(
     Ok(buf)
 }
 
+/// Page-locked staging buffers ([`GpuContext::reserve_pinned`]); a staged
+/// upload takes one that fits and gives it back once its copy is done.
+/// `CLOAK_GPU_PINNED=0` leaves them unused (for comparison).
+#[derive(Default)]
+struct PinnedPool {
+    free: Mutex<Vec<cudarc::driver::PinnedHostSlice<u32>>>,
+}
+
+impl PinnedPool {
+    fn take(&self, words: usize) -> Option<cudarc::driver::PinnedHostSlice<u32>> {
+        if std::env::var("CLOAK_GPU_PINNED").is_ok_and(|v| v == "0") {
+            return None;
+        }
+        let mut free = self.free.lock().ok()?;
+        let i = free.iter().position(|b| b.len() >= words)?;
+        Some(free.swap_remove(i))
+    }
+
+    fn give_back(&self, buf: cudarc::driver::PinnedHostSlice<u32>) {
+        if let Ok(mut free) = self.free.lock() {
+            free.push(buf);
+        }
+    }
+}
+
+// SAFETY: the pool's buffers are plain host memory handed to one thread at
+// a time under the mutex; their event is only used by cudarc's own copies.
+unsafe impl Send for PinnedPool {}
+unsafe impl Sync for PinnedPool {}
+
 thread_local! {
     /// The host buffer this thread's staged uploads are written into
     /// ([`GpuContext::upload_staged_with`]).
@@ -134,6 +164,9 @@ pub struct GpuContext {
     copies: ComputeCopies,
     /// Held by the one staged upload in flight ([`Self::upload_staged`]).
     staging: Mutex<()>,
+    /// Page-locked host buffers for staged uploads, shared with siblings
+    /// ([`Self::reserve_pinned`]).
+    pinned: Arc<PinnedPool>,
     /// The most device memory seen in use (total minus free) by [`Self::note_memory`].
     peak_used: AtomicU64,
     /// Staged buffers to free once the compute stream has passed each
@@ -223,6 +256,7 @@ impl GpuContext {
             },
             transfers,
             staging: Mutex::new(()),
+            pinned: Arc::new(PinnedPool::default()),
             peak_used: AtomicU64::new(0),
             deferred: Mutex::new(Vec::new()),
         })
@@ -251,9 +285,28 @@ impl GpuContext {
             },
             transfers,
             staging: Mutex::new(()),
+            pinned: self.pinned.clone(),
             peak_used: AtomicU64::new(0),
             deferred: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Page-locks `count` host buffers of `words` words each for staged
+    /// uploads ([`Self::upload_staged_with`]), shared by this context's
+    /// siblings. Pinning costs about 0.2 ms a MiB, so it is done here, when
+    /// the backend starts, not on a proof's path (stop 21 pinned on first
+    /// use and lost 40-50 ms on the first shards). A copy from pinned memory
+    /// is one DMA; from pageable memory the driver first copies it through
+    /// its own pinned bounce buffer, on the calling core.
+    pub fn reserve_pinned(&self, count: usize, words: usize) -> Result<()> {
+        let mut free = self.pinned.free.lock().expect("pinned pool poisoned");
+        for _ in 0..count {
+            // SAFETY: the buffer is written before any copy reads it
+            // (`upload_staged_with` copies only what `fill` wrote).
+            let buf = unsafe { self.ctx.alloc_pinned_with_flags::<u32>(words, 0) }?;
+            free.push(buf);
+        }
+        Ok(())
     }
 
     /// How many CUDA devices the driver reports (0 without a driver).
@@ -381,15 +434,25 @@ impl GpuContext {
     /// host buffer of the calling thread, kept and reused, so a shard's
     /// uploads fault in no fresh pages (it grows to the thread's largest
     /// upload, a shard's largest packed table; the pipeline's threads end
-    /// with the proof). `fill` runs before this context's turn to upload,
-    /// so other threads' copies go on meanwhile. Page-locked memory would
-    /// spare the driver's bounce copy, but pinning it costs tens of
-    /// milliseconds on the first shard's path (BENCHMARKS.md, stop 21).
+    /// with the proof), or into a page-locked buffer of the context's pool
+    /// where one that fits is free ([`Self::reserve_pinned`]), which spares
+    /// the driver's bounce copy (json's uploads 609 → 169 ms, BENCHMARKS.md,
+    /// stop 24). `fill` runs before this context's turn to upload, so other
+    /// threads' copies go on meanwhile.
     pub fn upload_staged_with(
         &self,
         len: usize,
         fill: impl FnOnce(&mut [u32]),
     ) -> Result<CudaSlice<u32>> {
+        if let Some(mut pinned) = self.pinned.take(len) {
+            // SAFETY: no copy reads the buffer while it is out of the pool
+            // (the last one was synchronized before it went back).
+            let host = unsafe { std::slice::from_raw_parts_mut(pinned.as_mut_ptr()?, len) };
+            fill(host);
+            let up = self.upload_staged(&host[..]);
+            self.pinned.give_back(pinned);
+            return up;
+        }
         STAGING.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
             if buffer.len() < len {

@@ -191,7 +191,7 @@ fn pack_rows(chunk: &[u32], meta: &[u32], out: &mut [u32]) {
 pub struct StagedMatrix {
     pub width: usize,
     pub height: usize,
-    words: CudaSlice<u32>,
+    pub(crate) words: CudaSlice<u32>,
     chunk_start: CudaSlice<u32>,
     meta: CudaSlice<u32>,
     /// Bytes uploaded.

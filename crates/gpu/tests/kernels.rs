@@ -99,6 +99,7 @@ fn packed_upload_matches_plain_upload() {
     let checks = vec![
         check::check_packed_upload(&gpu, 11, 1 << 12, 33).unwrap(),
         check::check_packed_upload(&gpu, 12, 3000, 7).unwrap(),
+        check::check_staged_upload(&gpu, 13, 1 << 12, 33).unwrap(),
     ];
     assert_all(&checks);
 }

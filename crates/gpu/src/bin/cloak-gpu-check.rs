@@ -215,6 +215,7 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     {
         rep.push(check::check_packed_upload(gpu, s(130 + i as u64), h, w)?);
     }
+    rep.push(check::check_staged_upload(gpu, s(136), 1 << 19, 150)?);
     for pending in [0, 3, 7] {
         rep.push(check::check_grind(
             gpu,

@@ -21,6 +21,8 @@
 #   ahead    pass 2's challenge-free work done in pass 1 (default) against
 #            not (CLOAK_GPU_AHEAD=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes? Then a loop timeline
+#   cpuab    the CPU prover, previous binary against this one (loop and
+#            fibonacci at ~125 K cycles, loop at 1 M), alternating, same seed
 #   pinned   staged uploads from page-locked buffers (default) against
 #            pageable ones (CLOAK_GPU_PINNED=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes?
@@ -197,6 +199,24 @@ PY
       RUST_LOG=cloak::pipeline=debug timeout 60 .dev/cloak prove guests/bin/loop.elf --input u32:600000 \
         --backend gpu -o /tmp/ah.bin > "$OUT/ahead-timeline.txt" 2>&1
       echo "ahead timeline rc=$?: $(grep -c 'drew ahead' "$OUT/ahead-timeline.txt") shards drawn ahead; $(grep -E '^setup:' "$OUT/ahead-timeline.txt")"
+      ;;
+    cpuab)
+      # The CPU prover (16 host cores), previous binary against this one,
+      # alternating, two rounds, same seed: loop and fibonacci of ~125 K
+      # cycles and loop of 1 M.
+      for round in 1 2; do
+        for bin in old new; do
+          exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
+          for prog in "loop u32:17000" "fibonacci u32:20000" "loop u32:148000"; do
+            set -- $prog
+            rm -f /tmp/cpuab.bin
+            timeout 120 $exe prove guests/bin/$1.elf --input $2 --backend cpu -o /tmp/cpuab.bin \
+              --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+              > "$OUT/cpuab-$bin-$1-$2-$round.txt" 2>&1
+            echo "cpu $bin $1 $2 #$round rc=$?: $(sha256sum < /tmp/cpuab.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/cpuab-$bin-$1-$2-$round.txt")"
+          done
+        done
+      done
       ;;
     pinned)
       # Staged uploads from page-locked buffers reserved at start (default)

@@ -25,7 +25,7 @@
 #define B3_PARENT 4u
 #define B3_ROOT 8u
 #define B3_CHUNK_WORDS 256
-#define B3_MAX_DEPTH 16  // chunks per message < 2^16: far beyond any leaf
+#define B3_MAX_DEPTH 16  // chunks per message <= 2^16 (merkle.rs: MAX_ROW_WORDS)
 
 __device__ __forceinline__ u32 b3_rotr(u32 x, int n) { return (x >> n) | (x << (32 - n)); }
 

@@ -131,11 +131,6 @@ impl PinnedPool {
     }
 }
 
-// SAFETY: the pool's buffers are plain host memory handed to one thread at
-// a time under the mutex; their event is only used by cudarc's own copies.
-unsafe impl Send for PinnedPool {}
-unsafe impl Sync for PinnedPool {}
-
 thread_local! {
     /// The host buffer this thread's staged uploads are written into
     /// ([`GpuContext::upload_staged_with`]).
@@ -450,7 +445,11 @@ impl GpuContext {
             let host = unsafe { std::slice::from_raw_parts_mut(pinned.as_mut_ptr()?, len) };
             fill(host);
             let up = self.upload_staged(&host[..]);
-            self.pinned.give_back(pinned);
+            // Back to the pool only once its copy is known complete (an
+            // error may leave one in flight; the buffer is then dropped).
+            if up.is_ok() {
+                self.pinned.give_back(pinned);
+            }
             return up;
         }
         STAGING.with(|buffer| {

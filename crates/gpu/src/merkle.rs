@@ -35,6 +35,9 @@ use crate::ntt::DeviceMatrix;
 pub const DIGEST_WORDS: usize = 8;
 /// The most segments (matrices plus their salt matrices) one leaf message may join.
 const MAX_SEGMENTS: usize = 256; // must match cuda/blake3.cu
+/// Words a leaf message may hold: fewer than 2^16 BLAKE3 chunks of 256
+/// words, the depth of the kernel's chaining-value stack (`B3_MAX_DEPTH`).
+const MAX_ROW_WORDS: u64 = 1 << 24; // must match cuda/blake3.cu
 /// Segment tables up to this size go to the kernel by value, not by upload.
 const INLINE_SEGMENTS: usize = 16; // must match cuda/blake3.cu
 
@@ -124,6 +127,12 @@ fn hash_rows(
     if num_segs == 0 || num_segs > MAX_SEGMENTS {
         return Err(GpuError::Invalid(format!(
             "{num_segs} leaf segments (1..={MAX_SEGMENTS} allowed)"
+        )));
+    }
+    let row_words: u64 = segs.chunks_exact(2).map(|s| s[1]).sum();
+    if row_words >= MAX_ROW_WORDS {
+        return Err(GpuError::Invalid(format!(
+            "a leaf of {row_words} words (below {MAX_ROW_WORDS} allowed)"
         )));
     }
     let mut out = gpu.alloc_u32(rows * DIGEST_WORDS)?;

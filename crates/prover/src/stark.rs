@@ -88,6 +88,8 @@ pub enum VerifyError {
     CountMismatch { tables: usize, publics: usize },
     #[error("the verifier panicked on this proof (treated as invalid): {0}")]
     Panicked(String),
+    #[error("commitment {which} has {roots} Merkle roots; Cloak commits with one (cap height 0)")]
+    CapShape { which: String, roots: usize },
 }
 
 /// What the prover needs besides the traces: the committed preprocessed tables.
@@ -389,6 +391,7 @@ pub fn verify<A: ProvableAir>(
             publics: public_values.len(),
         });
     }
+    single_root_caps(proof)?;
     // The verifier draws no randomness; any seed gives the same checks.
     let config = seeded_config(vk.fri, KEYGEN_SEED);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -399,6 +402,35 @@ pub fn verify<A: ProvableAir>(
         Ok(Err(e)) => Err(VerifyError::Invalid(format!("{e:?}"))),
         Err(panic) => Err(VerifyError::Panicked(panic_message(&*panic))),
     }
+}
+
+/// Every commitment of `proof` is a single root: the config commits with cap
+/// height 0, and Plonky3's verifier would absorb extra roots into the
+/// transcript while checking paths against the first only, so a proof with
+/// more is refused outright rather than left to fail later.
+fn single_root_caps(proof: &StarkProof) -> Result<(), VerifyError> {
+    let c = &proof.commitments;
+    let named = [
+        ("main", Some(&c.main)),
+        ("permutation", c.permutation.as_ref()),
+        ("quotient", Some(&c.quotient_chunks)),
+        ("random", c.random.as_ref()),
+    ];
+    let fri = proof.opening_proof.1.commit_phase_commits.iter();
+    let caps = named
+        .into_iter()
+        .filter_map(|(n, cap)| Some((n.to_string(), cap?)))
+        .chain(
+            fri.enumerate()
+                .map(|(i, cap)| (format!("FRI layer {i}"), cap)),
+        );
+    for (which, cap) in caps {
+        let roots = cap.roots().len();
+        if roots != 1 {
+            return Err(VerifyError::CapShape { which, roots });
+        }
+    }
+    Ok(())
 }
 
 /// The commitment type of main traces (and every other commitment).
@@ -507,6 +539,7 @@ pub fn verify_with_external<A: ProvableAir>(
             publics: public_values.len(),
         });
     }
+    single_root_caps(proof)?;
     let config = seeded_config(vk.fri, KEYGEN_SEED);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         p3_batch_stark::verify_batch_with_external(

@@ -253,3 +253,27 @@ fn a_changed_commitment_root_is_rejected() {
         }
     }
 }
+
+/// A commitment with a second root (a cap of height 1 in a proof made at
+/// height 0) is refused by name, main and FRI layers alike.
+#[test]
+fn a_commitment_with_two_roots_is_refused() {
+    let f = fixture();
+    let bytes = seeded_proof(&f, 9);
+    type Cap = p3_symmetric::MerkleCap<Val, [u8; 32]>;
+    let twice = |cap: &mut Cap| {
+        let root = cap.roots()[0];
+        *cap = Cap::new(vec![root, root]);
+    };
+    let mut proof: StarkProof = decode(&bytes).unwrap();
+    twice(&mut proof.commitments.main);
+    let err = verify_bytes(&f, &encode(&proof), &f.publics).unwrap_err();
+    assert!(err.contains("commitment main has 2 Merkle roots"), "{err}");
+    let mut proof: StarkProof = decode(&bytes).unwrap();
+    twice(&mut proof.opening_proof.1.commit_phase_commits[0]);
+    let err = verify_bytes(&f, &encode(&proof), &f.publics).unwrap_err();
+    assert!(
+        err.contains("commitment FRI layer 0 has 2 Merkle roots"),
+        "{err}"
+    );
+}

@@ -288,9 +288,9 @@ impl GpuContext {
 
     /// Page-locks `count` host buffers of `words` words each for staged
     /// uploads ([`Self::upload_staged_with`]), shared by this context's
-    /// siblings. Pinning costs about 0.2 ms a MiB, so it is done here, when
-    /// the backend starts, not on a proof's path (stop 21 pinned on first
-    /// use and lost 40-50 ms on the first shards). A copy from pinned memory
+    /// siblings. Pinning is slow, so it is done here, when the backend
+    /// starts, not on a proof's path (stop 21 pinned on first use and lost
+    /// 40-50 ms on the first shards). A copy from pinned memory
     /// is one DMA; from pageable memory the driver first copies it through
     /// its own pinned bounce buffer, on the calling core.
     pub fn reserve_pinned(&self, count: usize, words: usize) -> Result<()> {

@@ -4,9 +4,9 @@
 //! `find_map_any`, so with the `parallel` feature the returned witness depends on thread
 //! scheduling (any passing witness is accepted by the verifier). That makes otherwise
 //! seeded proofs non-reproducible. This wrapper returns the *smallest* passing witness
-//! (rayon `find_first`), which a GPU backend can reproduce exactly. The transcript
-//! (observe/sample) behaviour is delegated unchanged, so proofs verify with either type
-//! and the wire format is identical.
+//! (rayon `find_first`), which a GPU backend can reproduce exactly. Observing field
+//! elements and sampling are delegated unchanged. Merkle roots, 32 BLAKE3 bytes (the
+//! config's trees), which the duplex cannot observe, enter as sixteen 16-bit limbs.
 //!
 //! A [`WitnessSearch`] (the GPU's) may take the search over; its witness is
 //! checked on the host before it enters the transcript.
@@ -82,21 +82,6 @@ impl CanObserve<Val> for DetChallenger {
 impl<const N: usize> CanObserve<[Val; N]> for DetChallenger {
     fn observe(&mut self, values: [Val; N]) {
         self.0.observe(values)
-    }
-}
-impl<const N: usize> CanObserve<Hash<Val, Val, N>> for DetChallenger {
-    fn observe(&mut self, values: Hash<Val, Val, N>) {
-        self.0.observe(values)
-    }
-}
-impl<const N: usize> CanObserve<MerkleCap<Val, [Val; N]>> for DetChallenger {
-    fn observe(&mut self, cap: MerkleCap<Val, [Val; N]>) {
-        self.0.observe(cap)
-    }
-}
-impl<'a, const N: usize> CanObserve<&'a MerkleCap<Val, [Val; N]>> for DetChallenger {
-    fn observe(&mut self, cap: &'a MerkleCap<Val, [Val; N]>) {
-        self.0.observe(cap)
     }
 }
 /// A 32-byte Merkle digest enters the transcript as sixteen 16-bit limbs

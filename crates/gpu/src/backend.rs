@@ -136,8 +136,13 @@ impl GpuBackend {
         // by default) and one more, each for a table of up to 64 MiB packed
         // (a 2^19-cycle shard's CPU table packs to about 17 MiB). Without
         // them (a host that refuses to pin) uploads stage through pageable
-        // memory, as before.
-        if let Err(e) = gpu.reserve_pinned(PINNED_STAGING_BUFFERS, PINNED_STAGING_WORDS) {
+        // memory, as before; `CLOAK_GPU_PINNED=0` reserves none (for
+        // comparison).
+        let pinned = std::env::var("CLOAK_GPU_PINNED").map_or(true, |v| v != "0");
+        let reserved = pinned
+            .then(|| gpu.reserve_pinned(PINNED_STAGING_BUFFERS, PINNED_STAGING_WORDS))
+            .transpose();
+        if let Err(e) = reserved {
             tracing::warn!(
                 "gpu: no page-locked staging buffers ({e}); staging through pageable memory"
             );

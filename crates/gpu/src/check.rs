@@ -723,8 +723,7 @@ pub fn check_packed_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> R
 /// words either way.
 pub fn check_staged_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> Result<Check> {
     let m = narrow_columns(&mut rng(seed), h, w);
-    let packed = crate::packed::pack(&m)?;
-    let want = packed.words();
+    let want = crate::packed::pack(&m)?.words();
     let mut errors = Vec::new();
     for (name, pinned_words) in [("pinned", want.len() + 5), ("pageable", want.len() / 2)] {
         let ctx = gpu.sibling()?;

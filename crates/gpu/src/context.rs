@@ -108,7 +108,6 @@ fn copy_up<T: DeviceRepr>(
 
 /// Page-locked staging buffers ([`GpuContext::reserve_pinned`]); a staged
 /// upload takes one that fits and gives it back once its copy is done.
-/// `CLOAK_GPU_PINNED=0` leaves them unused (for comparison).
 #[derive(Default)]
 struct PinnedPool {
     free: Mutex<Vec<cudarc::driver::PinnedHostSlice<u32>>>,
@@ -116,9 +115,6 @@ struct PinnedPool {
 
 impl PinnedPool {
     fn take(&self, words: usize) -> Option<cudarc::driver::PinnedHostSlice<u32>> {
-        if std::env::var("CLOAK_GPU_PINNED").is_ok_and(|v| v == "0") {
-            return None;
-        }
         let mut free = self.free.lock().ok()?;
         let i = free.iter().position(|b| b.len() >= words)?;
         Some(free.swap_remove(i))

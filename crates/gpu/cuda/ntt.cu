@@ -178,15 +178,35 @@ extern "C" __global__ void lde_scatter(const u32* __restrict__ coeffs, u32* __re
     }
 }
 
+// The upper coefficients of a sparse-masked LDE (src/ntt.rs, `LdeMask`;
+// p3-fri's vendored `masked_trace_lde`): the committed polynomial of column
+// c is C_c + (X^h - 1) U_c with C_c the column's interpolant; U_c's
+// coefficient j is hi_t[j * wt + c] for a trace column (c < wt; zero from
+// j = mask_len on) and hi_rc[j * (width - wt) + c - wt] for a random
+// codeword. On coset m, X^h is shift_m^h, so coefficient j there is
+// (raw_j + e[m] * U_j) * pw[m*h + j] with raw_j = h * C_j (the unscaled
+// inverse NTT) and e[m] = h * (shift_m^h - 1).
+struct LdeMask {
+    const u32* hi_t;
+    const u32* hi_rc;
+    const u32* e;
+    u32 wt;
+    u32 mask_len;
+};
+
 // lde_scatter fused with the first pass (stages 0 .. k-1) of the forward NTT
 // of each coset block: group m of the pass is block m, and its tile row p,
 // lane (low, c) is output row j = p << lowbits | low, whose value is
 // coeffs[bitrev_{log_h}(j)] * pw[m*h + j] with
 // bitrev_{log_h}(j) = bitrev_lowbits(low) << k | bitrev_k(p). Saves
-// writing and re-reading the scaled coefficients.
-extern "C" __global__ void lde_first_pass(const u32* __restrict__ coeffs, u32* __restrict__ out,
-                                          const u32* __restrict__ tw, const u32* __restrict__ pw,
-                                          u32 width, u32 k, u32 lowbits, u64 wp, u32 tiles) {
+// writing and re-reading the scaled coefficients. MASKED adds the mask's
+// upper coefficients first (see LdeMask).
+template <bool MASKED>
+__device__ __forceinline__ void lde_first_pass_impl(const u32* __restrict__ coeffs,
+                                                    u32* __restrict__ out,
+                                                    const u32* __restrict__ tw,
+                                                    const u32* __restrict__ pw, u32 width, u32 k,
+                                                    u32 lowbits, u64 wp, u32 tiles, LdeMask mask) {
     extern __shared__ u32 sm[];
     const u32 NTT_LANES = blockDim.x;
     const u32 rows = 1u << k;
@@ -200,12 +220,24 @@ extern "C" __global__ void lde_first_pass(const u32* __restrict__ coeffs, u32* _
     const u64 h = (u64)rows << lowbits;
     const u32 src_high = bitrev(low, lowbits) << k;
     const u32* pwm = pw + m * h;
+    const u32 em = MASKED ? mask.e[m] : 0u;
 
     for (u32 p = threadIdx.y; p < rows; p += blockDim.y) {
         u32 v = 0;
         if (active) {
             const u64 src = (u64)(src_high | bitrev(p, k)) * width + col;
-            v = kb_mul(coeffs[src], pwm[((u64)p << lowbits) | low]);
+            const u64 j = ((u64)p << lowbits) | low;
+            u32 c = coeffs[src];
+            if (MASKED) {
+                u32 u;
+                if (col < mask.wt) {
+                    u = j < mask.mask_len ? mask.hi_t[j * mask.wt + col] : 0u;
+                } else {
+                    u = mask.hi_rc[j * (width - mask.wt) + (col - mask.wt)];
+                }
+                c = kb_add(c, kb_mul(u, em));
+            }
+            v = kb_mul(c, pwm[j]);
         }
         sm[p * NTT_LANES + x] = v;
     }
@@ -219,4 +251,25 @@ extern "C" __global__ void lde_first_pass(const u32* __restrict__ coeffs, u32* _
             base[(u64)r * wp + lane] = sm[r * NTT_LANES + x];
         }
     }
+}
+
+extern "C" __global__ void lde_first_pass(const u32* __restrict__ coeffs, u32* __restrict__ out,
+                                          const u32* __restrict__ tw, const u32* __restrict__ pw,
+                                          u32 width, u32 k, u32 lowbits, u64 wp, u32 tiles) {
+    const LdeMask none = {nullptr, nullptr, nullptr, 0u, 0u};
+    lde_first_pass_impl<false>(coeffs, out, tw, pw, width, k, lowbits, wp, tiles, none);
+}
+
+// lde_first_pass of a sparse-masked LDE (see LdeMask): hi_t is mask_len x wt,
+// hi_rc h x (width - wt), e one word per coset.
+extern "C" __global__ void lde_first_pass_masked(const u32* __restrict__ coeffs,
+                                                 u32* __restrict__ out,
+                                                 const u32* __restrict__ tw,
+                                                 const u32* __restrict__ pw, u32 width, u32 k,
+                                                 u32 lowbits, u64 wp, u32 tiles,
+                                                 const u32* __restrict__ hi_t,
+                                                 const u32* __restrict__ hi_rc,
+                                                 const u32* __restrict__ e, u32 wt, u32 mask_len) {
+    const LdeMask mask = {hi_t, hi_rc, e, wt, mask_len};
+    lde_first_pass_impl<true>(coeffs, out, tw, pw, width, k, lowbits, wp, tiles, mask);
 }

@@ -222,22 +222,18 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
 #endif
 }
 
-// The hiding PCS's randomized trace (`HidingFriPcs::commit`): trace h x w
-// with h*(w+8) draws becomes 2h x (w+4): row 2i is trace row i then draws
-// i*(w+8) .. +4, row 2i+1 is draws i*(w+8)+4 .. +(w+4). Block (32, 8): a
-// row per threadIdx.y, its columns strided by 32, so no thread divides a
-// flat index by the width (a 64-bit division a word took most of the time).
-extern "C" __global__ void zk_randomize(const u32* trace, const u32* draws, u32* out, u64 h,
-                                        u32 w) {
+// The hiding PCS's widened trace (vendored p3-fri `masked_trace_lde`): trace
+// h x w and the random codewords' values on the trace domain (h x nrc
+// draws, row-major) side by side, h x (w + nrc). Block (32, 8): a row per
+// threadIdx.y, its columns strided by 32, so no thread divides a flat
+// index by the width (a 64-bit division a word took most of the time).
+extern "C" __global__ void zk_widen(const u32* trace, const u32* lower, u32* out, u64 h, u32 w,
+                                    u32 nrc) {
     const u64 r = (u64)blockIdx.x * blockDim.y + threadIdx.y;
-    if (r >= 2 * h) return;
-    const u64 ow = (u64)w + 4, dw = (u64)w + 8, i = r >> 1;
-    const u32* t = trace + i * w;
-    const u32* d = draws + i * dw;
+    if (r >= h) return;
+    const u64 ow = (u64)w + nrc;
+    const u32* t = trace + r * w;
+    const u32* d = lower + r * nrc;
     u32* o = out + r * ow;
-    if ((r & 1) == 0) {
-        for (u32 c = threadIdx.x; c < ow; c += blockDim.x) o[c] = c < w ? t[c] : d[c - w];
-    } else {
-        for (u32 c = threadIdx.x; c < ow; c += blockDim.x) o[c] = d[4 + c];
-    }
+    for (u32 c = threadIdx.x; c < ow; c += blockDim.x) o[c] = c < w ? t[c] : d[c - w];
 }

@@ -11,7 +11,9 @@
 //   6 (fri add scaled): n, s0..3, 4n acc words, 4n v words -> 4n words
 //   7 (zk draws): key0..7, stream lo/hi, first lo/hi, n, window words lo/hi
 //                                                  -> total lo/hi, then if total >= n: n words, end lo/hi
-//   8 (zk randomize): h, w, h*w trace words, h*(w+8) draws -> 2h*(w+4) words
+//   8 (masked lde): log_h, w, nrc, mask_len, added, max_bits, lanes, root, root_inv,
+//      shift_0..shift_{2^added-1}, h_inv, e_0..e_{2^added-1}, h*w trace words,
+//      2h*nrc + mask_len*w draws                    -> (h << added)*(w+nrc) words
 //   9 (open inv denoms): n, log_n, shift, omega, z0..3 -> 4n words
 //  10 (open evaluate): rows, w, chunk_rows, zinv0..3, scale0..3, 4*rows inv words, rows*w words
 //                                                  -> 4w words
@@ -250,14 +252,42 @@ int main() {
         u32 e2[2] = {(u32)end, (u32)(end >> 32)};
         wr(e2, 2);
     } else if (cmd == 8) {
-        u32 h = rd(), w = rd();
+        // Mirrors backend::masked_lde: zk_widen, the inverse NTT, the masked
+        // first forward pass, the other passes.
+        u32 log_h = rd(), w = rd(), nrc = rd(), mask_len = rd(), added = rd(), max_bits = rd(),
+            lanes = rd(), root = rd(), root_inv = rd();
+        u32 cosets = 1u << added, h = 1u << log_h, ow = w + nrc;
+        std::vector<u32> shifts(cosets), e(cosets);
+        for (auto& s : shifts) s = rd();
+        u32 h_inv = rd();
+        for (auto& x : e) x = rd();
         auto trace = rdn((size_t)h * w);
-        auto draws = rdn((size_t)h * (w + 8));
-        u64 total = 2ull * h * (w + 4);
-        std::vector<u32> out(total, 0xffffffffu);
-        emu_launch((u32)((2ull * h + 7) / 8), 32, 8, [&] {
-            zk_randomize(trace.data(), draws.data(), out.data(), h, w);
+        auto draws = rdn((size_t)2 * h * nrc + (size_t)mask_len * w);
+        std::vector<u32> wide((size_t)h * ow, 0xffffffffu);
+        emu_launch((h + 7) / 8, 32, 8, [&] {
+            zk_widen(trace.data(), draws.data(), wide.data(), h, w, nrc);
         });
+        auto tw_inv = powers(root_inv, KB_ONE, h / 2 ? h / 2 : 1);
+        auto tw = powers(root, KB_ONE, h / 2 ? h / 2 : 1);
+        std::vector<u32> pw;
+        for (u32 m = 0; m < cosets; m++) {
+            auto p = powers(shifts[m], h_inv, h);
+            pw.insert(pw.end(), p.begin(), p.end());
+        }
+        dif(wide, log_h, ow, 1, tw_inv, max_bits, lanes);
+        std::vector<u32> out((size_t)cosets * h * ow, 0xffffffffu);
+        u32 k = plan(log_h, max_bits)[0].first;
+        u32 lowbits = log_h - k;
+        u64 wp = (u64)ow << lowbits;
+        u32 tiles = (u32)((wp + lanes - 1) / lanes);
+        if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
+        const u32* hi_t = draws.data() + (size_t)h * nrc;
+        const u32* hi_rc = hi_t + (size_t)mask_len * w;
+        emu_launch(cosets * tiles, lanes, 1, [&] {
+            lde_first_pass_masked(wide.data(), out.data(), tw.data(), pw.data(), ow, k, lowbits,
+                                  wp, tiles, hi_t, hi_rc, e.data(), w, mask_len);
+        });
+        dif(out, log_h, ow, cosets, tw, max_bits, lanes, 1);
         wr(out.data(), out.size());
     } else if (cmd == 9) {
         u32 n = rd(), log_n = rd(), shift = rd(), omega = rd(), z[4];

@@ -113,11 +113,13 @@ impl AheadPlan {
             .map(|&h| (h * rounds::random_width()) as u64)
             .sum();
         let tree = 2 * r_salts.iter().max().copied().unwrap_or(0) as u64 * 8;
-        Ok(4 * (words(&rounds::trace_mask_sizes(&self.permutation))
-            + words(&rounds::quotient_mask_sizes(self.fri, &self.quotient)?)
-            + salt as u64 * (words(&perm_salts) + words(&q_salts) + words(&r_salts))
-            + random_ldes
-            + tree))
+        Ok(
+            4 * (words(&rounds::trace_mask_sizes(self.fri, &self.permutation))
+                + words(&rounds::quotient_mask_sizes(self.fri, &self.quotient)?)
+                + salt as u64 * (words(&perm_salts) + words(&q_salts) + words(&r_salts))
+                + random_ldes
+                + tree),
+        )
     }
 
     /// Draws what pass 2 would, in its order, and commits the random
@@ -140,7 +142,7 @@ impl AheadPlan {
         if !self.permutation.is_empty() {
             run(
                 &mut drawn,
-                rounds::trace_mask_sizes(&self.permutation),
+                rounds::trace_mask_sizes(self.fri, &self.permutation),
                 rounds::trace_lde_heights(self.fri, &self.permutation),
             )?;
         }

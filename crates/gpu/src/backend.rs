@@ -5,15 +5,14 @@
 //! `MerkleTreeHidingMmcs::commit` (p3-merkle-tree 0.8.0) do under a fresh
 //! `zk.config()`, with the same random draws:
 //!
-//! 1. each trace (h × w, in input order) is uploaded as it is and extended
-//!    on the GPU to 2h × (w + 4) rows, as `with_random_cols(w + 8, mask_rng)`
-//!    (h·(w+8) draws, row by row) reshaped to width w + 4 does: the hiding
-//!    PCS's randomization, its draws made on the device from the one
-//!    ChaCha20 stream ([`randomize_on_device`], [`crate::zkrng::draw_on_device`]),
-//!    so only the trace crosses the bus, not the 2·(w+4)/w times larger
-//!    randomized matrix;
-//! 2. its coset LDE (blowup `2^log_blowup`, shift `Val::GENERATOR`,
-//!    bit-reversed rows) is computed on the GPU ([`Ntt::coset_lde_batch`]);
+//! 1. each trace (h × w, in input order) is uploaded as it is; its
+//!    `FriSettings::trace_mask_draws(h, w)` masking values are drawn on the
+//!    device from the one ChaCha20 stream ([`crate::zkrng::draw_on_device`]),
+//!    so only the trace crosses the bus;
+//! 2. the committed LDE (`2h << log_blowup` rows of `w + 4`, shift
+//!    `Val::GENERATOR`, bit-reversed rows) of the sparse-masked polynomials
+//!    (the vendored p3-fri's `masked_trace_lde`) is computed on the GPU
+//!    ([`masked_lde`], [`Ntt::coset_lde_masked`]);
 //! 3. one 4-column salt matrix per LDE is drawn from `salt_rng` on the
 //!    device, in input order (as [`crate::hiding_salts`] draws them), and the
 //!    salted Merkle tree built on the GPU ([`commit_salted`]); only the root
@@ -48,8 +47,7 @@ use crate::prove::{PreprocessedRound, StageTimes};
 use crate::rounds::Round;
 use crate::transfer::TransferTotals;
 use crate::zkrng::Samples;
-use p3_field::PrimeCharacteristicRing as _;
-use rayon::prelude::*;
+use p3_field::Field as _;
 
 /// One backend call, as measured.
 #[derive(Clone, Debug, Default)]
@@ -360,67 +358,64 @@ pub struct GpuStaged {
     tables: Vec<crate::packed::StagedMatrix>,
 }
 
-/// [`randomize`] with the randomization made on the GPU: only the trace
-/// (`h × w`) goes up; the `h · (w + 8)` draws are made on the device from
-/// `mask_rng` ([`crate::zkrng::draw_on_device`], same values, `mask_rng`
-/// advanced as far) and the `2h × (w + 4)` matrix is assembled there.
-pub fn randomize_on_device(
+/// The hiding PCS's committed LDE of a device trace (`h × w`) from its
+/// masking draws (`FriSettings::trace_mask_draws(h, w)` of them, already
+/// made in order from the mask stream): the vendored p3-fri's
+/// `masked_trace_lde` ([`masked_lde_on_host`]). The trace is widened with
+/// the random codewords' values (`zk_widen`), interpolated, and extended
+/// with the masks added as the first forward pass loads the coefficients
+/// ([`Ntt::coset_lde_masked`]): `2h << log_blowup` rows of `w + 4`.
+pub fn masked_lde(
     gpu: &GpuContext,
-    fri: FriSettings,
-    trace: &RowMajorMatrix<Val>,
-    mask_rng: &mut ZkRng,
-) -> Result<DeviceMatrix, GpuError> {
-    check_hiding_budget(fri, trace.height())?;
-    let trace = DeviceMatrix::upload(gpu, trace)?;
-    let n = trace.height * (trace.width + 2 * NUM_RANDOM_CODEWORDS);
-    let draws = crate::zkrng::draw_on_device(gpu, mask_rng, n)?;
-    randomize_with_draws(gpu, fri, &trace, &draws)
-}
-
-/// The randomized `2h × (w + 4)` matrix of a device trace from its
-/// `h · (w + 8)` draws (already made, in order, from the mask stream).
-pub fn randomize_with_draws(
-    gpu: &GpuContext,
+    ntt: &Ntt,
     fri: FriSettings,
     trace: &DeviceMatrix,
     draws: &cudarc::driver::CudaSlice<u32>,
 ) -> Result<DeviceMatrix, GpuError> {
     use cudarc::driver::{LaunchConfig, PushKernelArg};
 
-    check_hiding_budget(fri, trace.height)?;
+    check_trace_mask_budget(fri, trace.height)?;
     let (h, w) = (trace.height, trace.width);
-    if draws.len() < h * (w + 2 * NUM_RANDOM_CODEWORDS) {
-        return Err(GpuError::Invalid(
-            "too few draws for the randomization".into(),
-        ));
+    let (nrc, k) = (NUM_RANDOM_CODEWORDS, fri.trace_mask_len());
+    if draws.len() < fri.trace_mask_draws(h, w) {
+        return Err(GpuError::Invalid("too few draws for the masks".into()));
     }
-    let out_w = w + NUM_RANDOM_CODEWORDS;
-    let mut out = gpu.alloc_u32(2 * h * out_w)?;
-    let f = gpu.function("zkrng", crate::zkrng::zkrng_source, "zk_randomize")?;
-    let (h64, w32) = (h as u64, w as u32);
+    let lower = draws.slice(0..h * nrc);
+    let out_w = w + nrc;
+    let mut wide = gpu.alloc_u32(h * out_w)?;
+    let f = gpu.function("zkrng", crate::zkrng::zkrng_source, "zk_widen")?;
+    let (h64, w32, nrc32) = (h as u64, w as u32, nrc as u32);
     let mut l = gpu.stream().launch_builder(&f);
     l.arg(&trace.buf)
-        .arg(draws)
-        .arg(&mut out)
+        .arg(&lower)
+        .arg(&mut wide)
         .arg(&h64)
-        .arg(&w32);
-    // SAFETY: trace holds h*w words, draws h*(w+8), out 2h*(w+4).
+        .arg(&w32)
+        .arg(&nrc32);
     let rows_per_block = 8;
     let config = LaunchConfig {
-        grid_dim: ((2 * h).div_ceil(rows_per_block) as u32, 1, 1),
+        grid_dim: (h.div_ceil(rows_per_block) as u32, 1, 1),
         block_dim: (32, rows_per_block as u32, 1),
         shared_mem_bytes: 0,
     };
+    // SAFETY: trace holds h*w words, lower h*nrc, wide h*(w+nrc).
     unsafe { l.launch(config) }?;
-    Ok(DeviceMatrix {
-        buf: out,
+    let wide = DeviceMatrix {
+        buf: wide,
         width: out_w,
-        height: 2 * h,
-    })
+        height: h,
+    };
+    let mask = crate::ntt::LdeMask {
+        trace: draws.slice(h * nrc..h * nrc + k * w),
+        trace_width: w,
+        mask_len: k,
+        codewords: draws.slice(h * nrc + k * w..2 * h * nrc + k * w),
+    };
+    ntt.coset_lde_masked(gpu, wide, fri.log_blowup + 1, Val::GENERATOR, &mask)
 }
 
-/// The PCS's hiding budget: it refuses matrices (traces, quotient chunks,
-/// random polynomials at half height) below `2 · (num_queries + 4)` rows.
+/// The PCS's hiding budget: it refuses matrices (quotient chunks, random
+/// polynomials at half height) below `2 · (num_queries + 4)` rows.
 pub(crate) fn check_hiding_budget(fri: FriSettings, height: usize) -> Result<(), GpuError> {
     let dim = <Challenge as BasedVectorSpace<Val>>::DIMENSION;
     let budget = 2 * (fri.num_queries + dim);
@@ -432,32 +427,41 @@ pub(crate) fn check_hiding_budget(fri: FriSettings, height: usize) -> Result<(),
     Ok(())
 }
 
-/// The hiding PCS's randomization of one trace (`HidingFriPcs::commit`):
-/// `h × w` becomes `2h × (w + 4)`, row `2i` the trace row `i` then 4 random
-/// values, row `2i + 1` random, drawing `h · (w + 8)` values from `mask_rng`
-/// row by row. Fails, as the PCS does, below its hiding budget
-/// `h >= 2 · (num_queries + 4)`.
-pub fn randomize(
+/// A trace's masks (`FriSettings::trace_mask_len` coefficients, sized for
+/// two opening points) must fit below its height, as the PCS's `commit`
+/// checks.
+pub(crate) fn check_trace_mask_budget(fri: FriSettings, height: usize) -> Result<(), GpuError> {
+    let budget = fri.trace_mask_len();
+    if height < budget {
+        return Err(GpuError::Invalid(format!(
+            "{height} rows are below the trace masks' {budget}"
+        )));
+    }
+    Ok(())
+}
+
+/// The committed LDE of one trace as the hiding PCS's `commit` makes it on
+/// the host: `trace_mask_draws(h, w)` values drawn from `mask_rng` (in
+/// parallel, [`Samples`], the same values), then the vendored p3-fri's
+/// `masked_trace_lde` with Plonky3's DFT. Fails, as the PCS does, below the
+/// masks' budget.
+pub fn masked_lde_on_host(
     fri: FriSettings,
     trace: RowMajorMatrix<Val>,
     mask_rng: &mut ZkRng,
 ) -> Result<RowMajorMatrix<Val>, GpuError> {
-    check_hiding_budget(fri, trace.height())?;
+    check_trace_mask_budget(fri, trace.height())?;
     let (h, w) = (trace.height(), trace.width());
-    // `with_random_cols(w + 8, mask_rng)`: row i is trace row i then w + 8
-    // draws; the draws made in parallel (`zkrng::sample`, same values).
-    let wide = w + 2 * NUM_RANDOM_CODEWORDS;
-    let random = Samples::draw(mask_rng, h * wide);
-    let mut values = Val::zero_vec(h * (w + wide));
-    values
-        .par_chunks_mut(w + wide)
-        .enumerate()
-        .for_each(|(i, row)| {
-            row[..w].copy_from_slice(&trace.values[i * w..(i + 1) * w]);
-            random.copy_to(i * wide, &mut row[w..]);
-        });
-    // Reshaped to width w + 4: 2h rows.
-    Ok(RowMajorMatrix::new(values, w + NUM_RANDOM_CODEWORDS))
+    let random = Samples::draw(mask_rng, fri.trace_mask_draws(h, w)).to_vec();
+    Ok(p3_fri::masked_trace_lde(
+        &cloak_prover::config::Dft::default(),
+        trace,
+        &random,
+        NUM_RANDOM_CODEWORDS,
+        fri.trace_mask_len(),
+        fri.log_blowup,
+        Val::GENERATOR,
+    ))
 }
 
 impl ProverBackend for GpuBackend {
@@ -703,17 +707,13 @@ impl GpuBackend {
 
 #[cfg(test)]
 mod tests {
-    //! The host half of `commit_main` (the randomization and both rng
-    //! streams) with Plonky3's own LDE and hiding MMCS in place of the GPU's
-    //! kernels (which `tests/` check against those) must give
-    //! `stark::commit_main`'s commitment: no GPU needed.
+    //! The host half of `commit_main` (the masks and both rng streams) with
+    //! Plonky3's own DFT and hiding MMCS in place of the GPU's kernels
+    //! (which `tests/` check against those) must give `stark::commit_main`'s
+    //! commitment: no GPU needed.
     use super::*;
-    use cloak_prover::config::Dft;
     use p3_commit::Mmcs;
-    use p3_dft::TwoAdicSubgroupDft;
-    use p3_field::Field;
     use p3_field::PrimeCharacteristicRing;
-    use p3_matrix::bitrev::BitReversibleMatrix;
     use rand::{Rng, SeedableRng};
 
     #[test]
@@ -732,13 +732,7 @@ mod tests {
         let (salt_rng, mut mask_rng) = zk.pcs_streams();
         let ldes: Vec<_> = traces
             .into_iter()
-            .map(|t| {
-                let r = randomize(fri, t, &mut mask_rng).unwrap();
-                Dft::default()
-                    .coset_lde_batch(r, fri.log_blowup, Val::GENERATOR)
-                    .bit_reverse_rows()
-                    .to_row_major_matrix()
-            })
+            .map(|t| masked_lde_on_host(fri, t, &mut mask_rng).unwrap())
             .collect();
         let mmcs = cloak_prover::config::merkle_mmcs(salt_rng);
         let (ours, _) = mmcs.commit(ldes);
@@ -754,11 +748,11 @@ mod tests {
     }
 
     #[test]
-    fn randomize_rejects_short_traces_like_the_pcs() {
+    fn masks_refuse_short_traces_like_the_pcs() {
         let fri = FriSettings::DEFAULT;
         let (_, mut mask) = ZkRandomness::new(fri, [0; 32]).pcs_streams();
-        let t = RowMajorMatrix::new(vec![Val::ZERO; 64], 1);
-        assert!(randomize(fri, t.clone(), &mut mask).is_err());
+        let t = RowMajorMatrix::new(vec![Val::ZERO; 128], 1);
+        assert!(masked_lde_on_host(fri, t.clone(), &mut mask).is_err());
         assert!(stark::commit_main(&ZkRandomness::new(fri, [0; 32]).config(), vec![t]).is_err());
     }
 }

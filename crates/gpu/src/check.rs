@@ -202,6 +202,41 @@ pub fn check_lde(
     ))
 }
 
+/// A random `2^log_h × width` trace committed with the hiding PCS's sparse
+/// masks: the device draws and `backend::masked_lde` against the host's
+/// draws and the vendored p3-fri's `masked_trace_lde`, and both streams
+/// left at the same position.
+pub fn check_masked_lde(
+    gpu: &GpuContext,
+    ntt: &Ntt,
+    fri: cloak_prover::config::FriSettings,
+    seed: u64,
+    log_h: usize,
+    width: usize,
+) -> Result<Check> {
+    let mut r = rng(seed);
+    let m = RowMajorMatrix::<Val>::rand(&mut r, 1 << log_h, width);
+    let mut host_rng = rng(seed + 1);
+    let mut dev_rng = crate::zkrng::fork(&host_rng);
+    let want = crate::backend::masked_lde_on_host(fri, m.clone(), &mut host_rng)?;
+    let d = DeviceMatrix::upload(gpu, &m)?;
+    let draws =
+        crate::zkrng::draw_on_device(gpu, &mut dev_rng, fri.trace_mask_draws(1 << log_h, width))?;
+    let got = crate::backend::masked_lde(gpu, ntt, fri, &d, &draws)?.download(gpu)?;
+    let same_end = host_rng.get_word_pos() == dev_rng.get_word_pos();
+    Ok(verdict(
+        format!("masked lde 2^{log_h} x {width}"),
+        "vs the vendored p3-fri masked_trace_lde (host draws)".into(),
+        compare(&got.values, &want.values).and_then(|()| {
+            if same_end {
+                Ok(())
+            } else {
+                Err("the streams end at different positions".into())
+            }
+        }),
+    ))
+}
+
 /// n random states through each permutation.
 pub fn check_poseidon2(gpu: &GpuContext, seed: u64, n: usize) -> Result<Vec<Check>> {
     let mut r = rng(seed);
@@ -516,7 +551,7 @@ pub fn check_ahead(gpu: &GpuContext, seed: u64) -> Result<Check> {
         salts: &mut salts,
     };
     let mut taken = ZkDraws::Ahead(&mut ahead.drawn);
-    let perm_masks = crate::rounds::trace_mask_sizes(&plan.permutation);
+    let perm_masks = crate::rounds::trace_mask_sizes(fri, &plan.permutation);
     let perm_salts = crate::rounds::trace_lde_heights(fri, &plan.permutation);
     let q_masks = crate::rounds::quotient_mask_sizes(fri, &plan.quotient)?;
     let q_salts = crate::rounds::quotient_lde_heights(fri, &plan.quotient);

@@ -39,7 +39,7 @@ use std::sync::Mutex;
 
 use cloak_prover::config::Val;
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
@@ -101,6 +101,23 @@ pub struct Ntt {
     fuse_scatter: bool,
     twiddles: Mutex<HashMap<(usize, bool), CudaSlice<u32>>>,
     coset_powers: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
+    /// Each coset's mask factor `h * (shift_m^h - 1)` ([`LdeMask`]).
+    mask_factors: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
+}
+
+/// The upper coefficients of a sparse-masked LDE ([`Ntt::coset_lde_masked`],
+/// the vendored p3-fri's `masked_trace_lde`): the committed polynomial of
+/// column `c` is `C_c + (X^h - 1) U_c`, `C_c` the column's interpolant on
+/// the size-`h` subgroup.
+pub struct LdeMask<'a> {
+    /// `mask_len × trace_width`, row-major: `U_c` of the trace columns
+    /// (zero from coefficient `mask_len` on).
+    pub trace: CudaView<'a, u32>,
+    pub trace_width: usize,
+    pub mask_len: usize,
+    /// `h × (width - trace_width)`, row-major: `U_c` of the random
+    /// codewords (the matrix's last columns).
+    pub codewords: CudaView<'a, u32>,
 }
 
 /// The default tiling, 2^10 rows x 8 lanes (32 KiB, two passes for 2^20
@@ -130,6 +147,7 @@ impl Ntt {
             fuse_scatter: true,
             twiddles: Mutex::new(HashMap::new()),
             coset_powers: Mutex::new(HashMap::new()),
+            mask_factors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -407,6 +425,118 @@ impl Ntt {
                 })
             })?;
         }
+        Ok(DeviceMatrix {
+            buf: out,
+            width: w,
+            height: h * cosets,
+        })
+    }
+}
+
+impl Ntt {
+    /// `h * (shift_m^h - 1)` for each output block m (Plonky3's slot order,
+    /// as [`Self::coset_power_table`]): on block m's coset `X^h` is
+    /// `shift_m^h`, so the mask `(X^h - 1) U` is that multiple of `U` there.
+    fn mask_factor_table<T>(
+        &self,
+        gpu: &GpuContext,
+        log_h: usize,
+        added_bits: usize,
+        shift: Val,
+        f: impl FnOnce(&CudaSlice<u32>) -> Result<T>,
+    ) -> Result<T> {
+        let key = (log_h, added_bits, as_raw(&[shift])[0]);
+        let mut cache = self
+            .mask_factors
+            .lock()
+            .expect("mask factor cache poisoned");
+        if let Entry::Vacant(e) = cache.entry(key) {
+            let h = 1usize << log_h;
+            let g_big = Val::two_adic_generator(log_h + added_bits);
+            let factors: Vec<Val> = (0..1usize << added_bits)
+                .map(|m| {
+                    let shift_m = shift * g_big.exp_u64(reverse_bits(m, added_bits) as u64);
+                    Val::from_usize(h) * (shift_m.exp_u64(h as u64) - Val::ONE)
+                })
+                .collect();
+            e.insert(gpu.upload(as_raw(&factors))?);
+        }
+        f(&cache[&key])
+    }
+
+    /// The coset LDE, as [`Self::coset_lde_batch`] lays it out, of the
+    /// polynomials `C_c + (X^h - 1) U_c`: `wide` (`h × w`, consumed) holds
+    /// the values of `C` on the size-`h` subgroup, `mask` the upper parts
+    /// `U`. The mask is added to the coefficients as the first forward pass
+    /// loads them, so it costs no pass of its own.
+    pub fn coset_lde_masked(
+        &self,
+        gpu: &GpuContext,
+        mut wide: DeviceMatrix,
+        added_bits: usize,
+        shift: Val,
+        mask: &LdeMask<'_>,
+    ) -> Result<DeviceMatrix> {
+        let (h, w) = (wide.height, wide.width);
+        if !h.is_power_of_two() || h < 2 {
+            return Err(GpuError::Invalid(format!(
+                "masked LDE of {h} rows: a power of two above 1 is needed"
+            )));
+        }
+        let log_h = h.trailing_zeros() as usize;
+        if log_h + added_bits > TWO_ADICITY {
+            return Err(GpuError::Invalid("LDE larger than 2^24 rows".into()));
+        }
+        let codeword_cols = w
+            .checked_sub(mask.trace_width)
+            .ok_or_else(|| GpuError::Invalid("mask wider than the matrix".into()))?;
+        if mask.mask_len > h
+            || mask.trace.len() < mask.mask_len * mask.trace_width
+            || mask.codewords.len() < h * codeword_cols
+        {
+            return Err(GpuError::Invalid(format!(
+                "mask of {} x {} and {} words does not fit {h} x {w}",
+                mask.mask_len,
+                mask.trace_width,
+                mask.codewords.len()
+            )));
+        }
+        let cosets = 1usize << added_bits;
+        // 1. Coefficients (times h), bit-reversed.
+        self.dif_inplace(gpu, &mut wide.buf, log_h, w, 1, true)?;
+        // 2+3. Mask and scaling fused into the forward NTTs' first pass.
+        let mut out = gpu.alloc_u32(cosets * h * w)?;
+        let first = self.tile_kernel(gpu, "lde_first_pass_masked")?;
+        let (k, s0) = self.plan(log_h)[0];
+        let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+        let (w32, wt32, len32) = (w as u32, mask.trace_width as u32, mask.mask_len as u32);
+        self.mask_factor_table(gpu, log_h, added_bits, shift, |factors| {
+            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
+                self.with_twiddles(gpu, log_h, false, |tw| {
+                    let mut l = gpu.stream().launch_builder(&first);
+                    l.arg(&wide.buf)
+                        .arg(&mut out)
+                        .arg(tw)
+                        .arg(pw)
+                        .arg(&w32)
+                        .arg(&k)
+                        .arg(&lowbits)
+                        .arg(&wp)
+                        .arg(&tiles)
+                        .arg(&mask.trace)
+                        .arg(&mask.codewords)
+                        .arg(factors)
+                        .arg(&wt32)
+                        .arg(&len32);
+                    // SAFETY: reads h x w coefficients, cosets x h powers,
+                    // mask_len x wt and h x (w - wt) mask words (checked
+                    // above) and a factor per coset; writes cosets x h x w
+                    // outputs; twiddle indices < h/2.
+                    unsafe { l.launch(cfg) }?;
+                    self.dif_passes(gpu, &mut out, tw, log_h, w, cosets, 1)
+                })
+            })
+        })?;
         Ok(DeviceMatrix {
             buf: out,
             width: w,

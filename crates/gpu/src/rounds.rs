@@ -274,10 +274,10 @@ impl Spans {
 }
 
 /// The mask draws of [`commit_traces`] for traces of these `(height,
-/// width)`s: `with_random_cols(w + 8)` of each.
-pub fn trace_mask_sizes(dims: &[(usize, usize)]) -> Vec<usize> {
+/// width)`s (`FriSettings::trace_mask_draws` of each).
+pub fn trace_mask_sizes(fri: FriSettings, dims: &[(usize, usize)]) -> Vec<usize> {
     dims.iter()
-        .map(|&(h, w)| h * (w + 2 * NUM_RANDOM_CODEWORDS))
+        .map(|&(h, w)| fri.trace_mask_draws(h, w))
         .collect()
 }
 
@@ -290,9 +290,10 @@ pub fn trace_lde_heights(fri: FriSettings, dims: &[(usize, usize)]) -> Vec<usize
 }
 
 /// The hiding PCS's `commit` of `traces` (main or permutation, on the
-/// device, row-major), each on its doubled natural domain: randomized from
-/// `zk`'s masks (the time spent added to `draws`), LDE, salts from `zk`,
-/// tree.
+/// device, row-major), each on its doubled natural domain: widened with the
+/// random codewords and extended with its sparse masks from `zk` (the
+/// vendored p3-fri's `masked_trace_lde`; the time spent drawing added to
+/// `draws`), salts from `zk`, tree.
 pub fn commit_traces(
     gpu: &GpuContext,
     ntt: &Ntt,
@@ -305,17 +306,13 @@ pub fn commit_traces(
     let dims: Vec<(usize, usize)> = traces.iter().map(|t| (t.height, t.width)).collect();
     let draws = {
         let _s = crate::profile::span(gpu, "commit traces: zk draws");
-        zk.masks(gpu, &trace_mask_sizes(&dims))?
+        zk.masks(gpu, &trace_mask_sizes(fri, &dims))?
     };
     *draws_time += t0.elapsed();
     let mut ldes = Vec::with_capacity(traces.len());
     for (t, d) in traces.iter().zip(&draws) {
-        let dm = {
-            let _s = crate::profile::span(gpu, "commit traces: randomize");
-            crate::backend::randomize_with_draws(gpu, fri, t, d)?
-        };
-        let _s = crate::profile::span(gpu, "commit traces: LDE");
-        ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
+        let _s = crate::profile::span(gpu, "commit traces: masked LDE");
+        ldes.push(crate::backend::masked_lde(gpu, ntt, fri, t, d)?);
     }
     drop(draws);
     let t0 = std::time::Instant::now();

@@ -304,11 +304,9 @@ fn emulated_fri_commit_phase_matches_plonky3() {
 /// The device draws (op 7: zk_count, the scan's levels, zk_scatter) give the values
 /// and the end position of the host's sequential `rng.random::<Val>()`
 /// draws, from any start (mid-block included); a window too short says so
-/// (its total below n, no end). And op 8 assembles `backend::randomize`'s matrix.
+/// (its total below n, no end).
 #[test]
-fn emulated_zk_draws_and_randomize_match_the_host() {
-    use cloak_gpu::backend::randomize;
-    use cloak_prover::config::FriSettings;
+fn emulated_zk_draws_match_the_host() {
     use rand::Rng;
 
     if emulator().is_none() {
@@ -374,21 +372,73 @@ fn emulated_zk_draws_and_randomize_match_the_host() {
     let want: Vec<Val> = (0..total).map(|_| host.random()).collect();
     let got = from_raw(out[2..2 + total].to_vec()).unwrap();
     check::compare(&got, &want).unwrap();
+}
 
-    // Randomize: traces 256 x 3 and 200 x 61 (rows wider than a warp's
-    // 32 threads) with their draws.
-    let fri = FriSettings::DEFAULT;
-    for (h, w) in [(256usize, 3usize), (200, 61)] {
-        let mut rng = ZkRng::seed_from_u64(5);
+/// Op 8 (`zk_widen`, the inverse NTT, `lde_first_pass_masked`, the other
+/// passes, as `backend::masked_lde` launches them) gives the vendored
+/// p3-fri's `masked_trace_lde`: traces narrower and wider than a tile's
+/// lanes, one pass and several, masks shorter than the trace and as long.
+#[test]
+fn emulated_masked_lde_matches_plonky3() {
+    use cloak_prover::config::{Dft, NUM_RANDOM_CODEWORDS as NRC};
+
+    if emulator().is_none() {
+        return;
+    }
+    for (i, &(log_h, w, mask_len, max_bits, lanes)) in [
+        (8usize, 3usize, 190usize, 10u32, 8u32),
+        (8, 61, 256, 4, 32),
+        (9, 1, 100, 5, 16),
+        (10, 40, 190, 10, 8),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let added = 2usize;
+        let h = 1usize << log_h;
+        let mut rng = ZkRng::seed_from_u64(300 + i as u64);
         let trace = RowMajorMatrix::<Val>::rand(&mut rng, h, w);
-        let mut mask = ZkRng::seed_from_u64(6);
-        let draws: Vec<Val> = (0..h * (w + 8)).map(|_| mask.random()).collect();
-        let want = randomize(fri, trace.clone(), &mut ZkRng::seed_from_u64(6)).unwrap();
-        let mut req = vec![8u32, h as u32, w as u32];
+        let draws: Vec<Val> = (0..2 * h * NRC + mask_len * w)
+            .map(|_| rng.random())
+            .collect();
+        let want = p3_fri::masked_trace_lde(
+            &Dft::default(),
+            trace.clone(),
+            &draws,
+            NRC,
+            mask_len,
+            added - 1,
+            Val::GENERATOR,
+        );
+        let g_big = Val::two_adic_generator(log_h + added);
+        let root = Val::two_adic_generator(log_h);
+        let shifts: Vec<Val> = (0..1usize << added)
+            .map(|c| Val::GENERATOR * g_big.exp_u64(reverse_bits(c, added) as u64))
+            .collect();
+        let mut req = vec![
+            8,
+            log_h as u32,
+            w as u32,
+            NRC as u32,
+            mask_len as u32,
+            added as u32,
+            max_bits,
+            lanes,
+            raw(root),
+            raw(root.inverse()),
+        ];
+        req.extend(shifts.iter().map(|&s| raw(s)));
+        req.push(raw(Val::from_usize(h).inverse()));
+        req.extend(
+            shifts
+                .iter()
+                .map(|&s| raw(Val::from_usize(h) * (s.exp_u64(h as u64) - Val::ONE))),
+        );
         req.extend_from_slice(as_raw(&trace.values));
         req.extend_from_slice(as_raw(&draws));
         let got = from_raw(run(&req)).unwrap();
-        check::compare(&got, &want.values).unwrap_or_else(|e| panic!("{h} x {w}: {e}"));
+        check::compare(&got, &want.values)
+            .unwrap_or_else(|e| panic!("2^{log_h} x {w}, mask {mask_len}: {e}"));
     }
 }
 

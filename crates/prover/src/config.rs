@@ -8,6 +8,7 @@ use p3_blake3::Blake3;
 use p3_commit::ExtensionMmcs;
 use p3_dft::Radix2DitParallel;
 use p3_field::extension::BinomialExtensionField;
+use p3_field::BasedVectorSpace;
 use p3_fri::{FriParameters, HidingFriPcs};
 use p3_koala_bear::{default_koalabear_poseidon2_16, KoalaBear, Poseidon2KoalaBear};
 use p3_merkle_tree::MerkleTreeHidingMmcs;
@@ -90,6 +91,23 @@ impl FriSettings {
     /// `2 * (num_queries + 4 * opening points)` rows; tables are padded to this.
     pub const fn min_trace_height(&self) -> usize {
         (2 * (self.num_queries + 4 * 2)).next_power_of_two()
+    }
+
+    /// Random coefficients masking each committed trace column
+    /// (`p3_fri::trace_mask_len`, vendored: `f = t + (X^h - 1) r`, `deg r`
+    /// below this, sized for the proof's disclosures; see
+    /// docs/prover-design.md, "Masking traces with few random coefficients").
+    pub const fn trace_mask_len(&self) -> usize {
+        p3_fri::trace_mask_len(
+            self.num_queries,
+            <Challenge as BasedVectorSpace<Val>>::DIMENSION,
+        )
+    }
+
+    /// The masking values the hiding PCS draws to commit an `h × w` trace
+    /// (`p3_fri::trace_mask_draws`).
+    pub const fn trace_mask_draws(&self, h: usize, w: usize) -> usize {
+        p3_fri::trace_mask_draws(h, w, NUM_RANDOM_CODEWORDS, self.trace_mask_len())
     }
 
     /// Plonky3's parameters with `mmcs` (a backend that drives FRI's

@@ -133,6 +133,20 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
             added,
         )?);
     }
+    // Sparse-masked trace LDEs (the main and permutation commitments):
+    // narrow and wide traces, the smallest height the masks allow, and a
+    // shard's CPU table.
+    let fri = cloak_prover::config::FriSettings::DEFAULT;
+    for (log_h, w) in [(8, 3), (8, 87), (12, 1), (15, 40), (19, 87)] {
+        rep.push(check::check_masked_lde(
+            gpu,
+            &ntt,
+            fri,
+            s(40 + log_h as u64),
+            log_h,
+            w,
+        )?);
+    }
     // The other shared-memory tilings must give the same bytes.
     for (i, v) in TILINGS
         .iter()

@@ -1,0 +1,108 @@
+//! The hiding PCS's sparse trace masks (vendored p3-fri, `masked_trace_lde`):
+//! the committed polynomial of each trace column equals the trace on the
+//! trace domain, has degree below `h + k`, and differs from the unmasked
+//! one everywhere else the proof can look; the random codewords have full
+//! degree.
+
+use cloak_prover::config::{Dft, FriSettings, Val, NUM_RANDOM_CODEWORDS};
+use p3_dft::TwoAdicSubgroupDft;
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_fri::{masked_trace_lde, trace_mask_draws};
+use p3_matrix::bitrev::BitReversibleMatrix;
+use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+use rand::rngs::ChaCha20Rng;
+use rand::{RngExt, SeedableRng};
+
+const NRC: usize = NUM_RANDOM_CODEWORDS;
+
+/// The coefficients (natural order) of the committed polynomials, from the
+/// bit-reversed LDE on `GENERATOR * K`.
+fn coefficients(lde: RowMajorMatrix<Val>) -> RowMajorMatrix<Val> {
+    let natural = lde.bit_reverse_rows().to_row_major_matrix();
+    Dft::default().coset_idft_batch(natural, Val::GENERATOR)
+}
+
+fn masked(h: usize, w: usize, k: usize, seed: u64) -> (RowMajorMatrix<Val>, RowMajorMatrix<Val>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let trace = RowMajorMatrix::<Val>::rand(&mut rng, h, w);
+    let random: Vec<Val> = (0..trace_mask_draws(h, w, NRC, k))
+        .map(|_| rng.random())
+        .collect();
+    let lde = masked_trace_lde(
+        &Dft::default(),
+        trace.clone(),
+        &random,
+        NRC,
+        k,
+        1,
+        Val::GENERATOR,
+    );
+    (trace, lde)
+}
+
+#[test]
+fn masked_columns_equal_the_trace_on_its_domain_and_stay_below_h_plus_k() {
+    let (h, w, k) = (256, 5, FriSettings::DEFAULT.trace_mask_len());
+    assert!(k <= h);
+    let (trace, lde) = masked(h, w, k, 1);
+    assert_eq!((lde.height(), lde.width()), (4 * h, w + NRC));
+    let coeffs = coefficients(lde);
+    for c in 0..w + NRC {
+        let col: Vec<Val> = (0..4 * h)
+            .map(|j| coeffs.values[j * (w + NRC) + c])
+            .collect();
+        let degree = col.iter().rposition(|v| *v != Val::ZERO).unwrap_or(0);
+        if c < w {
+            // Masked, and no more than k coefficients above the trace's.
+            assert!(degree >= h, "column {c} is not masked");
+            assert!(degree < h + k, "column {c} has degree {degree}");
+        } else {
+            assert!(
+                degree > h + k,
+                "random codeword {c} has degree {degree} only"
+            );
+            assert!(degree < 2 * h);
+        }
+        if c < w {
+            // On the size-h subgroup X^h = 1: fold the coefficients.
+            let folded: Vec<Val> = (0..h).map(|j| col[j] + col[j + h]).collect();
+            let on_domain = Dft::default().dft(folded);
+            let want: Vec<Val> = (0..h).map(|i| trace.values[i * w + c]).collect();
+            assert_eq!(
+                on_domain, want,
+                "column {c} differs from the trace on its domain"
+            );
+        }
+    }
+}
+
+#[test]
+fn another_mask_changes_every_opened_row() {
+    let (h, w, k) = (256, 3, FriSettings::DEFAULT.trace_mask_len());
+    let (t1, a) = masked(h, w, k, 2);
+    // The same trace, other masks.
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    let random: Vec<Val> = (0..trace_mask_draws(h, w, NRC, k))
+        .map(|_| rng.random())
+        .collect();
+    let b = masked_trace_lde(&Dft::default(), t1, &random, NRC, k, 1, Val::GENERATOR);
+    // f - f' = (X^h - 1)(r - r'), of degree below h + k, vanishes at most
+    // at h + k - 1 of the 4h points; in practice at none.
+    let differing = (0..a.height())
+        .filter(|&i| (0..w).all(|c| a.values[i * (w + NRC) + c] != b.values[i * (w + NRC) + c]))
+        .count();
+    assert!(differing > 4 * h - (h + k), "{differing} rows differ");
+}
+
+#[test]
+fn masks_need_a_trace_at_least_as_tall() {
+    let (h, w) = (64, 2);
+    let k = FriSettings::DEFAULT.trace_mask_len();
+    let trace = RowMajorMatrix::new(vec![Val::ONE; h * w], w);
+    let random = vec![Val::ONE; trace_mask_draws(h, w, NRC, k)];
+    let lde = std::panic::catch_unwind(|| {
+        masked_trace_lde(&Dft::default(), trace, &random, NRC, k, 1, Val::GENERATOR)
+    });
+    assert!(lde.is_err());
+}

@@ -273,3 +273,219 @@ extern "C" __global__ void lde_first_pass_masked(const u32* __restrict__ coeffs,
     const LdeMask mask = {hi_t, hi_rc, e, wt, mask_len};
     lde_first_pass_impl<true>(coeffs, out, tw, pw, width, k, lowbits, wp, tiles, mask);
 }
+
+// ---------------------------------------------------------------------------
+// Register tiles (stop 25). The same passes as ntt_dif_pass and the LDE's
+// first pass, for tiles of 2^K rows (K = LOG_T + LOG_E, LOG_T <= LOG_E), with
+// the butterflies in registers: the block is blockDim.x lanes x T = 2^LOG_T
+// threads a lane, each thread holding E = 2^LOG_E values of its lane.
+//   Phase 1: thread y holds tile rows y + T*a (a < E): the first LOG_E
+//   stages (row distances 2^(K-1) .. T) pair values of one thread.
+//   Through shared memory, once: thread y then holds rows E*y + a.
+//   Phase 2: the last LOG_T stages (distances T/2 .. 1 < E), again within
+//   one thread.
+// Each value is loaded and stored once in shared memory a pass (radix-4
+// units do it once a stage pair) and the block waits at one barrier (one a
+// stage pair). The butterflies are the radix-2 ones, so the values are the
+// same. Shared-memory rows are permuted within groups of 32 / lanes rows
+// (reg_slot) so that neither phase's accesses collide on a bank.
+// Each phase is a device function of its own: the host emulation, whose
+// threads run one after another, runs the first for every thread of a
+// block, then the second (emu/driver.cpp).
+
+template <int LOG_E>
+__device__ __forceinline__ u32 reg_slot(u32 r, u32 lanes) {
+    const u32 g = (32u / lanes) - 1u;
+    return (r & ~g) | ((r + (r >> LOG_E)) & g);
+}
+
+// Phase 1's stages on v (rows y + T*a of the tile).
+template <int LOG_T, int LOG_E>
+__device__ __forceinline__ void reg_stages_strided(u32 (&v)[1 << LOG_E], const u32* __restrict__ tw,
+                                                   u32 y, u32 s0, u32 lowbits, u32 low) {
+    constexpr int E = 1 << LOG_E;
+    constexpr int T = 1 << LOG_T;
+#pragma unroll
+    for (int st = 0; st < LOG_E; st++) {
+        const int half = E >> (st + 1);
+        const u32 s = s0 + (u32)st;
+        u32 w[E / 2];
+#pragma unroll
+        for (int b = 0; b < E / 2; b++) {
+            // The b-th pair (a, a + half): a has bit `half` clear.
+            const int a = ((b / half) * 2 * half) + (b % half);
+            const u32 o = y + (u32)T * (u32)(a & (half - 1));
+            w[b] = tw[((o << lowbits) | low) << s];
+        }
+#pragma unroll
+        for (int b = 0; b < E / 2; b++) {
+            const int a = ((b / half) * 2 * half) + (b % half);
+            const u32 x0 = v[a], x1 = v[a + half];
+            v[a] = kb_add(x0, x1);
+            v[a + half] = kb_mul(kb_sub(x0, x1), w[b]);
+        }
+    }
+}
+
+// Phase 2's stages on v (rows E*y + a of the tile).
+template <int LOG_T, int LOG_E>
+__device__ __forceinline__ void reg_stages_contiguous(u32 (&v)[1 << LOG_E],
+                                                      const u32* __restrict__ tw, u32 s0,
+                                                      u32 lowbits, u32 low) {
+    constexpr int E = 1 << LOG_E;
+#pragma unroll
+    for (int st = 0; st < LOG_T; st++) {
+        const int m = (1 << LOG_T) >> (st + 1);
+        const u32 s = s0 + (u32)LOG_E + (u32)st;
+        u32 w[E / 2];
+#pragma unroll
+        for (int b = 0; b < E / 2; b++) {
+            const int a = ((b / m) * 2 * m) + (b % m);
+            w[b] = tw[(((u32)(a & (m - 1)) << lowbits) | low) << s];
+        }
+#pragma unroll
+        for (int b = 0; b < E / 2; b++) {
+            const int a = ((b / m) * 2 * m) + (b % m);
+            const u32 x0 = v[a], x1 = v[a + m];
+            v[a] = kb_add(x0, x1);
+            v[a + m] = kb_mul(kb_sub(x0, x1), w[b]);
+        }
+    }
+}
+
+// Where a block's lane sits: its group (batch item and high bits), the
+// lane's index in the row, whether it is a real column, and its low bits.
+struct RegLane {
+    u64 group;
+    u64 lane;
+    bool active;
+    u32 low;
+};
+
+__device__ __forceinline__ RegLane reg_lane(u32 width, u64 wp, u32 tiles) {
+    RegLane l;
+    l.group = blockIdx.x / tiles;
+    const u32 tile = blockIdx.x % tiles;
+    l.lane = (u64)tile * blockDim.x + threadIdx.x;
+    l.active = l.lane < wp;
+    l.low = l.active ? (u32)(l.lane / width) : 0u;
+    return l;
+}
+
+// A ntt_dif_pass tile's phase 1: load, stages, into shared memory.
+template <int LOG_T, int LOG_E>
+__device__ __forceinline__ void ntt_reg_first(const u32* data, const u32* __restrict__ tw,
+                                              u32 width, u32 s0, u32 lowbits, u64 wp,
+                                              u32 tiles) {
+    extern __shared__ u32 sm[];
+    constexpr int E = 1 << LOG_E, T = 1 << LOG_T, K = LOG_T + LOG_E;
+    const RegLane l = reg_lane(width, wp, tiles);
+    const u32 y = threadIdx.y, lanes = blockDim.x;
+    const u32* base = data + l.group * ((u64)1 << K) * wp;
+    u32 v[E];
+#pragma unroll
+    for (int a = 0; a < E; a++) v[a] = l.active ? base[(u64)(y + T * a) * wp + l.lane] : 0u;
+    reg_stages_strided<LOG_T, LOG_E>(v, tw, y, s0, lowbits, l.low);
+#pragma unroll
+    for (int a = 0; a < E; a++) sm[reg_slot<LOG_E>(y + T * a, lanes) * lanes + threadIdx.x] = v[a];
+}
+
+// Every pass's phase 2: out of shared memory, stages, store to `out` (the
+// group's 2^K x wp block).
+template <int LOG_T, int LOG_E>
+__device__ __forceinline__ void ntt_reg_second(u32* out, const u32* __restrict__ tw, u32 width,
+                                               u32 s0, u32 lowbits, u64 wp, u32 tiles) {
+    extern __shared__ u32 sm[];
+    constexpr int E = 1 << LOG_E, K = LOG_T + LOG_E;
+    const RegLane l = reg_lane(width, wp, tiles);
+    const u32 y = threadIdx.y, lanes = blockDim.x;
+    u32 v[E];
+#pragma unroll
+    for (int a = 0; a < E; a++) v[a] = sm[reg_slot<LOG_E>(E * y + a, lanes) * lanes + threadIdx.x];
+    reg_stages_contiguous<LOG_T, LOG_E>(v, tw, s0, lowbits, l.low);
+    if (l.active) {
+        u32* base = out + l.group * ((u64)1 << K) * wp;
+#pragma unroll
+        for (int a = 0; a < E; a++) base[(u64)(E * y + a) * wp + l.lane] = v[a];
+    }
+}
+
+// The LDE's first pass's phase 1 (see lde_first_pass_impl): tile row p of
+// coset block m (the group) is coefficient bitrev(low) << K | bitrev(p),
+// scaled (and masked) as it is loaded.
+template <int LOG_T, int LOG_E, bool MASKED>
+__device__ __forceinline__ void lde_reg_first(const u32* __restrict__ coeffs,
+                                              const u32* __restrict__ tw,
+                                              const u32* __restrict__ pw, u32 width, u32 lowbits,
+                                              u64 wp, u32 tiles, LdeMask mask) {
+    extern __shared__ u32 sm[];
+    constexpr int E = 1 << LOG_E, T = 1 << LOG_T, K = LOG_T + LOG_E;
+    const RegLane l = reg_lane(width, wp, tiles);
+    const u32 y = threadIdx.y, lanes = blockDim.x;
+    const u64 m = l.group;
+    const u32 col = l.active ? (u32)(l.lane - (u64)l.low * width) : 0u;
+    const u64 h = (u64)1 << (K + lowbits);
+    const u32 src_high = bitrev(l.low, lowbits) << K;
+    const u32* pwm = pw + m * h;
+    const u32 em = MASKED ? mask.e[m] : 0u;
+    u32 v[E];
+#pragma unroll
+    for (int a = 0; a < E; a++) {
+        const u32 p = y + T * a;
+        u32 x = 0;
+        if (l.active) {
+            const u64 src = (u64)(src_high | bitrev(p, K)) * width + col;
+            const u64 j = ((u64)p << lowbits) | l.low;
+            u32 c = coeffs[src];
+            if (MASKED) {
+                u32 u;
+                if (col < mask.wt) {
+                    u = j < mask.mask_len ? mask.hi_t[j * mask.wt + col] : 0u;
+                } else {
+                    u = mask.hi_rc[j * (width - mask.wt) + (col - mask.wt)];
+                }
+                c = kb_add(c, kb_mul(u, em));
+            }
+            x = kb_mul(c, pwm[j]);
+        }
+        v[a] = x;
+    }
+    reg_stages_strided<LOG_T, LOG_E>(v, tw, y, 0u, lowbits, l.low);
+#pragma unroll
+    for (int a = 0; a < E; a++) sm[reg_slot<LOG_E>(y + T * a, lanes) * lanes + threadIdx.x] = v[a];
+}
+
+#define NTT_REG_KERNELS(K, LT, LE)                                                                \
+    extern "C" __global__ void ntt_dif_pass_r##K(u32* data, const u32* __restrict__ tw,            \
+                                                 u32 width, u32 s0, u32 lowbits, u64 wp,           \
+                                                 u32 tiles) {                                      \
+        ntt_reg_first<LT, LE>(data, tw, width, s0, lowbits, wp, tiles);                            \
+        __syncthreads();                                                                           \
+        ntt_reg_second<LT, LE>(data, tw, width, s0, lowbits, wp, tiles);                           \
+    }                                                                                              \
+    extern "C" __global__ void lde_first_pass_r##K(const u32* __restrict__ coeffs, u32* out,       \
+                                                   const u32* __restrict__ tw,                     \
+                                                   const u32* __restrict__ pw, u32 width,          \
+                                                   u32 lowbits, u64 wp, u32 tiles) {               \
+        const LdeMask none = {nullptr, nullptr, nullptr, 0u, 0u};                                  \
+        lde_reg_first<LT, LE, false>(coeffs, tw, pw, width, lowbits, wp, tiles, none);             \
+        __syncthreads();                                                                           \
+        ntt_reg_second<LT, LE>(out, tw, width, 0u, lowbits, wp, tiles);                            \
+    }                                                                                              \
+    extern "C" __global__ void lde_first_pass_masked_r##K(                                         \
+        const u32* __restrict__ coeffs, u32* out, const u32* __restrict__ tw,                      \
+        const u32* __restrict__ pw, u32 width, u32 lowbits, u64 wp, u32 tiles,                     \
+        const u32* __restrict__ hi_t, const u32* __restrict__ hi_rc, const u32* __restrict__ e,    \
+        u32 wt, u32 mask_len) {                                                                    \
+        const LdeMask mask = {hi_t, hi_rc, e, wt, mask_len};                                       \
+        lde_reg_first<LT, LE, true>(coeffs, tw, pw, width, lowbits, wp, tiles, mask);              \
+        __syncthreads();                                                                           \
+        ntt_reg_second<LT, LE>(out, tw, width, 0u, lowbits, wp, tiles);                            \
+    }
+
+NTT_REG_KERNELS(5, 2, 3)
+NTT_REG_KERNELS(6, 3, 3)
+NTT_REG_KERNELS(7, 3, 4)
+NTT_REG_KERNELS(8, 4, 4)
+NTT_REG_KERNELS(9, 4, 5)
+NTT_REG_KERNELS(10, 5, 5)

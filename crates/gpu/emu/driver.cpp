@@ -21,6 +21,9 @@
 //      is 1): wo0..3, rs0..3, 4h inv words; then 4h ro words, h*w words -> 4h words
 //  12 (unpack trace): h, w, chunk_rows, n, n words, k, k chunk starts, k*w meta words
 //                                                  -> h*w words
+//  14, 15: ops 3 and 8 with register tiles for passes of 5 to 10 stages
+//      (ntt_reg_first / lde_reg_first, then ntt_reg_second, each for every
+//      thread of a block in turn, as the barrier between them orders them)
 //  13 (grind): witness_idx, bits, 16 state words     -> the smallest passing candidate, or
 //                                                     0xffffffff (batches as src/grind.rs)
 
@@ -48,6 +51,51 @@ static std::vector<u32> powers(u32 base, u32 scale, u32 n) {
     return out;
 }
 
+#include <type_traits>
+
+// Ops 14 and 15: passes of 5 to 10 stages as register tiles (Ntt's
+// `register_tiles`).
+static bool g_reg = false;
+
+static bool reg_pass(u32 k) { return g_reg && k >= 5 && k <= 10; }
+
+// Runs `first` for every thread of a block, then `second`: the register
+// kernels' two phases, which a barrier separates on the device.
+template <class A, class B>
+static void emu_launch2(unsigned grid, unsigned bx, unsigned by, A first, B second) {
+    gridDim.x = grid;
+    blockDim.x = bx;
+    blockDim.y = by;
+    for (unsigned b = 0; b < grid; b++) {
+        blockIdx.x = b;
+        for (int phase = 0; phase < 2; phase++)
+            for (unsigned y = 0; y < by; y++)
+                for (unsigned x = 0; x < bx; x++) {
+                    threadIdx.x = x;
+                    threadIdx.y = y;
+                    if (phase == 0)
+                        first();
+                    else
+                        second();
+                }
+    }
+}
+
+// f(LT, LE) with the register tile shape of a k-stage pass (as NTT_REG_KERNELS).
+template <class F>
+static void with_reg_shape(u32 k, F f) {
+    using std::integral_constant;
+    switch (k) {
+        case 5: f(integral_constant<int, 2>{}, integral_constant<int, 3>{}); break;
+        case 6: f(integral_constant<int, 3>{}, integral_constant<int, 3>{}); break;
+        case 7: f(integral_constant<int, 3>{}, integral_constant<int, 4>{}); break;
+        case 8: f(integral_constant<int, 4>{}, integral_constant<int, 4>{}); break;
+        case 9: f(integral_constant<int, 4>{}, integral_constant<int, 5>{}); break;
+        case 10: f(integral_constant<int, 5>{}, integral_constant<int, 5>{}); break;
+        default: fprintf(stderr, "no register tile of %u stages\n", k); exit(2);
+    }
+}
+
 // Mirrors Ntt::dif_inplace.
 // Mirrors Ntt::plan: (k, s0) per pass.
 static std::vector<std::pair<u32, u32>> plan(u32 log_n, u32 max_bits) {
@@ -72,6 +120,16 @@ static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const st
         u32 tiles = (u32)((wp + lanes - 1) / lanes);
         u64 blocks = ((u64)batch << s0) * tiles;
         if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
+        if (reg_pass(k)) {
+            with_reg_shape(k, [&](auto lt, auto le) {
+                constexpr int LT = decltype(lt)::value, LE = decltype(le)::value;
+                emu_launch2(
+                    (unsigned)blocks, lanes, 1u << LT,
+                    [&] { ntt_reg_first<LT, LE>(buf.data(), tw.data(), width, s0, lowbits, wp, tiles); },
+                    [&] { ntt_reg_second<LT, LE>(buf.data(), tw.data(), width, s0, lowbits, wp, tiles); });
+            });
+            continue;
+        }
         emu_launch((unsigned)blocks, lanes, 1, [&] {
             ntt_dif_pass(buf.data(), tw.data(), width, k, s0, lowbits, wp, tiles);
         });
@@ -80,6 +138,10 @@ static void dif(std::vector<u32>& buf, u32 log_n, u32 width, u32 batch, const st
 
 int main() {
     u32 cmd = rd();
+    if (cmd == 14 || cmd == 15) {
+        g_reg = true;
+        cmd = cmd == 14 ? 3 : 8;
+    }
     if (cmd == 1) {
         u32 n = rd();
         auto s = rdn((size_t)n * 16);
@@ -113,10 +175,24 @@ int main() {
             u64 wp = (u64)w << lowbits;
             u32 tiles = (u32)((wp + lanes - 1) / lanes);
             if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
-            emu_launch(cosets * tiles, lanes, 1, [&] {
-                lde_first_pass(trace.data(), out.data(), tw.data(), pw.data(), w, k, lowbits, wp,
-                               tiles);
-            });
+            if (reg_pass(k)) {
+                with_reg_shape(k, [&](auto lt, auto le) {
+                    constexpr int LT = decltype(lt)::value, LE = decltype(le)::value;
+                    const LdeMask none = {nullptr, nullptr, nullptr, 0u, 0u};
+                    emu_launch2(
+                        cosets * tiles, lanes, 1u << LT,
+                        [&] {
+                            lde_reg_first<LT, LE, false>(trace.data(), tw.data(), pw.data(), w,
+                                                         lowbits, wp, tiles, none);
+                        },
+                        [&] { ntt_reg_second<LT, LE>(out.data(), tw.data(), w, 0, lowbits, wp, tiles); });
+                });
+            } else {
+                emu_launch(cosets * tiles, lanes, 1, [&] {
+                    lde_first_pass(trace.data(), out.data(), tw.data(), pw.data(), w, k, lowbits,
+                                   wp, tiles);
+                });
+            }
             dif(out, log_h, w, cosets, tw, max_bits, lanes, 1);
         }
         wr(out.data(), out.size());
@@ -283,10 +359,24 @@ int main() {
         if (emu_dyn_smem.size() < (lanes << k)) emu_dyn_smem.resize(lanes << k);
         const u32* hi_t = draws.data() + (size_t)h * nrc;
         const u32* hi_rc = hi_t + (size_t)mask_len * w;
-        emu_launch(cosets * tiles, lanes, 1, [&] {
-            lde_first_pass_masked(wide.data(), out.data(), tw.data(), pw.data(), ow, k, lowbits,
-                                  wp, tiles, hi_t, hi_rc, e.data(), w, mask_len);
-        });
+        if (reg_pass(k)) {
+            with_reg_shape(k, [&](auto lt, auto le) {
+                constexpr int LT = decltype(lt)::value, LE = decltype(le)::value;
+                const LdeMask mask = {hi_t, hi_rc, e.data(), w, mask_len};
+                emu_launch2(
+                    cosets * tiles, lanes, 1u << LT,
+                    [&] {
+                        lde_reg_first<LT, LE, true>(wide.data(), tw.data(), pw.data(), ow, lowbits,
+                                                    wp, tiles, mask);
+                    },
+                    [&] { ntt_reg_second<LT, LE>(out.data(), tw.data(), ow, 0, lowbits, wp, tiles); });
+            });
+        } else {
+            emu_launch(cosets * tiles, lanes, 1, [&] {
+                lde_first_pass_masked(wide.data(), out.data(), tw.data(), pw.data(), ow, k, lowbits,
+                                      wp, tiles, hi_t, hi_rc, e.data(), w, mask_len);
+            });
+        }
         dif(out, log_h, ow, cosets, tw, max_bits, lanes, 1);
         wr(out.data(), out.size());
     } else if (cmd == 9) {

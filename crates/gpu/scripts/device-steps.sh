@@ -27,6 +27,9 @@
 #   pinned   staged uploads from page-locked buffers (default) against
 #            pageable ones (CLOAK_GPU_PINNED=0) on loop, fibonacci and json,
 #            alternating, same seed: same bytes?
+#   nttreg   NTT passes as register tiles (default) against radix-4
+#            shared-memory tiles (CLOAK_GPU_NTT_REG=0) on loop, fibonacci
+#            and json, alternating, same seed: same bytes?
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
@@ -192,6 +195,9 @@ PY
           done
         done
       done
+      ;;
+    nttreg)
+      seeded_by_env nttreg CLOAK_GPU_NTT_REG 0 1
       ;;
     ahead)
       # Pass 2's challenge-free work done in pass 1 (default, 1) against not

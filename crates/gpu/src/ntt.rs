@@ -91,6 +91,17 @@ const ROWS_PER_BLOCK: u32 = THREADS / LANES;
 /// KoalaBear's two-adicity: the largest NTT is 2^24.
 const TWO_ADICITY: usize = 24;
 
+/// Passes of this many stages have register-tile kernels (cuda/ntt.cu's
+/// `NTT_REG_KERNELS`).
+const REG_MIN_STAGES: u32 = 5;
+const REG_MAX_STAGES: u32 = 10;
+
+/// Register tiles unless `CLOAK_GPU_NTT_REG=0` (read when an [`Ntt`] is
+/// made, to compare the two on one binary).
+fn register_tiles_default() -> bool {
+    std::env::var("CLOAK_GPU_NTT_REG").map_or(true, |v| v != "0")
+}
+
 /// Twiddle tables and coset power tables, cached per size on the device.
 pub struct Ntt {
     /// Butterfly stages per shared-memory pass (the tile is 2^bits rows x `lanes`).
@@ -99,6 +110,9 @@ pub struct Ntt {
     lanes: u32,
     /// Fuse the LDE's coefficient scaling into the first forward pass.
     fuse_scatter: bool,
+    /// Run passes of 5 to 10 stages as register tiles (`ntt_dif_pass_r<k>`,
+    /// `lde_first_pass_r<k>`: one shared-memory exchange a pass).
+    register_tiles: bool,
     twiddles: Mutex<HashMap<(usize, bool), CudaSlice<u32>>>,
     coset_powers: Mutex<HashMap<(usize, usize, u32), CudaSlice<u32>>>,
     /// Each coset's mask factor `h * (shift_m^h - 1)` ([`LdeMask`]).
@@ -145,6 +159,7 @@ impl Ntt {
             max_pass_bits,
             lanes,
             fuse_scatter: true,
+            register_tiles: register_tiles_default(),
             twiddles: Mutex::new(HashMap::new()),
             coset_powers: Mutex::new(HashMap::new()),
             mask_factors: Mutex::new(HashMap::new()),
@@ -164,6 +179,24 @@ impl Ntt {
     pub fn with_fused_scatter(mut self, fuse: bool) -> Self {
         self.fuse_scatter = fuse;
         self
+    }
+
+    /// Whether passes of 5 to 10 stages run as register tiles (the default,
+    /// unless `CLOAK_GPU_NTT_REG=0`) or as radix-4 shared-memory tiles.
+    pub fn with_register_tiles(mut self, on: bool) -> Self {
+        self.register_tiles = on;
+        self
+    }
+
+    pub fn register_tiles(&self) -> bool {
+        self.register_tiles
+    }
+
+    /// The register-tile kernel of a pass of `k` stages (`base` `_r<k>`),
+    /// with its block's threads a lane, where this tiling uses one.
+    fn register_kernel(&self, k: u32) -> Option<(String, u32)> {
+        (self.register_tiles && (REG_MIN_STAGES..=REG_MAX_STAGES).contains(&k))
+            .then(|| (format!("_r{k}"), 1u32 << (k / 2)))
     }
 
     /// `out[j] = scale * base^j` for j < n, computed on the device.
@@ -296,22 +329,37 @@ impl Ntt {
         batch: usize,
         first: usize,
     ) -> Result<()> {
-        let f = self.tile_kernel(gpu, "ntt_dif_pass")?;
         let w32 = width as u32;
         for &(k, s0) in &self.plan(log_n)[first..] {
-            let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_n, width, batch, k, s0)?;
-            let mut l = gpu.stream().launch_builder(&f);
-            l.arg(&mut *buf)
-                .arg(tw)
-                .arg(&w32)
-                .arg(&k)
-                .arg(&s0)
-                .arg(&lowbits)
-                .arg(&wp)
-                .arg(&tiles);
-            // SAFETY: the grid covers batch x 2^log_n x width words of buf
-            // (checked by the callers) and twiddle indices stay below n/2.
-            unsafe { l.launch(cfg) }?;
+            let (mut cfg, lowbits, wp, tiles) = self.pass_geometry(log_n, width, batch, k, s0)?;
+            // SAFETY (both launches): the grid covers batch x 2^log_n x width
+            // words of buf (checked by the callers) and twiddle indices stay
+            // below n/2.
+            if let Some((suffix, threads)) = self.register_kernel(k) {
+                let f = self.tile_kernel(gpu, &format!("ntt_dif_pass{suffix}"))?;
+                cfg.block_dim.1 = threads;
+                let mut l = gpu.stream().launch_builder(&f);
+                l.arg(&mut *buf)
+                    .arg(tw)
+                    .arg(&w32)
+                    .arg(&s0)
+                    .arg(&lowbits)
+                    .arg(&wp)
+                    .arg(&tiles);
+                unsafe { l.launch(cfg) }?;
+            } else {
+                let f = self.tile_kernel(gpu, "ntt_dif_pass")?;
+                let mut l = gpu.stream().launch_builder(&f);
+                l.arg(&mut *buf)
+                    .arg(tw)
+                    .arg(&w32)
+                    .arg(&k)
+                    .arg(&s0)
+                    .arg(&lowbits)
+                    .arg(&wp)
+                    .arg(&tiles);
+                unsafe { l.launch(cfg) }?;
+            }
         }
         Ok(())
     }
@@ -402,22 +450,25 @@ impl Ntt {
             self.dif_inplace(gpu, &mut out, log_h, w, cosets, false)?;
         } else {
             // 2+3. The scaling fused into the forward NTTs' first pass, then the rest.
-            let first = self.tile_kernel(gpu, "lde_first_pass")?;
             let (k, s0) = self.plan(log_h)[0];
-            let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+            let (mut cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+            let reg = self.register_kernel(k);
+            let first = match &reg {
+                Some((suffix, threads)) => {
+                    cfg.block_dim.1 = *threads;
+                    self.tile_kernel(gpu, &format!("lde_first_pass{suffix}"))?
+                }
+                None => self.tile_kernel(gpu, "lde_first_pass")?,
+            };
             let w32 = w as u32;
             self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
                 self.with_twiddles(gpu, log_h, false, |tw| {
                     let mut l = gpu.stream().launch_builder(&first);
-                    l.arg(&trace.buf)
-                        .arg(&mut out)
-                        .arg(tw)
-                        .arg(pw)
-                        .arg(&w32)
-                        .arg(&k)
-                        .arg(&lowbits)
-                        .arg(&wp)
-                        .arg(&tiles);
+                    l.arg(&trace.buf).arg(&mut out).arg(tw).arg(pw).arg(&w32);
+                    if reg.is_none() {
+                        l.arg(&k);
+                    }
+                    l.arg(&lowbits).arg(&wp).arg(&tiles);
                     // SAFETY: reads h x w coefficients and cosets x h powers,
                     // writes cosets x h x w outputs; twiddle indices < h/2.
                     unsafe { l.launch(cfg) }?;
@@ -506,21 +557,26 @@ impl Ntt {
         self.dif_inplace(gpu, &mut wide.buf, log_h, w, 1, true)?;
         // 2+3. Mask and scaling fused into the forward NTTs' first pass.
         let mut out = gpu.alloc_u32(cosets * h * w)?;
-        let first = self.tile_kernel(gpu, "lde_first_pass_masked")?;
         let (k, s0) = self.plan(log_h)[0];
-        let (cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+        let (mut cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+        let reg = self.register_kernel(k);
+        let first = match &reg {
+            Some((suffix, threads)) => {
+                cfg.block_dim.1 = *threads;
+                self.tile_kernel(gpu, &format!("lde_first_pass_masked{suffix}"))?
+            }
+            None => self.tile_kernel(gpu, "lde_first_pass_masked")?,
+        };
         let (w32, wt32, len32) = (w as u32, mask.trace_width as u32, mask.mask_len as u32);
         self.mask_factor_table(gpu, log_h, added_bits, shift, |factors| {
             self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
                 self.with_twiddles(gpu, log_h, false, |tw| {
                     let mut l = gpu.stream().launch_builder(&first);
-                    l.arg(&wide.buf)
-                        .arg(&mut out)
-                        .arg(tw)
-                        .arg(pw)
-                        .arg(&w32)
-                        .arg(&k)
-                        .arg(&lowbits)
+                    l.arg(&wide.buf).arg(&mut out).arg(tw).arg(pw).arg(&w32);
+                    if reg.is_none() {
+                        l.arg(&k);
+                    }
+                    l.arg(&lowbits)
                         .arg(&wp)
                         .arg(&tiles)
                         .arg(&mask.trace)

@@ -126,6 +126,11 @@ fn emulated_lde_matches_plonky3() {
         (13, 33, 1, 9, 16),
         (11, 40, 1, 8, 32),
         (4, 2, 1, 8, 8),
+        // Register tiles: passes of 10 and 9, 7 and 6, 5 on their own.
+        (19, 3, 1, 10, 8),
+        (13, 9, 2, 7, 16),
+        (5, 6, 1, 10, 8),
+        (12, 2, 1, 6, 32),
     ]
     .iter()
     .enumerate()
@@ -153,11 +158,15 @@ fn emulated_lde_matches_plonky3() {
             }
             req.push(raw(Val::from_usize(1 << log_h).inverse()));
             req.extend_from_slice(as_raw(&m.values));
-            let got = from_raw(run(&req)).unwrap();
             let want = check::cpu_lde(m, added);
-            check::compare(&got, &want.values).unwrap_or_else(|e| {
-            panic!("lde 2^{log_h} x {w} +{added} ({max_bits} bits x {lanes} lanes, fused {fused}): {e}")
-        });
+            // Op 14: the same with register tiles for passes of 5..=10 stages.
+            for op in [3u32, 14] {
+                req[0] = op;
+                let got = from_raw(run(&req)).unwrap();
+                check::compare(&got, &want.values).unwrap_or_else(|e| {
+                    panic!("op {op}: lde 2^{log_h} x {w} +{added} ({max_bits} bits x {lanes} lanes, fused {fused}): {e}")
+                });
+            }
         }
     }
 }
@@ -436,9 +445,13 @@ fn emulated_masked_lde_matches_plonky3() {
         );
         req.extend_from_slice(as_raw(&trace.values));
         req.extend_from_slice(as_raw(&draws));
-        let got = from_raw(run(&req)).unwrap();
-        check::compare(&got, &want.values)
-            .unwrap_or_else(|e| panic!("2^{log_h} x {w}, mask {mask_len}: {e}"));
+        // Op 15: the same with register tiles for passes of 5..=10 stages.
+        for op in [8u32, 15] {
+            req[0] = op;
+            let got = from_raw(run(&req)).unwrap();
+            check::compare(&got, &want.values)
+                .unwrap_or_else(|e| panic!("op {op}: 2^{log_h} x {w}, mask {mask_len}: {e}"));
+        }
     }
 }
 

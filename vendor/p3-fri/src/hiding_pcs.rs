@@ -7,7 +7,7 @@ use p3_challenger::{CanObserve, FieldChallenger, GrindingChallenger};
 use p3_commit::{
     CommitmentOpening, Mmcs, OpenedValues, OpeningRequest, Pcs, PolynomialSpace, UnivariateStarkPcs,
 };
-use p3_dft::TwoAdicSubgroupDft;
+use p3_dft::{Layout, TwoAdicSubgroupDft};
 use p3_field::coset::TwoAdicMultiplicativeCoset;
 use p3_field::{ExtensionField, PrimeField64, TwoAdicField, batch_multiplicative_inverse};
 use p3_matrix::Matrix;
@@ -839,65 +839,74 @@ where
     assert!(mask_len <= h, "masks longer than the trace");
     assert_eq!(random.len(), trace_mask_draws(h, w, nrc, mask_len));
     let wide_w = w + nrc;
+    assert!(wide_w > 0, "nothing to commit");
     let (lower, rest) = random.split_at(h * nrc);
     let (masks, upper) = rest.split_at(mask_len * w);
-    assert!(wide_w > 0, "nothing to commit");
-    let mut wide = Val::zero_vec(h * wide_w);
-    wide.par_chunks_exact_mut(wide_w)
+    // The widened matrix on the doubled domain with a zero row after each
+    // row: its interpolant there is `C (1 + X^h) / 2` (it is `C` on the
+    // trace domain, where `X^h = 1`, and zero on the other coset, where
+    // `X^h = -1`), so its coefficients are `C / 2` twice; the DFT's hook
+    // between its inverse and forward halves turns them into `f`'s,
+    // `C - U` and `U`. The LDE itself is the DFT's own (upstream's).
+    let mut doubled = Val::zero_vec(2 * h * wide_w);
+    doubled
+        .par_chunks_exact_mut(2 * wide_w)
         .enumerate()
-        .for_each(|(i, row)| {
-            row[..w].copy_from_slice(&trace.values[i * w..(i + 1) * w]);
-            row[w..].copy_from_slice(&lower[i * nrc..(i + 1) * nrc]);
+        .for_each(|(i, rows)| {
+            rows[..w].copy_from_slice(&trace.values[i * w..(i + 1) * w]);
+            rows[w..wide_w].copy_from_slice(&lower[i * nrc..(i + 1) * nrc]);
         });
-    let coeffs = dft.idft_batch(RowMajorMatrix::new(wide, wide_w));
-    // U's row j (zero past the masks for the trace columns).
-    let upper_row = |j: usize, row: &mut [Val]| {
+    // Coefficients j and h + j: `C_j / 2` each, made `C_j - U_j` and `U_j`.
+    let set = |j: usize, lo: &mut [Val], hi: &mut [Val]| {
+        let (lo_t, lo_r) = lo.split_at_mut(w);
+        let (hi_t, hi_r) = hi.split_at_mut(w);
         if j < mask_len {
-            row[..w].copy_from_slice(&masks[j * w..(j + 1) * w]);
+            let u = &masks[j * w..(j + 1) * w];
+            for ((lo, hi), &u) in lo_t.iter_mut().zip(hi_t.iter_mut()).zip(u) {
+                *lo = lo.double() - u;
+                *hi = u;
+            }
         } else {
-            row[..w].fill(Val::ZERO);
+            for (lo, hi) in lo_t.iter_mut().zip(hi_t.iter_mut()) {
+                *lo = lo.double();
+                *hi = Val::ZERO;
+            }
         }
-        row[w..].copy_from_slice(&upper[j * nrc..(j + 1) * nrc]);
+        let u = &upper[j * nrc..(j + 1) * nrc];
+        for ((lo, hi), &u) in lo_r.iter_mut().zip(hi_r.iter_mut()).zip(u) {
+            *lo = lo.double() - u;
+            *hi = u;
+        }
     };
-    // The LDE domain `shift * K` is the union of the cosets `s_m * H`
-    // (`|H| = h`, `s_m = shift * g^bitrev(m)`, `g` generating `K`), and its
-    // bit-reversed rows are those cosets' bit-reversed evaluations one after
-    // another. On `s_m * H`, `X^h` is `s_m^h`, so `f` agrees there with the
-    // degree-`h` polynomial `C + (s_m^h - 1) U`: one size-`h` DFT a coset
-    // of its coefficients scaled by `s_m^j`, instead of a DFT of the whole
-    // domain over mostly zero coefficients.
-    let added_bits = log_blowup + 1;
     let log_h = log2_strict_usize(h);
-    let g = Val::two_adic_generator(log_h + added_bits);
-    const ROWS: usize = 1 << 10;
-    let mut out = Vec::with_capacity((h * wide_w) << added_bits);
-    for m in 0..1usize << added_bits {
-        let s_m = shift * g.exp_u64(p3_util::reverse_bits_len(m, added_bits) as u64);
-        let factor = s_m.exp_u64(h as u64) - Val::ONE;
-        let mut block = Val::zero_vec(h * wide_w);
-        block
-            .par_chunks_mut(ROWS * wide_w)
-            .enumerate()
-            .for_each(|(b, rows)| {
-                let mut u = Val::zero_vec(wide_w);
-                let mut power = s_m.exp_u64((b * ROWS) as u64);
-                for (i, row) in rows.chunks_exact_mut(wide_w).enumerate() {
-                    let j = b * ROWS + i;
-                    upper_row(j, &mut u);
-                    let c = &coeffs.values[j * wide_w..(j + 1) * wide_w];
-                    for ((out, &c), &u) in row.iter_mut().zip(c).zip(&u) {
-                        *out = (c + factor * u) * power;
-                    }
-                    power *= s_m;
-                }
-            });
-        let evals = dft
-            .dft_batch(RowMajorMatrix::new(block, wide_w))
-            .bit_reverse_rows()
-            .to_row_major_matrix();
-        out.extend_from_slice(&evals.values);
-    }
-    RowMajorMatrix::new(out, wide_w)
+    dft.coset_lde_batch_with_transform(
+        RowMajorMatrix::new(doubled, wide_w),
+        log_blowup,
+        shift,
+        |coeffs, layout| match layout {
+            Layout::Natural => {
+                let (lo, hi) = coeffs.values.split_at_mut(h * wide_w);
+                lo.par_chunks_exact_mut(wide_w)
+                    .zip(hi.par_chunks_exact_mut(wide_w))
+                    .enumerate()
+                    .for_each(|(j, (lo, hi))| set(j, lo, hi));
+            }
+            // Natural index j < h sits at row reverse_bits_len(j, log_h + 1),
+            // which is 2 * reverse_bits_len(j, log_h), and h + j right after.
+            Layout::BitReversed => {
+                coeffs
+                    .values
+                    .par_chunks_exact_mut(2 * wide_w)
+                    .enumerate()
+                    .for_each(|(m, pair)| {
+                        let (lo, hi) = pair.split_at_mut(wide_w);
+                        set(p3_util::reverse_bits_len(m, log_h), lo, hi);
+                    });
+            }
+        },
+    )
+    .bit_reverse_rows()
+    .to_row_major_matrix()
 }
 
 /// Compute the normalizing constants for the Langrange selectors of the provided domains.

@@ -158,6 +158,25 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
         c.name = format!("{} (tiles 2^{} x {}, fused {})", c.name, v.0, v.1, v.2);
         rep.push(c);
     }
+    // Register tiles (passes of 5 to 10 stages, the default) against the
+    // radix-4 shared-memory tiles, both against Plonky3.
+    for (i, (log_h, w, reg)) in [
+        (19, 5, false),
+        (19, 5, true),
+        (13, 40, false),
+        (13, 40, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ntt = Ntt::default().with_register_tiles(reg);
+        let mut c = check::check_lde(gpu, &ntt, s(70 + i as u64), log_h, w, 1)?;
+        c.name = format!("{} (register tiles {reg})", c.name);
+        rep.push(c);
+        let mut c = check::check_masked_lde(gpu, &ntt, fri, s(75 + i as u64), log_h, w)?;
+        c.name = format!("{} (register tiles {reg})", c.name);
+        rep.push(c);
+    }
     rep.push(check::check_merkle(gpu, s(60), &[(1 << 10, 17)])?);
     rep.push(check::check_merkle(gpu, s(61), &[(1 << 12, 16)])?);
     rep.push(check::check_merkle(

@@ -106,3 +106,51 @@ fn masks_need_a_trace_at_least_as_tall() {
     });
     assert!(lde.is_err());
 }
+
+/// The masks are sized for two opening points: the PCS opens a committed
+/// trace at two (what a proof asks) and refuses three with an error.
+#[test]
+fn a_trace_commitment_opens_at_two_points_and_refuses_three() {
+    use cloak_prover::challenger::DetChallenger;
+    use cloak_prover::config::{seeded_config, Challenge, Pcs};
+    use p3_commit::OpeningRequest;
+    use p3_koala_bear::default_koalabear_poseidon2_16;
+    use p3_uni_stark::StarkGenericConfig;
+
+    let fri = FriSettings::DEFAULT;
+    let h = 256;
+    let points = |n: usize| -> Vec<Challenge> {
+        (0..n)
+            .map(|i| Challenge::from(Val::from_u32(1_000_003 + i as u32)))
+            .collect()
+    };
+    for (n, ok) in [(2usize, true), (3, false)] {
+        let config = seeded_config(fri, [7; 32]);
+        let pcs: &Pcs = config.pcs();
+        let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
+        let trace = RowMajorMatrix::<Val>::rand(&mut rng, h, 3);
+        let domain = <Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::natural_domain_for_degree(
+            pcs,
+            2 * h,
+        );
+        let (_, data) =
+            <Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::commit(pcs, [(domain, trace)])
+                .unwrap();
+        let mut challenger = DetChallenger::new(default_koalabear_poseidon2_16());
+        let opened = <Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::open(
+            pcs,
+            vec![OpeningRequest {
+                prover_data: &data,
+                points: vec![points(n)],
+            }],
+            &mut challenger,
+        );
+        match opened {
+            Ok(_) => assert!(ok, "{n} points opened"),
+            Err(e) => {
+                assert!(!ok, "{n} points refused: {e}");
+                assert!(e.to_string().contains("hiding budget"), "{e}");
+            }
+        }
+    }
+}

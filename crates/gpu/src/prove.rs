@@ -862,6 +862,18 @@ fn open_rounds(
     times: &mut StageTimes,
 ) -> Result<(AllOpened, PcsProof)> {
     let t0 = Instant::now();
+    // The traces' masks are sized for two opening points (as the PCS's
+    // `open` checks): a third would disclose more than they hide.
+    if let Some(n) = rounds
+        .iter()
+        .flat_map(|(_, points, _)| points.iter().map(Vec::len))
+        .find(|&n| n > p3_fri::TRACE_MASK_POINTS)
+    {
+        return Err(GpuError::Invalid(format!(
+            "a matrix opened at {n} points: the masks hide {}",
+            p3_fri::TRACE_MASK_POINTS
+        )));
+    }
     let fri = zk.fri;
     let params = fri.fri_parameters(());
     let max_h = rounds

@@ -247,7 +247,9 @@ where
     /// DFT of `2h` rows. The hiding argument needs only as many random
     /// coefficients as the proof discloses evaluations of `f`: the budget
     /// `2 * (num_queries + D * points)` that upstream checks against `h`, for
-    /// up to [`TRACE_MASK_POINTS`] opening points, is what `k` is. `f` agrees
+    /// up to [`TRACE_MASK_POINTS`] opening points, is what `k` is. Its factor
+    /// 2 is needed: besides `f` at each query point, the quotient opened there
+    /// discloses a function of `f` at the next row's point. `f` agrees
     /// with `t` on the trace domain and has degree below `h + k <= 2h`, so
     /// the verifier and the proof's shape are upstream's.
     fn commit(

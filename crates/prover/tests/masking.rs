@@ -154,3 +154,36 @@ fn a_trace_commitment_opens_at_two_points_and_refuses_three() {
         }
     }
 }
+
+/// `masked_trace_lde` sets the masks in the DFT's hook, which sees the
+/// coefficients bit-reversed (Plonky3's parallel DFT, the config's) or in
+/// natural order (the trait's default, as `Radix2Dit` runs it): both give
+/// the same rows.
+#[test]
+fn both_coefficient_layouts_give_the_same_lde() {
+    let (h, w, k) = (512, 7, FriSettings::DEFAULT.trace_mask_len());
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let trace = RowMajorMatrix::<Val>::rand(&mut rng, h, w);
+    let random: Vec<Val> = (0..trace_mask_draws(h, w, NRC, k))
+        .map(|_| rng.random())
+        .collect();
+    let parallel = masked_trace_lde(
+        &Dft::default(),
+        trace.clone(),
+        &random,
+        NRC,
+        k,
+        1,
+        Val::GENERATOR,
+    );
+    let plain = masked_trace_lde(
+        &p3_dft::Radix2Dit::<Val>::default(),
+        trace,
+        &random,
+        NRC,
+        k,
+        1,
+        Val::GENERATOR,
+    );
+    assert_eq!(parallel.values, plain.values);
+}

@@ -96,6 +96,16 @@ static void with_reg_shape(u32 k, F f) {
     }
 }
 
+// Mirrors Ntt::coset_power_table: shift_m^j * h_inv for each coset m, j < h.
+static std::vector<u32> coset_powers(const std::vector<u32>& shifts, u32 h_inv, u32 h) {
+    std::vector<u32> pw;
+    for (u32 s : shifts) {
+        auto p = powers(s, h_inv, h);
+        pw.insert(pw.end(), p.begin(), p.end());
+    }
+    return pw;
+}
+
 // Mirrors Ntt::dif_inplace.
 // Mirrors Ntt::plan: (k, s0) per pass.
 static std::vector<std::pair<u32, u32>> plan(u32 log_n, u32 max_bits) {
@@ -157,11 +167,7 @@ int main() {
         auto trace = rdn((size_t)h * w);
         auto tw_inv = powers(root_inv, KB_ONE, h / 2 ? h / 2 : 1);
         auto tw = powers(root, KB_ONE, h / 2 ? h / 2 : 1);
-        std::vector<u32> pw;
-        for (u32 m = 0; m < cosets; m++) {
-            auto p = powers(shifts[m], h_inv, h);
-            pw.insert(pw.end(), p.begin(), p.end());
-        }
+        auto pw = coset_powers(shifts, h_inv, h);
         dif(trace, log_h, w, 1, tw_inv, max_bits, lanes);
         std::vector<u32> out((size_t)cosets * h * w, 0xffffffffu);
         if (!fused || log_h == 0) {
@@ -345,11 +351,7 @@ int main() {
         });
         auto tw_inv = powers(root_inv, KB_ONE, h / 2 ? h / 2 : 1);
         auto tw = powers(root, KB_ONE, h / 2 ? h / 2 : 1);
-        std::vector<u32> pw;
-        for (u32 m = 0; m < cosets; m++) {
-            auto p = powers(shifts[m], h_inv, h);
-            pw.insert(pw.end(), p.begin(), p.end());
-        }
+        auto pw = coset_powers(shifts, h_inv, h);
         dif(wide, log_h, ow, 1, tw_inv, max_bits, lanes);
         std::vector<u32> out((size_t)cosets * h * ow, 0xffffffffu);
         u32 k = plan(log_h, max_bits)[0].first;

@@ -59,6 +59,10 @@ pub struct ProveArgs {
     /// (default: 3; each holds one shard's traces).
     #[arg(long, value_name = "N")]
     trace_threads: Option<usize>,
+    /// Shards the executor may run ahead of the generating threads
+    /// (default: 0; each holds one shard's execution record).
+    #[arg(long, value_name = "N")]
+    exec_ahead: Option<usize>,
     /// With `--backend gpu`: use at most this many GPUs (default: all; the
     /// shards are spread over them, one worker each).
     #[arg(long, value_name = "N")]
@@ -453,6 +457,9 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         ),
         pipeline: !args.no_pipeline,
         trace_threads: args.trace_threads.unwrap_or(0),
+        exec_ahead: args
+            .exec_ahead
+            .unwrap_or(cloak_machine::zkvm::DEFAULT_EXEC_AHEAD),
     };
     if let Prover::Gpu(gpu) = &prover {
         println!(

@@ -299,6 +299,28 @@ __device__ __forceinline__ u32 reg_slot(u32 r, u32 lanes) {
     return (r & ~g) | ((r + (r >> LOG_E)) & g);
 }
 
+// A stage's n distinct twiddles w[j] = tw[e0 + j*d] (j < n <= NMAX, powers
+// of two; e0 + (n-1)*d is an index the stage uses), as tw[e0] times powers
+// of tw[d] built by doubling: one load that differs between threads and
+// log2(n) that are the same in every thread of the grid (cached), instead
+// of n scattered loads, each a likely L2 round trip the butterflies wait
+// for. tw[e] = omega^e and kb_mul's results are canonical, so the words
+// equal the table's.
+template <int NMAX>
+__device__ __forceinline__ void geometric_twiddles(u32 (&w)[NMAX], const u32* __restrict__ tw,
+                                                   u32 e0, u32 d, int n) {
+    w[0] = tw[e0];
+#pragma unroll
+    for (int p = 1; p < NMAX; p <<= 1) {
+        // n is a constant once the stage loop is unrolled: no branch.
+        if (p < n) {
+            const u32 step = tw[(u32)p * d];
+#pragma unroll
+            for (int j = p; j < 2 * p && j < NMAX; j++) w[j] = kb_mul(w[j - p], step);
+        }
+    }
+}
+
 // Phase 1's stages on v (rows y + T*a of the tile).
 template <int LOG_T, int LOG_E>
 __device__ __forceinline__ void reg_stages_strided(u32 (&v)[1 << LOG_E], const u32* __restrict__ tw,
@@ -309,20 +331,18 @@ __device__ __forceinline__ void reg_stages_strided(u32 (&v)[1 << LOG_E], const u
     for (int st = 0; st < LOG_E; st++) {
         const int half = E >> (st + 1);
         const u32 s = s0 + (u32)st;
+        // Pair b = (a, a + half) with a = (b / half) * 2 * half + j,
+        // j = b mod half, takes twiddle index ((y + T*j) << lowbits | low)
+        // << s = e0 + j*d.
         u32 w[E / 2];
-#pragma unroll
-        for (int b = 0; b < E / 2; b++) {
-            // The b-th pair (a, a + half): a has bit `half` clear.
-            const int a = ((b / half) * 2 * half) + (b % half);
-            const u32 o = y + (u32)T * (u32)(a & (half - 1));
-            w[b] = tw[((o << lowbits) | low) << s];
-        }
+        geometric_twiddles<E / 2>(w, tw, ((y << lowbits) | low) << s, ((u32)T << lowbits) << s,
+                                  half);
 #pragma unroll
         for (int b = 0; b < E / 2; b++) {
             const int a = ((b / half) * 2 * half) + (b % half);
             const u32 x0 = v[a], x1 = v[a + half];
             v[a] = kb_add(x0, x1);
-            v[a + half] = kb_mul(kb_sub(x0, x1), w[b]);
+            v[a + half] = kb_mul(kb_sub(x0, x1), w[b % half]);
         }
     }
 }
@@ -337,18 +357,16 @@ __device__ __forceinline__ void reg_stages_contiguous(u32 (&v)[1 << LOG_E],
     for (int st = 0; st < LOG_T; st++) {
         const int m = (1 << LOG_T) >> (st + 1);
         const u32 s = s0 + (u32)LOG_E + (u32)st;
+        // Pair b takes twiddle index ((j << lowbits) | low) << s = e0 + j*d
+        // with j = b mod m.
         u32 w[E / 2];
-#pragma unroll
-        for (int b = 0; b < E / 2; b++) {
-            const int a = ((b / m) * 2 * m) + (b % m);
-            w[b] = tw[(((u32)(a & (m - 1)) << lowbits) | low) << s];
-        }
+        geometric_twiddles<E / 2>(w, tw, low << s, (1u << lowbits) << s, m);
 #pragma unroll
         for (int b = 0; b < E / 2; b++) {
             const int a = ((b / m) * 2 * m) + (b % m);
             const u32 x0 = v[a], x1 = v[a + m];
             v[a] = kb_add(x0, x1);
-            v[a + m] = kb_mul(kb_sub(x0, x1), w[b]);
+            v[a + m] = kb_mul(kb_sub(x0, x1), w[b % m]);
         }
     }
 }

@@ -33,6 +33,10 @@
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
+#   hostknobs loop, fibonacci and json under each of $KNOBS (environment
+#            and flags: GPU sync mode, executor run-ahead, generating
+#            threads), alternating, same seed: first shard's arrival, pass
+#            1's end, proving time (pipeline-summary.py)
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
 #   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
 #            (cpu-sample.sh): busy cores per pass (CPULOAD_JSON=1: json's)
@@ -196,6 +200,28 @@ PY
         done
       done
       ;;
+    hostknobs)
+      # The host side of pass 1 under each of $KNOBS ("name:ENV=V,...:FLAGS",
+      # FLAGS with commas for spaces), alternating, HK_ROUNDS rounds (default
+      # two), same seed: when the first shard reached the GPU, when pass 1
+      # ended, the proving time, the proof's hash.
+      knobs=${KNOBS:-"auto:CLOAK_GPU_SYNC=auto: yield:CLOAK_GPU_SYNC=yield: block:CLOAK_GPU_SYNC=block:"}
+      for round in $(seq 1 "${HK_ROUNDS:-2}"); do
+        for knob in $knobs; do
+          IFS=: read -r name envs flags <<< "$knob"
+          for prog in "loop u32:600000" "fibonacci u32:700000" "json vec@guests/inputs/json-records.json"; do
+            set -- $prog
+            f="$OUT/hk-$name-$1-$round.txt"
+            rm -f /tmp/hk.bin
+            env ${envs//,/ } RUST_LOG=cloak::pipeline=debug NO_COLOR=1 timeout 90 .dev/cloak prove \
+              guests/bin/$1.elf --input $2 --backend gpu -o /tmp/hk.bin ${flags//,/ } \
+              --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+              > "$f" 2>&1
+            echo "$name $1 #$round rc=$?: $(crates/gpu/scripts/pipeline-summary.py "$f" "$(sha256sum < /tmp/hk.bin | cut -c1-16)")"
+          done
+        done
+      done
+      ;;
     nttreg)
       seeded_by_env nttreg CLOAK_GPU_NTT_REG 0 1
       ;;
@@ -319,7 +345,8 @@ PY
     ncusol)
       # Where the heaviest kernels stand against the hardware's limits:
       # compute and memory throughput, occupancy, registers a thread.
-      for k in hash_rows_inline ntt_dif_pass lde_first_pass compress_layer lde_to_columns open_reduce; do
+      # NCUSOL_KERNELS: other kernel names (anchored regexes).
+      for k in ${NCUSOL_KERNELS:-hash_rows_inline ntt_dif_pass_r9 lde_first_pass_masked_r10 compress_layer lde_to_columns open_reduce}; do
         ncu --clock-control none -k "regex:^$k\$" -c "${NCU_COUNT:-12}" \
           --section SpeedOfLight --section Occupancy --section LaunchStats \
           --section ComputeWorkloadAnalysis \

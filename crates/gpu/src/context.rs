@@ -220,6 +220,7 @@ impl GpuContext {
                 "device {ordinal} asked for, {count} present"
             )));
         }
+        set_sync_mode(ordinal, SyncMode::from_env()?)?;
         let ctx = CudaContext::new(ordinal)?;
         // SAFETY: every buffer of this crate is used on `stream` only, but
         // staged uploads, whose hand-over is ordered by hand (see the type).
@@ -726,6 +727,62 @@ impl GpuTimer {
 /// (BENCHMARKS.md, stop 16). The pool keeps at most the peak a proof needs,
 /// which the prover uses again and again. A device without memory pools
 /// allocates synchronously (cudarc), and there is nothing to keep.
+/// How a host thread waits for the GPU (a stream's or an event's
+/// synchronization). CUDA's default for one context on a many-core host is
+/// to spin: every prover thread waiting for its kernels, and every
+/// generating thread waiting for its upload, then keeps a core at 100%,
+/// which the executor and the trace generation of pass 1 need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// CUDA's own choice (`CU_CTX_SCHED_AUTO`: spin, on these hosts).
+    Auto,
+    /// Spin on the core (`CU_CTX_SCHED_SPIN`): the lowest latency.
+    Spin,
+    /// Spin, yielding the core to any thread that can run (`CU_CTX_SCHED_YIELD`).
+    Yield,
+    /// Sleep until the GPU signals (`CU_CTX_SCHED_BLOCKING_SYNC`).
+    Block,
+}
+
+impl SyncMode {
+    /// `CLOAK_GPU_SYNC` (`auto`, `spin`, `yield` or `block`), else [`SyncMode::Yield`].
+    pub fn from_env() -> Result<SyncMode> {
+        match std::env::var("CLOAK_GPU_SYNC") {
+            Err(_) => Ok(SyncMode::Yield),
+            Ok(v) => match v.as_str() {
+                "auto" => Ok(SyncMode::Auto),
+                "spin" => Ok(SyncMode::Spin),
+                "yield" => Ok(SyncMode::Yield),
+                "block" => Ok(SyncMode::Block),
+                other => Err(GpuError::Invalid(format!(
+                    "CLOAK_GPU_SYNC={other}: expected auto, spin, yield or block"
+                ))),
+            },
+        }
+    }
+
+    fn flags(self) -> u32 {
+        use sys::CUctx_flags::*;
+        (match self {
+            SyncMode::Auto => CU_CTX_SCHED_AUTO,
+            SyncMode::Spin => CU_CTX_SCHED_SPIN,
+            SyncMode::Yield => CU_CTX_SCHED_YIELD,
+            SyncMode::Block => CU_CTX_SCHED_BLOCKING_SYNC,
+        }) as u32
+    }
+}
+
+/// Sets how threads wait on device `ordinal`'s primary context (the one
+/// `CudaContext::new` retains), before it is retained.
+fn set_sync_mode(ordinal: usize, mode: SyncMode) -> Result<()> {
+    cudarc::driver::result::init()?;
+    let device = cudarc::driver::result::device::get(ordinal as i32)?;
+    // SAFETY: `device` is a valid device handle; the call only records
+    // the flags the primary context is (or was) created with.
+    unsafe { sys::cuDevicePrimaryCtxSetFlags_v2(device, mode.flags()) }.result()?;
+    Ok(())
+}
+
 fn keep_pool_memory(ctx: &CudaContext) -> Result<()> {
     if !ctx.has_async_alloc() {
         return Ok(());

@@ -148,6 +148,11 @@ pub struct ProveOptions {
     /// Threads generating shards' traces at once when pipelined (execution
     /// runs on one more); 0 picks [`default_trace_threads`].
     pub trace_threads: usize,
+    /// Shards the executor may run ahead of the generating threads when
+    /// pipelined (each holds its execution record, tens of MB): with none,
+    /// a generating thread that finishes waits for the next shard's
+    /// execution.
+    pub exec_ahead: usize,
 }
 
 /// The target of the pipeline's per-shard events (`RUST_LOG=cloak::pipeline=debug`
@@ -189,9 +194,13 @@ impl Default for ProveOptions {
             keep_commitments_bytes: DEFAULT_KEEP_COMMITMENTS_BYTES,
             pipeline: true,
             trace_threads: 0,
+            exec_ahead: DEFAULT_EXEC_AHEAD,
         }
     }
 }
+
+/// Shards executed ahead of the generating threads by default.
+pub const DEFAULT_EXEC_AHEAD: usize = 0;
 
 /// The default shard size: a 2^19-cycle shard peaks near 6 GB of memory
 /// (2^21 near 21 GB; measured with `cloak bench` on the 2-core box), at the
@@ -512,7 +521,7 @@ impl MachineKeys {
     /// once: while `f` proves shard `k` (on the GPU, or on the other
     /// cores), the next shards are executed and generated. `f` still sees
     /// them in order. At most one shard per generating thread, plus one,
-    /// is in flight (queued, generating, or generated and waiting for
+    /// plus `opts.exec_ahead`, is in flight (queued, generating, or generated and waiting for
     /// `f`), which bounds memory. The first error (of `f` or a shard's
     /// generation, in shard order, else of the execution) is returned, and
     /// stops the other threads.
@@ -533,7 +542,7 @@ impl MachineKeys {
             0 => default_trace_threads(),
             n => n,
         };
-        let in_flight = threads + 1;
+        let in_flight = threads + 1 + opts.exec_ahead;
         type Generated<P> = (usize, Result<Option<P>, ZkvmError>);
         let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, cloak_vm::Shard)>(in_flight);
         let jobs = Mutex::new(job_rx);

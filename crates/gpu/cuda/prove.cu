@@ -13,29 +13,33 @@ __device__ __forceinline__ u32 bitrev_bits(u64 i, u32 bits) {
 // words a row) read column-major in natural order, its first `cols` columns:
 // out[c * 2^log_h + i] = lde[bitrev(i) * width + c]. The quotient domain of a
 // table whose LDE has the quotient domain's size is exactly the LDE's coset.
-// A thread moves LDE_COLS adjacent words of one row (64 bytes, two whole
-// 32-byte sectors, loaded before any is stored) into LDE_COLS columns,
-// where its neighbours (rows i + 1, ...) write beside it: reads and writes
-// both use whole sectors.
-#define LDE_COLS 16
+// A block of (LDE_TILE, 8) threads moves a tile of LDE_TILE output rows x
+// LDE_TILE columns through shared memory: a warp reads LDE_TILE adjacent
+// words of one source row (128 contiguous bytes, one request) and writes
+// LDE_TILE adjacent words of one column. (A thread a row, reading its row's
+// words one load at a time, made every load a request of 32 rows' sectors:
+// bound by the L1's requests, at half the DRAM's bandwidth.)
+#define LDE_TILE 32
 extern "C" __global__ void lde_to_columns(const u32* __restrict__ lde, u32* __restrict__ out,
                                           u32 log_h, u32 width, u32 cols) {
-    u64 h = 1ull << log_h;
-    u64 groups = (cols + LDE_COLS - 1) / LDE_COLS;
-    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= h * groups) return;
-    u64 i = t % h;
-    u32 c0 = (u32)(t / h) * LDE_COLS;
-    const u32* row = lde + (u64)bitrev_bits(i, log_h) * width;
-    if (c0 + LDE_COLS <= cols) {
-        u32 v[LDE_COLS];
-#pragma unroll
-        for (int k = 0; k < LDE_COLS; k++) v[k] = row[c0 + k];
-#pragma unroll
-        for (int k = 0; k < LDE_COLS; k++) out[(u64)(c0 + k) * h + i] = v[k];
-        return;
+    __shared__ u32 tile[LDE_TILE][LDE_TILE + 1];
+    const u64 h = 1ull << log_h;
+    const u64 i0 = (u64)blockIdx.x * LDE_TILE;
+    const u32 c0 = blockIdx.y * LDE_TILE;
+    const u32 x = threadIdx.x;
+    // Load: tile[r][x] = source row bitrev(i0 + r), column c0 + x.
+    for (u32 r = threadIdx.y; r < LDE_TILE; r += blockDim.y) {
+        const u64 i = i0 + r;
+        if (i < h && c0 + x < cols) {
+            tile[r][x] = lde[(u64)bitrev_bits(i, log_h) * width + c0 + x];
+        }
     }
-    for (u32 c = c0; c < cols; c++) out[(u64)c * h + i] = row[c];
+    __syncthreads();
+    // Store: column c0 + c, rows i0 + x.
+    for (u32 c = threadIdx.y; c < LDE_TILE; c += blockDim.y) {
+        const u64 i = i0 + x;
+        if (i < h && c0 + c < cols) out[(u64)(c0 + c) * h + i] = tile[x][c];
+    }
 }
 
 // `with_zero_cols(w)` reshaped to width w: row 2i the table's row i, row

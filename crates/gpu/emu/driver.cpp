@@ -21,6 +21,7 @@
 //      is 1): wo0..3, rs0..3, 4h inv words; then 4h ro words, h*w words -> 4h words
 //  12 (unpack trace): h, w, chunk_rows, n, n words, k, k chunk starts, k*w meta words
 //                                                  -> h*w words
+//  16 (LDE to columns): log_h, width, cols, 2^log_h*width words -> cols*2^log_h words
 //  14, 15: ops 3 and 8 with register tiles for passes of 5 to 10 stages
 //      (ntt_reg_first / lde_reg_first, then ntt_reg_second, each for every
 //      thread of a block in turn, as the barrier between them orders them)
@@ -464,6 +465,14 @@ int main() {
         }
         u32 answer = found == 0 ? 0xffffffffu : ~found;
         wr(&answer, 1);
+    } else if (cmd == 16) {
+        u32 log_h = rd(), width = rd(), cols = rd();
+        u64 h = 1ull << log_h;
+        auto lde = rdn((size_t)h * width);
+        std::vector<u32> out((size_t)h * cols, 0xffffffffu);
+        emu_launch_threads((u32)((h + 31) / 32), (cols + 31) / 32, 32, 8,
+                           [&] { lde_to_columns(lde.data(), out.data(), log_h, width, cols); });
+        wr(out.data(), out.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);
         return 2;

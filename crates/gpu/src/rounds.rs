@@ -616,13 +616,21 @@ pub fn on_quotient_domain(
     }
     let launch = |src: &DeviceMatrix, log_rows: usize, out: &mut CudaSlice<u32>| -> Result<()> {
         let (lr, w, c) = (log_rows as u32, src.width as u32, cols as u32);
-        // One thread per row and group of 16 columns (cuda/prove.cu's LDE_COLS).
-        let total = ((1u64 << log_rows) * (cols as u64).div_ceil(16)).div_ceil(256);
+        // A block a tile of 32 rows x 32 columns (cuda/prove.cu's LDE_TILE).
+        let cfg = LaunchConfig {
+            grid_dim: (
+                (1u32 << log_rows).div_ceil(32),
+                (cols as u32).div_ceil(32),
+                1,
+            ),
+            block_dim: (32, 8, 1),
+            shared_mem_bytes: 0,
+        };
         let mut l = gpu.stream().launch_builder(&f);
         l.arg(&src.buf).arg(out).arg(&lr).arg(&w).arg(&c);
         // SAFETY: src holds at least 2^log_rows rows of `width >= cols`
         // words; out 2^log_rows x cols.
-        unsafe { l.launch(LaunchConfig::grid(total as u32, 256)) }?;
+        unsafe { l.launch(cfg) }?;
         Ok(())
     };
     if log_q <= log_lde {

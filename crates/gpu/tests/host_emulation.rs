@@ -475,6 +475,7 @@ fn emulated_open_matches_plonky3() {
         (8, 3, 16),
         (9, 17, 7),
         (12, 40, 3),
+        (6, 33, 8),
     ] {
         let trace = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_n, w);
         let lde = check::cpu_lde(trace.clone(), 1);
@@ -536,6 +537,36 @@ fn emulated_open_matches_plonky3() {
         req.extend_from_slice(ext_as_raw(&ro));
         req.extend_from_slice(as_raw(&lde.values));
         assert_eq!(ext_from_raw(run(&req)).unwrap(), want, "2^{log_h}: reduce");
+    }
+}
+
+/// `lde_to_columns` (the quotient kernels' input) reads the first `cols`
+/// columns of a bit-reversed row-major LDE column-major in natural order,
+/// through its shared-memory tiles: heights below and across a tile,
+/// widths below, at and across 32 columns, some columns left out.
+#[test]
+fn emulated_lde_to_columns_transposes_bit_reversed_rows() {
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0x7c0);
+    for (log_h, width, cols) in [
+        (0usize, 3usize, 3usize),
+        (4, 5, 2),
+        (6, 33, 33),
+        (7, 70, 65),
+        (5, 32, 32),
+    ] {
+        let h = 1usize << log_h;
+        let lde: Vec<u32> = (0..h * width).map(|_| rng.random()).collect();
+        let mut req = vec![16u32, log_h as u32, width as u32, cols as u32];
+        req.extend_from_slice(&lde);
+        let got = run(&req);
+        let want: Vec<u32> = (0..cols)
+            .flat_map(|c| (0..h).map(move |i| (c, i)))
+            .map(|(c, i)| lde[reverse_bits(i, log_h) * width + c])
+            .collect();
+        assert_eq!(got, want, "2^{log_h} rows x {width} ({cols} read)");
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 /// compiler, panicking with its diagnostics (naming `what`) if it fails.
 pub fn compile_cpp(cpp: &Path, bin: &Path, what: &str) {
     let out = Command::new("c++")
-        .args(["-O1", "-std=c++17", "-w", "-o"])
+        .args(["-O1", "-std=c++17", "-pthread", "-w", "-o"])
         .arg(bin)
         .arg(cpp)
         .output()

@@ -19,6 +19,7 @@
 // Kernels:
 //   hash_rows / hash_rows_inline: leaf digests of rows made of segments
 //   compress_layer: one Merkle layer, with an optional injected digest per node
+//   compress_top: a tree's layers of 128 nodes and fewer, in one block
 
 #define B3_CHUNK_START 1u
 #define B3_CHUNK_END 2u
@@ -207,14 +208,12 @@ __device__ void hash_rows_body(const Segment* __restrict__ segs, u32 num_segs, u
     for (int j = 0; j < 8; j++) out[row * 8 + j] = cv[j];
 }
 
-// One Merkle layer: next[i] = C(prev[2i], prev[2i+1]) with C(a, b) =
+// One Merkle node: next[i] = C(prev[2i], prev[2i+1]) with C(a, b) =
 // BLAKE3(a || b); where `inject` is non-null,
 // next[i] = C(C(prev[2i], prev[2i+1]), inject[i]) (p3-merkle-tree's
 // injection of a shorter matrix's row digests).
-extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __restrict__ next,
-                                          u64 n, const u32* __restrict__ inject) {
-    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
+__device__ __forceinline__ void compress_node(const u32* prev, u32* next, u64 i,
+                                              const u32* inject) {
     const u32 one_block = B3_CHUNK_START | B3_CHUNK_END | B3_ROOT;
     u32 m[16], iv[8], cv[8];
 #pragma unroll
@@ -231,4 +230,34 @@ extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __r
     }
 #pragma unroll
     for (int j = 0; j < 8; j++) next[i * 8 + j] = cv[j];
+}
+
+// One Merkle layer of n nodes.
+extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __restrict__ next,
+                                          u64 n, const u32* __restrict__ inject) {
+    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    compress_node(prev, next, i, inject);
+}
+
+// A tree's last layers in one block: layer l (l < levels) has n0 >> l
+// nodes, made from the layer before (`prev` for l = 0) into out[l], with
+// inject[l] (null for none); a barrier between layers makes each visible
+// to the next. Launched a layer at a time, the layers of 128 nodes and
+// fewer were most of a tree's launches, each as long as one compression.
+#define MERKLE_TOP_LEVELS 8
+struct TopLayers {
+    u32* out[MERKLE_TOP_LEVELS];
+    const u32* inject[MERKLE_TOP_LEVELS];
+};
+extern "C" __global__ void compress_top(const u32* prev, u32 n0, u32 levels, TopLayers top) {
+    const u32 t = threadIdx.x;
+    const u32* from = prev;
+    u32 n = n0;
+    for (u32 l = 0; l < levels; l++) {
+        if (t < n) compress_node(from, top.out[l], t, top.inject[l]);
+        __syncthreads();
+        from = top.out[l];
+        n >>= 1;
+    }
 }

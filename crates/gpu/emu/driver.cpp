@@ -233,6 +233,24 @@ int main() {
         u32 len = max_h;
         while (len > 1) {
             u32 next_len = len / 2;
+            if (next_len <= 128) {
+                // The rest in one compress_top block, as merkle.rs does.
+                TopLayers top;
+                std::vector<std::vector<u32>> injects;
+                u32 first = (u32)layers.size(), levels = 0;
+                for (u32 n = next_len; n >= 1; n /= 2) {
+                    layers.push_back(std::vector<u32>((size_t)n * 8, 0xffffffffu));
+                    injects.push_back(hash_group(n));
+                    levels++;
+                }
+                for (u32 l = 0; l < levels; l++) {
+                    top.out[l] = layers[first + l].data();
+                    top.inject[l] = injects[l].empty() ? nullptr : injects[l].data();
+                }
+                const u32* prev = layers[first - 1].data();
+                emu_launch_threads(1, 1, 128, 1, [&] { compress_top(prev, next_len, levels, top); });
+                break;
+            }
             auto inject = hash_group(next_len);
             std::vector<u32> next((size_t)next_len * 8, 0xffffffffu);
             auto& prev = layers.back();

@@ -37,6 +37,7 @@
 #            and flags: GPU sync mode, executor run-ahead, generating
 #            threads), alternating, same seed: first shard's arrival, pass
 #            1's end, proving time (pipeline-summary.py)
+#   hostperf the host's heaviest symbols over a loop 4.2 M proof (perf)
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
 #   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
 #            (cpu-sample.sh): busy cores per pass (CPULOAD_JSON=1: json's)
@@ -221,6 +222,19 @@ PY
           done
         done
       done
+      ;;
+    hostperf)
+      # Where the host's CPU time goes in a loop 4.2 M proof (perf, if the
+      # machine has it): the heaviest symbols, all threads together.
+      if command -v perf > /dev/null; then
+        perf record -F 499 -g -o /tmp/host.perf .dev/cloak "${LOOP_4M[@]}" > "$OUT/hostperf-run.txt" 2>&1
+        echo "hostperf rc=$?"
+        perf report -i /tmp/host.perf --no-children --percent-limit 0.7 --stdio 2>/dev/null \
+          | grep -E '^ +[0-9]' > "$OUT/hostperf.txt"
+        head -40 "$OUT/hostperf.txt"
+      else
+        echo "hostperf: no perf on this machine"
+      fi
       ;;
     nttreg)
       seeded_by_env nttreg CLOAK_GPU_NTT_REG 0 1

@@ -49,6 +49,23 @@ struct InlineSegments([[u64; 2]; INLINE_SEGMENTS]);
 // SAFETY: plain words, laid out as the kernel's struct of 16 (pointer, u64).
 unsafe impl cudarc::driver::DeviceRepr for InlineSegments {}
 
+/// Layers of at most this many nodes are made by one `compress_top` block.
+const TOP_NODES: usize = 128;
+/// ... which is at most this many layers (128 nodes down to the root).
+const TOP_LEVELS: usize = 8; // must match cuda/blake3.cu's MERKLE_TOP_LEVELS
+
+/// `TopLayers` of cuda/blake3.cu: each top layer's output and injected
+/// digests (0 for none).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TopLayers {
+    out: [u64; TOP_LEVELS],
+    inject: [u64; TOP_LEVELS],
+}
+
+// SAFETY: plain words, laid out as the kernel's struct of 16 pointers.
+unsafe impl cudarc::driver::DeviceRepr for TopLayers {}
+
 /// The salts `MerkleTreeHidingMmcs::commit` draws for matrices of these
 /// heights (in input order) from `rng`.
 pub fn hiding_salts<R: Rng>(rng: &mut R, heights: &[usize]) -> Vec<RowMajorMatrix<Val>> {
@@ -201,15 +218,50 @@ pub fn commit_salted(
     drop(leaves);
     let mut layer_lens = vec![max_h];
     let mut len = max_h;
+    let inject_of = |next_len: usize| -> Result<Option<CudaSlice<u32>>> {
+        let group = group_of(next_len);
+        if group.is_empty() {
+            return Ok(None);
+        }
+        let _s = crate::profile::span(gpu, "merkle: leaf hashes (shorter)");
+        Ok(Some(hash_rows(gpu, &group, next_len)?))
+    };
     while len > 1 {
         let next_len = len / 2;
-        let group = group_of(next_len);
-        let inject = if group.is_empty() {
-            None
-        } else {
-            let _s = crate::profile::span(gpu, "merkle: leaf hashes (shorter)");
-            Some(hash_rows(gpu, &group, next_len)?)
-        };
+        if next_len <= TOP_NODES {
+            // The rest of the tree in one block.
+            let compress_top = gpu.function("blake3", blake3_source, "compress_top")?;
+            let _s = crate::profile::span(gpu, "merkle: compress layers");
+            let mut top = TopLayers {
+                out: [0; TOP_LEVELS],
+                inject: [0; TOP_LEVELS],
+            };
+            let mut injects = Vec::new();
+            let (first, mut n, mut levels) = (layers.len(), next_len, 0usize);
+            while n >= 1 {
+                let next = gpu.alloc_u32(n * DIGEST_WORDS)?;
+                top.out[levels] = gpu.device_ptr(&next);
+                if let Some(buf) = inject_of(n)? {
+                    top.inject[levels] = gpu.device_ptr(&buf);
+                    injects.push(buf);
+                }
+                layers.push(next);
+                layer_lens.push(n);
+                levels += 1;
+                n /= 2;
+            }
+            let (n0, levels32) = (next_len as u32, levels as u32);
+            let mut l = gpu.stream().launch_builder(&compress_top);
+            l.arg(&layers[first - 1]).arg(&n0).arg(&levels32).arg(&top);
+            // SAFETY: the layer before holds 2 n0 digests; top's layer l
+            // holds n0 >> l, its injected digests (where any) as many;
+            // levels <= 8 since n0 <= 128. `injects` outlives the launch
+            // on this stream (freed in stream order).
+            unsafe { l.launch(LaunchConfig::grid(1, TOP_NODES as u32)) }?;
+            drop(injects);
+            break;
+        }
+        let inject = inject_of(next_len)?;
         let _s = crate::profile::span(gpu, "merkle: compress layers");
         let mut next = gpu.alloc_u32(next_len * DIGEST_WORDS)?;
         let n = next_len as u64;

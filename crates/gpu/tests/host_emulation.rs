@@ -178,7 +178,9 @@ fn emulated_merkle_matches_plonky3() {
     }
     // Leaves of one BLAKE3 chunk (256 words) or less, then of several: one
     // full chunk, two, four exactly, and five (two subtrees merged early).
-    let cases: [&[(usize, usize)]; 7] = [
+    // The last case's tree has layers above 128 nodes (a launch each) and
+    // injections both there and in the layers `compress_top` makes.
+    let cases: [&[(usize, usize)]; 8] = [
         &[(1 << 8, 10)],
         &[(1 << 6, 16)],
         &[(1 << 4, 252)],
@@ -193,6 +195,7 @@ fn emulated_merkle_matches_plonky3() {
             (2, 2),
             (1 << 6, 9),
         ],
+        &[(1 << 10, 2), (1 << 9, 3), (1 << 5, 5), (1, 1)],
     ];
     for (i, shapes) in cases.iter().enumerate() {
         let mut rng = ZkRng::seed_from_u64(200 + i as u64);

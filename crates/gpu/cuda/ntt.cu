@@ -194,6 +194,30 @@ struct LdeMask {
     u32 mask_len;
 };
 
+// What a first pass loads at tile row p of column col (lane low bits
+// `low`): coefficient bitrev(low) << k | bitrev(p), with MASKED the mask's
+// multiple em * U added, times pwm[j] for its output row
+// j = p << lowbits | low (see lde_first_pass_impl and LdeMask).
+template <bool MASKED>
+__device__ __forceinline__ u32 lde_load(const u32* __restrict__ coeffs,
+                                        const u32* __restrict__ pwm, u32 width, u32 col,
+                                        u32 src_high, u32 p, u32 k, u32 lowbits, u32 low,
+                                        const LdeMask& mask, u32 em) {
+    const u64 src = (u64)(src_high | bitrev(p, k)) * width + col;
+    const u64 j = ((u64)p << lowbits) | low;
+    u32 c = coeffs[src];
+    if (MASKED) {
+        u32 u;
+        if (col < mask.wt) {
+            u = j < mask.mask_len ? mask.hi_t[j * mask.wt + col] : 0u;
+        } else {
+            u = mask.hi_rc[j * (width - mask.wt) + (col - mask.wt)];
+        }
+        c = kb_add(c, kb_mul(u, em));
+    }
+    return kb_mul(c, pwm[j]);
+}
+
 // lde_scatter fused with the first pass (stages 0 .. k-1) of the forward NTT
 // of each coset block: group m of the pass is block m, and its tile row p,
 // lane (low, c) is output row j = p << lowbits | low, whose value is
@@ -224,21 +248,7 @@ __device__ __forceinline__ void lde_first_pass_impl(const u32* __restrict__ coef
 
     for (u32 p = threadIdx.y; p < rows; p += blockDim.y) {
         u32 v = 0;
-        if (active) {
-            const u64 src = (u64)(src_high | bitrev(p, k)) * width + col;
-            const u64 j = ((u64)p << lowbits) | low;
-            u32 c = coeffs[src];
-            if (MASKED) {
-                u32 u;
-                if (col < mask.wt) {
-                    u = j < mask.mask_len ? mask.hi_t[j * mask.wt + col] : 0u;
-                } else {
-                    u = mask.hi_rc[j * (width - mask.wt) + (col - mask.wt)];
-                }
-                c = kb_add(c, kb_mul(u, em));
-            }
-            v = kb_mul(c, pwm[j]);
-        }
+        if (active) v = lde_load<MASKED>(coeffs, pwm, width, col, src_high, p, k, lowbits, low, mask, em);
         sm[p * NTT_LANES + x] = v;
     }
     __syncthreads();
@@ -450,23 +460,9 @@ __device__ __forceinline__ void lde_reg_first(const u32* __restrict__ coeffs,
 #pragma unroll
     for (int a = 0; a < E; a++) {
         const u32 p = y + T * a;
-        u32 x = 0;
-        if (l.active) {
-            const u64 src = (u64)(src_high | bitrev(p, K)) * width + col;
-            const u64 j = ((u64)p << lowbits) | l.low;
-            u32 c = coeffs[src];
-            if (MASKED) {
-                u32 u;
-                if (col < mask.wt) {
-                    u = j < mask.mask_len ? mask.hi_t[j * mask.wt + col] : 0u;
-                } else {
-                    u = mask.hi_rc[j * (width - mask.wt) + (col - mask.wt)];
-                }
-                c = kb_add(c, kb_mul(u, em));
-            }
-            x = kb_mul(c, pwm[j]);
-        }
-        v[a] = x;
+        v[a] = l.active ? lde_load<MASKED>(coeffs, pwm, width, col, src_high, p, K, lowbits, l.low,
+                                           mask, em)
+                        : 0u;
     }
     reg_stages_strided<LOG_T, LOG_E>(v, tw, y, 0u, lowbits, l.low);
 #pragma unroll

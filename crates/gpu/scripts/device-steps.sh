@@ -37,6 +37,7 @@
 #            and flags: GPU sync mode, executor run-ahead, generating
 #            threads), alternating, same seed: first shard's arrival, pass
 #            1's end, proving time (pipeline-summary.py)
+#   membw    the host's memory bandwidth on 1 to 16 threads (membw.cpp)
 #   hostperf the host's heaviest symbols over a loop 4.2 M proof (perf)
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
 #   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
@@ -222,6 +223,18 @@ PY
           done
         done
       done
+      ;;
+    membw)
+      # The host's memory bandwidth on 1 to 16 threads (scripts/membw.cpp,
+      # compiled here by whichever C++ compiler the machine has).
+      cxx=$(command -v g++ || command -v c++ || command -v clang++)
+      if [ -n "$cxx" ]; then
+        "$cxx" -O2 -pthread -o /tmp/membw crates/gpu/scripts/membw.cpp && timeout 120 /tmp/membw | tee "$OUT/membw.txt"
+      else
+        nvcc -O2 -Xcompiler -pthread -o /tmp/membw -x cu crates/gpu/scripts/membw.cpp \
+          && timeout 120 /tmp/membw | tee "$OUT/membw.txt"
+      fi
+      echo "membw rc=$?"
       ;;
     hostperf)
       # Where the host's CPU time goes in a loop 4.2 M proof (perf, if the

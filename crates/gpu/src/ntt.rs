@@ -450,31 +450,7 @@ impl Ntt {
             self.dif_inplace(gpu, &mut out, log_h, w, cosets, false)?;
         } else {
             // 2+3. The scaling fused into the forward NTTs' first pass, then the rest.
-            let (k, s0) = self.plan(log_h)[0];
-            let (mut cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
-            let reg = self.register_kernel(k);
-            let first = match &reg {
-                Some((suffix, threads)) => {
-                    cfg.block_dim.1 = *threads;
-                    self.tile_kernel(gpu, &format!("lde_first_pass{suffix}"))?
-                }
-                None => self.tile_kernel(gpu, "lde_first_pass")?,
-            };
-            let w32 = w as u32;
-            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
-                self.with_twiddles(gpu, log_h, false, |tw| {
-                    let mut l = gpu.stream().launch_builder(&first);
-                    l.arg(&trace.buf).arg(&mut out).arg(tw).arg(pw).arg(&w32);
-                    if reg.is_none() {
-                        l.arg(&k);
-                    }
-                    l.arg(&lowbits).arg(&wp).arg(&tiles);
-                    // SAFETY: reads h x w coefficients and cosets x h powers,
-                    // writes cosets x h x w outputs; twiddle indices < h/2.
-                    unsafe { l.launch(cfg) }?;
-                    self.dif_passes(gpu, &mut out, tw, log_h, w, cosets, 1)
-                })
-            })?;
+            self.extend_fused(gpu, &trace.buf, &mut out, log_h, w, added_bits, shift, None)?;
         }
         Ok(DeviceMatrix {
             buf: out,
@@ -485,6 +461,65 @@ impl Ntt {
 }
 
 impl Ntt {
+    /// The forward NTTs of the `2^added_bits` output blocks of an LDE from
+    /// the bit-reversed coefficients in `coeffs` (`h × w`, times h), the
+    /// scaling by `shift_m^j / h` (and with `mask`, the mask's multiple
+    /// per block, [`Self::mask_factor_table`]) applied as the first pass
+    /// loads them, then the other passes, into `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn extend_fused(
+        &self,
+        gpu: &GpuContext,
+        coeffs: &CudaSlice<u32>,
+        out: &mut CudaSlice<u32>,
+        log_h: usize,
+        w: usize,
+        added_bits: usize,
+        shift: Val,
+        mask: Option<(&LdeMask<'_>, &CudaSlice<u32>)>,
+    ) -> Result<()> {
+        let cosets = 1usize << added_bits;
+        let (k, s0) = self.plan(log_h)[0];
+        let (mut cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
+        let kernel = match mask {
+            Some(_) => "lde_first_pass_masked",
+            None => "lde_first_pass",
+        };
+        let reg = self.register_kernel(k);
+        let first = match &reg {
+            Some((suffix, threads)) => {
+                cfg.block_dim.1 = *threads;
+                self.tile_kernel(gpu, &format!("{kernel}{suffix}"))?
+            }
+            None => self.tile_kernel(gpu, kernel)?,
+        };
+        let w32 = w as u32;
+        let (wt32, len32) = mask.map_or((0, 0), |(m, _)| (m.trace_width as u32, m.mask_len as u32));
+        self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
+            self.with_twiddles(gpu, log_h, false, |tw| {
+                let mut l = gpu.stream().launch_builder(&first);
+                l.arg(coeffs).arg(&mut *out).arg(tw).arg(pw).arg(&w32);
+                if reg.is_none() {
+                    l.arg(&k);
+                }
+                l.arg(&lowbits).arg(&wp).arg(&tiles);
+                if let Some((mask, factors)) = mask {
+                    l.arg(&mask.trace)
+                        .arg(&mask.codewords)
+                        .arg(factors)
+                        .arg(&wt32)
+                        .arg(&len32);
+                }
+                // SAFETY: reads h x w coefficients and cosets x h powers
+                // (with a mask: mask_len x wt and h x (w - wt) mask words,
+                // checked by the caller, and a factor per coset), writes
+                // cosets x h x w outputs; twiddle indices < h/2.
+                unsafe { l.launch(cfg) }?;
+                self.dif_passes(gpu, out, tw, log_h, w, cosets, 1)
+            })
+        })
+    }
+
     /// `h * (shift_m^h - 1)` for each output block m (Plonky3's slot order,
     /// as [`Self::coset_power_table`]): on block m's coset `X^h` is
     /// `shift_m^h`, so the mask `(X^h - 1) U` is that multiple of `U` there.
@@ -557,41 +592,9 @@ impl Ntt {
         self.dif_inplace(gpu, &mut wide.buf, log_h, w, 1, true)?;
         // 2+3. Mask and scaling fused into the forward NTTs' first pass.
         let mut out = gpu.alloc_u32(cosets * h * w)?;
-        let (k, s0) = self.plan(log_h)[0];
-        let (mut cfg, lowbits, wp, tiles) = self.pass_geometry(log_h, w, cosets, k, s0)?;
-        let reg = self.register_kernel(k);
-        let first = match &reg {
-            Some((suffix, threads)) => {
-                cfg.block_dim.1 = *threads;
-                self.tile_kernel(gpu, &format!("lde_first_pass_masked{suffix}"))?
-            }
-            None => self.tile_kernel(gpu, "lde_first_pass_masked")?,
-        };
-        let (w32, wt32, len32) = (w as u32, mask.trace_width as u32, mask.mask_len as u32);
         self.mask_factor_table(gpu, log_h, added_bits, shift, |factors| {
-            self.coset_power_table(gpu, log_h, added_bits, shift, |pw| {
-                self.with_twiddles(gpu, log_h, false, |tw| {
-                    let mut l = gpu.stream().launch_builder(&first);
-                    l.arg(&wide.buf).arg(&mut out).arg(tw).arg(pw).arg(&w32);
-                    if reg.is_none() {
-                        l.arg(&k);
-                    }
-                    l.arg(&lowbits)
-                        .arg(&wp)
-                        .arg(&tiles)
-                        .arg(&mask.trace)
-                        .arg(&mask.codewords)
-                        .arg(factors)
-                        .arg(&wt32)
-                        .arg(&len32);
-                    // SAFETY: reads h x w coefficients, cosets x h powers,
-                    // mask_len x wt and h x (w - wt) mask words (checked
-                    // above) and a factor per coset; writes cosets x h x w
-                    // outputs; twiddle indices < h/2.
-                    unsafe { l.launch(cfg) }?;
-                    self.dif_passes(gpu, &mut out, tw, log_h, w, cosets, 1)
-                })
-            })
+            let fused = Some((mask, factors));
+            self.extend_fused(gpu, &wide.buf, &mut out, log_h, w, added_bits, shift, fused)
         })?;
         Ok(DeviceMatrix {
             buf: out,

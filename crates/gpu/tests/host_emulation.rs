@@ -472,6 +472,20 @@ fn emulated_open_matches_plonky3() {
         return;
     }
     let mut rng = ZkRng::seed_from_u64(0x0be);
+    // Denominators of the small cosets.
+    for log_n in 0..=4usize {
+        let z: Challenge = rng.random();
+        let mut req = vec![9u32, 1 << log_n, log_n as u32];
+        req.push(raw(Val::GENERATOR));
+        req.push(raw(Val::two_adic_generator(log_n)));
+        req.extend_from_slice(ext_as_raw(&[z]));
+        let got: Vec<Challenge> = ext_from_raw(run(&req)).unwrap();
+        assert_eq!(
+            got,
+            check::cpu_inv_denoms(z, log_n),
+            "2^{log_n}: denominators"
+        );
+    }
     // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded twice.
     for (log_n, w, chunk_rows) in [
         (3usize, 5usize, 256u32),

@@ -773,14 +773,18 @@ impl SyncMode {
 }
 
 /// Sets how threads wait on device `ordinal`'s primary context (the one
-/// `CudaContext::new` retains), before it is retained.
+/// `CudaContext::new` retains), before it is retained. A driver that
+/// refuses while the context is active (a second open of the device in
+/// this process) leaves it with the flags the first open set.
 fn set_sync_mode(ordinal: usize, mode: SyncMode) -> Result<()> {
     cudarc::driver::result::init()?;
     let device = cudarc::driver::result::device::get(ordinal as i32)?;
     // SAFETY: `device` is a valid device handle; the call only records
     // the flags the primary context is (or was) created with.
-    unsafe { sys::cuDevicePrimaryCtxSetFlags_v2(device, mode.flags()) }.result()?;
-    Ok(())
+    match unsafe { sys::cuDevicePrimaryCtxSetFlags_v2(device, mode.flags()) } {
+        sys::CUresult::CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE => Ok(()),
+        other => Ok(other.result()?),
+    }
 }
 
 fn keep_pool_memory(ctx: &CudaContext) -> Result<()> {

@@ -104,6 +104,20 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
     for c in check::check_base_arith(gpu, s(1), 1 << 20)? {
         rep.push(c);
     }
+    // The device opened a second time in this process, while its primary
+    // context is active (the wait mode is set on each open), then used.
+    let again = GpuContext::first()
+        .and_then(|second| check::check_base_arith(&second, s(99), 1 << 10))
+        .map_err(|e| e.to_string())
+        .and_then(|checks| match checks.iter().find(|c| !c.passed) {
+            Some(c) => Err(c.to_string()),
+            None => Ok(()),
+        });
+    rep.push(check::verdict(
+        "a second open of the device".into(),
+        "base-field arithmetic on it".into(),
+        again,
+    ));
     for c in check::check_ext_arith(gpu, s(2), 1 << 18)? {
         rep.push(c);
     }

@@ -720,13 +720,6 @@ impl GpuTimer {
     }
 }
 
-/// Keeps the memory that buffers freed by the device's default pool
-/// (`cuMemAllocAsync`, which every allocation here uses) instead of handing
-/// it back to the driver at each synchronization, its default: a proof
-/// syncs at every download, so every proof mapped its buffers afresh
-/// (BENCHMARKS.md, stop 16). The pool keeps at most the peak a proof needs,
-/// which the prover uses again and again. A device without memory pools
-/// allocates synchronously (cudarc), and there is nothing to keep.
 /// How a host thread waits for the GPU (a stream's or an event's
 /// synchronization). CUDA's default for one context on a many-core host is
 /// to spin: every prover thread waiting for its kernels, and every
@@ -787,6 +780,13 @@ fn set_sync_mode(ordinal: usize, mode: SyncMode) -> Result<()> {
     }
 }
 
+/// Keeps the memory that buffers freed by the device's default pool
+/// (`cuMemAllocAsync`, which every allocation here uses) instead of handing
+/// it back to the driver at each synchronization, its default: a proof
+/// syncs at every download, so every proof mapped its buffers afresh
+/// (BENCHMARKS.md, stop 16). The pool keeps at most the peak a proof needs,
+/// which the prover uses again and again. A device without memory pools
+/// allocates synchronously (cudarc), and there is nothing to keep.
 fn keep_pool_memory(ctx: &CudaContext) -> Result<()> {
     if !ctx.has_async_alloc() {
         return Ok(());

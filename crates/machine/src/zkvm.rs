@@ -521,8 +521,8 @@ impl MachineKeys {
     /// once: while `f` proves shard `k` (on the GPU, or on the other
     /// cores), the next shards are executed and generated. `f` still sees
     /// them in order. At most one shard per generating thread, plus one,
-    /// plus `opts.exec_ahead`, is in flight (queued, generating, or generated and waiting for
-    /// `f`), which bounds memory. The first error (of `f` or a shard's
+    /// plus `opts.exec_ahead`, is in flight (queued, generating, or
+    /// generated and waiting for `f`), which bounds memory. The first error (of `f` or a shard's
     /// generation, in shard order, else of the execution) is returned, and
     /// stops the other threads.
     fn for_each_shard_pipelined<P: Send>(

@@ -331,6 +331,19 @@ __device__ __forceinline__ void geometric_twiddles(u32 (&w)[NMAX], const u32* __
     }
 }
 
+// One stage's E/2 butterflies on a thread's values: pair b is (a, a + d)
+// with a = (b / d) * 2d + b mod d (a has bit d clear), twiddle w[b mod d].
+template <int E>
+__device__ __forceinline__ void reg_butterflies(u32 (&v)[E], const u32 (&w)[E / 2], int d) {
+#pragma unroll
+    for (int b = 0; b < E / 2; b++) {
+        const int a = ((b / d) * 2 * d) + (b % d);
+        const u32 x0 = v[a], x1 = v[a + d];
+        v[a] = kb_add(x0, x1);
+        v[a + d] = kb_mul(kb_sub(x0, x1), w[b % d]);
+    }
+}
+
 // Phase 1's stages on v (rows y + T*a of the tile).
 template <int LOG_T, int LOG_E>
 __device__ __forceinline__ void reg_stages_strided(u32 (&v)[1 << LOG_E], const u32* __restrict__ tw,
@@ -347,13 +360,7 @@ __device__ __forceinline__ void reg_stages_strided(u32 (&v)[1 << LOG_E], const u
         u32 w[E / 2];
         geometric_twiddles<E / 2>(w, tw, ((y << lowbits) | low) << s, ((u32)T << lowbits) << s,
                                   half);
-#pragma unroll
-        for (int b = 0; b < E / 2; b++) {
-            const int a = ((b / half) * 2 * half) + (b % half);
-            const u32 x0 = v[a], x1 = v[a + half];
-            v[a] = kb_add(x0, x1);
-            v[a + half] = kb_mul(kb_sub(x0, x1), w[b % half]);
-        }
+        reg_butterflies<E>(v, w, half);
     }
 }
 
@@ -371,13 +378,7 @@ __device__ __forceinline__ void reg_stages_contiguous(u32 (&v)[1 << LOG_E],
         // with j = b mod m.
         u32 w[E / 2];
         geometric_twiddles<E / 2>(w, tw, low << s, (1u << lowbits) << s, m);
-#pragma unroll
-        for (int b = 0; b < E / 2; b++) {
-            const int a = ((b / m) * 2 * m) + (b % m);
-            const u32 x0 = v[a], x1 = v[a + m];
-            v[a] = kb_add(x0, x1);
-            v[a + m] = kb_mul(kb_sub(x0, x1), w[b % m]);
-        }
+        reg_butterflies<E>(v, w, m);
     }
 }
 

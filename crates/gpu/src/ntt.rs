@@ -379,12 +379,9 @@ impl Ntt {
         if let Entry::Vacant(e) = cache.entry(key) {
             let h = 1usize << log_h;
             let cosets = 1usize << added_bits;
-            let g_big = Val::two_adic_generator(log_h + added_bits);
             let h_inv = Val::from_usize(h).inverse();
             let mut table = gpu.alloc_u32(cosets * h)?;
-            for m in 0..cosets {
-                let coset = reverse_bits(m, added_bits);
-                let shift_m = shift * g_big.exp_u64(coset as u64);
+            for (m, shift_m) in coset_shifts(shift, log_h, added_bits).enumerate() {
                 let part = Self::powers(gpu, shift_m, h_inv, h)?;
                 gpu.stream()
                     .memcpy_dtod(&part, &mut table.slice_mut(m * h..(m + 1) * h))?;
@@ -538,12 +535,8 @@ impl Ntt {
             .expect("mask factor cache poisoned");
         if let Entry::Vacant(e) = cache.entry(key) {
             let h = 1usize << log_h;
-            let g_big = Val::two_adic_generator(log_h + added_bits);
-            let factors: Vec<Val> = (0..1usize << added_bits)
-                .map(|m| {
-                    let shift_m = shift * g_big.exp_u64(reverse_bits(m, added_bits) as u64);
-                    Val::from_usize(h) * (shift_m.exp_u64(h as u64) - Val::ONE)
-                })
+            let factors: Vec<Val> = coset_shifts(shift, log_h, added_bits)
+                .map(|shift_m| Val::from_usize(h) * (shift_m.exp_u64(h as u64) - Val::ONE))
                 .collect();
             e.insert(gpu.upload(as_raw(&factors))?);
         }
@@ -602,6 +595,15 @@ impl Ntt {
             height: h * cosets,
         })
     }
+}
+
+/// `shift_m = shift * g^bitrev(m, added_bits)` for each output block m of
+/// an LDE of `2^log_h` rows (`g` of order `2^(log_h + added_bits)`):
+/// Plonky3's coset for slot m, which the scales and the mask factors share.
+fn coset_shifts(shift: Val, log_h: usize, added_bits: usize) -> impl Iterator<Item = Val> {
+    let g_big = Val::two_adic_generator(log_h + added_bits);
+    (0..1usize << added_bits)
+        .map(move |m| shift * g_big.exp_u64(reverse_bits(m, added_bits) as u64))
 }
 
 fn reverse_bits(x: usize, bits: usize) -> usize {

@@ -25,6 +25,8 @@
 //  14, 15: ops 3 and 8 with register tiles for passes of 5 to 10 stages
 //      (ntt_reg_first / lde_reg_first, then ntt_reg_second, each for every
 //      thread of a block in turn, as the barrier between them orders them)
+//  17 (CPU rows): n, height, start_clk lo/hi, programs, programs*FETCH_WIDTH message words,
+//      n*IN_WIDTH Montgomery input words             -> height*C_WIDTH words
 //  13 (grind): witness_idx, bits, 16 state words     -> the smallest passing candidate, or
 //                                                     0xffffffff (batches as src/grind.rs)
 
@@ -490,6 +492,16 @@ int main() {
         std::vector<u32> out((size_t)h * cols, 0xffffffffu);
         emu_launch_threads((u32)((h + 31) / 32), (cols + 31) / 32, 32, 8,
                            [&] { lde_to_columns(lde.data(), out.data(), log_h, width, cols); });
+        wr(out.data(), out.size());
+    } else if (cmd == 17) {
+        u32 n = rd(), height = rd(), clk_lo = rd(), clk_hi = rd(), programs = rd();
+        auto messages = rdn((size_t)programs * FETCH_WIDTH);
+        auto inputs = rdn((size_t)n * IN_WIDTH);
+        std::vector<u32> out((size_t)height * C_WIDTH, 0xffffffffu);
+        u64 start_clk = (u64)clk_hi << 32 | clk_lo;
+        emu_launch((height + 127) / 128, 128, 1, [&] {
+            cpu_expand(inputs.data(), messages.data(), out.data(), n, height, start_clk);
+        });
         wr(out.data(), out.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);

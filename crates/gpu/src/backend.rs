@@ -34,9 +34,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cloak_machine::cpu_rows::{CpuRowInputs, CPU_ROWS_KIND};
 use cloak_prover::config::{FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS};
 use cloak_prover::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
-use cloak_prover::{Challenge, ProverBackend, StarkProof};
+use cloak_prover::{Challenge, MainTrace, ProverBackend, StarkProof};
 use p3_field::BasedVectorSpace;
 use p3_matrix::dense::RowMajorMatrix;
 use p3_matrix::Matrix;
@@ -84,6 +85,11 @@ pub struct GpuBackend {
     /// Device memory the proofs' work done ahead may hold (shared with
     /// siblings); `None` when `CLOAK_GPU_AHEAD=0` turns that work off.
     ahead: Option<std::sync::Arc<crate::ahead::AheadBudget>>,
+    /// Whether the CPU table is made here from its rows' inputs
+    /// (`CLOAK_GPU_CPU_ROWS=host` turns it off: the host makes it).
+    cpu_rows: bool,
+    /// Programs' messages on the device, for that (shared with siblings).
+    messages: std::sync::Arc<crate::cpu_rows::MessageCache>,
 }
 
 impl std::fmt::Debug for GpuBackend {
@@ -162,6 +168,8 @@ impl GpuBackend {
             preprocessed: Mutex::new(Vec::new()),
             kernels: Default::default(),
             ahead,
+            cpu_rows: std::env::var("CLOAK_GPU_CPU_ROWS").map_or(true, |v| v != "host"),
+            messages: Default::default(),
         }
     }
 
@@ -178,6 +186,8 @@ impl GpuBackend {
             preprocessed: Mutex::new(Vec::new()),
             kernels: self.kernels.clone(),
             ahead: self.ahead.clone(),
+            cpu_rows: self.cpu_rows,
+            messages: self.messages.clone(),
         })
     }
 
@@ -206,7 +216,7 @@ impl GpuBackend {
 
     /// [`ProverBackend::stage`], with the GPU's errors: each trace packed
     /// and uploaded on the upload stream.
-    pub fn stage_on_gpu(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<GpuStaged, GpuError> {
+    pub fn stage_on_gpu(&self, traces: Vec<MainTrace>) -> Result<GpuStaged, GpuError> {
         let start = Instant::now();
         let mut rec = CallRecord {
             op: "stage",
@@ -217,13 +227,24 @@ impl GpuBackend {
         for t in traces {
             rec.cells += (t.height() * t.width()) as u64;
             let pack_start = Instant::now();
-            let packed = crate::packed::pack(&t)?;
-            // The host's copy is done with: the next shard's traces reuse it.
-            cloak_prover::trace_buffers::give_back(t.values);
-            packing += pack_start.elapsed();
-            tables.push(crate::packed::stage_packed(&self.gpu, packed)?);
+            match self.deferred_cpu_rows(t)? {
+                Ok(rows) => {
+                    let staged = crate::cpu_rows::stage(&self.gpu, &self.messages, &rows)?;
+                    packing += pack_start.elapsed();
+                    tables.push(StagedTrace::CpuRows(staged));
+                }
+                Err(t) => {
+                    let t = t.into_values();
+                    let packed = crate::packed::pack(&t)?;
+                    // The host's copy is done with: the next shard's traces reuse it.
+                    cloak_prover::trace_buffers::give_back(t.values);
+                    packing += pack_start.elapsed();
+                    let staged = crate::packed::stage_packed(&self.gpu, packed)?;
+                    tables.push(StagedTrace::Values(staged));
+                }
+            }
         }
-        rec.transfers.h2d_bytes = tables.iter().map(|t| t.bytes as u64).sum();
+        rec.transfers.h2d_bytes = tables.iter().map(|t| t.bytes() as u64).sum();
         rec.wall = start.elapsed();
         tracing::debug!(
             target: "cloak::pipeline",
@@ -253,9 +274,13 @@ impl GpuBackend {
         // them); randomized, extended and committed on the device.
         let mut device_traces = Vec::with_capacity(staged.tables.len());
         for t in staged.tables {
-            rec.cells += (t.height * t.width) as u64;
             let _s = crate::profile::span(&self.gpu, "upload: unpack staged");
-            device_traces.push(DeviceMatrix::from_staged(&self.gpu, t)?);
+            let m = match t {
+                StagedTrace::Values(t) => DeviceMatrix::from_staged(&self.gpu, t)?,
+                StagedTrace::CpuRows(t) => crate::cpu_rows::expand(&self.gpu, t)?,
+            };
+            rec.cells += (m.height * m.width) as u64;
+            device_traces.push(m);
         }
         let refs: Vec<&DeviceMatrix> = device_traces.iter().collect();
         let (commitment, round) = crate::rounds::commit_traces(
@@ -353,9 +378,45 @@ impl GpuBackend {
 }
 
 /// Main traces staged on the device ([`GpuBackend::stage_on_gpu`]): packed,
-/// uploaded, waiting to be unpacked and committed.
+/// uploaded, waiting to be unpacked (or expanded) and committed.
 pub struct GpuStaged {
-    tables: Vec<crate::packed::StagedMatrix>,
+    tables: Vec<StagedTrace>,
+}
+
+/// One staged main trace: its values, or the CPU table's rows' inputs.
+enum StagedTrace {
+    Values(crate::packed::StagedMatrix),
+    CpuRows(crate::cpu_rows::StagedCpuRows),
+}
+
+impl StagedTrace {
+    fn bytes(&self) -> usize {
+        match self {
+            StagedTrace::Values(t) => t.bytes,
+            StagedTrace::CpuRows(t) => t.bytes(),
+        }
+    }
+}
+
+impl GpuBackend {
+    /// `t`'s CPU rows' inputs if it is such a deferred trace and this
+    /// backend expands them (`Ok(Ok)`), else `t` back (`Ok(Err)`).
+    fn deferred_cpu_rows(
+        &self,
+        t: MainTrace,
+    ) -> Result<std::result::Result<Box<CpuRowInputs>, MainTrace>, GpuError> {
+        match t {
+            MainTrace::Deferred(d) if self.expands(d.kind()) => {
+                match d.into_any().downcast::<CpuRowInputs>() {
+                    Ok(rows) => Ok(Ok(rows)),
+                    Err(_) => Err(GpuError::Invalid(format!(
+                        "a deferred trace of kind {CPU_ROWS_KIND} that is not CpuRowInputs"
+                    ))),
+                }
+            }
+            t => Ok(Err(t)),
+        }
+    }
 }
 
 /// The hiding PCS's committed LDE of a device trace (`h × w`) from its
@@ -473,6 +534,15 @@ impl ProverBackend for GpuBackend {
     }
 
     fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<GpuStaged, ProveError> {
+        let traces = traces.into_iter().map(MainTrace::Values).collect();
+        self.stage_on_gpu(traces).map_err(gpu_err)
+    }
+
+    fn expands(&self, kind: &str) -> bool {
+        self.cpu_rows && kind == CPU_ROWS_KIND
+    }
+
+    fn stage_main(&self, traces: Vec<MainTrace>) -> Result<GpuStaged, ProveError> {
         self.stage_on_gpu(traces).map_err(gpu_err)
     }
 

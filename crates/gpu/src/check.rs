@@ -783,6 +783,72 @@ pub fn check_staged_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> R
     ))
 }
 
+/// The CPU table made on the device from each shard's rows' inputs
+/// ([`crate::cpu_rows`]) against the host's (`generate_shard`), for every
+/// shard of `elf` run on `input` in shards of `2^log_shard` cycles.
+pub fn check_cpu_rows(
+    gpu: &GpuContext,
+    elf: &std::path::Path,
+    input: Vec<u8>,
+    log_shard: u32,
+) -> Result<Check> {
+    use cloak_machine::air::table;
+    use cloak_machine::program::ProgramAir;
+    use cloak_machine::witness::{generate_shard, generate_shard_as, CpuTraceForm, ExecutionClaim};
+    use cloak_vm::{ExecConfig, Executor, Program};
+    let invalid = |e: String| crate::context::GpuError::Invalid(format!("{}: {e}", elf.display()));
+    let bytes = std::fs::read(elf).map_err(|e| invalid(e.to_string()))?;
+    let program = Program::from_elf(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let inputs = vec![input];
+    let output = Executor::new(&program, inputs.clone(), ExecConfig::default())
+        .run()
+        .map_err(|e| invalid(e.to_string()))?;
+    let claim = ExecutionClaim {
+        digest: output.committed.map(|w| w.unwrap_or(0)),
+        exit_code: output.exit_code,
+    };
+    let min = cloak_prover::FriSettings::DEFAULT.min_trace_height();
+    let air = ProgramAir::new(&program, min).map_err(|e| invalid(e.to_string()))?;
+    let cache = crate::cpu_rows::MessageCache::default();
+    let mut errors = Vec::new();
+    let mut shards = 0;
+    let mut run = |shard: &cloak_vm::Shard| -> Result<()> {
+        shards += 1;
+        let want = generate_shard(&air, shard, claim, min).map_err(|e| invalid(e.to_string()))?;
+        let w = generate_shard_as(&air, shard, claim, min, CpuTraceForm::Inputs)
+            .map_err(|e| invalid(e.to_string()))?;
+        let rows = w.cpu_inputs.ok_or_else(|| invalid("no inputs".into()))?;
+        let staged = crate::cpu_rows::stage(gpu, &cache, &rows)?;
+        let got = gpu.download(&crate::cpu_rows::expand(gpu, staged)?.buf)?;
+        if got[..] != *crate::field::as_raw(&want.traces[table::CPU].values) {
+            errors.push(format!("shard {}", shard.index));
+        }
+        Ok(())
+    };
+    let mut failed = None;
+    Executor::new(&program, inputs, ExecConfig::default())
+        .run_traced(1 << log_shard, |shard| {
+            if failed.is_none() {
+                failed = run(shard).err();
+            }
+            Ok::<(), cloak_vm::ExecError>(())
+        })
+        .map_err(|e| invalid(e.to_string()))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let name = elf.file_stem().map_or("?".into(), |s| s.to_string_lossy());
+    Ok(verdict(
+        format!("CPU rows of {name}, {shards} shards of 2^{log_shard}"),
+        "the device's expansion of the rows' inputs against the host's CPU trace".into(),
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("differ in {}", errors.join(", ")))
+        },
+    ))
+}
+
 /// The GPU's proof-of-work search against the host's (`DetChallenger::grind`)
 /// after `pending` observed values, at each of `bits`.
 pub fn check_grind(gpu: &GpuContext, seed: u64, pending: usize, bits: &[usize]) -> Result<Check> {

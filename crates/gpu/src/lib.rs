@@ -34,6 +34,7 @@ pub mod blake3;
 pub mod check;
 pub mod codegen;
 pub mod context;
+pub mod cpu_rows;
 pub mod cubin_cache;
 pub mod field;
 pub mod fri;
@@ -68,6 +69,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("zkrng", zkrng::zkrng_source()),
         ("open", open::open_source()),
         ("prove", rounds::prove_source()),
+        ("cpu_rows", cpu_rows::cpu_rows_source()),
     ]
 }
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};

@@ -91,7 +91,35 @@ impl PackedMatrix {
 /// Packs `m` (see the module doc). Errors if the matrix is too large for
 /// the format's 32-bit offsets (far beyond what a shard's tables reach).
 pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
-    let (width, height) = (m.width(), m.height());
+    pack_with(m.width(), m.height(), &m.values, |chunk, canonical| {
+        canonical.extend(chunk.iter().map(|v| v.as_canonical_u32()))
+    })
+}
+
+/// Packs row-major canonical words (`width` a row), each below the field's
+/// order, as [`pack`] packs their field elements.
+pub fn pack_words(words: &[u32], width: usize) -> Result<PackedMatrix> {
+    if let Some(w) = words.iter().find(|&&w| w >= Val::ORDER_U32) {
+        return Err(GpuError::Invalid(format!(
+            "{w:#x} is no canonical field value"
+        )));
+    }
+    pack_with(
+        width,
+        words.len() / width.max(1),
+        words,
+        |chunk, canonical| canonical.extend_from_slice(chunk),
+    )
+}
+
+/// Packs a `height × width` row-major matrix of cells `T`; `canonical`
+/// appends a chunk's cells as canonical words.
+fn pack_with<T: Sync>(
+    width: usize,
+    height: usize,
+    values: &[T],
+    canonical: impl Fn(&[T], &mut Vec<u32>) + Sync,
+) -> Result<PackedMatrix> {
     if width == 0 || height == 0 {
         return Ok(PackedMatrix {
             width,
@@ -109,12 +137,12 @@ pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
     // One pass over the trace: each chunk's values made canonical once, into
     // a scratch buffer of its thread, then its column widths (hence its row
     // layout) and its bit stream.
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = m
-        .values
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = values[..height * width]
         .par_chunks(CHUNK_ROWS * width)
-        .map_init(Vec::new, |canonical: &mut Vec<u32>, chunk| {
-            canonical.clear();
-            canonical.extend(chunk.iter().map(|v| v.as_canonical_u32()));
+        .map_init(Vec::new, |scratch: &mut Vec<u32>, chunk| {
+            scratch.clear();
+            canonical(chunk, scratch);
+            let canonical = &*scratch;
             let mut or = vec![0u32; width];
             for row in canonical.chunks_exact(width) {
                 for (acc, v) in or.iter_mut().zip(row) {
@@ -378,6 +406,27 @@ mod tests {
             chunk_start,
             metas.into_iter().flat_map(|(m, _)| m).collect(),
         )
+    }
+
+    /// Words packed as words are the same bytes as the field elements they
+    /// stand for packed as a trace; a word not below the order is refused.
+    #[test]
+    fn packed_words_are_packed_field_elements() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for (height, width) in [(1, 1), (1500, 24), (CHUNK_ROWS * 2, 5)] {
+            let words: Vec<u32> = (0..height * width)
+                .map(|t| (rng.random::<u32>() % Val::ORDER_U32) >> (t % 31))
+                .collect();
+            let m = RowMajorMatrix::new(words.iter().map(|&w| Val::from_u32(w)).collect(), width);
+            let (a, b) = (pack_words(&words, width).unwrap(), pack(&m).unwrap());
+            assert_eq!(
+                (a.words(), a.chunk_start, a.meta),
+                (b.words(), b.chunk_start, b.meta),
+                "{height} x {width}"
+            );
+        }
+        assert!(pack_words(&[1, Val::ORDER_U32], 2).is_err());
     }
 
     #[test]

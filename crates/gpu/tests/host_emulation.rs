@@ -644,3 +644,84 @@ fn emulated_grind_finds_the_hosts_witness() {
         );
     }
 }
+
+/// The CPU table `cpu_expand` makes from a shard's rows' inputs (op 17) is
+/// the host's (`generate_shard`) cell for cell, and so is the host's own
+/// expansion of the same inputs (`DeferredTrace::into_values`): shards of
+/// guests with every kind of row (loads and stores of bytes, halves and
+/// words, branches, jumps, HINT and COMMIT syscalls, the SHA and Keccak
+/// precompiles), the first, a middle and the last (padded) shard of each.
+#[test]
+fn emulated_cpu_rows_match_the_host() {
+    use cloak_machine::air::table;
+    use cloak_machine::program::{ProgramAir, FETCH_WIDTH};
+    use cloak_machine::witness::{generate_shard, generate_shard_as, CpuTraceForm, ExecutionClaim};
+    use cloak_prover::DeferredTrace;
+    use cloak_vm::{ExecConfig, Executor, Program};
+
+    if emulator().is_none() {
+        return;
+    }
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let vec_input = |path: &str| {
+        let bytes = std::fs::read(format!("{root}/guests/inputs/{path}")).unwrap();
+        let mut out = (bytes.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(&bytes);
+        out
+    };
+    let min = cloak_prover::FriSettings::DEFAULT.min_trace_height();
+    for (guest, input, log_shard) in [
+        ("fibonacci", 300u32.to_le_bytes().to_vec(), 10),
+        ("sha256-soft", vec_input("abc.txt"), 12),
+        ("sha256", vec_input("abc.txt"), 10),
+        ("keccak256", vec_input("abc.txt"), 10),
+        ("json", vec_input("json-small.json"), 14),
+    ] {
+        let elf = std::fs::read(format!("{root}/guests/bin/{guest}.elf")).unwrap();
+        let program = Program::from_elf(&elf).unwrap();
+        let inputs = vec![input];
+        let output = Executor::new(&program, inputs.clone(), ExecConfig::default())
+            .run()
+            .unwrap();
+        let claim = ExecutionClaim {
+            digest: output.committed.map(|w| w.unwrap_or(0)),
+            exit_code: output.exit_code,
+        };
+        let air = ProgramAir::new(&program, min).unwrap();
+        let mut shards = Vec::new();
+        Executor::new(&program, inputs, ExecConfig::default())
+            .run_traced(1 << log_shard, |shard| {
+                shards.push(shard.clone());
+                Ok::<(), cloak_vm::ExecError>(())
+            })
+            .unwrap();
+        let picked = [0, shards.len() / 2, shards.len() - 1];
+        for &k in picked.iter().collect::<std::collections::BTreeSet<_>>() {
+            let shard = &shards[k];
+            let want = generate_shard(&air, shard, claim, min).unwrap();
+            let want = &want.traces[table::CPU];
+            let w = generate_shard_as(&air, shard, claim, min, CpuTraceForm::Inputs).unwrap();
+            assert_eq!(w.traces[table::CPU].values.len(), 0);
+            let rows = w.cpu_inputs.clone().unwrap();
+            assert_eq!(rows.height, want.height(), "{guest} shard {k}");
+            let messages = air.message_words();
+            let mut req = vec![
+                17u32,
+                rows.rows() as u32,
+                rows.height as u32,
+                rows.start_clk as u32,
+                (rows.start_clk >> 32) as u32,
+                (messages.len() / FETCH_WIDTH) as u32,
+            ];
+            req.extend_from_slice(&messages);
+            req.extend(rows.inputs.iter().map(|&x| as_raw(&[Val::from_u32(x)])[0]));
+            let got = run(&req);
+            assert!(
+                got == as_raw(&want.values),
+                "{guest} shard {k}: the device's CPU rows differ from the host's"
+            );
+            let host = Box::new(rows).into_values();
+            assert!(host == *want, "{guest} shard {k}: into_values differs");
+        }
+    }
+}

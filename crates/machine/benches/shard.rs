@@ -5,7 +5,9 @@
 //! rayon's; THREADS is a comma-separated list; `cloak_machine::sample`).
 //!
 //! Executes in tracing mode, keeps the first full shard and times
-//! `witness::generate_shard` on it (best of 5) on each thread count, twice:
+//! `witness::generate_shard_as` on it (best of 5) on each thread count, with
+//! the CPU trace as values and as its rows' inputs (what a GPU backend
+//! expands; `cells` counts the trace it stands for), each twice:
 //! with fresh memory for every trace (each generation's traces freed), and
 //! with the traces handed back to `cloak_prover::trace_buffers` after each
 //! generation (as the GPU backend does once it has uploaded them). This is
@@ -15,7 +17,8 @@
 //! phases.
 
 use cloak_machine::sample::{SampleArgs, SampleShard};
-use cloak_machine::witness::generate_shard;
+use cloak_machine::witness::{generate_shard_as, CpuTraceForm};
+use cloak_prover::MainTrace;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -27,7 +30,7 @@ fn main() {
     let sample = SampleShard::load(&args).expect("the sample shard");
     let (air, shard, claim, min) = (&sample.air, &sample.shard, sample.claim, sample.min_height);
 
-    let best = |threads: usize, pooled: bool| -> (Duration, u64) {
+    let best = |threads: usize, pooled: bool, form: CpuTraceForm| -> (Duration, u64) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -37,15 +40,20 @@ fn main() {
         for _ in 0..5 {
             let t = Instant::now();
             let w = pool
-                .install(|| generate_shard(air, shard, claim, min))
+                .install(|| generate_shard_as(air, shard, claim, min, form))
                 .expect("generation");
             best = best.min(t.elapsed());
-            let traces = w.tables.select(w.traces);
-            cells = traces.iter().map(|m| m.values.len() as u64).sum();
-            if pooled {
-                for m in traces {
+            let mut w = w;
+            let traces = w.take_main_traces();
+            cells = traces.iter().map(|m| (m.width() * m.height()) as u64).sum();
+            for m in traces {
+                // Deferred inputs go back to the pool as they drop.
+                if let MainTrace::Values(m) = m {
                     cloak_prover::trace_buffers::give_back(m.values);
                 }
+            }
+            if !pooled {
+                cloak_prover::trace_buffers::release_all();
             }
         }
         (best, cells)
@@ -58,16 +66,18 @@ fn main() {
         sample.traced.as_secs_f64() * 1e3,
         sample.cycles as f64 / sample.traced.as_secs_f64() / 1e6
     );
-    for pooled in [false, true] {
-        let memory = if pooled { "reused" } else { "fresh" };
-        for &threads in &args.threads {
-            let (t, cells) = best(threads, pooled);
-            println!(
-                "generate_shard, 2^{} cycles, {threads} thread(s), {memory} memory: {:.1} ms, {cells} cells ({:.1} M cells/s)",
-                args.log_shard,
-                t.as_secs_f64() * 1e3,
-                cells as f64 / t.as_secs_f64() / 1e6
-            );
+    for form in [CpuTraceForm::Values, CpuTraceForm::Inputs] {
+        for pooled in [false, true] {
+            let memory = if pooled { "reused" } else { "fresh" };
+            for &threads in &args.threads {
+                let (t, cells) = best(threads, pooled, form);
+                println!(
+                    "generate_shard, CPU trace as {form:?}, 2^{} cycles, {threads} thread(s), {memory} memory: {:.1} ms, {cells} cells ({:.1} M cells/s)",
+                    args.log_shard,
+                    t.as_secs_f64() * 1e3,
+                    cells as f64 / t.as_secs_f64() / 1e6
+                );
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod byte;
 mod claim;
 pub mod commit;
 pub mod cpu;
+pub mod cpu_rows;
 pub mod cut;
 pub mod divrem;
 pub mod event;

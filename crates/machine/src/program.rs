@@ -235,6 +235,17 @@ impl ProgramAir {
         (&self.rows[row], m, v)
     }
 
+    /// Whether `other` is this table (a clone of it), not just an equal one.
+    pub fn same_table(&self, other: &ProgramAir) -> bool {
+        Arc::ptr_eq(&self.messages, &other.messages)
+    }
+
+    /// Every row's `program` message, one after the other
+    /// ([`FETCH_WIDTH`] words a row).
+    pub fn message_words(&self) -> Vec<u32> {
+        self.messages.iter().flat_map(|(m, _)| *m).collect()
+    }
+
     /// The executable instructions, in pc order.
     pub fn rows(&self) -> &[ProgramRow] {
         &self.rows

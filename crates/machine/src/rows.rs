@@ -142,12 +142,12 @@ pub(crate) fn zero_rows_from(values: &mut [Val], width: usize, first: usize) {
 /// Runs `fill(first_row, rows, mults)` over the first `rows` rows of the
 /// row-major `values` (`width` cells a row), a chunk at a time in parallel.
 /// A fill of at most one chunk runs here, on `mults` itself.
-pub(crate) fn fill_chunks<T: Send>(
-    values: &mut [Val],
+pub(crate) fn fill_chunks<C: Send, T: Send>(
+    values: &mut [C],
     width: usize,
     rows: usize,
     mults: &mut Multiplicities,
-    fill: impl Fn(usize, &mut [Val], &mut Multiplicities) -> Result<T, TraceError> + Sync,
+    fill: impl Fn(usize, &mut [C], &mut Multiplicities) -> Result<T, TraceError> + Sync,
 ) -> Result<Vec<T>, TraceError> {
     let real = &mut values[..rows * width];
     if rows <= CHUNK_ROWS {

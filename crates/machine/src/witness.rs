@@ -3,20 +3,19 @@
 
 use crate::air::{global_table, table, TableSet};
 use crate::bus::{limbs, memory_key};
-use crate::cpu::{self, cols as c, SYSCALLS};
-use crate::event::{AluEvent, ByteOp, Multiplicities, TraceError};
+use crate::cpu;
+use crate::cpu_rows::{self, CpuRowInputs, CpuSends};
+use crate::event::{Multiplicities, TraceError};
 use crate::hint::{self, cols as h};
 use crate::memory::{self, ImageAir, MemoryKind, WordState};
-use crate::precompile::PrecompileCall;
-use crate::program::{fields as f, ProgramAir, FETCH_WIDTH};
+use crate::program::ProgramAir;
 use crate::{commit, keccak, range16, sha_compress, sha_extend, ChipTraces};
-use cloak_prover::{Challenge, Val};
-use cloak_vm::record::MemoryAccess;
+use cloak_prover::{Challenge, MainTrace, Val};
 use cloak_vm::record::{timestamp, Position};
-use cloak_vm::syscall::{COMMIT, HINT_READ, KECCAK_PERMUTE, SHA_COMPRESS, SHA_EXTEND};
-use cloak_vm::{Opcode, Program, Shard};
+use cloak_vm::{Program, Shard};
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
 use std::collections::BTreeMap;
 
 /// Most cycles one shard covers: Plonky3 0.8.0 supports tables of up to 2^21
@@ -49,6 +48,9 @@ pub fn image_words(program: &Program) -> Vec<(u32, u32)> {
 #[derive(Clone)]
 pub struct ShardWitness {
     pub traces: Vec<RowMajorMatrix<Val>>,
+    /// The CPU trace as its rows' inputs, where it was generated so
+    /// ([`CpuTraceForm::Inputs`]; its matrix in `traces` is then empty).
+    pub cpu_inputs: Option<CpuRowInputs>,
     pub public_values: Vec<Vec<Val>>,
     /// The Memory table's rows: what the shard takes from and gives to the
     /// `global-memory` bus.
@@ -61,12 +63,49 @@ pub struct ShardWitness {
     pub tables: TableSet,
 }
 
+impl ShardWitness {
+    /// Table `t`'s height (the CPU's where it is deferred too).
+    pub fn height(&self, t: usize) -> usize {
+        match &self.cpu_inputs {
+            Some(inputs) if t == table::CPU => inputs.height,
+            _ => self.traces[t].height(),
+        }
+    }
+
+    /// The main traces of the tables the proof includes (`tables`), the
+    /// CPU's deferred where it was generated as its rows' inputs; the
+    /// others are dropped.
+    pub fn take_main_traces(&mut self) -> Vec<MainTrace> {
+        let mut cpu_inputs = self.cpu_inputs.take();
+        let traces = std::mem::take(&mut self.traces);
+        let items = traces.into_iter().enumerate().collect();
+        self.tables
+            .select(items)
+            .into_iter()
+            .map(|(t, m)| match cpu_inputs.take_if(|_| t == table::CPU) {
+                Some(inputs) => MainTrace::Deferred(Box::new(inputs)),
+                None => MainTrace::Values(m),
+            })
+            .collect()
+    }
+}
+
 /// What every shard's statement shares: the digest words the guest
 /// COMMITted (zero where none) and the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecutionClaim {
     pub digest: [u32; 8],
     pub exit_code: u32,
+}
+
+/// How [`generate_shard_as`] hands over the CPU trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuTraceForm {
+    /// Its values, in [`ShardWitness::traces`].
+    Values,
+    /// Its rows' inputs ([`ShardWitness::cpu_inputs`]; the trace in
+    /// `traces` is empty), for a backend that expands them on its device.
+    Inputs,
 }
 
 /// Builds every trace of one shard. `claim` comes from executing the whole
@@ -76,6 +115,23 @@ pub fn generate_shard(
     shard: &Shard,
     claim: ExecutionClaim,
     min_height: usize,
+) -> Result<ShardWitness, TraceError> {
+    generate_shard_as(program, shard, claim, min_height, CpuTraceForm::Values)
+}
+
+thread_local! {
+    /// A chunk's row inputs, expanded into its rows right after (while in
+    /// the cache) where the CPU trace's values are made on the host.
+    static CHUNK_INPUTS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`generate_shard`], with the CPU trace in the form `form`.
+pub fn generate_shard_as(
+    program: &ProgramAir,
+    shard: &Shard,
+    claim: ExecutionClaim,
+    min_height: usize,
+    form: CpuTraceForm,
 ) -> Result<ShardWitness, TraceError> {
     let cycles = shard.cpu.len() as u64;
     if cycles == 0 {
@@ -94,18 +150,57 @@ pub fn generate_shard(
         });
     }
     let mut phases = crate::phases::Phases::start("generation phases");
-    let height = crate::event::padded_height(shard.cpu.len(), min_height)?;
-    // Each row is zeroed as it is filled (`cpu_rows`, the padding below).
-    let mut values = crate::rows::stale(height * cpu::WIDTH);
-    phases.mark("alloc");
+    let rows = shard.cpu.len();
+    let height = crate::event::padded_height(rows, min_height)?;
     let mut mults = Multiplicities::default();
-    let chunks = crate::rows::fill_chunks(
-        &mut values,
-        cpu::WIDTH,
-        shard.cpu.len(),
-        &mut mults,
-        |first, rows, mults| cpu_rows(program, shard, claim, first, rows, mults),
-    )?;
+    let fill_inputs = |first, inputs: &mut [u32], mults: &mut Multiplicities| {
+        cpu_rows::cpu_inputs(program, shard, claim, first, inputs, mults)
+    };
+    let (cpu_trace, cpu_inputs, chunks) = match form {
+        CpuTraceForm::Values => {
+            // Each row is written whole as it is filled (`expand_row`).
+            let mut values = crate::rows::stale(height * cpu::WIDTH);
+            phases.mark("alloc");
+            let chunks = crate::rows::fill_chunks(
+                &mut values,
+                cpu::WIDTH,
+                rows,
+                &mut mults,
+                |first, out, mults| {
+                    CHUNK_INPUTS.with_borrow_mut(|inputs| {
+                        inputs.resize(out.len() / cpu::WIDTH * cpu_rows::inputs::WIDTH, 0);
+                        let sends = fill_inputs(first, inputs, mults)?;
+                        let clk = shard.start.clk + first as u64;
+                        cpu_rows::expand_rows(program, inputs, clk, out);
+                        Ok(sends)
+                    })
+                },
+            )?;
+            cpu_rows::pad_and_mark_ends(&mut values, rows, shard.start.clk);
+            (RowMajorMatrix::new(values, cpu::WIDTH), None, chunks)
+        }
+        CpuTraceForm::Inputs => {
+            let len = rows * cpu_rows::inputs::WIDTH;
+            let mut inputs =
+                cloak_prover::trace_buffers::take_words(len).unwrap_or_else(|| vec![0; len]);
+            phases.mark("alloc");
+            let chunks = crate::rows::fill_chunks(
+                &mut inputs,
+                cpu_rows::inputs::WIDTH,
+                rows,
+                &mut mults,
+                fill_inputs,
+            )?;
+            let deferred = CpuRowInputs {
+                program: program.clone(),
+                inputs,
+                start_clk: shard.start.clk,
+                height,
+            };
+            let empty = RowMajorMatrix::new(Vec::new(), cpu::WIDTH);
+            (empty, Some(deferred), chunks)
+        }
+    };
     let mut sends = CpuSends::default();
     let mut next_syscall = 0;
     for chunk in chunks {
@@ -131,28 +226,6 @@ pub fn generate_shard(
         keccak_calls,
         ..
     } = sends;
-    // Padding rows: the clock keeps counting; b == c == 0.
-    for (i, row) in values
-        .chunks_exact_mut(cpu::WIDTH)
-        .enumerate()
-        .skip(shard.cpu.len())
-    {
-        row.fill(Val::ZERO);
-        row[c::CLK] = Val::from_u64(shard.start.clk + i as u64);
-        row[c::EQ] = Val::ONE;
-        cpu::fill_derived(row);
-    }
-    // ENDS marks the last real row: the rows before it are real and those
-    // after it padding (`cpu::fill_ends`, without its pass over every row).
-    values[(shard.cpu.len() - 1) * cpu::WIDTH + c::ENDS] = Val::ONE;
-    #[cfg(debug_assertions)]
-    {
-        let mut filled = values.clone();
-        cpu::fill_ends(&mut filled);
-        debug_assert!(filled == values, "ENDS differs from cpu::fill_ends");
-    }
-    let cpu_trace = RowMajorMatrix::new(values, cpu::WIDTH);
-    phases.mark("cpu_padding");
 
     // HintRead rows.
     let hint_rows: usize = hint_calls
@@ -282,304 +355,13 @@ pub fn generate_shard(
     phases.report(shard.index);
     Ok(ShardWitness {
         traces,
+        cpu_inputs,
         public_values: shard_public_values(&cpu_publics, claim, committed),
         boundary,
         committed,
         cpu: cpu_publics,
         tables,
     })
-}
-
-/// What a run of CPU rows sends besides its range and byte checks, in row
-/// order: the ALU operations, COMMITs and syscall calls, and which of the
-/// shard's syscall events it took.
-#[derive(Default)]
-struct CpuSends<'a> {
-    alu: Vec<AluEvent>,
-    commit_counts: [u64; 8],
-    hint_calls: Vec<(u64, u32, u32, &'a [MemoryAccess])>,
-    extend_calls: Vec<PrecompileCall<'a>>,
-    compress_calls: Vec<PrecompileCall<'a>>,
-    keccak_calls: Vec<PrecompileCall<'a>>,
-    /// The index of the first syscall event at or after the run's first cycle.
-    first_syscall: usize,
-    /// How many syscall events (from `first_syscall` on) its ECALLs took.
-    syscalls: usize,
-}
-
-impl<'a> CpuSends<'a> {
-    /// Appends the next run's sends.
-    fn append(&mut self, next: CpuSends<'a>) {
-        self.alu.extend(next.alu);
-        for (mine, theirs) in self.commit_counts.iter_mut().zip(next.commit_counts) {
-            *mine += theirs;
-        }
-        self.hint_calls.extend(next.hint_calls);
-        self.extend_calls.extend(next.extend_calls);
-        self.compress_calls.extend(next.compress_calls);
-        self.keccak_calls.extend(next.keccak_calls);
-    }
-}
-
-/// Fills the CPU rows of the shard's cycles `first..first + rows.len() /
-/// WIDTH` (the shard's `first`-th cycle on), counting their range and byte
-/// checks in `mults`.
-fn cpu_rows<'a>(
-    program: &ProgramAir,
-    shard: &'a Shard,
-    claim: ExecutionClaim,
-    first: usize,
-    rows: &mut [Val],
-    mults: &mut Multiplicities,
-) -> Result<CpuSends<'a>, TraceError> {
-    let n = rows.len() / cpu::WIDTH;
-    let events = &shard.cpu[first..first + n];
-    let first_clk = shard.start.clk + first as u64;
-    let first_syscall = shard.syscalls.partition_point(|s| s.clk < first_clk);
-    let mut syscalls = shard.syscalls[first_syscall..].iter();
-    let mut out = CpuSends {
-        alu: Vec::with_capacity(n),
-        first_syscall,
-        ..CpuSends::default()
-    };
-    let CpuSends {
-        alu,
-        commit_counts,
-        hint_calls,
-        extend_calls,
-        compress_calls,
-        keccak_calls,
-        syscalls: syscalls_taken,
-        ..
-    } = &mut out;
-    for (i, (ev, row)) in events
-        .iter()
-        .zip(rows.chunks_exact_mut(cpu::WIDTH))
-        .enumerate()
-    {
-        let clk = first_clk + i as u64;
-        row.fill(Val::ZERO);
-        let (prow, m, fetch) = program.fetch(program.row_index(ev.pc)?);
-        let ins = prow.instruction;
-        let set = |row: &mut [Val], col: usize, v: u32| row[col] = Val::from_u32(v);
-        row[..FETCH_WIDTH].copy_from_slice(fetch);
-        row[c::IS_REAL] = Val::ONE;
-        row[c::CLK] = Val::from_u64(clk);
-        let b = ev.rs1;
-        let cval = if m[f::ALU_IMM] == 1 { ins.imm } else { ev.rs2 };
-        let (b_lo, b_hi) = limbs(b);
-        let (c_lo, c_hi) = limbs(cval);
-        set(row, c::B_LO, b_lo);
-        set(row, c::B_HI, b_hi);
-        set(row, c::C_LO, c_lo);
-        set(row, c::C_HI, c_hi);
-        let bad = |what: &str| TraceError::BadRecord(format!("pc {:#010x}: {what}", ev.pc));
-
-        // Register accesses.
-        let gap = |row: &mut [Val], mults: &mut Multiplicities, col, pos, prev_ts| {
-            gap_limbs(row, mults, col, timestamp(clk, pos), prev_ts)
-        };
-        if m[f::READS_RS1] == 1 {
-            gap(row, mults, c::E_RS1, Position::Rs1, ev.rs1_prev_ts);
-        }
-        if m[f::READS_RS2] == 1 {
-            gap(row, mults, c::E_RS2, Position::Rs2, ev.rs2_prev_ts);
-        }
-        if m[f::WRITES_RD] == 1 {
-            gap(row, mults, c::E_RD, Position::Rd, ev.rd_prev_ts);
-            let (lo, hi) = limbs(ev.rd_prev);
-            set(row, c::RD_PREV_LO, lo);
-            set(row, c::RD_PREV_HI, hi);
-        }
-
-        // Address, loads and stores.
-        let is_load = (f::LB..=f::LW).any(|k| m[k] == 1);
-        let is_store = (f::SB..=f::SW).any(|k| m[k] == 1);
-        let is_mem = is_load || is_store;
-        let mut a = 0u32;
-        if is_mem || m[f::JALR] == 1 {
-            let addr = b.wrapping_add(ins.imm);
-            alu.push(AluEvent::new(Opcode::Add, b, ins.imm).expect("ADD"));
-            let (lo, hi) = limbs(addr);
-            set(row, c::ADDR_LO, lo);
-            set(row, c::ADDR_HI, hi);
-            set(row, c::ADDR_W, lo >> 2);
-            set(row, c::ADDR_BIT0, lo & 1);
-            set(row, c::ADDR_BIT1, (lo >> 1) & 1);
-            mults.range16((lo >> 2) as u16);
-            if is_mem {
-                if hi >= 1 << 15 {
-                    return Err(TraceError::AddressOutOfRange { pc: ev.pc, addr });
-                }
-                mults.range16((2 * hi) as u16);
-            } else {
-                // A JALR into text (below 2^30) is all the executor follows.
-                mults.range16((4 * hi) as u16);
-            }
-        }
-        if is_mem {
-            if ev.mem_addr != b.wrapping_add(ins.imm) & !3 {
-                return Err(bad("memory address differs from rs1 + imm"));
-            }
-            gap(row, mults, c::E_MEM, Position::Memory, ev.mem_prev_ts);
-            let addr = b.wrapping_add(ins.imm);
-            let (bit0, bit1) = (addr & 1, (addr >> 1) & 1);
-            let (p_lo, p_hi) = limbs(ev.mem_prev);
-            let (n_lo, n_hi) = limbs(ev.mem_value);
-            set(row, c::MEM_PREV_LO, p_lo);
-            set(row, c::MEM_PREV_HI, p_hi);
-            set(row, c::MEM_NEW_LO, n_lo);
-            set(row, c::MEM_NEW_HI, n_hi);
-            let sel = if bit1 == 1 { p_hi } else { p_lo };
-            let (q0, q1) = ((sel & 0xff) as u8, (sel >> 8) as u8);
-            let byte = u32::from(if bit0 == 1 { q1 } else { q0 });
-            if m[f::LB] + m[f::LBU] + m[f::SB] == 1 {
-                set(row, c::Q0, q0.into());
-                set(row, c::Q1, q1.into());
-                set(row, c::QX, (q0 ^ q1).into());
-                mults.byte(ByteOp::Xor, q0, q1);
-            }
-            if m[f::LB] == 1 {
-                let sign = byte >> 7;
-                set(row, c::SIGN, sign);
-                let rest = 512 * (byte - 128 * sign);
-                set(row, c::SIGN_REST, rest);
-                mults.range16(rest as u16);
-                a = byte | (sign * 0xffff_ff00);
-            } else if m[f::LH] == 1 {
-                let sign = sel >> 15;
-                set(row, c::SIGN, sign);
-                let rest = 2 * (sel - (sign << 15));
-                set(row, c::SIGN_REST, rest);
-                mults.range16(rest as u16);
-                a = sel | (sign * 0xffff_0000);
-            } else if m[f::LBU] == 1 {
-                a = byte;
-            } else if m[f::LHU] == 1 {
-                a = sel;
-            } else if m[f::LW] == 1 {
-                a = ev.mem_prev;
-            } else if m[f::SB] == 1 {
-                let (r0, r1) = ((c_lo & 0xff) as u8, (c_lo >> 8) as u8);
-                set(row, c::R0, r0.into());
-                set(row, c::R1, r1.into());
-                set(row, c::RX, (r0 ^ r1).into());
-                mults.byte(ByteOp::Xor, r0, r1);
-            }
-        }
-
-        // ALU operations and branch comparisons.
-        if m[f::ALU_RR] == 1 || m[f::ALU_IMM] == 1 || m[f::BRANCH_LT] == 1 {
-            let op: Opcode = if m[f::BRANCH_LT] == 1 {
-                if m[f::ALU_OP] == Opcode::Slt as u32 {
-                    Opcode::Slt
-                } else {
-                    Opcode::Sltu
-                }
-            } else {
-                ins.opcode
-            };
-            let event = AluEvent::new(op, b, cval).ok_or(TraceError::UnsupportedOpcode(op))?;
-            a = event.a;
-            alu.push(event);
-        }
-        if m[f::CONST] == 1 {
-            a = m[f::VALUE_LO] | m[f::VALUE_HI] << 16;
-        }
-        let eq = b == cval;
-        row[c::EQ] = Val::from_bool(eq);
-        if !eq {
-            // 1 / (b_lo - c_lo) where that is non-zero, else 1 / (b_hi - c_hi)
-            // (non-zero, as b != c).
-            let d_lo = i64::from(b_lo) - i64::from(c_lo);
-            if d_lo != 0 {
-                row[c::INV_LO] = crate::rows::inverse_of_small(d_lo);
-            } else {
-                row[c::INV_HI] = crate::rows::inverse_of_small(i64::from(b_hi) - i64::from(c_hi));
-            }
-        }
-        let taken = if m[f::BRANCH_EQ] == 1 {
-            eq != (m[f::BRANCH_NEG] == 1)
-        } else if m[f::BRANCH_LT] == 1 {
-            (a == 1) != (m[f::BRANCH_NEG] == 1)
-        } else {
-            false
-        };
-        row[c::TAKEN] = Val::from_bool(taken);
-
-        // Syscalls.
-        if m[f::ECALL] == 1 {
-            let code = ev.rd_prev;
-            let &(_, col) = SYSCALLS.iter().find(|(n, _)| *n == code).ok_or_else(|| {
-                TraceError::UnprovableSyscall {
-                    pc: ev.pc,
-                    code,
-                    name: cloak_vm::syscall::syscall_name(code).unwrap_or("unknown"),
-                }
-            })?;
-            row[col] = Val::ONE;
-            a = ev.rd;
-            if col == c::SYS_HINT_LEN {
-                // The result's limbs are range-checked through these columns.
-                mults.range16_word(a);
-                set(row, c::ADDR_W, a >> 16);
-                set(row, c::SIGN_REST, a & 0xffff);
-            }
-            if col == c::SYS_DEFERRED {
-                // The word index (below 8), times 2^13, is range-checked here.
-                if b >= 8 {
-                    return Err(bad("COMMIT_DEFERRED_PROOFS of a word index outside 0..8"));
-                }
-                mults.range16((b << 13) as u16);
-                set(row, c::ADDR_W, b << 13);
-            }
-            let sys = syscalls
-                .next()
-                .filter(|s| s.clk == clk)
-                .ok_or_else(|| bad("ECALL without its syscall event"))?;
-            *syscalls_taken += 1;
-            if code == COMMIT {
-                let index = b as usize;
-                if index >= 8 {
-                    return Err(bad("COMMIT of a digest word index outside 0..8"));
-                }
-                if claim.digest[index] != cval {
-                    return Err(bad(
-                        "COMMIT of a digest word with a value other than its last one \
-                         (one proof holds one digest)",
-                    ));
-                }
-                commit_counts[index] += 1;
-            } else if code == HINT_READ {
-                hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
-            } else if code == SHA_EXTEND || code == SHA_COMPRESS || code == KECCAK_PERMUTE {
-                if sys.code != code || sys.arg1 != b || sys.arg2 != cval {
-                    return Err(bad("precompile event differs from the ECALL's registers"));
-                }
-                let call = PrecompileCall {
-                    clk,
-                    arg1: b,
-                    arg2: cval,
-                    accesses: shard.accesses_of(sys),
-                };
-                match code {
-                    SHA_EXTEND => extend_calls.push(call),
-                    SHA_COMPRESS => compress_calls.push(call),
-                    _ => keccak_calls.push(call),
-                }
-            }
-        }
-        if m[f::WRITES_RD] == 1 && a != ev.rd {
-            return Err(bad(
-                "the register write differs from the instruction's result",
-            ));
-        }
-        let (a_lo, a_hi) = limbs(a);
-        set(row, c::A_LO, a_lo);
-        set(row, c::A_HI, a_hi);
-        cpu::fill_derived(row);
-    }
-    Ok(out)
 }
 
 /// Where a shard starts and ends (the CPU table's public values besides the
@@ -700,12 +482,9 @@ pub fn generate_global(
 /// Fills the timestamp-gap limbs `ts - prev_ts - 1 = lo + 2^14 hi` at `col`
 /// and `col + 1`, counting their range checks.
 fn gap_limbs(row: &mut [Val], mults: &mut Multiplicities, col: usize, ts: u64, prev_ts: u64) {
-    let e = ts - 1 - prev_ts;
-    let (lo, hi) = ((e & 0x3fff) as u16, (e >> 14) as u16);
+    let (lo, hi) = crate::cpu_rows::gap_split(mults, ts, prev_ts);
     row[col] = Val::from_u16(lo);
     row[col + 1] = Val::from_u16(hi);
-    mults.range16(lo);
-    mults.range16(hi);
 }
 
 #[cfg(test)]

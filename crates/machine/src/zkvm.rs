@@ -18,12 +18,13 @@
 use crate::air::{global_table, table, TableSet};
 use crate::claim::{ClaimSource, PendingClaim};
 use crate::commit;
+use crate::cpu_rows::CPU_ROWS_KIND;
 use crate::cut::SyscallPricing;
 use crate::event::TraceError;
 use crate::memory::{ImageAir, MemoryKind, WordState};
 use crate::program::ProgramAir;
 use crate::witness::{
-    self, image_words, CpuPublics, ExecutionClaim, ShardWitness, MAX_SHARD_CYCLES,
+    self, image_words, CpuPublics, CpuTraceForm, ExecutionClaim, ShardWitness, MAX_SHARD_CYCLES,
 };
 use crate::MachineAir;
 use cloak_prover::{
@@ -33,7 +34,6 @@ use cloak_prover::{
 use cloak_vm::{ExecConfig, ExecError, ExecOutput, Executor, Program, ShardPolicy, SyscallEvent};
 use p3_field::PrimeCharacteristicRing;
 use p3_matrix::dense::RowMajorMatrix;
-use p3_matrix::Matrix;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -227,6 +227,8 @@ struct ShardWork<'a, P> {
     /// Run on the generating thread on each generated shard (with its
     /// index), ahead of the ordered consumer.
     prepare: &'a (dyn Fn(usize, ShardWitness) -> Result<P, ZkvmError> + Sync),
+    /// The form of the CPU trace the backends take.
+    cpu_form: CpuTraceForm,
 }
 
 impl ShardWork<'static, ShardWitness> {
@@ -234,6 +236,7 @@ impl ShardWork<'static, ShardWitness> {
     const ALL: Self = ShardWork {
         skip: &|_| false,
         prepare: &|_, w| Ok(w),
+        cpu_form: CpuTraceForm::Values,
     };
 }
 
@@ -472,18 +475,21 @@ impl MachineKeys {
         &self,
         shard: &cloak_vm::Shard,
         claim: ClaimSource<'_>,
+        cpu_form: CpuTraceForm,
     ) -> Result<ShardWitness, ZkvmError> {
         // The fast run's own error is what the prover reports.
         let claim = claim
             .get()
             .map_err(|()| ZkvmError::Pipeline("the run that fixes the claim failed".into()))?;
-        let w = witness::generate_shard(&self.program, shard, claim, self.fri.min_trace_height())?;
-        for (t, trace) in w.traces.iter().enumerate() {
-            if trace.height() > 1 << self.max_log_heights[t] {
+        let min = self.fri.min_trace_height();
+        let w = witness::generate_shard_as(&self.program, shard, claim, min, cpu_form)?;
+        for t in 0..w.traces.len() {
+            let height = w.height(t);
+            if height > 1 << self.max_log_heights[t] {
                 return Err(TraceError::TableTooTall {
                     shard: shard.index as usize,
                     table: table::NAMES[t],
-                    height: trace.height(),
+                    height,
                     max_log: self.max_log_heights[t],
                 }
                 .into());
@@ -510,7 +516,10 @@ impl MachineKeys {
             let w = if (work.skip)(index) {
                 None
             } else {
-                Some((work.prepare)(index, self.generate(shard, claim)?)?)
+                Some((work.prepare)(
+                    index,
+                    self.generate(shard, claim, work.cpu_form)?,
+                )?)
             };
             f(index, w)
         })
@@ -604,7 +613,7 @@ impl MachineKeys {
                     // A panic (a bug) must not leave the executor waiting.
                     let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         let start = Instant::now();
-                        let w = self.generate(&shard, claim)?;
+                        let w = self.generate(&shard, claim, work.cpu_form)?;
                         let generate = start.elapsed();
                         let prepared = (work.prepare)(index, w).map(Some);
                         tracing::debug!(
@@ -727,6 +736,14 @@ impl MachineKeys {
         // traces too is proven in pass 2 from what stays here (its public
         // values and boundary), without executing or generating it again.
         let reuse_traces = backends.iter().all(ProverBackend::keeps_traces);
+        // The CPU trace goes to the backends as its rows' inputs where they
+        // all expand them and keep the traces (the host's values are then
+        // never needed).
+        let cpu_form = if reuse_traces && backends.iter().all(|b| b.expands(CPU_ROWS_KIND)) {
+            CpuTraceForm::Inputs
+        } else {
+            CpuTraceForm::Values
+        };
         let pass = Instant::now();
         let mut cells_total = 0u64;
         let mut kept_bytes = 0u64;
@@ -739,14 +756,15 @@ impl MachineKeys {
         // shards).
         let stage = |index: usize, mut w: ShardWitness| {
             commit::set_blind(&mut w.traces[table::COMMIT], seeds.blind(index));
-            let traces = w.tables.select(std::mem::take(&mut w.traces));
-            let shard_cells = cells(&traces);
-            let staged = backends[index % backends.len()].stage(traces)?;
+            let traces = w.take_main_traces();
+            let shard_cells = traces.iter().map(|t| (t.width() * t.height()) as u64).sum();
+            let staged = backends[index % backends.len()].stage_main(traces)?;
             Ok((w, staged, shard_cells))
         };
         let work = ShardWork {
             skip: &|_| false,
             prepare: &stage,
+            cpu_form,
         };
         // Each table set's proving key and the backends' preparation for it
         // (the GPU's kernels) are made on a thread of their own while pass 1
@@ -889,8 +907,8 @@ impl MachineKeys {
             if !reuse_traces {
                 return Ok((w, None));
             }
-            let traces = w.tables.select(std::mem::take(&mut w.traces));
-            let staged = backends[index % backends.len()].stage(traces)?;
+            let traces = w.take_main_traces();
+            let staged = backends[index % backends.len()].stage_main(traces)?;
             Ok((w, Some(staged)))
         };
         let (proofs, _) = self.on_workers(
@@ -930,6 +948,7 @@ impl MachineKeys {
                 let work = ShardWork {
                     skip: &skip,
                     prepare: &regenerate,
+                    cpu_form,
                 };
                 let known = ClaimSource::Known(claim);
                 self.for_each_shard_pipelined(program, &inputs, opts, known, work, next)

@@ -13,6 +13,55 @@ use crate::config::{Challenge, Config, Val, ZkRandomness};
 use crate::proof::StarkProof;
 use crate::stark::{self, Commitment, ExternalBus, MainData, ProvableAir, ProveError, ProvingKey};
 use p3_matrix::dense::RowMajorMatrix;
+use p3_matrix::Matrix;
+
+/// A main trace as trace generation hands it to [`ProverBackend::stage_main`]:
+/// its values, or the inputs they follow from, for a backend that makes the
+/// values on its device ([`ProverBackend::expands`]). The host then writes
+/// and moves the inputs only (the CPU table's: 24 of its 87 columns).
+pub enum MainTrace {
+    Values(RowMajorMatrix<Val>),
+    Deferred(Box<dyn DeferredTrace>),
+}
+
+impl MainTrace {
+    pub fn width(&self) -> usize {
+        match self {
+            MainTrace::Values(m) => m.width(),
+            MainTrace::Deferred(d) => d.width(),
+        }
+    }
+
+    pub fn height(&self) -> usize {
+        match self {
+            MainTrace::Values(m) => m.height(),
+            MainTrace::Deferred(d) => d.height(),
+        }
+    }
+
+    /// The values, made on the host where they were deferred.
+    pub fn into_values(self) -> RowMajorMatrix<Val> {
+        match self {
+            MainTrace::Values(m) => m,
+            MainTrace::Deferred(d) => d.into_values(),
+        }
+    }
+}
+
+/// The inputs of a trace whose values a backend may make itself. Each kind
+/// (a name a backend recognizes, with the concrete type behind it) has one
+/// host expansion, [`DeferredTrace::into_values`], which a device's must
+/// equal cell for cell.
+pub trait DeferredTrace: Send + std::any::Any {
+    /// Names the inputs' type and layout for [`ProverBackend::expands`].
+    fn kind(&self) -> &'static str;
+    fn width(&self) -> usize;
+    fn height(&self) -> usize;
+    /// The trace's values, made on the host.
+    fn into_values(self: Box<Self>) -> RowMajorMatrix<Val>;
+    /// For a backend to take the concrete inputs back (`downcast`).
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
 
 /// Where a batch of traces is committed and proven.
 ///
@@ -39,6 +88,19 @@ pub trait ProverBackend: Sync {
     /// The part of committing `traces` that needs no randomness and may run
     /// on another thread than the commitment (see [`Self::Staged`]).
     fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError>;
+
+    /// Whether [`ProverBackend::stage_main`] makes deferred traces of `kind`
+    /// on the device (so generation may hand them over as inputs). A
+    /// backend that says no still takes them, expanded on the host.
+    fn expands(&self, _kind: &str) -> bool {
+        false
+    }
+
+    /// [`ProverBackend::stage`] of traces some of which may be deferred:
+    /// by default each is expanded here first.
+    fn stage_main(&self, traces: Vec<MainTrace>) -> Result<Self::Staged, ProveError> {
+        self.stage(traces.into_iter().map(MainTrace::into_values).collect())
+    }
 
     /// The main-trace commitment [`ProverBackend::prove`] makes first under
     /// `zk` (see [`stark::commit_main`]) of staged traces, and the data

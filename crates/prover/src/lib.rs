@@ -13,7 +13,7 @@ pub mod proof;
 pub mod stark;
 pub mod trace_buffers;
 
-pub use backend::{CpuBackend, CpuCommitted, ProverBackend};
+pub use backend::{CpuBackend, CpuCommitted, DeferredTrace, MainTrace, ProverBackend};
 pub use config::{
     fresh_config, fresh_seed, seeded_config, Challenge, Config, FriSettings, Val, ZkRandomness,
 };

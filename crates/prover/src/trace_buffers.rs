@@ -104,6 +104,31 @@ pub fn take_stale(len: usize) -> Option<Vec<Val>> {
     Some(zero_from(values, written, len))
 }
 
+/// [`take_stale`] as a buffer of words: the same memory, as `Val` is a
+/// `repr(transparent)` u32 (for inputs that are not field elements yet).
+pub fn take_words(len: usize) -> Option<Vec<u32>> {
+    let values = std::mem::ManuallyDrop::new(take_stale(len)?);
+    // SAFETY: `Val` is `repr(transparent)` over a u32 (size and alignment
+    // equal), so the allocation is a valid one of `capacity` u32s.
+    Some(unsafe {
+        Vec::from_raw_parts(values.as_ptr() as *mut u32, values.len(), values.capacity())
+    })
+}
+
+/// [`give_back`] of a buffer of words, each below the field's order (so the
+/// cells are valid `Val`s for a later [`take_stale`]).
+pub fn give_back_words(words: Vec<u32>) {
+    debug_assert!(words
+        .iter()
+        .all(|&w| w < <Val as p3_field::PrimeField32>::ORDER_U32));
+    let words = std::mem::ManuallyDrop::new(words);
+    // SAFETY: as in `take_words`; every word is a canonical field value's
+    // Montgomery-range u32, a valid `Val` representation.
+    give_back(unsafe {
+        Vec::from_raw_parts(words.as_ptr() as *mut Val, words.len(), words.capacity())
+    });
+}
+
 /// Frees every pooled buffer.
 pub fn release_all() {
     let buffers = {

@@ -263,6 +263,31 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
         rep.push(check::check_packed_upload(gpu, s(130 + i as u64), h, w)?);
     }
     rep.push(check::check_staged_upload(gpu, s(136), 1 << 19, 150)?);
+    // The CPU table from its rows' inputs, on guests from the repository
+    // root (skipped elsewhere): ALU and branches, bytes and precompiles,
+    // a parser's loads and stores; full shards and a padded last one.
+    let guests = std::path::Path::new("guests");
+    if guests.join("bin/loop.elf").exists() {
+        let vec_input = |path: &str| -> Result<Vec<u8>> {
+            let path = guests.join("inputs").join(path);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| cloak_gpu::GpuError::Invalid(format!("{}: {e}", path.display())))?;
+            let mut out = (bytes.len() as u64).to_le_bytes().to_vec();
+            out.extend_from_slice(&bytes);
+            Ok(out)
+        };
+        for (guest, input, log_shard) in [
+            ("loop", 120_000u32.to_le_bytes().to_vec(), 19),
+            ("sha256", vec_input("abc.txt")?, 10),
+            ("keccak256-soft", vec_input("abc.txt")?, 12),
+            ("json", vec_input("json-small.json")?, 16),
+        ] {
+            let elf = guests.join("bin").join(format!("{guest}.elf"));
+            rep.push(check::check_cpu_rows(gpu, &elf, input, log_shard)?);
+        }
+    } else {
+        println!("SKIP CPU rows checks: no guests/bin here (run from the repository root)");
+    }
     for pending in [0, 3, 7] {
         rep.push(check::check_grind(
             gpu,

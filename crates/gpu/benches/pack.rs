@@ -9,9 +9,10 @@
 //! does into its staging buffer (best of 5), on each thread count. Runs
 //! without a GPU. Nothing is asserted: figures go to BENCHMARKS.md.
 
-use cloak_gpu::packed::pack;
+use cloak_gpu::packed::{pack, pack_words};
 use cloak_machine::sample::{SampleArgs, SampleShard};
-use cloak_machine::witness::generate_shard;
+use cloak_machine::witness::{generate_shard, generate_shard_as, CpuTraceForm};
+use p3_matrix::Matrix;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -20,6 +21,39 @@ fn main() {
     let w = generate_shard(&s.air, &s.shard, s.claim, s.min_height).expect("generation");
     let traces = w.tables.select(w.traces);
     let cells: u64 = traces.iter().map(|m| m.values.len() as u64).sum();
+    // Each table on one thread, and the CPU table's rows' inputs (what the
+    // GPU backend uploads in its place), once each: where packing goes.
+    let names = w.tables.select(cloak_machine::air::table::NAMES.to_vec());
+    for (name, m) in names.iter().zip(&traces) {
+        let t = Instant::now();
+        let packed = pack(m).expect("packing");
+        println!(
+            "  {name}: {} x {}, {:.2} ms, {} bytes",
+            m.height(),
+            m.width(),
+            t.elapsed().as_secs_f64() * 1e3,
+            packed.bytes()
+        );
+    }
+    let inputs = generate_shard_as(
+        &s.air,
+        &s.shard,
+        s.claim,
+        s.min_height,
+        CpuTraceForm::Inputs,
+    )
+    .expect("generation")
+    .cpu_inputs
+    .expect("inputs");
+    let t = Instant::now();
+    let packed =
+        pack_words(&inputs.inputs, cloak_machine::cpu_rows::inputs::WIDTH).expect("packing");
+    println!(
+        "  cpu rows' inputs: {} words, {:.2} ms, {} bytes",
+        inputs.inputs.len(),
+        t.elapsed().as_secs_f64() * 1e3,
+        packed.bytes()
+    );
     for &threads in &args.threads {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -91,34 +91,40 @@ impl PackedMatrix {
 /// Packs `m` (see the module doc). Errors if the matrix is too large for
 /// the format's 32-bit offsets (far beyond what a shard's tables reach).
 pub fn pack(m: &RowMajorMatrix<Val>) -> Result<PackedMatrix> {
-    pack_with(m.width(), m.height(), &m.values, |chunk, canonical| {
-        canonical.extend(chunk.iter().map(|v| v.as_canonical_u32()))
+    pack_with(m.width(), m.height(), &m.values, |chunk, scratch| {
+        scratch.clear();
+        scratch.extend(chunk.iter().map(|v| v.as_canonical_u32()));
+        scratch
     })
 }
 
 /// Packs row-major canonical words (`width` a row), each below the field's
 /// order, as [`pack`] packs their field elements.
 pub fn pack_words(words: &[u32], width: usize) -> Result<PackedMatrix> {
-    if let Some(w) = words.iter().find(|&&w| w >= Val::ORDER_U32) {
-        return Err(GpuError::Invalid(format!(
-            "{w:#x} is no canonical field value"
-        )));
+    let out_of_field = std::sync::atomic::AtomicBool::new(false);
+    let packed = pack_with(width, words.len() / width.max(1), words, |chunk, _| {
+        // Checked here, where the chunk is in the cache anyway.
+        if chunk.iter().any(|&w| w >= Val::ORDER_U32) {
+            out_of_field.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        chunk
+    })?;
+    if out_of_field.into_inner() {
+        return Err(GpuError::Invalid(
+            "a word to pack is no canonical field value".into(),
+        ));
     }
-    pack_with(
-        width,
-        words.len() / width.max(1),
-        words,
-        |chunk, canonical| canonical.extend_from_slice(chunk),
-    )
+    Ok(packed)
 }
 
 /// Packs a `height × width` row-major matrix of cells `T`; `canonical`
-/// appends a chunk's cells as canonical words.
+/// gives a chunk's cells as canonical words (in the scratch buffer it is
+/// handed, or where they already are).
 fn pack_with<T: Sync>(
     width: usize,
     height: usize,
     values: &[T],
-    canonical: impl Fn(&[T], &mut Vec<u32>) + Sync,
+    canonical: impl for<'a> Fn(&'a [T], &'a mut Vec<u32>) -> &'a [u32] + Sync,
 ) -> Result<PackedMatrix> {
     if width == 0 || height == 0 {
         return Ok(PackedMatrix {
@@ -140,9 +146,7 @@ fn pack_with<T: Sync>(
     let parts: Vec<(Vec<u32>, Vec<u32>)> = values[..height * width]
         .par_chunks(CHUNK_ROWS * width)
         .map_init(Vec::new, |scratch: &mut Vec<u32>, chunk| {
-            scratch.clear();
-            canonical(chunk, scratch);
-            let canonical = &*scratch;
+            let canonical = canonical(chunk, scratch);
             let mut or = vec![0u32; width];
             for row in canonical.chunks_exact(width) {
                 for (acc, v) in or.iter_mut().zip(row) {
@@ -196,17 +200,19 @@ fn pack_rows(chunk: &[u32], meta: &[u32], out: &mut [u32]) {
         .filter(|(_, &m)| m & 31 != 0)
         .map(|(c, &m)| (c, m & 31))
         .collect();
+    // Without a branch a value (whether it completes a word depends on the
+    // widths, which a predictor guesses badly): the word is stored every
+    // time, and kept (`w` moves on) when it is full.
     let (mut acc, mut filled, mut w) = (0u64, 0u32, 0usize);
     for row in chunk.chunks_exact(width) {
         for &(c, bits) in &live {
             acc |= u64::from(row[c]) << filled;
             filled += bits;
-            if filled >= 32 {
-                out[w] = acc as u32;
-                w += 1;
-                acc >>= 32;
-                filled -= 32;
-            }
+            out[w] = acc as u32;
+            let full = filled >> 5;
+            w += full as usize;
+            acc >>= 32 * full;
+            filled &= 31;
         }
     }
     if filled > 0 {

@@ -23,10 +23,14 @@ fn main() {
     let cells: u64 = traces.iter().map(|m| m.values.len() as u64).sum();
     // Each table on one thread, and the CPU table's rows' inputs (what the
     // GPU backend uploads in its place), once each: where packing goes.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
     let names = w.tables.select(cloak_machine::air::table::NAMES.to_vec());
     for (name, m) in names.iter().zip(&traces) {
         let t = Instant::now();
-        let packed = pack(m).expect("packing");
+        let packed = one.install(|| pack(m)).expect("packing");
         println!(
             "  {name}: {} x {}, {:.2} ms, {} bytes",
             m.height(),
@@ -46,8 +50,10 @@ fn main() {
     .cpu_inputs
     .expect("inputs");
     let t = Instant::now();
-    let packed =
-        pack_words(&inputs.inputs, cloak_machine::cpu_rows::inputs::WIDTH).expect("packing");
+    let width = cloak_machine::cpu_rows::inputs::WIDTH;
+    let packed = one
+        .install(|| pack_words(&inputs.inputs, width))
+        .expect("packing");
     println!(
         "  cpu rows' inputs: {} words, {:.2} ms, {} bytes",
         inputs.inputs.len(),

@@ -77,7 +77,7 @@ pub(crate) fn stale(len: usize) -> Vec<Val> {
 }
 
 /// Fresh zeroed memory, large buffers on huge pages where the kernel has them.
-fn fresh(len: usize) -> Vec<Val> {
+pub(crate) fn fresh(len: usize) -> Vec<Val> {
     let values = Val::zero_vec(len);
     #[cfg(target_os = "linux")]
     {

@@ -181,8 +181,11 @@ pub fn generate_shard_as(
         }
         CpuTraceForm::Inputs => {
             let len = rows * cpu_rows::inputs::WIDTH;
-            let mut inputs =
-                cloak_prover::trace_buffers::take_words(len).unwrap_or_else(|| vec![0; len]);
+            // Fresh memory on huge pages, as the traces': a shard's inputs
+            // are tens of MiB, faulted in on every core at once.
+            let mut inputs = cloak_prover::trace_buffers::take_words(len).unwrap_or_else(|| {
+                cloak_prover::trace_buffers::values_into_words(crate::rows::fresh(len))
+            });
             phases.mark("alloc");
             let chunks = crate::rows::fill_chunks(
                 &mut inputs,

@@ -107,12 +107,15 @@ pub fn take_stale(len: usize) -> Option<Vec<Val>> {
 /// [`take_stale`] as a buffer of words: the same memory, as `Val` is a
 /// `repr(transparent)` u32 (for inputs that are not field elements yet).
 pub fn take_words(len: usize) -> Option<Vec<u32>> {
-    let values = std::mem::ManuallyDrop::new(take_stale(len)?);
+    take_stale(len).map(values_into_words)
+}
+
+/// The same allocation as words (each cell's Montgomery form).
+pub fn values_into_words(values: Vec<Val>) -> Vec<u32> {
+    let values = std::mem::ManuallyDrop::new(values);
     // SAFETY: `Val` is `repr(transparent)` over a u32 (size and alignment
     // equal), so the allocation is a valid one of `capacity` u32s.
-    Some(unsafe {
-        Vec::from_raw_parts(values.as_ptr() as *mut u32, values.len(), values.capacity())
-    })
+    unsafe { Vec::from_raw_parts(values.as_ptr() as *mut u32, values.len(), values.capacity()) }
 }
 
 /// [`give_back`] of a buffer of words, each below the field's order (so the

@@ -191,7 +191,9 @@ pub fn trace(
             row[B + i] = Val::from_u64(bx[i]);
             row[C + i] = Val::from_u64(cx[i]);
         }
-        let bytes: Vec<u8> = bx[..4].iter().chain(&cx[..4]).map(|&x| x as u8).collect();
+        // b's and c's low bytes, then the product's, counted in pairs (no
+        // allocation a row: this runs once per MUL).
+        let bytes: [u8; 8] = std::array::from_fn(|i| if i < 4 { bx[i] } else { cx[i - 4] } as u8);
         for pair in bytes.chunks(2).chain(p.chunks(2)) {
             mults.byte(ByteOp::Pair, pair[0], pair[1]);
         }

@@ -11,7 +11,7 @@
 
 use cloak_gpu::packed::{pack, pack_words};
 use cloak_machine::sample::{SampleArgs, SampleShard};
-use cloak_machine::witness::{generate_shard, generate_shard_as, CpuTraceForm};
+use cloak_machine::witness::{generate_shard, generate_shard_as, TraceForm};
 use p3_matrix::Matrix;
 use std::time::{Duration, Instant};
 
@@ -39,16 +39,10 @@ fn main() {
             packed.bytes()
         );
     }
-    let inputs = generate_shard_as(
-        &s.air,
-        &s.shard,
-        s.claim,
-        s.min_height,
-        CpuTraceForm::Inputs,
-    )
-    .expect("generation")
-    .cpu_inputs
-    .expect("inputs");
+    let inputs = generate_shard_as(&s.air, &s.shard, s.claim, s.min_height, TraceForm::Inputs)
+        .expect("generation")
+        .cpu_inputs
+        .expect("inputs");
     let t = Instant::now();
     let width = cloak_machine::cpu_rows::inputs::WIDTH;
     let packed = one

@@ -27,6 +27,7 @@
 //      thread of a block in turn, as the barrier between them orders them)
 //  17 (CPU rows): n, height, start_clk lo/hi, programs, programs*FETCH_WIDTH message words,
 //      n*IN_WIDTH Montgomery input words             -> height*C_WIDTH words
+//  18 (Shift rows): n, height, n*SIN_WIDTH Montgomery input words -> height*S_WIDTH words
 //  13 (grind): witness_idx, bits, 16 state words     -> the smallest passing candidate, or
 //                                                     0xffffffff (batches as src/grind.rs)
 
@@ -502,6 +503,13 @@ int main() {
         emu_launch((height + 127) / 128, 128, 1, [&] {
             cpu_expand(inputs.data(), messages.data(), out.data(), n, height, start_clk);
         });
+        wr(out.data(), out.size());
+    } else if (cmd == 18) {
+        u32 n = rd(), height = rd();
+        auto inputs = rdn((size_t)n * SIN_WIDTH);
+        std::vector<u32> out((size_t)height * S_WIDTH, 0xffffffffu);
+        emu_launch((height + 127) / 128, 128, 1,
+                   [&] { shift_expand(inputs.data(), out.data(), n, height); });
         wr(out.data(), out.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);

@@ -35,6 +35,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cloak_machine::cpu_rows::{CpuRowInputs, CPU_ROWS_KIND};
+use cloak_machine::shift::{ShiftRowInputs, SHIFT_ROWS_KIND};
 use cloak_prover::config::{FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS};
 use cloak_prover::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
 use cloak_prover::{Challenge, MainTrace, ProverBackend, StarkProof};
@@ -85,8 +86,8 @@ pub struct GpuBackend {
     /// Device memory the proofs' work done ahead may hold (shared with
     /// siblings); `None` when `CLOAK_GPU_AHEAD=0` turns that work off.
     ahead: Option<std::sync::Arc<crate::ahead::AheadBudget>>,
-    /// Whether the CPU table is made here from its rows' inputs
-    /// (`CLOAK_GPU_CPU_ROWS=host` turns it off: the host makes it).
+    /// Whether the CPU and Shift tables are made here from their rows'
+    /// inputs (`CLOAK_GPU_CPU_ROWS=host` turns it off: the host makes them).
     cpu_rows: bool,
     /// Programs' messages on the device, for that (shared with siblings).
     messages: std::sync::Arc<crate::cpu_rows::MessageCache>,
@@ -227,11 +228,16 @@ impl GpuBackend {
         for t in traces {
             rec.cells += (t.height() * t.width()) as u64;
             let pack_start = Instant::now();
-            match self.deferred_cpu_rows(t)? {
-                Ok(rows) => {
+            match self.deferred(t)? {
+                Ok(Deferred::Cpu(rows)) => {
                     let staged = crate::cpu_rows::stage(&self.gpu, &self.messages, &rows)?;
                     packing += pack_start.elapsed();
                     tables.push(StagedTrace::CpuRows(staged));
+                }
+                Ok(Deferred::Shift(rows)) => {
+                    let staged = crate::shift_rows::stage(&self.gpu, &rows)?;
+                    packing += pack_start.elapsed();
+                    tables.push(StagedTrace::ShiftRows(staged));
                 }
                 Err(t) => {
                     let t = t.into_values();
@@ -278,6 +284,7 @@ impl GpuBackend {
             let m = match t {
                 StagedTrace::Values(t) => DeviceMatrix::from_staged(&self.gpu, t)?,
                 StagedTrace::CpuRows(t) => crate::cpu_rows::expand(&self.gpu, t)?,
+                StagedTrace::ShiftRows(t) => crate::shift_rows::expand(&self.gpu, t)?,
             };
             rec.cells += (m.height * m.width) as u64;
             device_traces.push(m);
@@ -383,10 +390,11 @@ pub struct GpuStaged {
     tables: Vec<StagedTrace>,
 }
 
-/// One staged main trace: its values, or the CPU table's rows' inputs.
+/// One staged main trace: its values, or a table's rows' inputs.
 enum StagedTrace {
     Values(crate::packed::StagedMatrix),
     CpuRows(crate::cpu_rows::StagedCpuRows),
+    ShiftRows(crate::shift_rows::StagedShiftRows),
 }
 
 impl StagedTrace {
@@ -394,28 +402,35 @@ impl StagedTrace {
         match self {
             StagedTrace::Values(t) => t.bytes,
             StagedTrace::CpuRows(t) => t.bytes(),
+            StagedTrace::ShiftRows(t) => t.bytes(),
         }
     }
 }
 
+/// A deferred trace of a kind this backend expands.
+enum Deferred {
+    Cpu(Box<CpuRowInputs>),
+    Shift(Box<ShiftRowInputs>),
+}
+
 impl GpuBackend {
-    /// `t`'s CPU rows' inputs if it is such a deferred trace and this
-    /// backend expands them (`Ok(Ok)`), else `t` back (`Ok(Err)`).
-    fn deferred_cpu_rows(
-        &self,
-        t: MainTrace,
-    ) -> Result<std::result::Result<Box<CpuRowInputs>, MainTrace>, GpuError> {
-        match t {
-            MainTrace::Deferred(d) if self.expands(d.kind()) => {
-                match d.into_any().downcast::<CpuRowInputs>() {
-                    Ok(rows) => Ok(Ok(rows)),
-                    Err(_) => Err(GpuError::Invalid(format!(
-                        "a deferred trace of kind {CPU_ROWS_KIND} that is not CpuRowInputs"
-                    ))),
-                }
-            }
-            t => Ok(Err(t)),
-        }
+    /// `t`'s rows' inputs if it is a deferred trace of a kind this backend
+    /// expands (`Ok(Ok)`), else `t` back (`Ok(Err)`).
+    fn deferred(&self, t: MainTrace) -> Result<std::result::Result<Deferred, MainTrace>, GpuError> {
+        let d = match t {
+            MainTrace::Deferred(d) if self.expands(d.kind()) => d,
+            t => return Ok(Err(t)),
+        };
+        let kind = d.kind();
+        let any = d.into_any();
+        let out = if kind == CPU_ROWS_KIND {
+            any.downcast::<CpuRowInputs>().map(Deferred::Cpu).ok()
+        } else {
+            any.downcast::<ShiftRowInputs>().map(Deferred::Shift).ok()
+        };
+        out.map(Ok).ok_or_else(|| {
+            GpuError::Invalid(format!("a deferred trace of kind {kind} of another type"))
+        })
     }
 }
 
@@ -539,7 +554,7 @@ impl ProverBackend for GpuBackend {
     }
 
     fn expands(&self, kind: &str) -> bool {
-        self.cpu_rows && kind == CPU_ROWS_KIND
+        self.cpu_rows && (kind == CPU_ROWS_KIND || kind == SHIFT_ROWS_KIND)
     }
 
     fn stage_main(&self, traces: Vec<MainTrace>) -> Result<GpuStaged, ProveError> {

@@ -783,9 +783,10 @@ pub fn check_staged_upload(gpu: &GpuContext, seed: u64, h: usize, w: usize) -> R
     ))
 }
 
-/// The CPU table made on the device from each shard's rows' inputs
-/// ([`crate::cpu_rows`]) against the host's (`generate_shard`), for every
-/// shard of `elf` run on `input` in shards of `2^log_shard` cycles.
+/// The CPU and Shift tables made on the device from each shard's rows'
+/// inputs ([`crate::cpu_rows`], [`crate::shift_rows`]) against the host's
+/// (`generate_shard`), for every shard of `elf` run on `input` in shards
+/// of `2^log_shard` cycles.
 pub fn check_cpu_rows(
     gpu: &GpuContext,
     elf: &std::path::Path,
@@ -794,7 +795,7 @@ pub fn check_cpu_rows(
 ) -> Result<Check> {
     use cloak_machine::air::table;
     use cloak_machine::program::ProgramAir;
-    use cloak_machine::witness::{generate_shard, generate_shard_as, CpuTraceForm, ExecutionClaim};
+    use cloak_machine::witness::{generate_shard, generate_shard_as, ExecutionClaim, TraceForm};
     use cloak_vm::{ExecConfig, Executor, Program};
     let invalid = |e: String| crate::context::GpuError::Invalid(format!("{}: {e}", elf.display()));
     let bytes = std::fs::read(elf).map_err(|e| invalid(e.to_string()))?;
@@ -815,13 +816,22 @@ pub fn check_cpu_rows(
     let mut run = |shard: &cloak_vm::Shard| -> Result<()> {
         shards += 1;
         let want = generate_shard(&air, shard, claim, min).map_err(|e| invalid(e.to_string()))?;
-        let w = generate_shard_as(&air, shard, claim, min, CpuTraceForm::Inputs)
+        let w = generate_shard_as(&air, shard, claim, min, TraceForm::Inputs)
             .map_err(|e| invalid(e.to_string()))?;
         let rows = w.cpu_inputs.ok_or_else(|| invalid("no inputs".into()))?;
         let staged = crate::cpu_rows::stage(gpu, &cache, &rows)?;
         let got = gpu.download(&crate::cpu_rows::expand(gpu, staged)?.buf)?;
         if got[..] != *crate::field::as_raw(&want.traces[table::CPU].values) {
-            errors.push(format!("shard {}", shard.index));
+            errors.push(format!("CPU of shard {}", shard.index));
+        }
+        let rows = w
+            .shift_inputs
+            .ok_or_else(|| invalid("no Shift inputs".into()))?;
+        let staged = crate::shift_rows::stage(gpu, &rows)?;
+        let got = gpu.download(&crate::shift_rows::expand(gpu, staged)?.buf)?;
+        let shift = &want.traces[table::SHIFT].values;
+        if got[..shift.len()] != *crate::field::as_raw(shift) {
+            errors.push(format!("Shift of shard {}", shard.index));
         }
         Ok(())
     };
@@ -839,8 +849,8 @@ pub fn check_cpu_rows(
     }
     let name = elf.file_stem().map_or("?".into(), |s| s.to_string_lossy());
     Ok(verdict(
-        format!("CPU rows of {name}, {shards} shards of 2^{log_shard}"),
-        "the device's expansion of the rows' inputs against the host's CPU trace".into(),
+        format!("CPU and Shift rows of {name}, {shards} shards of 2^{log_shard}"),
+        "the device's expansion of the rows' inputs against the host's traces".into(),
         if errors.is_empty() {
             Ok(())
         } else {

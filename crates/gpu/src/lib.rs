@@ -51,6 +51,7 @@ pub mod prove;
 pub mod quotient;
 pub mod quotient_check;
 pub mod rounds;
+pub mod shift_rows;
 pub mod transfer;
 pub mod zkrng;
 
@@ -70,6 +71,7 @@ pub fn kernel_sources() -> Vec<(&'static str, String)> {
         ("open", open::open_source()),
         ("prove", rounds::prove_source()),
         ("cpu_rows", cpu_rows::cpu_rows_source()),
+        ("shift_rows", shift_rows::shift_rows_source()),
     ]
 }
 pub use backend::{CallRecord, GpuBackend, GpuCommitted};

@@ -655,7 +655,7 @@ fn emulated_grind_finds_the_hosts_witness() {
 fn emulated_cpu_rows_match_the_host() {
     use cloak_machine::air::table;
     use cloak_machine::program::{ProgramAir, FETCH_WIDTH};
-    use cloak_machine::witness::{generate_shard, generate_shard_as, CpuTraceForm, ExecutionClaim};
+    use cloak_machine::witness::{generate_shard, generate_shard_as, ExecutionClaim, TraceForm};
     use cloak_prover::DeferredTrace;
     use cloak_vm::{ExecConfig, Executor, Program};
 
@@ -700,7 +700,7 @@ fn emulated_cpu_rows_match_the_host() {
             let shard = &shards[k];
             let want = generate_shard(&air, shard, claim, min).unwrap();
             let want = &want.traces[table::CPU];
-            let w = generate_shard_as(&air, shard, claim, min, CpuTraceForm::Inputs).unwrap();
+            let w = generate_shard_as(&air, shard, claim, min, TraceForm::Inputs).unwrap();
             assert_eq!(w.traces[table::CPU].values.len(), 0);
             let rows = w.cpu_inputs.clone().unwrap();
             assert_eq!(rows.height, want.height(), "{guest} shard {k}");
@@ -722,6 +722,18 @@ fn emulated_cpu_rows_match_the_host() {
             );
             let host = Box::new(rows).into_values();
             assert!(host == *want, "{guest} shard {k}: into_values differs");
+            let want = generate_shard(&air, shard, claim, min).unwrap();
+            let want = &want.traces[table::SHIFT];
+            let rows = w.shift_inputs.clone().unwrap();
+            assert_eq!(
+                expand_shift_emulated(&rows),
+                as_raw(&want.values),
+                "{guest} shard {k}"
+            );
+            assert!(
+                Box::new(rows).into_values() == *want,
+                "{guest} shard {k}: Shift"
+            );
         }
     }
 }
@@ -793,5 +805,61 @@ fn emulated_cpu_rows_match_the_host_on_random_inputs() {
                 k % width
             );
         }
+    }
+}
+
+/// Op 18 on `rows`: the Shift trace `shift_expand` makes.
+fn expand_shift_emulated(rows: &cloak_machine::shift::ShiftRowInputs) -> Vec<u32> {
+    use cloak_machine::shift::inputs as si;
+    let n = rows.inputs.len() / si::WIDTH;
+    let mut req = vec![18u32, n as u32, rows.height as u32];
+    req.extend(rows.inputs.iter().map(|&x| as_raw(&[Val::from_u32(x)])[0]));
+    run(&req)
+}
+
+/// `shift_expand` (op 18) against the host's Shift rows (`shift::trace`)
+/// on random SLL, SRL and SRA events: signed and unsigned `b`, every shift
+/// amount, `c`'s high bits set; and the host's expansion of the same inputs.
+#[test]
+fn emulated_shift_rows_match_the_host() {
+    use cloak_machine::event::Multiplicities;
+    use cloak_machine::{range16, shift, AluEvent};
+    use cloak_prover::DeferredTrace;
+    use cloak_vm::Opcode;
+
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0x5f1);
+    for (n, min) in [(1usize, 16usize), (700, 16), (3000, 4096)] {
+        let events: Vec<AluEvent> = (0..n)
+            .map(|k| {
+                let op = [Opcode::Sll, Opcode::Srl, Opcode::Sra][k % 3];
+                let b: u32 = rng.random();
+                let c = if k % 5 == 0 {
+                    (k as u32) % 32
+                } else {
+                    rng.random()
+                };
+                AluEvent::new(op, b, c).unwrap()
+            })
+            .collect();
+        let (mut m1, mut m2) = (Multiplicities::default(), Multiplicities::default());
+        let want = shift::trace(&events, min, &mut m1).unwrap();
+        let rows = shift::row_inputs(&events, min, &mut m2).unwrap();
+        assert!(
+            range16::trace(&m1) == range16::trace(&m2),
+            "{n} events: the inputs count other lookups"
+        );
+        assert_eq!(rows.height, want.height());
+        assert_eq!(
+            expand_shift_emulated(&rows),
+            as_raw(&want.values),
+            "{n} events"
+        );
+        assert!(
+            Box::new(rows).into_values() == want,
+            "{n} events: into_values"
+        );
     }
 }

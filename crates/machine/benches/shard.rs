@@ -17,7 +17,7 @@
 //! phases.
 
 use cloak_machine::sample::{SampleArgs, SampleShard};
-use cloak_machine::witness::{generate_shard_as, CpuTraceForm};
+use cloak_machine::witness::{generate_shard_as, TraceForm};
 use cloak_prover::MainTrace;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ fn main() {
     let sample = SampleShard::load(&args).expect("the sample shard");
     let (air, shard, claim, min) = (&sample.air, &sample.shard, sample.claim, sample.min_height);
 
-    let best = |threads: usize, pooled: bool, form: CpuTraceForm| -> (Duration, u64) {
+    let best = |threads: usize, pooled: bool, form: TraceForm| -> (Duration, u64) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -66,7 +66,7 @@ fn main() {
         sample.traced.as_secs_f64() * 1e3,
         sample.cycles as f64 / sample.traced.as_secs_f64() / 1e6
     );
-    for form in [CpuTraceForm::Values, CpuTraceForm::Inputs] {
+    for form in [TraceForm::Values, TraceForm::Inputs] {
         for pooled in [false, true] {
             let memory = if pooled { "reused" } else { "fresh" };
             for &threads in &args.threads {

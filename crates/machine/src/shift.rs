@@ -23,7 +23,7 @@
 use crate::bus::{limbs, ALU_BUS, RANGE16_BUS, SLL_ID, SRA_ID, SRL_ID};
 use crate::event::{checked, AluEvent, Multiplicities, TraceError};
 use crate::flags::assert_at_most_one;
-use cloak_prover::Val;
+use cloak_prover::{DeferredTrace, Val};
 use cloak_vm::Opcode;
 use p3_air::{Air, AirBuilder, BaseAir, WindowAccess};
 use p3_field::PrimeCharacteristicRing;
@@ -172,39 +172,154 @@ pub fn trace(
     min_height: usize,
     mults: &mut Multiplicities,
 ) -> Result<RowMajorMatrix<Val>, TraceError> {
-    use cols::*;
     crate::rows::event_rows(events, WIDTH, min_height, mults, |event, row, mults| {
-        let flag = match checked(event)? {
-            Opcode::Sll => IS_SLL,
-            Opcode::Srl => IS_SRL,
-            Opcode::Sra => IS_SRA,
-            _ => return Err(TraceError::UnsupportedOpcode(event.opcode)),
-        };
-        let (a, b, c) = (limbs(event.a), limbs(event.b), limbs(event.c));
-        for (cell, v) in row.iter_mut().zip([a.0, a.1, b.0, b.1, c.0, c.1]) {
-            *cell = Val::from_u32(v);
-        }
-        for i in 0..32 {
-            row[B_BITS + i] = Val::from_u32(event.b >> i & 1);
-        }
-        let k = c.0 >> 5;
-        row[SHAMT + (c.0 & 31) as usize] = Val::ONE;
-        row[K] = Val::from_u32(k);
-        let fill = flag == IS_SRA && event.b >> 31 == 1;
-        row[FILL] = Val::from_bool(fill);
-        row[flag] = Val::ONE;
-        let s = c.0 & 31;
-        let sr = if fill {
-            ((event.b as i32) >> s) as u32
-        } else {
-            event.b >> s
-        };
-        for (col, v) in [(SLL_LO, event.b << s), (SR_LO, sr)] {
-            let (lo, hi) = limbs(v);
-            row[col] = Val::from_u32(lo);
-            row[col + 1] = Val::from_u32(hi);
-        }
-        mults.range16(k as u16);
+        let op = op_index(event)?;
+        fill_row(event, op, row);
+        mults.range16(shift_k(event.c));
         Ok(())
     })
+}
+
+/// 0, 1, 2 for SLL, SRL, SRA (others are an error, as is a wrong result).
+fn op_index(event: &AluEvent) -> Result<u32, TraceError> {
+    match checked(event)? {
+        Opcode::Sll => Ok(0),
+        Opcode::Srl => Ok(1),
+        Opcode::Sra => Ok(2),
+        _ => Err(TraceError::UnsupportedOpcode(event.opcode)),
+    }
+}
+
+/// `k = c_lo >> 5`, the shift amount's range-checked rest.
+fn shift_k(c: u32) -> u16 {
+    ((c & 0xffff) >> 5) as u16
+}
+
+/// Fills the zeroed `row` of `event`, whose op is `op` ([`op_index`]).
+/// `shift_expand` (crates/gpu/cuda/shift_rows.cu) writes the same cells.
+fn fill_row(event: &AluEvent, op: u32, row: &mut [Val]) {
+    use cols::*;
+    let (a, b, c) = (limbs(event.a), limbs(event.b), limbs(event.c));
+    for (cell, v) in row.iter_mut().zip([a.0, a.1, b.0, b.1, c.0, c.1]) {
+        *cell = Val::from_u32(v);
+    }
+    for i in 0..32 {
+        row[B_BITS + i] = Val::from_u32(event.b >> i & 1);
+    }
+    row[SHAMT + (c.0 & 31) as usize] = Val::ONE;
+    row[K] = Val::from_u32(c.0 >> 5);
+    let fill = op == 2 && event.b >> 31 == 1;
+    row[FILL] = Val::from_bool(fill);
+    row[IS_SLL + op as usize] = Val::ONE;
+    let s = c.0 & 31;
+    let sr = if fill {
+        ((event.b as i32) >> s) as u32
+    } else {
+        event.b >> s
+    };
+    for (col, v) in [(SLL_LO, event.b << s), (SR_LO, sr)] {
+        let (lo, hi) = limbs(v);
+        row[col] = Val::from_u32(lo);
+        row[col + 1] = Val::from_u32(hi);
+    }
+}
+
+/// Columns of a row's inputs: the op ([`op_index`]) and `b`'s and `c`'s limbs.
+pub mod inputs {
+    pub const OP: usize = 0;
+    pub const B_LO: usize = 1;
+    pub const C_LO: usize = 3;
+    pub const WIDTH: usize = 5;
+}
+
+/// The name [`ShiftRowInputs`] goes by as a [`DeferredTrace`].
+pub const SHIFT_ROWS_KIND: &str = "cloak-machine/shift-rows-v1";
+
+/// The Shift trace as its rows' inputs ([`inputs::WIDTH`] words an event),
+/// for a backend that expands them on its device: `height` rows, the
+/// events' and then zero rows.
+#[derive(Clone, Debug)]
+pub struct ShiftRowInputs {
+    pub inputs: Vec<u32>,
+    pub height: usize,
+}
+
+/// [`trace`]'s checks and lookups, with the rows' inputs instead of the
+/// rows.
+pub fn row_inputs(
+    events: &[AluEvent],
+    min_height: usize,
+    mults: &mut Multiplicities,
+) -> Result<ShiftRowInputs, TraceError> {
+    let height = crate::event::padded_height(events.len(), min_height)?;
+    let len = events.len() * inputs::WIDTH;
+    let mut words = cloak_prover::trace_buffers::take_words(len)
+        .unwrap_or_else(|| cloak_prover::trace_buffers::values_into_words(crate::rows::fresh(len)));
+    crate::rows::fill_chunks(
+        &mut words,
+        inputs::WIDTH,
+        events.len(),
+        mults,
+        |first, rows, mults| {
+            for (event, row) in events[first..]
+                .iter()
+                .zip(rows.chunks_exact_mut(inputs::WIDTH))
+            {
+                let (b, c) = (limbs(event.b), limbs(event.c));
+                row.copy_from_slice(&[op_index(event)?, b.0, b.1, c.0, c.1]);
+                mults.range16(shift_k(event.c));
+            }
+            Ok(())
+        },
+    )?;
+    Ok(ShiftRowInputs {
+        inputs: words,
+        height,
+    })
+}
+
+impl DeferredTrace for ShiftRowInputs {
+    fn kind(&self) -> &'static str {
+        SHIFT_ROWS_KIND
+    }
+
+    fn width(&self) -> usize {
+        WIDTH
+    }
+
+    fn height(&self) -> usize {
+        self.height
+    }
+
+    fn into_values(self: Box<Self>) -> RowMajorMatrix<Val> {
+        use rayon::prelude::*;
+        let rows = self.inputs.len() / inputs::WIDTH;
+        let mut values = crate::rows::stale(self.height * WIDTH);
+        let chunk = crate::rows::CHUNK_ROWS;
+        values[..rows * WIDTH]
+            .par_chunks_mut(chunk * WIDTH)
+            .zip(self.inputs.par_chunks(chunk * inputs::WIDTH))
+            .for_each(|(out, inputs)| {
+                for (row, input) in out.chunks_exact_mut(WIDTH).zip(inputs.chunks_exact(5)) {
+                    let op = [Opcode::Sll, Opcode::Srl, Opcode::Sra][input[0] as usize];
+                    let (b, c) = (input[1] | input[2] << 16, input[3] | input[4] << 16);
+                    let event = AluEvent::new(op, b, c).expect("a shift");
+                    row.fill(Val::ZERO);
+                    fill_row(&event, input[0], row);
+                }
+            });
+        crate::rows::zero_rows_from(&mut values, WIDTH, rows);
+        RowMajorMatrix::new(values, WIDTH)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+impl Drop for ShiftRowInputs {
+    /// The inputs' buffer goes back to the trace buffers' pool.
+    fn drop(&mut self) {
+        cloak_prover::trace_buffers::give_back_words(std::mem::take(&mut self.inputs));
+    }
 }

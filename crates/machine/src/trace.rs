@@ -16,9 +16,12 @@ pub struct ChipTraces {
     pub add_sub: RowMajorMatrix<Val>,
     pub bitwise: RowMajorMatrix<Val>,
     pub lt: RowMajorMatrix<Val>,
+    /// Empty where `shift_inputs` holds it.
     pub shift: RowMajorMatrix<Val>,
     pub mul: RowMajorMatrix<Val>,
     pub divrem: RowMajorMatrix<Val>,
+    /// The Shift trace as its rows' inputs, where it was asked for so.
+    pub shift_inputs: Option<shift::ShiftRowInputs>,
 }
 
 impl ChipTraces {
@@ -32,15 +35,17 @@ impl ChipTraces {
         mults: Multiplicities,
     ) -> Result<ChipTraces, TraceError> {
         let mut phases = crate::phases::Phases::start("chip phases");
-        Self::generate_timed(events, min_height, mults, &mut phases)
+        Self::generate_timed(events, min_height, mults, &mut phases, false)
     }
 
-    /// [`ChipTraces::generate`], marking each chip's time in `phases`.
+    /// [`ChipTraces::generate`], marking each chip's time in `phases`; the
+    /// Shift trace as its rows' inputs if `shift_as_inputs`.
     pub(crate) fn generate_timed(
         events: &[AluEvent],
         min_height: usize,
         mut mults: Multiplicities,
         phases: &mut crate::phases::Phases,
+        shift_as_inputs: bool,
     ) -> Result<ChipTraces, TraceError> {
         // Each chip's events, in order, split on every core.
         let parts: Vec<Result<[Vec<AluEvent>; 6], TraceError>> = events
@@ -82,7 +87,12 @@ impl ChipTraces {
         phases.mark("divrem");
         let lt = lt::trace(&lt_events, min_height, &mut mults)?;
         phases.mark("lt");
-        let shift = shift::trace(&shift_events, min_height, &mut mults)?;
+        let (shift, shift_inputs) = if shift_as_inputs {
+            let inputs = shift::row_inputs(&shift_events, min_height, &mut mults)?;
+            (RowMajorMatrix::new(Vec::new(), shift::WIDTH), Some(inputs))
+        } else {
+            (shift::trace(&shift_events, min_height, &mut mults)?, None)
+        };
         phases.mark("shift");
         let mul = mul::trace(&mul_events, min_height, &mut mults)?;
         phases.mark("mul");
@@ -97,6 +107,7 @@ impl ChipTraces {
             shift,
             mul,
             divrem,
+            shift_inputs,
         })
     }
 

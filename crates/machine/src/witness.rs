@@ -9,6 +9,7 @@ use crate::event::{Multiplicities, TraceError};
 use crate::hint::{self, cols as h};
 use crate::memory::{self, ImageAir, MemoryKind, WordState};
 use crate::program::ProgramAir;
+use crate::shift::ShiftRowInputs;
 use crate::{commit, keccak, range16, sha_compress, sha_extend, ChipTraces};
 use cloak_prover::{Challenge, MainTrace, Val};
 use cloak_vm::record::{timestamp, Position};
@@ -49,8 +50,10 @@ pub fn image_words(program: &Program) -> Vec<(u32, u32)> {
 pub struct ShardWitness {
     pub traces: Vec<RowMajorMatrix<Val>>,
     /// The CPU trace as its rows' inputs, where it was generated so
-    /// ([`CpuTraceForm::Inputs`]; its matrix in `traces` is then empty).
+    /// ([`TraceForm::Inputs`]; its matrix in `traces` is then empty).
     pub cpu_inputs: Option<CpuRowInputs>,
+    /// The Shift trace likewise.
+    pub shift_inputs: Option<ShiftRowInputs>,
     pub public_values: Vec<Vec<Val>>,
     /// The Memory table's rows: what the shard takes from and gives to the
     /// `global-memory` bus.
@@ -64,27 +67,34 @@ pub struct ShardWitness {
 }
 
 impl ShardWitness {
-    /// Table `t`'s height (the CPU's where it is deferred too).
+    /// Table `t`'s height (the CPU's and Shift's where they are deferred too).
     pub fn height(&self, t: usize) -> usize {
-        match &self.cpu_inputs {
-            Some(inputs) if t == table::CPU => inputs.height,
+        match (&self.cpu_inputs, &self.shift_inputs) {
+            (Some(inputs), _) if t == table::CPU => inputs.height,
+            (_, Some(inputs)) if t == table::SHIFT => inputs.height,
             _ => self.traces[t].height(),
         }
     }
 
     /// The main traces of the tables the proof includes (`tables`), the
-    /// CPU's deferred where it was generated as its rows' inputs; the
-    /// others are dropped.
+    /// CPU's and Shift's deferred where they were generated as their rows'
+    /// inputs; the others are dropped.
     pub fn take_main_traces(&mut self) -> Vec<MainTrace> {
         let mut cpu_inputs = self.cpu_inputs.take();
+        let mut shift_inputs = self.shift_inputs.take();
         let traces = std::mem::take(&mut self.traces);
         let items = traces.into_iter().enumerate().collect();
         self.tables
             .select(items)
             .into_iter()
-            .map(|(t, m)| match cpu_inputs.take_if(|_| t == table::CPU) {
-                Some(inputs) => MainTrace::Deferred(Box::new(inputs)),
-                None => MainTrace::Values(m),
+            .map(|(t, m)| {
+                if let Some(inputs) = cpu_inputs.take_if(|_| t == table::CPU) {
+                    MainTrace::Deferred(Box::new(inputs))
+                } else if let Some(inputs) = shift_inputs.take_if(|_| t == table::SHIFT) {
+                    MainTrace::Deferred(Box::new(inputs))
+                } else {
+                    MainTrace::Values(m)
+                }
             })
             .collect()
     }
@@ -98,13 +108,14 @@ pub struct ExecutionClaim {
     pub exit_code: u32,
 }
 
-/// How [`generate_shard_as`] hands over the CPU trace.
+/// How [`generate_shard_as`] hands over the CPU and Shift traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CpuTraceForm {
-    /// Its values, in [`ShardWitness::traces`].
+pub enum TraceForm {
+    /// Their values, in [`ShardWitness::traces`].
     Values,
-    /// Its rows' inputs ([`ShardWitness::cpu_inputs`]; the trace in
-    /// `traces` is empty), for a backend that expands them on its device.
+    /// Their rows' inputs ([`ShardWitness::cpu_inputs`],
+    /// [`ShardWitness::shift_inputs`]; their traces in `traces` are empty),
+    /// for a backend that expands them on its device.
     Inputs,
 }
 
@@ -116,7 +127,7 @@ pub fn generate_shard(
     claim: ExecutionClaim,
     min_height: usize,
 ) -> Result<ShardWitness, TraceError> {
-    generate_shard_as(program, shard, claim, min_height, CpuTraceForm::Values)
+    generate_shard_as(program, shard, claim, min_height, TraceForm::Values)
 }
 
 thread_local! {
@@ -131,7 +142,7 @@ pub fn generate_shard_as(
     shard: &Shard,
     claim: ExecutionClaim,
     min_height: usize,
-    form: CpuTraceForm,
+    form: TraceForm,
 ) -> Result<ShardWitness, TraceError> {
     let cycles = shard.cpu.len() as u64;
     if cycles == 0 {
@@ -157,7 +168,7 @@ pub fn generate_shard_as(
         cpu_rows::cpu_inputs(program, shard, claim, first, inputs, mults)
     };
     let (cpu_trace, cpu_inputs, chunks) = match form {
-        CpuTraceForm::Values => {
+        TraceForm::Values => {
             // Each row is written whole as it is filled (`expand_row`).
             let mut values = crate::rows::stale(height * cpu::WIDTH);
             phases.mark("alloc");
@@ -179,7 +190,7 @@ pub fn generate_shard_as(
             cpu_rows::pad_and_mark_ends(&mut values, rows, shard.start.clk);
             (RowMajorMatrix::new(values, cpu::WIDTH), None, chunks)
         }
-        CpuTraceForm::Inputs => {
+        TraceForm::Inputs => {
             let len = rows * cpu_rows::inputs::WIDTH;
             // Fresh memory on huge pages, as the traces': a shard's inputs
             // are tens of MiB, faulted in on every core at once.
@@ -327,7 +338,10 @@ pub fn generate_shard_as(
     let program_trace = program.trace(&shard.cpu, |e| e.pc)?;
     phases.mark("program");
 
-    let chips = ChipTraces::generate_timed(&alu, min_height, mults, &mut phases)?;
+    let shift_as_inputs = form == TraceForm::Inputs;
+    let mut chips =
+        ChipTraces::generate_timed(&alu, min_height, mults, &mut phases, shift_as_inputs)?;
+    let shift_inputs = chips.shift_inputs.take();
     let mut traces = chips.into_vec();
     traces.extend([
         program_trace,
@@ -359,6 +373,7 @@ pub fn generate_shard_as(
     Ok(ShardWitness {
         traces,
         cpu_inputs,
+        shift_inputs,
         public_values: shard_public_values(&cpu_publics, claim, committed),
         boundary,
         committed,

@@ -23,8 +23,9 @@ use crate::cut::SyscallPricing;
 use crate::event::TraceError;
 use crate::memory::{ImageAir, MemoryKind, WordState};
 use crate::program::ProgramAir;
+use crate::shift::SHIFT_ROWS_KIND;
 use crate::witness::{
-    self, image_words, CpuPublics, CpuTraceForm, ExecutionClaim, ShardWitness, MAX_SHARD_CYCLES,
+    self, image_words, CpuPublics, ExecutionClaim, ShardWitness, TraceForm, MAX_SHARD_CYCLES,
 };
 use crate::MachineAir;
 use cloak_prover::{
@@ -228,7 +229,7 @@ struct ShardWork<'a, P> {
     /// index), ahead of the ordered consumer.
     prepare: &'a (dyn Fn(usize, ShardWitness) -> Result<P, ZkvmError> + Sync),
     /// The form of the CPU trace the backends take.
-    cpu_form: CpuTraceForm,
+    cpu_form: TraceForm,
 }
 
 impl ShardWork<'static, ShardWitness> {
@@ -236,7 +237,7 @@ impl ShardWork<'static, ShardWitness> {
     const ALL: Self = ShardWork {
         skip: &|_| false,
         prepare: &|_, w| Ok(w),
-        cpu_form: CpuTraceForm::Values,
+        cpu_form: TraceForm::Values,
     };
 }
 
@@ -475,7 +476,7 @@ impl MachineKeys {
         &self,
         shard: &cloak_vm::Shard,
         claim: ClaimSource<'_>,
-        cpu_form: CpuTraceForm,
+        cpu_form: TraceForm,
     ) -> Result<ShardWitness, ZkvmError> {
         // The fast run's own error is what the prover reports.
         let claim = claim
@@ -736,13 +737,14 @@ impl MachineKeys {
         // traces too is proven in pass 2 from what stays here (its public
         // values and boundary), without executing or generating it again.
         let reuse_traces = backends.iter().all(ProverBackend::keeps_traces);
-        // The CPU trace goes to the backends as its rows' inputs where they
-        // all expand them and keep the traces (the host's values are then
-        // never needed).
-        let cpu_form = if reuse_traces && backends.iter().all(|b| b.expands(CPU_ROWS_KIND)) {
-            CpuTraceForm::Inputs
+        // The CPU and Shift traces go to the backends as their rows' inputs
+        // where they all expand them and keep the traces (the host's values
+        // are then never needed).
+        let expands = |b: &B| b.expands(CPU_ROWS_KIND) && b.expands(SHIFT_ROWS_KIND);
+        let cpu_form = if reuse_traces && backends.iter().all(expands) {
+            TraceForm::Inputs
         } else {
-            CpuTraceForm::Values
+            TraceForm::Values
         };
         let pass = Instant::now();
         let mut cells_total = 0u64;

@@ -654,7 +654,7 @@ fn emulated_grind_finds_the_hosts_witness() {
 #[test]
 fn emulated_cpu_rows_match_the_host() {
     use cloak_machine::air::table;
-    use cloak_machine::program::{ProgramAir, FETCH_WIDTH};
+    use cloak_machine::program::ProgramAir;
     use cloak_machine::witness::{generate_shard, generate_shard_as, ExecutionClaim, TraceForm};
     use cloak_prover::DeferredTrace;
     use cloak_vm::{ExecConfig, Executor, Program};
@@ -704,18 +704,7 @@ fn emulated_cpu_rows_match_the_host() {
             assert_eq!(w.traces[table::CPU].values.len(), 0);
             let rows = w.cpu_inputs.clone().unwrap();
             assert_eq!(rows.height, want.height(), "{guest} shard {k}");
-            let messages = air.message_words();
-            let mut req = vec![
-                17u32,
-                rows.rows() as u32,
-                rows.height as u32,
-                rows.start_clk as u32,
-                (rows.start_clk >> 32) as u32,
-                (messages.len() / FETCH_WIDTH) as u32,
-            ];
-            req.extend_from_slice(&messages);
-            req.extend(rows.inputs.iter().map(|&x| as_raw(&[Val::from_u32(x)])[0]));
-            let got = run(&req);
+            let got = expand_cpu_emulated(&rows);
             assert!(
                 got == as_raw(&want.values),
                 "{guest} shard {k}: the device's CPU rows differ from the host's"
@@ -747,7 +736,7 @@ fn emulated_cpu_rows_match_the_host() {
 #[test]
 fn emulated_cpu_rows_match_the_host_on_random_inputs() {
     use cloak_machine::cpu_rows::{inputs as i, CpuRowInputs};
-    use cloak_machine::program::{ProgramAir, FETCH_WIDTH};
+    use cloak_machine::program::ProgramAir;
     use cloak_prover::DeferredTrace;
     use cloak_vm::Program;
 
@@ -784,18 +773,7 @@ fn emulated_cpu_rows_match_the_host_on_random_inputs() {
             start_clk: rng.random_range(0..1u64 << 26),
             height,
         };
-        let messages = air.message_words();
-        let mut req = vec![
-            17u32,
-            n as u32,
-            height as u32,
-            rows.start_clk as u32,
-            (rows.start_clk >> 32) as u32,
-            (messages.len() / FETCH_WIDTH) as u32,
-        ];
-        req.extend_from_slice(&messages);
-        req.extend(rows.inputs.iter().map(|&x| as_raw(&[Val::from_u32(x)])[0]));
-        let got = run(&req);
+        let got = expand_cpu_emulated(&rows);
         let want = Box::new(rows).into_values();
         let width = want.width();
         if let Some(k) = (0..got.len()).find(|&k| got[k] != as_raw(&want.values)[k]) {
@@ -808,12 +786,34 @@ fn emulated_cpu_rows_match_the_host_on_random_inputs() {
     }
 }
 
+/// Canonical words as the Montgomery words an upload unpacks into.
+fn montgomery(words: &[u32]) -> impl Iterator<Item = u32> + '_ {
+    words.iter().map(|&x| as_raw(&[Val::from_u32(x)])[0])
+}
+
+/// Op 17 on `rows`: the CPU trace `cpu_expand` makes.
+fn expand_cpu_emulated(rows: &cloak_machine::cpu_rows::CpuRowInputs) -> Vec<u32> {
+    use cloak_machine::program::FETCH_WIDTH;
+    let messages = rows.program.message_words();
+    let mut req = vec![
+        17u32,
+        rows.rows() as u32,
+        rows.height as u32,
+        rows.start_clk as u32,
+        (rows.start_clk >> 32) as u32,
+        (messages.len() / FETCH_WIDTH) as u32,
+    ];
+    req.extend_from_slice(&messages);
+    req.extend(montgomery(&rows.inputs));
+    run(&req)
+}
+
 /// Op 18 on `rows`: the Shift trace `shift_expand` makes.
 fn expand_shift_emulated(rows: &cloak_machine::shift::ShiftRowInputs) -> Vec<u32> {
     use cloak_machine::shift::inputs as si;
     let n = rows.inputs.len() / si::WIDTH;
     let mut req = vec![18u32, n as u32, rows.height as u32];
-    req.extend(rows.inputs.iter().map(|&x| as_raw(&[Val::from_u32(x)])[0]));
+    req.extend(montgomery(&rows.inputs));
     run(&req)
 }
 

@@ -18,21 +18,27 @@ extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift
 }
 
 // Partial column sums of the barycentric evaluation over the first `rows`
-// rows: part[c * w + j] = sum over rows i of chunk c of
-// (inv_denoms[i] - zinv) * M[i][j] (p3's adjusted weights times the column),
-// computed as sum inv_denoms[i] M[i][j] - zinv sum M[i][j]: four lazy dot
-// products (one reduction each at the end) and a plain sum, instead of a
-// subtraction and four reduced products a cell. One thread per (chunk,
-// column): a warp reads a row's adjacent words.
-extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
-                                             const u32* __restrict__ inv_denoms, u32 zi0, u32 zi1,
-                                             u32 zi2, u32 zi3, u32 chunk_rows, u64 chunks,
-                                             u32* __restrict__ part) {
+// rows at NP points (one or two): part[c * NP * w + p * w + j] = sum over
+// rows i of chunk c of (inv_p[i] - zinv_p) * M[i][j] (p3's adjusted weights
+// times the column), computed as sum inv_p[i] M[i][j] - zinv_p sum M[i][j]:
+// four lazy dot products a point (one reduction each at the end) and one
+// plain sum, instead of a subtraction and four reduced products a cell. Both
+// points of a matrix opened at two (a trace at zeta and the next row's
+// point) come from one read of it. One thread per (chunk, column): a warp
+// reads a row's adjacent words.
+template <int NP>
+__device__ __forceinline__ void eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
+                                             const u32* const* inv, const kb4* zinv,
+                                             u32 chunk_rows, u64 chunks, u32* __restrict__ part) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= chunks * w) return;
     u64 c = t / w;
     u32 j = (u32)(t % w);
-    u64 acc[4] = {0, 0, 0, 0};
+    u64 acc[NP][4];
+#pragma unroll
+    for (int p = 0; p < NP; p++)
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[p][k] = 0;
     // Below 2^32 * chunk_rows: no reduction needed for chunks of < 2^32 rows.
     u64 sum = 0;
     u64 i = c * chunk_rows;
@@ -45,35 +51,70 @@ extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows
         for (int r = 0; r < 8; r++) v[r] = m[(i + r) * w + j];
 #pragma unroll
         for (int r = 0; r < 8; r += 2) {
-            const u32* d = inv_denoms + 4 * (i + r);
 #pragma unroll
-            for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], d[k], v[r], d[4 + k], v[r + 1]);
+            for (int p = 0; p < NP; p++) {
+                const u32* d = inv[p] + 4 * (i + r);
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    acc[p][k] = kb_acc2(acc[p][k], d[k], v[r], d[4 + k], v[r + 1]);
+            }
             sum += (u64)v[r] + v[r + 1];
         }
     }
     for (; i + 1 < end; i += 2) {
         u32 v0 = m[i * w + j], v1 = m[(i + 1) * w + j];
-        const u32* d0 = inv_denoms + 4 * i;
 #pragma unroll
-        for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], d0[k], v0, d0[4 + k], v1);
+        for (int p = 0; p < NP; p++) {
+            const u32* d0 = inv[p] + 4 * i;
+#pragma unroll
+            for (int k = 0; k < 4; k++) acc[p][k] = kb_acc2(acc[p][k], d0[k], v0, d0[4 + k], v1);
+        }
         sum += (u64)v0 + v1;
     }
     if (i < end) {
         u32 v = m[i * w + j];
 #pragma unroll
-        for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], inv_denoms[4 * i + k], v);
+        for (int p = 0; p < NP; p++)
+#pragma unroll
+            for (int k = 0; k < 4; k++) acc[p][k] = kb_acc1(acc[p][k], inv[p][4 * i + k], v);
         sum += v;
     }
     // sum is a sum of Montgomery words, so sum mod p is the Montgomery form
     // of the column's sum.
-    kb4 weighted = {{kb_redc(acc[0]), kb_redc(acc[1]), kb_redc(acc[2]), kb_redc(acc[3])}};
-    kb4 zinv = {{zi0, zi1, zi2, zi3}};
-    kb4_store(part + 4 * t, kb4_sub(weighted, kb4_mul_base(zinv, (u32)(sum % KB_P))));
+    u32 col_sum = (u32)(sum % KB_P);
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        kb4 weighted = {{kb_redc(acc[p][0]), kb_redc(acc[p][1]), kb_redc(acc[p][2]),
+                         kb_redc(acc[p][3])}};
+        kb4_store(part + 4 * (c * NP * w + p * w + j),
+                  kb4_sub(weighted, kb4_mul_base(zinv[p], col_sum)));
+    }
+}
+
+extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
+                                             const u32* __restrict__ inv_denoms, u32 zi0, u32 zi1,
+                                             u32 zi2, u32 zi3, u32 chunk_rows, u64 chunks,
+                                             u32* __restrict__ part) {
+    const u32* inv[1] = {inv_denoms};
+    kb4 zinv[1] = {{{zi0, zi1, zi2, zi3}}};
+    eval_partial<1>(m, rows, w, inv, zinv, chunk_rows, chunks, part);
+}
+
+extern "C" __global__ void open_eval_partial2(const u32* __restrict__ m, u64 rows, u32 w,
+                                              const u32* __restrict__ inv0, u32 zi0, u32 zi1,
+                                              u32 zi2, u32 zi3, const u32* __restrict__ inv1,
+                                              u32 zj0, u32 zj1, u32 zj2, u32 zj3, u32 chunk_rows,
+                                              u64 chunks, u32* __restrict__ part) {
+    const u32* inv[2] = {inv0, inv1};
+    kb4 zinv[2] = {{{zi0, zi1, zi2, zi3}}, {{zj0, zj1, zj2, zj3}}};
+    eval_partial<2>(m, rows, w, inv, zinv, chunk_rows, chunks, part);
 }
 
 // Fewer partial sums: out[g * w + j] = sum of part[c * w + j] over the
 // chunks c of group g (`group` chunks each). The host folds until few
-// chunks are left, so the finish below stays short.
+// chunks are left, so the finish below stays short. (A block a column
+// adding all chunks at once, with a shared-memory tree, took longer: 2.92
+// against 2.53 ms a one-shard loop proof, BENCHMARKS.md stop 28.)
 extern "C" __global__ void open_eval_fold(const u32* __restrict__ part, u64 chunks, u32 w,
                                           u32 group, u32* __restrict__ out) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -87,14 +128,16 @@ extern "C" __global__ void open_eval_fold(const u32* __restrict__ part, u64 chun
     kb4_store(out + 4 * t, acc);
 }
 
-// out[j] = scale * sum over chunks of part[c * w + j].
+// out[j] = scale * sum over chunks of part[c * w + j], with scale s for the
+// columns below `split` and t for the others (a second point's values).
 extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 chunks, u32 w,
-                                            u32 s0, u32 s1, u32 s2, u32 s3, u32* __restrict__ out) {
+                                            u32 split, u32 s0, u32 s1, u32 s2, u32 s3, u32 t0,
+                                            u32 t1, u32 t2, u32 t3, u32* __restrict__ out) {
     u32 j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= w) return;
     kb4 acc = {{0u, 0u, 0u, 0u}};
     for (u64 c = 0; c < chunks; c++) acc = kb4_add(acc, kb4_load(part + 4 * (c * w + j)));
-    kb4 s = {{s0, s1, s2, s3}};
+    kb4 s = j < split ? kb4{{s0, s1, s2, s3}} : kb4{{t0, t1, t2, t3}};
     kb4_store(out + 4 * j, kb4_mul(acc, s));
 }
 

@@ -412,31 +412,44 @@ int main() {
         });
         wr(out.data(), out.size());
     } else if (cmd == 10) {
-        u32 rows = rd(), w = rd(), chunk_rows = rd(), zi[4], sc[4];
-        for (auto& x : zi) x = rd();
-        for (auto& x : sc) x = rd();
-        auto inv = rdn((size_t)4 * rows);
+        // rows, w, chunk_rows, npts, then per point zinv, scale, inv.
+        u32 rows = rd(), w = rd(), chunk_rows = rd(), npts = rd(), zi[2][4], sc[2][4];
+        std::vector<u32> inv[2];
+        for (u32 p = 0; p < npts; p++) {
+            for (auto& x : zi[p]) x = rd();
+            for (auto& x : sc[p]) x = rd();
+            inv[p] = rdn((size_t)4 * rows);
+        }
         auto m = rdn((size_t)rows * w);
         u64 chunks = (rows + chunk_rows - 1) / chunk_rows;
-        std::vector<u32> part((size_t)4 * chunks * w, 0xffffffffu), out((size_t)4 * w, 0xffffffffu);
+        u32 width = npts * w;
+        std::vector<u32> part((size_t)4 * chunks * width, 0xffffffffu),
+            out((size_t)4 * width, 0xffffffffu);
         u64 threads = chunks * w;
         emu_launch((u32)((threads + 127) / 128), 128, 1, [&] {
-            open_eval_partial(m.data(), rows, w, inv.data(), zi[0], zi[1], zi[2], zi[3], chunk_rows,
-                              chunks, part.data());
+            if (npts == 1)
+                open_eval_partial(m.data(), rows, w, inv[0].data(), zi[0][0], zi[0][1], zi[0][2],
+                                  zi[0][3], chunk_rows, chunks, part.data());
+            else
+                open_eval_partial2(m.data(), rows, w, inv[0].data(), zi[0][0], zi[0][1], zi[0][2],
+                                   zi[0][3], inv[1].data(), zi[1][0], zi[1][1], zi[1][2], zi[1][3],
+                                   chunk_rows, chunks, part.data());
         });
-        // Mirrors open::evaluate: fold by 64 until at most 64 chunks are left.
+        // Mirrors open::evaluate_into: fold by 64 until at most 64 chunks are left.
         while (chunks > 64) {
             u64 groups = (chunks + 63) / 64;
-            std::vector<u32> next((size_t)4 * groups * w, 0xffffffffu);
-            u64 t = groups * w;
+            std::vector<u32> next((size_t)4 * groups * width, 0xffffffffu);
+            u64 t = groups * width;
             emu_launch((u32)((t + 127) / 128), 128, 1, [&] {
-                open_eval_fold(part.data(), chunks, w, 64, next.data());
+                open_eval_fold(part.data(), chunks, width, 64, next.data());
             });
             part.swap(next);
             chunks = groups;
         }
-        emu_launch((w + 127) / 128, 128, 1, [&] {
-            open_eval_finish(part.data(), chunks, w, sc[0], sc[1], sc[2], sc[3], out.data());
+        u32 last = npts - 1;
+        emu_launch((width + 127) / 128, 128, 1, [&] {
+            open_eval_finish(part.data(), chunks, width, w, sc[0][0], sc[0][1], sc[0][2], sc[0][3],
+                             sc[last][0], sc[last][1], sc[last][2], sc[last][3], out.data());
         });
         wr(out.data(), out.size());
     } else if (cmd == 11) {

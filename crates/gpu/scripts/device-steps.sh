@@ -33,6 +33,8 @@
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
+#   benchab  the previous binary against this one inside `cloak bench
+#            --only loop` and `--only fibonacci` (warm), alternating
 #   hostknobs loop, fibonacci and json under each of $KNOBS (environment
 #            and flags: GPU sync mode, executor run-ahead, generating
 #            threads), alternating, same seed: first shard's arrival, pass
@@ -43,7 +45,9 @@
 #   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
 #            (cpu-sample.sh): busy cores per pass (CPULOAD_JSON=1: json's)
 #   shardsize loop and fibonacci 4.2 M cycles in shards of 2^19, 2^20 and
-#            2^21 cycles, alternating, same seed
+#            2^21 cycles (or the logs in $SHARD_LOGS), alternating, same seed
+#   warmtimeline the pipeline's events over `cloak bench --only loop` (the
+#            4.2 M proof last, warm as the suite's figures are)
 #   shardgen one 2^19-cycle shard's trace generation (.dev/shard-bench, the
 #            machine crate's `shard` bench) on 1 to 16 threads, fresh and
 #            reused memory, with each generation's phases; and the host's
@@ -202,6 +206,21 @@ PY
         done
       done
       ;;
+    benchab)
+      # The previous binary against this one inside `cloak bench` (warm,
+      # as the suite's figures are), alternating, BENCHAB_ROUNDS rounds
+      # (default 3): loop's and fibonacci's 4.2 M-cycle rows.
+      for round in $(seq 1 "${BENCHAB_ROUNDS:-3}"); do
+        for bin in old new; do
+          exe=.dev/cloak; [ $bin = old ] && exe=.dev/old/cloak
+          for prog in loop fibonacci; do
+            timeout 120 $exe bench --backend gpu --only $prog -o "$OUT/benchab-$bin-$prog-$round.csv" \
+              > "$OUT/benchab-$bin-$prog-$round.txt" 2>&1
+            echo "$bin $prog #$round rc=$?: $(grep -E '^[a-z]+,u32:[67]00000,' "$OUT/benchab-$bin-$prog-$round.csv" | cut -d, -f1,3,6,9)"
+          done
+        done
+      done
+      ;;
     hostknobs)
       # The host side of pass 1 under each of $KNOBS ("name:ENV=V,...:FLAGS",
       # FLAGS with commas for spaces), alternating, HK_ROUNDS rounds (default
@@ -289,7 +308,7 @@ PY
       ;;
     shardsize)
       for round in 1 2; do
-        for log in 19 20 21; do
+        for log in ${SHARD_LOGS:-19 20 21}; do
           for prog in "loop u32:600000" "fibonacci u32:700000"; do
             set -- $prog
             timeout 60 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu -o /tmp/ss.bin \
@@ -316,6 +335,21 @@ PY
       echo "timeline rc=$?"
       grep -E "claimed|executed|generated|staged|received|committed|proven|^setup" "$OUT/timeline.txt" \
         | sed -E 's/^[0-9-]+T([0-9:.]+)Z? +DEBUG +/\1 /' | head -80
+      ;;
+    warmtimeline)
+      # The timeline of loop's 4.2 M-cycle proof inside `cloak bench` (its
+      # smaller sizes first, so memory pools and kernels are warm, as the
+      # suite's figures are).
+      RUST_LOG=cloak::pipeline=debug timeout 120 .dev/cloak bench --backend gpu --only loop \
+        -o "$OUT/warm.csv" > "$OUT/warmtimeline.txt" 2>&1
+      echo "warmtimeline rc=$?"
+      cut -d, -f1,3,4,6,9 "$OUT/warm.csv"
+      # The last proof's events: from the last `executed shard=0` on.
+      n=$(grep -n "executed shard=0" "$OUT/warmtimeline.txt" | tail -1 | cut -d: -f1)
+      tail -n +"${n:-1}" "$OUT/warmtimeline.txt" > "$OUT/warmtimeline-4m.txt"
+      python3 crates/gpu/scripts/pipeline-summary.py "$OUT/warmtimeline-4m.txt" 2>&1 | tail -4
+      grep -E "received|committed|memory proven|proven shard" "$OUT/warmtimeline-4m.txt" \
+        | sed -E 's/^[0-9-]+T([0-9:.]+)Z? +DEBUG +/\1 /' | head -40
       ;;
     cpuload)
       crates/gpu/scripts/cpu-sample.sh > "$OUT/cpuload-stat.txt" & sampler=$!

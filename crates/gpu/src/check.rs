@@ -688,6 +688,10 @@ pub fn check_open(gpu: &GpuContext, seed: u64, log_n: usize, w: usize) -> Result
     let inv2 = inv_denoms(gpu, z2, log_n + 1)?;
     let r1 = compare(&inv.download(gpu)?, &cpu_inv).map_err(|e| format!("denominators: {e}"));
     let got = evaluate(gpu, &m, 1, z, &inv)?;
+    // Both points from one read of the matrix, as a trace is opened.
+    let got2 = crate::open::evaluate_at(gpu, &m, 1, &[(z, &inv), (z2, &inv2)])?;
+    let mut want2 = want.clone();
+    want2.extend(cpu_open_eval(&lde, 1, z2, &cpu_inv2));
     let mut ro = DeviceExtVec::upload(gpu, &ro0)?;
     let apow_dev = gpu.upload(crate::field::ext_as_raw(&apow))?;
     reduce(
@@ -711,10 +715,13 @@ pub fn check_open(gpu: &GpuContext, seed: u64, log_n: usize, w: usize) -> Result
     let gpu_ro = ro.download(gpu)?;
     let result = r1
         .and_then(|()| compare(&got, &want).map_err(|e| format!("opened values: {e}")))
+        .and_then(|()| {
+            compare(&got2, &want2).map_err(|e| format!("opened values at two points: {e}"))
+        })
         .and_then(|()| compare(&gpu_ro, &cpu_ro).map_err(|e| format!("reduce: {e}")));
     Ok(verdict(
         name,
-        "1/(z - x), values at z vs interpolate_coset_with_precomputation and interpolate_subgroup, a two-point reduce".into(),
+        "1/(z - x), values at z and at two points vs interpolate_coset_with_precomputation and interpolate_subgroup, a two-point reduce".into(),
         result,
     ))
 }

@@ -90,93 +90,119 @@ pub fn evaluate(
     z: Challenge,
     inv: &DeviceExtVec,
 ) -> Result<Vec<Challenge>> {
-    let mut out = gpu.alloc_u32(4 * m.width.max(1))?;
-    evaluate_into(gpu, m, log_blowup, z, inv, &mut out.slice_mut(..))?;
+    evaluate_at(gpu, m, log_blowup, &[(z, inv)])
+}
+
+/// [`evaluate`] at one or two points, from one read of `m`: the first
+/// point's `m.width` values, then the second's.
+pub fn evaluate_at(
+    gpu: &GpuContext,
+    m: &DeviceMatrix,
+    log_blowup: usize,
+    points: &[(Challenge, &DeviceExtVec)],
+) -> Result<Vec<Challenge>> {
+    let mut out = gpu.alloc_u32(4 * (points.len() * m.width).max(1))?;
+    evaluate_into(gpu, m, log_blowup, points, &mut out.slice_mut(..))?;
     ext_from_raw(gpu.download(&out)?)
 }
 
-/// [`evaluate`] into `out` (`4 · m.width` words) on the device, so that
-/// every matrix's values come back in one download.
+/// [`evaluate_at`] into `out` (`4 · points · m.width` words) on the device,
+/// so that every matrix's values come back in one download. Each point
+/// comes with its `1/(z − x)` from [`inv_denoms`], for a height at least
+/// `m`'s.
 pub fn evaluate_into(
     gpu: &GpuContext,
     m: &DeviceMatrix,
     log_blowup: usize,
-    z: Challenge,
-    inv: &DeviceExtVec,
+    points: &[(Challenge, &DeviceExtVec)],
     out: &mut CudaViewMut<'_, u32>,
 ) -> Result<()> {
     let rows = m.height >> log_blowup;
-    if rows == 0 || !m.height.is_power_of_two() || inv.len < rows || m.width == 0 {
+    let npts = points.len();
+    if rows == 0
+        || !m.height.is_power_of_two()
+        || points.iter().any(|(_, inv)| inv.len < rows)
+        || m.width == 0
+        || !(1..=2).contains(&npts)
+    {
         return Err(GpuError::Invalid(format!(
-            "opening a {} x {} matrix at blowup 2^{log_blowup} with {} denominators",
-            m.height, m.width, inv.len
+            "opening a {} x {} matrix at blowup 2^{log_blowup} at {npts} points with {:?} denominators",
+            m.height,
+            m.width,
+            points.iter().map(|(_, inv)| inv.len).collect::<Vec<_>>()
         )));
     }
-    if out.len() < 4 * m.width {
+    let width = npts * m.width;
+    if out.len() < 4 * width {
         return Err(GpuError::Invalid(format!(
-            "{} words for {} evaluations",
+            "{} words for {width} evaluations",
             out.len(),
-            m.width
         )));
     }
     let log_rows = rows.trailing_zeros() as usize;
     let w = m.width as u32;
     let chunk_rows = eval_chunk_rows(rows, m.width);
     let chunks = rows.div_ceil(chunk_rows as usize) as u64;
-    let mut part = gpu.alloc_u32(4 * chunks as usize * m.width)?;
-    let zinv = z.inverse();
-    let [zi0, zi1, zi2, zi3] = ext_words(zinv);
+    let mut part = gpu.alloc_u32(4 * chunks as usize * width)?;
     let rows64 = rows as u64;
-    let f = gpu.function("open", open_source, "open_eval_partial")?;
+    let kernel = if npts == 1 {
+        "open_eval_partial"
+    } else {
+        "open_eval_partial2"
+    };
+    let f = gpu.function("open", open_source, kernel)?;
+    let zinvs: Vec<[u32; 4]> = points.iter().map(|(z, _)| ext_words(z.inverse())).collect();
     let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&m.buf)
-        .arg(&rows64)
-        .arg(&w)
-        .arg(&inv.buf)
-        .arg(&zi0)
-        .arg(&zi1)
-        .arg(&zi2)
-        .arg(&zi3)
-        .arg(&chunk_rows)
-        .arg(&chunks)
-        .arg(&mut part);
+    l.arg(&m.buf).arg(&rows64).arg(&w);
+    for ((_, inv), zi) in points.iter().zip(&zinvs) {
+        l.arg(&inv.buf)
+            .arg(&zi[0])
+            .arg(&zi[1])
+            .arg(&zi[2])
+            .arg(&zi[3]);
+    }
+    l.arg(&chunk_rows).arg(&chunks).arg(&mut part);
     let threads = chunks * w as u64;
-    // SAFETY: m holds rows x w words (and more), inv rows elements, part chunks x w.
+    // SAFETY: m holds rows x w words (and more), each inv rows elements,
+    // part chunks x npts x w.
     unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(128) as u32, 128)) }?;
     // p3: scaling = z (z^N − g^N) / (N g^N), N the low coset's size.
     let g_pow_n = Val::GENERATOR.exp_power_of_2(log_rows);
     let denom_inv = g_pow_n.mul_2exp_u64(log_rows as u64).inverse();
-    let scale = z * (z.exp_power_of_2(log_rows) - g_pow_n) * denom_inv;
-    let [s0, s1, s2, s3] = ext_words(scale);
+    let scale = |z: Challenge| ext_words(z * (z.exp_power_of_2(log_rows) - g_pow_n) * denom_inv);
+    let s = scale(points[0].0);
+    let t = scale(points[npts - 1].0);
     // Fold the chunks' sums in groups until few are left for the finish
-    // (one thread a column).
+    // (one thread a column and point).
+    let w_all = width as u32;
     let (mut part, mut chunks) = (part, chunks);
     if chunks > EVAL_FOLD {
         let fold = gpu.function("open", open_source, "open_eval_fold")?;
         while chunks > EVAL_FOLD {
             let groups = chunks.div_ceil(EVAL_FOLD);
-            let mut next = gpu.alloc_u32(4 * groups as usize * m.width)?;
+            let mut next = gpu.alloc_u32(4 * groups as usize * width)?;
             let group = EVAL_FOLD as u32;
             let mut l = gpu.stream().launch_builder(&fold);
-            l.arg(&part).arg(&chunks).arg(&w).arg(&group).arg(&mut next);
-            let threads = groups * w as u64;
-            // SAFETY: part holds chunks x w elements, next groups x w.
+            l.arg(&part)
+                .arg(&chunks)
+                .arg(&w_all)
+                .arg(&group)
+                .arg(&mut next);
+            let threads = groups * w_all as u64;
+            // SAFETY: part holds chunks x width elements, next groups x width.
             unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(128) as u32, 128)) }?;
             (part, chunks) = (next, groups);
         }
     }
     let f = gpu.function("open", open_source, "open_eval_finish")?;
     let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&part)
-        .arg(&chunks)
-        .arg(&w)
-        .arg(&s0)
-        .arg(&s1)
-        .arg(&s2)
-        .arg(&s3)
-        .arg(out);
-    // SAFETY: part holds chunks x w elements, out (checked) w.
-    unsafe { l.launch(LaunchConfig::grid(w.div_ceil(128), 128)) }?;
+    l.arg(&part).arg(&chunks).arg(&w_all).arg(&w);
+    for word in s.iter().chain(t.iter()) {
+        l.arg(word);
+    }
+    l.arg(out);
+    // SAFETY: part holds chunks x width elements, out (checked) width.
+    unsafe { l.launch(LaunchConfig::grid(w_all.div_ceil(128), 128)) }?;
     Ok(())
 }
 

@@ -918,11 +918,16 @@ fn open_rounds(
     let mut at = 0;
     for (r, points, _) in rounds {
         for (m, pts) in r.ldes.iter().zip(points.iter()) {
-            for &z in pts.iter() {
-                let mut out = values.slice_mut(at..at + 4 * m.width);
-                evaluate_into(gpu, m, fri.log_blowup, z, inv_of(z), &mut out)?;
-                at += 4 * m.width;
+            // Both points of a matrix from one read of it (checked above:
+            // at most two).
+            let pts: Vec<_> = pts.iter().map(|&z| (z, inv_of(z))).collect();
+            if pts.is_empty() {
+                continue;
             }
+            let n = 4 * m.width * pts.len();
+            let mut out = values.slice_mut(at..at + n);
+            evaluate_into(gpu, m, fri.log_blowup, &pts, &mut out)?;
+            at += n;
         }
     }
     let values = crate::field::ext_from_raw(gpu.download(&values)?)?;

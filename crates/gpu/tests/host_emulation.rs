@@ -486,12 +486,14 @@ fn emulated_open_matches_plonky3() {
             "2^{log_n}: denominators"
         );
     }
-    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded twice.
+    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded
+    // twice; (13, 6, 2): 4096 chunks, folded once to exactly 64.
     for (log_n, w, chunk_rows) in [
         (3usize, 5usize, 256u32),
         (8, 3, 16),
         (9, 17, 7),
         (12, 40, 3),
+        (13, 6, 2),
         (6, 33, 8),
     ] {
         let trace = RowMajorMatrix::<Val>::rand(&mut rng, 1 << log_n, w);
@@ -521,17 +523,33 @@ fn emulated_open_matches_plonky3() {
         let g_pow_n = Val::GENERATOR.exp_power_of_2(log_n);
         let scale =
             z * (z.exp_power_of_2(log_n) - g_pow_n) * g_pow_n.mul_2exp_u64(log_n as u64).inverse();
-        let mut req = vec![10u32, rows as u32, w as u32, chunk_rows];
-        req.extend_from_slice(ext_as_raw(&[z.inverse()]));
-        req.extend_from_slice(ext_as_raw(&[scale]));
-        req.extend_from_slice(ext_as_raw(&inv[..rows]));
-        req.extend_from_slice(as_raw(&lde.values[..rows * w]));
-        let got = ext_from_raw(run(&req)).unwrap();
-        assert_eq!(
-            got,
-            check::cpu_open_eval(&lde, 1, z, &inv),
-            "2^{log_h}: opened values"
-        );
+        let scale2 = z2
+            * (z2.exp_power_of_2(log_n) - g_pow_n)
+            * g_pow_n.mul_2exp_u64(log_n as u64).inverse();
+        let want = check::cpu_open_eval(&lde, 1, z, &inv);
+        let mut want2 = want.clone();
+        want2.extend(check::cpu_open_eval(&lde, 1, z2, &inv2));
+        // At z alone, then at z and z2 from one read (a trace's two points).
+        for (points, want) in [
+            (vec![(z, scale, &inv)], &want),
+            (vec![(z, scale, &inv), (z2, scale2, &inv2)], &want2),
+        ] {
+            let mut req = vec![
+                10u32,
+                rows as u32,
+                w as u32,
+                chunk_rows,
+                points.len() as u32,
+            ];
+            for (z, scale, inv) in points {
+                req.extend_from_slice(ext_as_raw(&[z.inverse()]));
+                req.extend_from_slice(ext_as_raw(&[scale]));
+                req.extend_from_slice(ext_as_raw(&inv[..rows]));
+            }
+            req.extend_from_slice(as_raw(&lde.values[..rows * w]));
+            let got = ext_from_raw(run(&req)).unwrap();
+            assert_eq!(&got, want, "2^{log_h}: opened values");
+        }
 
         // Reduce at two points.
         let apow: Vec<Challenge> = (0..w).map(|_| rng.random()).collect();

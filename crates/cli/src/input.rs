@@ -26,10 +26,7 @@ pub fn parse_input(spec: &str) -> Result<Vec<u8>> {
     } else if let Some(v) = spec.strip_prefix("str:") {
         Ok(v.as_bytes().to_vec())
     } else if let Some(path) = spec.strip_prefix("vec@") {
-        let bytes = read(path)?;
-        let mut out = (bytes.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(&bytes);
-        Ok(out)
+        Ok(cloak_vm::input::vec_u8(&read(path)?))
     } else if let Some(path) = spec.strip_prefix('@') {
         read(path)
     } else {

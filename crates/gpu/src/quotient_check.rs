@@ -294,9 +294,7 @@ impl Guest {
 
     /// The guest's input convention for a byte string (length, then bytes).
     pub fn vec_input(bytes: &[u8]) -> Vec<Vec<u8>> {
-        let mut v = (bytes.len() as u64).to_le_bytes().to_vec();
-        v.extend_from_slice(bytes);
-        vec![v]
+        vec![cloak_vm::input::vec_u8(bytes)]
     }
 }
 

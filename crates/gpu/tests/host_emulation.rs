@@ -682,10 +682,7 @@ fn emulated_cpu_rows_match_the_host() {
     }
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let vec_input = |path: &str| {
-        let bytes = std::fs::read(format!("{root}/guests/inputs/{path}")).unwrap();
-        let mut out = (bytes.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(&bytes);
-        out
+        cloak_vm::input::vec_u8(&std::fs::read(format!("{root}/guests/inputs/{path}")).unwrap())
     };
     let min = cloak_prover::FriSettings::DEFAULT.min_trace_height();
     for (guest, input, log_shard) in [

@@ -32,9 +32,7 @@ fn hex(b: &[u8]) -> String {
 
 /// A bincode `Vec<u8>`: 8-byte little-endian length, then the bytes.
 fn vec_input(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut v = (bytes.len() as u64).to_le_bytes().to_vec();
-    v.extend_from_slice(bytes);
-    vec![v]
+    vec![cloak_vm::input::vec_u8(bytes)]
 }
 
 /// Keccak-256 (Ethereum padding) by tiny-keccak.

@@ -272,9 +272,7 @@ fn correctness(gpu: &GpuContext, args: &Args, rep: &mut Report) -> Result<()> {
             let path = guests.join("inputs").join(path);
             let bytes = std::fs::read(&path)
                 .map_err(|e| cloak_gpu::GpuError::Invalid(format!("{}: {e}", path.display())))?;
-            let mut out = (bytes.len() as u64).to_le_bytes().to_vec();
-            out.extend_from_slice(&bytes);
-            Ok(out)
+            Ok(cloak_vm::input::vec_u8(&bytes))
         };
         for (guest, input, log_shard) in [
             ("loop", 120_000u32.to_le_bytes().to_vec(), 19),

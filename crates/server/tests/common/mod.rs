@@ -29,9 +29,7 @@ pub fn dev_trust() -> Trust {
 
 /// bincode `Vec<u8>`: u64 LE length, then the bytes (`--input vec@FILE`).
 pub fn vec_input(bytes: &[u8]) -> Vec<u8> {
-    let mut v = (bytes.len() as u64).to_le_bytes().to_vec();
-    v.extend_from_slice(bytes);
-    v
+    cloak_vm::input::vec_u8(bytes)
 }
 
 /// The value of a counter line in a Prometheus text answer.

@@ -42,16 +42,6 @@ extern "C" __global__ void lde_to_columns(const u32* __restrict__ lde, u32* __re
     }
 }
 
-// `with_zero_cols(w)` reshaped to width w: row 2i the table's row i, row
-// 2i + 1 zero (the preprocessed commitment's padding; no randomness).
-extern "C" __global__ void interleave_zero_rows(const u32* __restrict__ in, u32* __restrict__ out,
-                                                u64 h, u32 w) {
-    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= 2 * h * w) return;
-    u64 r = t / w, c = t % w;
-    out[t] = (r & 1) ? 0u : in[(r >> 1) * w + c];
-}
-
 // Quotient chunk `chunk` of `num_chunks` (`split_evals`: row i is the
 // quotient's row i * num_chunks + chunk, 4 words) with its 4 random
 // columns (`with_random_cols(4)`, drawn row by row): an h x 8 matrix.

@@ -394,6 +394,7 @@ fn log_quotient_chunks<A: ProvableAir>(
                 TwoAdicMultiplicativeCoset::new(Val::ONE, log_n).expect("two-adic"),
                 common.lookups.get(i).map_or(&[][..], |l| &**l),
                 1,
+                common.trace_mask_len,
                 &gadget,
             )
         })

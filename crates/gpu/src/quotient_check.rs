@@ -53,6 +53,7 @@ impl Table {
             natural_domain(pcs, 1 << 8),
             &lookups,
             config.is_zk(),
+            FriSettings::DEFAULT.trace_mask_len(),
             &LogUpGadget::new(),
         );
         Ok(Table {

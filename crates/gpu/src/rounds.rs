@@ -5,7 +5,7 @@
 //! * [`commit_traces`]: main and permutation traces (`commit`: randomized
 //!   to `2h × (w + 4)`, coset LDE, salts, tree);
 //! * [`commit_preprocessed`]: the public preprocessed tables
-//!   (`commit_preprocessing`: zero rows interleaved, no random columns),
+//!   (`commit_preprocessing`: each table's own interpolant, no random columns),
 //!   under the keygen seed;
 //! * [`commit_quotient`]: the quotient chunks (`get_quotient_ldes`'s masks,
 //!   then `commit_ldes`);
@@ -327,8 +327,8 @@ pub fn commit_traces(
 }
 
 /// `commit_preprocessing` of the public preprocessed tables (in instance
-/// order): each `h × w` table becomes `2h × w` with zero odd rows, then LDE,
-/// salts from `salt_rng` (the keygen config's), tree.
+/// order): each `h × w` table's LDE onto `2h << log_blowup` points (its own
+/// interpolant, unmasked), salts from `salt_rng` (the keygen config's), tree.
 /// Also returns the tables as uploaded (row-major), which the LogUp traces read.
 pub fn commit_preprocessed(
     gpu: &GpuContext,
@@ -337,24 +337,20 @@ pub fn commit_preprocessed(
     tables: &[RowMajorMatrix<Val>],
     salt_rng: &mut ZkRng,
 ) -> Result<(Commitment, Round, Vec<DeviceMatrix>)> {
-    let f = gpu.function("prove", prove_source, "interleave_zero_rows")?;
     let mut ldes = Vec::with_capacity(tables.len());
     let mut raw = Vec::with_capacity(tables.len());
     for t in tables {
         let (h, w) = (t.height(), t.width());
         let src = gpu.upload(crate::field::as_raw(&t.values))?;
-        let mut out = gpu.alloc_u32(2 * h * w)?;
-        let (h64, w32, total) = (h as u64, w as u32, (2 * h * w) as u64);
-        let mut l = gpu.stream().launch_builder(&f);
-        l.arg(&src).arg(&mut out).arg(&h64).arg(&w32);
-        // SAFETY: src holds h*w words, out 2h*w.
-        unsafe { l.launch(LaunchConfig::grid(total.div_ceil(256) as u32, 256)) }?;
-        let dm = DeviceMatrix {
-            buf: out,
+        // The table's own interpolant, unmasked (vendored p3-fri's
+        // `commit_preprocessing`): its LDE from the h rows onto the
+        // committed 2h << log_blowup points.
+        let table = DeviceMatrix {
+            buf: gpu.upload(crate::field::as_raw(&t.values))?,
             width: w,
-            height: 2 * h,
+            height: h,
         };
-        ldes.push(ntt.coset_lde_batch(gpu, dm, fri.log_blowup, Val::GENERATOR)?);
+        ldes.push(ntt.coset_lde_batch(gpu, table, fri.log_blowup + 1, Val::GENERATOR)?);
         raw.push(DeviceMatrix {
             buf: src,
             width: w,

@@ -353,9 +353,11 @@ impl MachineKeys {
             .collect();
         let syscall_pricing = SyscallPricing::new(&widths, &shard_vk.lookup_columns());
         // Both the LDE (blowup) and the quotient domain (chunks) extend the
-        // zero-knowledge trace of 2n rows.
+        // zero-knowledge trace of 2n rows. The chunks are a tall table's
+        // (2^20 rows stands for any height near the limit): shorter tables
+        // may take more, and are far below it.
         let max_log_heights = shard_vk
-            .log_quotient_chunks(&shard_airs)
+            .log_quotient_chunks_at(&shard_airs, &vec![20; shard_airs.len()])
             .into_iter()
             .map(|chunks| {
                 let extension = 1 + chunks.max(fri.log_blowup);

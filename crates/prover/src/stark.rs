@@ -196,14 +196,25 @@ impl VerifyingKey {
     }
 
     /// Log2 of each table's quotient chunk count (before the zero-knowledge
-    /// doubling): the quotient is evaluated on a domain that many times the
-    /// (zk-extended) trace, so a table's highest constraint degree sets it.
+    /// doubling) at the key's heights: the quotient is evaluated on a domain
+    /// that many times the (zk-extended) trace, so a table's highest
+    /// constraint degree and, with masked traces, its height set it
+    /// (`p3_batch_stark::symbolic::masked_log_num_quotient_chunks`).
     pub fn log_quotient_chunks<A: ProvableAir>(&self, airs: &[A]) -> Vec<usize> {
+        self.log_quotient_chunks_at(airs, &self.log_heights)
+    }
+
+    /// [`Self::log_quotient_chunks`] with the tables `2^log_heights[i]` rows tall.
+    pub fn log_quotient_chunks_at<A: ProvableAir>(
+        &self,
+        airs: &[A],
+        log_heights: &[usize],
+    ) -> Vec<usize> {
         use crate::challenger::DetChallenger;
         let config = seeded_config(self.fri, KEYGEN_SEED);
         let pcs = config.pcs();
         airs.iter()
-            .zip(&self.log_heights)
+            .zip(log_heights)
             .zip(self.common.lookups.iter())
             .map(|((air, &log_height), lookups)| {
                 let domain = <crate::config::Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::natural_domain_for_degree(pcs, 1 << log_height);
@@ -218,6 +229,7 @@ impl VerifyingKey {
                     domain,
                     lookups,
                     config.is_zk(),
+                    self.common.trace_mask_len,
                     &p3_lookup::LogUpGadget::new(),
                 )
             })
@@ -264,7 +276,8 @@ fn select_common(common: &CommonData<Config>, keep: &[bool]) -> Result<CommonDat
             })
         }
     };
-    Ok(CommonData::new(preprocessed, select(&common.lookups, keep)))
+    Ok(CommonData::new(preprocessed, select(&common.lookups, keep))
+        .with_trace_mask_len(common.trace_mask_len))
 }
 
 /// The entries of `items` whose `keep` flag is set.
@@ -308,7 +321,7 @@ pub fn setup_proving_key<A: ProvableAir>(
 ) -> Result<ProvingKey, ProveError> {
     let config = seeded_config(fri, KEYGEN_SEED);
     let ext: Vec<usize> = log_heights.iter().map(|h| h + config.is_zk()).collect();
-    let data = ProverData::from_airs_and_degrees(&config, airs, &ext)
+    let data = ProverData::from_airs_and_degrees_masked(&config, airs, &ext, fri.trace_mask_len())
         .map_err(|e| ProveError::Setup(format!("{e:?}")))?;
     Ok(ProvingKey {
         fri,

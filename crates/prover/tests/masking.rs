@@ -187,3 +187,49 @@ fn both_coefficient_layouts_give_the_same_lde() {
     );
     assert_eq!(parallel.values, plain.values);
 }
+
+/// Preprocessed tables are public and committed unmasked as their own
+/// interpolants (degree below `h`), which the masked quotient sizing counts
+/// them as; upstream's zero rows would commit `C (1 + X^h) / 2`, of degree
+/// up to `2h - 1`.
+#[test]
+fn a_preprocessed_table_is_committed_as_its_own_interpolant() {
+    use cloak_prover::challenger::DetChallenger;
+    use cloak_prover::config::{seeded_config, Challenge, Pcs};
+    use p3_commit::PolynomialSpace;
+    use p3_uni_stark::StarkGenericConfig;
+
+    let (h, w) = (256, 3);
+    let config = seeded_config(FriSettings::DEFAULT, [5; 32]);
+    let pcs: &Pcs = config.pcs();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let table = RowMajorMatrix::<Val>::rand(&mut rng, h, w);
+    let domain =
+        <Pcs as p3_commit::Pcs<Challenge, DetChallenger>>::natural_domain_for_degree(pcs, 2 * h);
+    let (_, data) =
+        <Pcs as p3_commit::UnivariateStarkPcs<Challenge, DetChallenger>>::commit_preprocessing(
+            pcs,
+            [(domain, table.clone())],
+        )
+        .unwrap();
+    // The committed LDE on GENERATOR * K_4h, natural order, and its coefficients.
+    let lde_domain = domain.create_disjoint_domain(4 * h);
+    let on_lde = <Pcs as p3_commit::UnivariateStarkPcs<Challenge, DetChallenger>>::get_evaluations_on_domain_no_random(
+        pcs, &data, 0, lde_domain,
+    )
+    .to_row_major_matrix();
+    assert_eq!(on_lde.width(), w, "no random columns");
+    let coeffs = Dft::default().coset_idft_batch(on_lde, lde_domain.shift());
+    let want = Dft::default().idft_batch(table);
+    for c in 0..w {
+        for j in 0..4 * h {
+            let got = coeffs.values[j * w + c];
+            let expected = if j < h {
+                want.values[j * w + c]
+            } else {
+                Val::ZERO
+            };
+            assert_eq!(got, expected, "column {c}, coefficient {j}");
+        }
+    }
+}

@@ -22,7 +22,10 @@ use p3_util::log2_strict_usize;
 use crate::ProvingError;
 use crate::config::{Challenge, Commitment, Domain, PcsProverError, StarkGenericConfig as SGC};
 use crate::prover::StarkInstance;
-use crate::symbolic::get_log_num_quotient_chunks_for_domain;
+use crate::symbolic::{
+    get_log_num_quotient_chunks_for_domain, get_max_constraint_degree,
+    masked_log_num_quotient_chunks_tall, masked_packing_budget,
+};
 
 /// Per-instance metadata for a preprocessed trace that lives inside a
 /// global preprocessed commitment.
@@ -74,6 +77,10 @@ pub struct CommonData<SC: SGC> {
     /// There is one `Lookups<Val<SC>>` per STARK instance.
     /// They are stored in the same order as the STARK instance inputs provided to `new`.
     pub lookups: Vec<Lookups<Val<SC>>>,
+    /// Cloak: the random coefficients masking each committed trace column
+    /// (`0`: upstream's doubled-trace model), which sizes the quotient
+    /// (`symbolic::masked_log_num_quotient_chunks`) and bounds lookup packing.
+    pub trace_mask_len: usize,
 }
 
 /// Prover-exclusive data not shared with the verifier.
@@ -107,7 +114,15 @@ impl<SC: SGC> CommonData<SC> {
         Self {
             preprocessed,
             lookups,
+            trace_mask_len: 0,
         }
+    }
+
+    /// Cloak: the same data with traces masked by `trace_mask_len` coefficients.
+    #[must_use]
+    pub const fn with_trace_mask_len(mut self, trace_mask_len: usize) -> Self {
+        self.trace_mask_len = trace_mask_len;
+        self
     }
 
     /// Create [`CommonData`] with no preprocessed columns or lookups.
@@ -118,6 +133,7 @@ impl<SC: SGC> CommonData<SC> {
         Self {
             preprocessed: None,
             lookups,
+            trace_mask_len: 0,
         }
     }
 }
@@ -238,6 +254,61 @@ where
         SymbolicExpressionExt<Val<SC>, SC::Challenge>: Algebra<SC::Challenge>,
         A: Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>,
     {
+        Self::build(
+            config,
+            airs,
+            trace_ext_degree_bits,
+            lookup_budget_overrides,
+            log_blowup,
+            0,
+        )
+    }
+
+    /// Cloak: as [`Self::from_airs_and_degrees`] for a PCS that masks each
+    /// committed trace column with `trace_mask_len` random coefficients
+    /// (vendored p3-fri's `HidingFriPcs`). The quotient is sized by
+    /// `symbolic::masked_log_num_quotient_chunks` at each proof's heights, and
+    /// each AIR's same-bus lookups are packed up to the highest degree that
+    /// keeps its quotient chunks for tall traces
+    /// (`symbolic::masked_packing_budget`): fewer LogUp columns to commit and
+    /// open, the same quotient domain once a trace is a few times taller than
+    /// its masks (shorter ones take a larger domain, at their small cost).
+    pub fn from_airs_and_degrees_masked<A>(
+        config: &SC,
+        airs: &[A],
+        trace_ext_degree_bits: &[usize],
+        trace_mask_len: usize,
+    ) -> Result<Self, ProvingError<PcsProverError<SC>>>
+    where
+        SymbolicExpressionExt<Val<SC>, SC::Challenge>: Algebra<SC::Challenge>,
+        A: Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>,
+    {
+        assert!(
+            config.is_zk() == 1 || trace_mask_len == 0,
+            "trace masks need a hiding PCS"
+        );
+        Self::build(
+            config,
+            airs,
+            trace_ext_degree_bits,
+            &vec![0; airs.len()],
+            usize::MAX,
+            trace_mask_len,
+        )
+    }
+
+    fn build<A>(
+        config: &SC,
+        airs: &[A],
+        trace_ext_degree_bits: &[usize],
+        lookup_budget_overrides: &[usize],
+        log_blowup: usize,
+        trace_mask_len: usize,
+    ) -> Result<Self, ProvingError<PcsProverError<SC>>>
+    where
+        SymbolicExpressionExt<Val<SC>, SC::Challenge>: Algebra<SC::Challenge>,
+        A: Air<InteractionSymbolicBuilder<Val<SC>, SC::Challenge>>,
+    {
         assert_eq!(
             airs.len(),
             trace_ext_degree_bits.len(),
@@ -333,6 +404,42 @@ where
                 let domain = pcs.natural_domain_for_degree(trace_len);
                 let unpacked = Lookups::<Val<SC>>::from_air::<SC::Challenge, A>(air);
 
+                // Cloak: with masked traces the bucket that matters is the tall
+                // traces' one, and packing may fill it.
+                if trace_mask_len > 0 {
+                    let degree = get_max_constraint_degree::<_, SC::Challenge, A, _>(
+                        air,
+                        AirLayout::from_air(air),
+                        trace_len,
+                        &unpacked,
+                        &lookup_gadget,
+                    )
+                    .max(air.max_constraint_degree().unwrap_or(0));
+                    let log_chunks = masked_log_num_quotient_chunks_tall(degree);
+                    let budget = masked_packing_budget(log_chunks);
+                    let packed = unpacked.pack_same_bus_with_degree(budget, |lookup| {
+                        lookup_gadget.constraint_degree_with_transition(
+                            lookup,
+                            domain.transition_degree_multiple(),
+                        )
+                    });
+                    debug_assert_eq!(
+                        masked_log_num_quotient_chunks_tall(
+                            get_max_constraint_degree::<_, SC::Challenge, A, _>(
+                                air,
+                                AirLayout::from_air(air),
+                                trace_len,
+                                &packed,
+                                &lookup_gadget,
+                            )
+                            .max(air.max_constraint_degree().unwrap_or(0))
+                        ),
+                        log_chunks,
+                        "packing must keep a tall trace's quotient chunks"
+                    );
+                    return packed;
+                }
+
                 // `log_chunks` fixes the quotient bucket: n_chunks = 2^log_chunks.
                 let log_chunks =
                     get_log_num_quotient_chunks_for_domain::<_, SC::Challenge, A, _>(
@@ -341,6 +448,7 @@ where
                         domain,
                         &unpacked,
                         is_zk,
+                        0,
                         &lookup_gadget,
                     );
 
@@ -367,6 +475,7 @@ where
                             domain,
                             &packed,
                             is_zk,
+                            0,
                             &lookup_gadget,
                         ),
                         log_chunks,
@@ -386,6 +495,7 @@ where
                             domain,
                             &packed,
                             is_zk,
+                            0,
                             &lookup_gadget,
                         );
                     // The committed chunk count is `2^(log_chunks + is_zk)`.
@@ -406,6 +516,7 @@ where
             common: CommonData {
                 preprocessed,
                 lookups,
+                trace_mask_len,
             },
             prover_only: ProverOnlyData {
                 preprocessed_prover_data,

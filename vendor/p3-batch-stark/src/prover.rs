@@ -284,6 +284,7 @@ where
                         pcs.natural_domain_for_degree(degrees[i]),
                         all_lookups[i],
                         config.is_zk(),
+                        common.trace_mask_len,
                         &lookup_gadget,
                     )
                 });

@@ -61,6 +61,7 @@ pub fn get_log_num_quotient_chunks_for_domain<F, EF, A, LG>(
     domain: impl PolynomialSpace<Val = F>,
     contexts: &[Lookup<F>],
     is_zk: usize,
+    trace_mask_len: usize,
     lookup_gadget: &LG,
 ) -> usize
 where
@@ -78,10 +79,16 @@ where
             domain.size(),
             contexts,
             is_zk,
+            trace_mask_len,
             lookup_gadget,
         );
     }
     assert!(is_zk <= 1, "is_zk must be either 0 or 1");
+    // Cloak: the sparse-mask model is two-adic only (the branch above).
+    assert_eq!(
+        trace_mask_len, 0,
+        "sparse trace masks need a two-adic domain"
+    );
 
     let (base, extension) = get_symbolic_constraints(air, layout, contexts, lookup_gadget);
     let degree = base
@@ -99,12 +106,19 @@ where
 }
 
 /// Two-adic quotient sizing; use [`get_log_num_quotient_chunks_for_domain`] for other domains.
+///
+/// Cloak: `trace_mask_len` is the masking of the committed traces. `0` is
+/// upstream's model (a ZK trace has degree below `2 * trace_len`); above `0`,
+/// with ZK, every committed column is `t + (X^h - 1) r` with `deg r <
+/// trace_mask_len` (vendored p3-fri's `HidingFriPcs`), and the quotient is
+/// sized by [`masked_log_num_quotient_chunks`].
 pub fn get_log_num_quotient_chunks<F, EF, A, LG>(
     air: &A,
     layout: AirLayout,
     trace_len: usize,
     contexts: &[Lookup<F>],
     is_zk: usize,
+    trace_mask_len: usize,
     lookup_gadget: &LG,
 ) -> usize
 where
@@ -118,6 +132,9 @@ where
 
     let degree = get_max_constraint_degree(air, layout, trace_len, contexts, lookup_gadget)
         .max(air.max_constraint_degree().unwrap_or(0));
+    if is_zk == 1 && trace_mask_len > 0 {
+        return masked_log_num_quotient_chunks(degree, trace_len, trace_mask_len);
+    }
     // We pad to at least degree 2, since a quotient argument doesn't make sense with smaller degrees.
     let constraint_degree = (degree + is_zk).max(2);
 
@@ -125,6 +142,63 @@ where
     // where subtracting 1 comes from division by the vanishing polynomial.
     // But we pad it to a power of two so that we can efficiently decompose the quotient.
     log2_ceil_usize(constraint_degree - 1)
+}
+
+/// Cloak: log2 of the quotient's chunks (before the ZK doubling) for
+/// constraints of degree multiple `degree` over `trace_len` (`h`) rows whose
+/// committed columns are masked as `t + (X^h - 1) r`, `deg r < mask_len`.
+///
+/// Such a column has degree at most `h + mask_len - 1` (preprocessed columns,
+/// periodic columns and the first- and last-row selectors have less), so a
+/// constraint has degree at most `degree * (h + mask_len - 1) + 2` (the `+ 2`
+/// covers up to two transition selectors, of degree 1 each, which the degree
+/// multiple counts as 0), and the quotient, that divided by `X^h - 1`, must
+/// have fewer coefficients than the quotient domain's `2h * 2^k` points. The
+/// result is the smallest such `k`, and at least 1 from degree 2 on: the
+/// committed LDE's own `4h` points, upstream's smallest ZK quotient domain
+/// for those constraints.
+///
+/// Upstream sizes for a trace of degree below `2h` (`log2_ceil(degree)` with
+/// ZK): degree-3 and degree-4 constraints take `k = 2`. Here they take `k = 1`
+/// once `h` is above about `degree * mask_len`. Soundness does not depend on
+/// `k` (the verifier checks the opened quotient against the constraints at a
+/// random point, and FRI bounds each chunk's degree); an honest quotient fits
+/// only if `k` is at least this.
+pub fn masked_log_num_quotient_chunks(degree: usize, trace_len: usize, mask_len: usize) -> usize {
+    let h = trace_len.max(1) as u128;
+    let column_degree = h + (mask_len as u128).saturating_sub(1);
+    let constraint_degree = degree as u128 * column_degree + 2;
+    let quotient_len = constraint_degree.saturating_sub(h) + 1;
+    let mut k = usize::from(degree >= 2);
+    while quotient_len > (2 * h) << k {
+        k += 1;
+    }
+    k
+}
+
+/// Cloak: the highest constraint degree that keeps
+/// [`masked_log_num_quotient_chunks`] at `log_chunks` for traces much taller
+/// than their masks: `(degree - 1) h + O(mask_len) < 2h * 2^log_chunks`
+/// holds for large `h` exactly when `degree <= 2^(log_chunks + 1)`. Lookup
+/// packing spends up to this degree (`4` for the usual `log_chunks = 1`;
+/// `1` for `log_chunks = 0`, which only degree 1 keeps).
+pub const fn masked_packing_budget(log_chunks: usize) -> usize {
+    if log_chunks == 0 {
+        1
+    } else {
+        1 << (log_chunks + 1)
+    }
+}
+
+/// Cloak: [`masked_log_num_quotient_chunks`] for traces much taller than their
+/// masks (the smallest `k`, at least 1 from degree 2 on, with
+/// `degree <= 2^(k + 1)`).
+pub const fn masked_log_num_quotient_chunks_tall(degree: usize) -> usize {
+    let mut k = if degree >= 2 { 1 } else { 0 };
+    while degree > (1 << (k + 1)) {
+        k += 1;
+    }
+    k
 }
 
 #[instrument(name = "infer constraint degree", skip_all, level = "debug")]
@@ -252,6 +326,7 @@ mod tests {
                     8,
                     &[],
                     is_zk,
+                    0,
                     &LogUpGadget::new()
                 ),
                 expected

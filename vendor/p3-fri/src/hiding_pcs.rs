@@ -467,17 +467,28 @@ where
         for (_, mat) in &evaluations {
             self.check_hiding_budget(mat.height(), Challenge::DIMENSION, 1)?;
         }
-        // Pad values with zero columns instead of random columns.
+        // Cloak: the tables are public, so they are committed unmasked as
+        // their own interpolants `C` (degree below `h`): their evaluations on
+        // the doubled domain, which the wrapped scheme extends. Upstream
+        // interleaves zero rows, committing `C (1 + X^h) / 2` (degree up to
+        // `2h - 1`): the same on the trace domain, but a constraint's degree
+        // would count such a column as a `2h`-row one, not as an `h`-row one
+        // (p3-batch-stark's `masked_log_num_quotient_chunks`).
         let padded_evals = evaluations
             .into_iter()
             .map(|(domain, mat)| {
-                let mat_width = mat.width();
-                // Let `w` and `h` be the width and height of the original matrix. The padded matrix should have height `2h` and width `w`.
-                // To generate it, we add `w` zero columns to the original matrix, then reshape it by setting the width to `w`.
-                // All columns are added on the right hand side so, after reshaping, this has the net effect of adding interleaving the original trace with zero rows.
-                let mut padded_evaluation = mat.with_zero_cols(mat_width);
-                padded_evaluation.width = mat_width;
-                (domain, padded_evaluation)
+                assert_eq!(
+                    domain.size(),
+                    2 * mat.height(),
+                    "preprocessed tables go on the doubled domain"
+                );
+                assert_eq!(
+                    domain.shift(),
+                    Val::ONE,
+                    "preprocessed tables go on a subgroup"
+                );
+                let doubled = self.inner.dft.lde_batch(mat, 1).to_row_major_matrix();
+                (domain, doubled)
             })
             .collect::<Vec<_>>();
 

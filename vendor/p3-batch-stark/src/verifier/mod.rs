@@ -490,6 +490,7 @@ where
                     pcs.natural_domain_for_degree(1usize << base_db),
                     &all_lookups[i],
                     config.is_zk(),
+                    common.trace_mask_len,
                     &lookup_gadget,
                 )
             });

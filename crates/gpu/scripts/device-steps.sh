@@ -340,7 +340,7 @@ PY
       # The timeline of loop's 4.2 M-cycle proof inside `cloak bench` (its
       # smaller sizes first, so memory pools and kernels are warm, as the
       # suite's figures are).
-      RUST_LOG=cloak::pipeline=debug timeout 120 .dev/cloak bench --backend gpu --only loop \
+      RUST_LOG=cloak::pipeline=debug NO_COLOR=1 timeout 120 .dev/cloak bench --backend gpu --only loop \
         -o "$OUT/warm.csv" > "$OUT/warmtimeline.txt" 2>&1
       echo "warmtimeline rc=$?"
       cut -d, -f1,3,4,6,9 "$OUT/warm.csv"

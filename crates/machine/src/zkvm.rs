@@ -272,6 +272,29 @@ fn fast_run(
 /// proves the shard).
 type KeptCommitment<B> = std::sync::Mutex<Option<(Commitment, <B as ProverBackend>::Committed)>>;
 
+/// The memory proof between its commitment and the rest of its proof
+/// ([`MachineKeys::commit_memory`]).
+struct MemoryJob<B: ProverBackend> {
+    zk: ZkRandomness,
+    traces: Vec<RowMajorMatrix<Val>>,
+    publics: Vec<Vec<Val>>,
+    share: Challenge,
+    committed: (Commitment, B::Committed),
+}
+
+/// What a pass-2 worker is handed: a shard (with its traces staged again,
+/// when they were not kept) or the rest of the memory proof.
+enum PassTwoItem<B: ProverBackend> {
+    Shard(ShardWitness, Option<B::Staged>),
+    Memory(MemoryJob<B>),
+}
+
+/// What a pass-2 worker returns for a [`PassTwoItem`].
+enum PassTwoProof {
+    Shard(ShardProof),
+    Memory(MemoryProof),
+}
+
 /// Timings and sizes of one proof, for benchmarks.
 #[derive(Clone, Debug, Default)]
 pub struct ProveReport {
@@ -832,6 +855,7 @@ impl MachineKeys {
                         },
                     )
                 },
+                |index, workers| index % workers,
                 |backend, index, (staged, keep, tables): (B::Staged, bool, TableSet)| {
                     let zk = ZkRandomness::new(self.fri, seeds.of(index));
                     let c = Instant::now();
@@ -891,10 +915,13 @@ impl MachineKeys {
         let min = self.fri.min_trace_height();
         let global = witness::generate_global(&self.image, &words, &blinds, min)?;
         report.trace_cells += cells(&global.0);
-        let (memory, external) =
-            self.prove_memory(first, global, &words, &mut commitments, &seeds)?;
-        tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "memory proven");
+        // The memory proof's commitment gives the shared challenges; the
+        // rest of it goes to pass 2's workers after the shards, beside them.
+        let (memory_job, external) =
+            self.commit_memory(first, global, &words, &mut commitments, &seeds)?;
+        tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "memory committed");
         prove_time += start.elapsed();
+        let mut memory_job = Some(memory_job);
 
         // Pass 2: prove every shard with the shared challenges, each on the
         // backend that holds its kept commitment. Shards not reused are
@@ -915,7 +942,7 @@ impl MachineKeys {
             let staged = backends[index % backends.len()].stage_main(traces)?;
             Ok((w, Some(staged)))
         };
-        let (proofs, _) = self.on_workers(
+        let (outputs, _) = self.on_workers(
             backends,
             |emit| {
                 let mut next = |index: usize, w: Option<(ShardWitness, Option<B::Staged>)>| {
@@ -938,7 +965,7 @@ impl MachineKeys {
                                 ))
                             })?,
                     };
-                    emit(index, item)?;
+                    emit(index, PassTwoItem::Shard(item.0, item.1))?;
                     t = Instant::now();
                     Ok(())
                 };
@@ -946,19 +973,44 @@ impl MachineKeys {
                     for index in 0..shards {
                         next(index, None)?;
                     }
-                    return Ok(());
+                } else {
+                    let skip = |index: usize| skip.get(index).copied().unwrap_or(false);
+                    let work = ShardWork {
+                        skip: &skip,
+                        prepare: &regenerate,
+                        cpu_form,
+                    };
+                    let known = ClaimSource::Known(claim);
+                    self.for_each_shard_pipelined(program, &inputs, opts, known, work, &mut next)?;
                 }
-                let skip = |index: usize| skip.get(index).copied().unwrap_or(false);
-                let work = ShardWork {
-                    skip: &skip,
-                    prepare: &regenerate,
-                    cpu_form,
-                };
-                let known = ClaimSource::Known(claim);
-                self.for_each_shard_pipelined(program, &inputs, opts, known, work, next)
-                    .map(drop)
+                let job = memory_job.take().ok_or_else(|| {
+                    ZkvmError::Pipeline("the memory proof was handed on twice".into())
+                })?;
+                emit(shards, PassTwoItem::Memory(job))
             },
-            |backend, index, (w, staged): (ShardWitness, Option<B::Staged>)| {
+            // The memory proof to the worker with the least to do: one with
+            // a shard fewer, else the one with the last (partial) shard.
+            |index, workers| {
+                if index == shards && shards.is_multiple_of(workers) {
+                    (shards + workers - 1) % workers
+                } else {
+                    index % workers
+                }
+            },
+            |backend, index, item: PassTwoItem<B>| {
+                let (w, staged) = match item {
+                    PassTwoItem::Shard(w, staged) => (w, staged),
+                    PassTwoItem::Memory(job) => {
+                        let start = Instant::now();
+                        let proof = self.prove_memory_job(backend, job, external.clone());
+                        tracing::debug!(
+                            target: PIPELINE,
+                            ms = millis(start.elapsed()),
+                            "memory proven"
+                        );
+                        return proof.map(PassTwoProof::Memory);
+                    }
+                };
                 let committed = match staged {
                     // Committed again from the staged traces, with the
                     // shard's pass-1 randomness (checked against pass 1's
@@ -987,9 +1039,21 @@ impl MachineKeys {
                     prove_ms = millis(start.elapsed()),
                     "proven"
                 );
-                proof
+                proof.map(PassTwoProof::Shard)
             },
         )?;
+        let mut memory = None;
+        let proofs: Vec<ShardProof> = outputs
+            .into_iter()
+            .filter_map(|out| match out {
+                PassTwoProof::Shard(proof) => Some(proof),
+                PassTwoProof::Memory(proof) => {
+                    memory = Some(proof);
+                    None
+                }
+            })
+            .collect();
+        let memory = memory.ok_or_else(|| ZkvmError::Pipeline("no memory proof".into()))?;
         if proofs.len() != shards {
             return Err(ZkvmError::BadShards(format!(
                 "{shards} shards committed but {} proven",
@@ -1037,8 +1101,8 @@ impl MachineKeys {
         }
     }
 
-    /// Runs `work(backends[i % n], i, item)` for every item `produce` emits
-    /// (in order, with its index), returning the outputs in index order
+    /// Runs `work(backends[route(i, n)], i, item)` for every item `produce`
+    /// emits (in order, with its index), returning the outputs in index order
     /// with what `produce` returned. With one backend the work runs in
     /// `produce`'s callback; with several, on a worker thread per backend,
     /// each fed through a one-item channel. The first error stops the rest:
@@ -1047,6 +1111,7 @@ impl MachineKeys {
         &self,
         backends: &[B],
         produce: impl FnOnce(&mut dyn FnMut(usize, I) -> Result<(), ZkvmError>) -> Result<R, ZkvmError>,
+        route: impl Fn(usize, usize) -> usize,
         work: impl Fn(&B, usize, I) -> Result<O, ZkvmError> + Sync,
     ) -> Result<(Vec<O>, R), ZkvmError>
     where
@@ -1083,9 +1148,10 @@ impl MachineKeys {
             drop(done_tx);
             let n = senders.len();
             let produced = produce(&mut |index, item| {
-                senders[index % n]
+                let worker = route(index, n) % n;
+                senders[worker]
                     .send((index, item))
-                    .map_err(|_| ZkvmError::Pipeline(format!("worker {} stopped", index % n)))
+                    .map_err(|_| ZkvmError::Pipeline(format!("worker {worker} stopped")))
             });
             drop(senders);
             let mut worker_error = None;
@@ -1199,14 +1265,33 @@ impl MachineKeys {
     fn prove_memory<B: ProverBackend>(
         &self,
         backend: &B,
-        (traces, mut publics): witness::TracesAndPublics,
+        global: witness::TracesAndPublics,
         words: &[WordState],
         commitments: &mut Vec<Commitment>,
         seeds: &Seeds,
     ) -> Result<(MemoryProof, ExternalBus<Challenge>), ZkvmError> {
+        let (job, external) = self.commit_memory(backend, global, words, commitments, seeds)?;
+        Ok((
+            self.prove_memory_job(backend, job, external.clone())?,
+            external,
+        ))
+    }
+
+    /// The memory proof up to its commitment: commits its main trace (after
+    /// the shards'), derives the shared challenges and sets its public
+    /// values. What remains ([`Self::prove_memory_job`]) needs nothing the
+    /// shards' proofs make, so pass 2 runs it beside them.
+    fn commit_memory<B: ProverBackend>(
+        &self,
+        backend: &B,
+        (traces, mut publics): witness::TracesAndPublics,
+        words: &[WordState],
+        commitments: &mut Vec<Commitment>,
+        seeds: &Seeds,
+    ) -> Result<(MemoryJob<B>, ExternalBus<Challenge>), ZkvmError> {
         let zk = ZkRandomness::new(self.fri, seeds.of(commitments.len()));
-        let (commitment, data) = backend.commit_main(&zk, traces.clone())?;
-        commitments.push(commitment.clone());
+        let committed = backend.commit_main(&zk, traces.clone())?;
+        commitments.push(committed.0.clone());
         let (alpha, beta) = cloak_prover::shared_challenges(GLOBAL_DOMAIN, commitments);
         let external = ExternalBus {
             name: crate::bus::GLOBAL_MEMORY_BUS.to_string(),
@@ -1218,16 +1303,36 @@ impl MachineKeys {
             .sum::<Challenge>();
         let share = witness::global_share(words, MemoryKind::Global, alpha, beta) - blinds;
         publics[global_table::MEMORY] = witness::memory_public_values(alpha, beta, share);
+        let job = MemoryJob {
+            zk,
+            traces,
+            publics,
+            share,
+            committed,
+        };
+        Ok((job, external))
+    }
+
+    /// The rest of the memory proof [`Self::commit_memory`] began.
+    fn prove_memory_job<B: ProverBackend>(
+        &self,
+        backend: &B,
+        job: MemoryJob<B>,
+        external: ExternalBus<Challenge>,
+    ) -> Result<MemoryProof, ZkvmError> {
         let stark = backend.prove(
-            &zk,
+            &job.zk,
             &self.global_pk,
             &self.global_airs,
-            &traces,
-            &publics,
-            external.clone(),
-            Some((commitment, data)),
+            &job.traces,
+            &job.publics,
+            external,
+            Some(job.committed),
         )?;
-        Ok((MemoryProof { share, stark }, external))
+        Ok(MemoryProof {
+            share: job.share,
+            stark,
+        })
     }
 
     /// Proves shard `index` (pass 2), checking it commits as in pass 1.

@@ -916,7 +916,7 @@ impl MachineKeys {
         let global = witness::generate_global(&self.image, &words, &blinds, min)?;
         report.trace_cells += cells(&global.0);
         // The memory proof's commitment gives the shared challenges; the
-        // rest of it goes to pass 2's workers after the shards, beside them.
+        // rest of it goes to pass 2's workers, ahead of the shards.
         let (memory_job, external) =
             self.commit_memory(first, global, &words, &mut commitments, &seeds)?;
         tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "memory committed");
@@ -945,6 +945,13 @@ impl MachineKeys {
         let (outputs, _) = self.on_workers(
             backends,
             |emit| {
+                // The memory proof first, on the worker with the least to
+                // do: its small kernels then overlap the first shards' on
+                // the GPU instead of running alone after the last.
+                let job = memory_job.take().ok_or_else(|| {
+                    ZkvmError::Pipeline("the memory proof was handed on twice".into())
+                })?;
+                emit(shards, PassTwoItem::Memory(job))?;
                 let mut next = |index: usize, w: Option<(ShardWitness, Option<B::Staged>)>| {
                     exec_time += t.elapsed();
                     tracing::debug!(
@@ -983,10 +990,7 @@ impl MachineKeys {
                     let known = ClaimSource::Known(claim);
                     self.for_each_shard_pipelined(program, &inputs, opts, known, work, &mut next)?;
                 }
-                let job = memory_job.take().ok_or_else(|| {
-                    ZkvmError::Pipeline("the memory proof was handed on twice".into())
-                })?;
-                emit(shards, PassTwoItem::Memory(job))
+                Ok(())
             },
             // The memory proof to the worker with the least to do: one with
             // a shard fewer, else the one with the last (partial) shard.

@@ -345,8 +345,10 @@ pub fn commit_preprocessed(
         // The table's own interpolant, unmasked (vendored p3-fri's
         // `commit_preprocessing`): its LDE from the h rows onto the
         // committed 2h << log_blowup points.
+        let mut copy = gpu.alloc_u32(h * w)?;
+        gpu.stream().memcpy_dtod(&src, &mut copy)?;
         let table = DeviceMatrix {
-            buf: gpu.upload(crate::field::as_raw(&t.values))?,
+            buf: copy,
             width: w,
             height: h,
         };

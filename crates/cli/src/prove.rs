@@ -655,7 +655,10 @@ pub fn vk(args: VkArgs) -> Result<ExitCode> {
     let keys = keys_for(&program, &args.elf)?;
     println!("{}", hex::encode(keys.vk_digest()));
     if args.layout {
-        println!("table          main  logup  base cells/row  quotient chunks");
+        println!(
+            "table          main  logup  base cells/row  quotient chunks (2^{} rows)",
+            cloak_machine::zkvm::LAYOUT_LOG_HEIGHT
+        );
         for (name, main, logup, log_chunks) in keys.shard_layout() {
             let cells = main + 4 * logup;
             let chunks = 1usize << log_chunks;

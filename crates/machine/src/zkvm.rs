@@ -341,6 +341,10 @@ pub struct MachineKeys {
     max_log_heights: Vec<usize>,
 }
 
+/// The height (log2) [`MachineKeys::shard_layout`] reports quotient chunks
+/// at: a full shard's CPU table.
+pub const LAYOUT_LOG_HEIGHT: usize = 19;
+
 impl MachineKeys {
     /// Derives the keys from a loaded program: commits its instruction table
     /// and initial image (and the fixed lookup tables).
@@ -444,9 +448,14 @@ impl MachineKeys {
     }
 
     /// Each shard table's name, main width, LogUp column count and log2 of
-    /// its quotient chunks: the cost of one row, for layout work and reports.
+    /// its quotient chunks when [`LAYOUT_LOG_HEIGHT`] rows tall (shorter
+    /// tables may take more): the cost of one row, for layout work and
+    /// reports.
     pub fn shard_layout(&self) -> Vec<(String, usize, usize, usize)> {
-        let chunks = self.shard_vk.log_quotient_chunks(&self.shard_airs);
+        let heights = vec![LAYOUT_LOG_HEIGHT; self.shard_airs.len()];
+        let chunks = self
+            .shard_vk
+            .log_quotient_chunks_at(&self.shard_airs, &heights);
         self.shard_airs
             .iter()
             .zip(self.shard_vk.lookup_columns())

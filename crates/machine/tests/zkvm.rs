@@ -485,28 +485,30 @@ fn multi_shard_proofs_verify_and_chain() {
     assert!(keys.verify(&truncated).is_err());
 }
 
-/// One HINT_READ of 9 MB writes 2.25 M words, one HintRead row each: past the
-/// 2^21 rows the table's quotient domain fits in KoalaBear's two-adic
-/// subgroups. Proving stops with an error that names the shard and the table
-/// instead of failing inside the STARK library.
+/// One HINT_READ of 17 MB writes 4.25 M words, one HintRead row and one
+/// Memory row (a word touched) each: past the 2^22 rows whose quotient
+/// domain (a tall table's two chunks, 2^24 points) fits in KoalaBear's
+/// two-adic subgroups. Proving stops with an error that names the shard and
+/// the first such table (Memory) instead of failing inside the STARK
+/// library.
 #[test]
 fn a_table_past_the_two_adic_limit_is_a_clear_error() {
     let program = guest("sha256");
     let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-    let len = 9usize << 20;
+    let len = 17usize << 20;
     let mut input = (len as u64).to_le_bytes().to_vec();
     input.resize(8 + len, 0x5a);
     let Err(err) = keys.prove(&program, vec![input], &ProveOptions::default()) else {
-        panic!("a 2^22-row HintRead table was proven");
+        panic!("2^23-row Memory and HintRead tables were proven");
     };
     assert!(
         matches!(
             err,
             ZkvmError::Trace(cloak_machine::TraceError::TableTooTall {
                 shard: 0,
-                table: "hint",
-                height: 4194304,
-                max_log: 21,
+                table: "memory",
+                height: 8388608,
+                max_log: 22,
             })
         ),
         "{err}"

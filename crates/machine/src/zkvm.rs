@@ -961,6 +961,9 @@ impl MachineKeys {
                     ZkvmError::Pipeline("the memory proof was handed on twice".into())
                 })?;
                 emit(shards, PassTwoItem::Memory(job))?;
+                // With one backend the memory proof ran in `emit`: proving,
+                // not waiting for the first shard.
+                t = Instant::now();
                 let mut next = |index: usize, w: Option<(ShardWitness, Option<B::Staged>)>| {
                     exec_time += t.elapsed();
                     tracing::debug!(

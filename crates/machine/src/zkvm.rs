@@ -930,7 +930,6 @@ impl MachineKeys {
             self.commit_memory(first, global, &words, &mut commitments, &seeds)?;
         tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "memory committed");
         prove_time += start.elapsed();
-        let mut memory_job = Some(memory_job);
 
         // Pass 2: prove every shard with the shared challenges, each on the
         // backend that holds its kept commitment. Shards not reused are
@@ -957,10 +956,7 @@ impl MachineKeys {
                 // The memory proof first, on the worker with the least to
                 // do: its small kernels then overlap the first shards' on
                 // the GPU instead of running alone after the last.
-                let job = memory_job.take().ok_or_else(|| {
-                    ZkvmError::Pipeline("the memory proof was handed on twice".into())
-                })?;
-                emit(shards, PassTwoItem::Memory(job))?;
+                emit(shards, PassTwoItem::Memory(memory_job))?;
                 // With one backend the memory proof ran in `emit`: proving,
                 // not waiting for the first shard.
                 t = Instant::now();

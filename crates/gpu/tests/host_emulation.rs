@@ -863,7 +863,7 @@ fn emulated_shift_rows_match_the_host() {
         let want = shift::trace(&events, min, &mut m1).unwrap();
         let rows = shift::row_inputs(&events, min, &mut m2).unwrap();
         assert!(
-            range16::trace(&m1) == range16::trace(&m2),
+            range16::trace(&mut m1) == range16::trace(&mut m2),
             "{n} events: the inputs count other lookups"
         );
         assert_eq!(rows.height, want.height());

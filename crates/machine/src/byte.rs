@@ -98,10 +98,13 @@ pub fn send_byte_pairs<AB: InteractionBuilder>(
 }
 
 /// The multiplicity columns from the counted `byte` sends.
-pub fn trace(mults: &Multiplicities) -> RowMajorMatrix<Val> {
-    let mut values = Vec::with_capacity(WIDTH << LOG_HEIGHT);
-    for row in 0..1usize << LOG_HEIGHT {
-        values.extend(mults.byte.iter().map(|m| Val::from_u64(m[row])));
-    }
+pub fn trace(mults: &mut Multiplicities) -> RowMajorMatrix<Val> {
+    use rayon::prelude::*;
+    mults.settle();
+    let byte = &mults.byte;
+    let values = (0..WIDTH << LOG_HEIGHT)
+        .into_par_iter()
+        .map(|cell| Val::from_u64(byte[cell % WIDTH][cell / WIDTH]))
+        .collect();
     RowMajorMatrix::new(values, WIDTH)
 }

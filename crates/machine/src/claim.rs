@@ -2,9 +2,11 @@
 //! against, possibly still being fixed by the fast run on another thread.
 //!
 //! The fast run over the whole program is what fixes the claim, and no
-//! shard's traces can be generated without it. Executing the first shards
-//! in tracing mode needs nothing from it, so the prover starts them while
-//! the fast run goes on, and generation waits for the claim here.
+//! shard's traces can be finished without it. Executing the first shards
+//! in tracing mode needs nothing from it, nor does generating every table
+//! but the Commit table (`witness::generate_shard_with`), so the prover
+//! starts them while the fast run goes on, and generation waits for the
+//! claim here only to finish.
 //! Meanwhile both runs hold a guest memory image.
 
 use std::sync::{Condvar, Mutex};

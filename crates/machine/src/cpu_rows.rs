@@ -64,6 +64,9 @@ pub const COPIED: [(usize, usize, usize); 3] = [
 pub(crate) struct CpuSends<'a> {
     pub alu: Vec<AluEvent>,
     pub commit_counts: [u64; 8],
+    /// Each COMMIT's `(word index, value, pc)`, checked against the claim
+    /// once it is known (generation does not wait for the fast run).
+    pub commits: Vec<(usize, u32, u32)>,
     pub hint_calls: Vec<(u64, u32, u32, &'a [MemoryAccess])>,
     pub extend_calls: Vec<PrecompileCall<'a>>,
     pub compress_calls: Vec<PrecompileCall<'a>>,
@@ -81,10 +84,30 @@ impl<'a> CpuSends<'a> {
         for (mine, theirs) in self.commit_counts.iter_mut().zip(next.commit_counts) {
             *mine += theirs;
         }
+        self.commits.extend(next.commits);
         self.hint_calls.extend(next.hint_calls);
         self.extend_calls.extend(next.extend_calls);
         self.compress_calls.extend(next.compress_calls);
         self.keccak_calls.extend(next.keccak_calls);
+    }
+}
+
+/// Checks each COMMIT (`(word index, value, pc)`, from [`CpuSends`])
+/// against the claim: a proof holds one digest, the last value the guest
+/// committed per word, so every COMMIT of a word must carry it.
+pub(crate) fn check_commits(
+    commits: &[(usize, u32, u32)],
+    claim: &ExecutionClaim,
+) -> Result<(), TraceError> {
+    match commits
+        .iter()
+        .find(|&&(index, value, _)| claim.digest[index] != value)
+    {
+        Some(&(_, _, pc)) => Err(TraceError::BadRecord(format!(
+            "pc {pc:#010x}: COMMIT of a digest word with a value other than its last one \
+             (one proof holds one digest)"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -95,7 +118,6 @@ impl<'a> CpuSends<'a> {
 pub(crate) fn cpu_inputs<'a>(
     program: &ProgramAir,
     shard: &'a Shard,
-    claim: ExecutionClaim,
     first: usize,
     rows: &mut [u32],
     mults: &mut Multiplicities,
@@ -113,6 +135,7 @@ pub(crate) fn cpu_inputs<'a>(
     let CpuSends {
         alu,
         commit_counts,
+        commits,
         hint_calls,
         extend_calls,
         compress_calls,
@@ -267,12 +290,7 @@ pub(crate) fn cpu_inputs<'a>(
                 if index >= 8 {
                     return Err(bad("COMMIT of a digest word index outside 0..8"));
                 }
-                if claim.digest[index] != cval {
-                    return Err(bad(
-                        "COMMIT of a digest word with a value other than its last one \
-                         (one proof holds one digest)",
-                    ));
-                }
+                commits.push((index, cval, ev.pc));
                 commit_counts[index] += 1;
             } else if code == HINT_READ {
                 hint_calls.push((clk, b, cval, shard.accesses_of(sys)));

@@ -159,11 +159,17 @@ impl ByteOp {
 /// multiplicity columns of the Range16 and Byte tables. Counters are `u64`, so
 /// no realistic trace overflows them (the LogUp height check bounds the total
 /// far lower anyway).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Multiplicities {
     pub(crate) range16: Vec<u64>,
     /// Per [`ByteOp`], indexed by `x * 256 + y` (the Byte table's row).
     pub(crate) byte: [Vec<u64>; 4],
+    /// Counts made by `rows::fill_chunks` on rayon's threads: one set of
+    /// counters per thread, kept across every fill of a shard and added to
+    /// these once ([`Self::settle`]). A set of counters per chunk instead,
+    /// added up after each fill, cost more than a small chip's rows, so
+    /// chips were filled in few, large chunks, on few cores.
+    pub(crate) per_thread: thread_local::ThreadLocal<std::cell::RefCell<Multiplicities>>,
 }
 
 impl Default for Multiplicities {
@@ -171,6 +177,7 @@ impl Default for Multiplicities {
         Multiplicities {
             range16: vec![0; 1 << 16],
             byte: std::array::from_fn(|_| vec![0; 1 << 16]),
+            per_thread: thread_local::ThreadLocal::new(),
         }
     }
 }
@@ -190,6 +197,22 @@ impl Multiplicities {
     pub fn range16_word(&mut self, word: u32) {
         self.range16(word as u16);
         self.range16((word >> 16) as u16);
+    }
+
+    /// Adds the counts the threads of `rows::fill_chunks` still hold to
+    /// these: what the tables read must be settled first.
+    pub fn settle(&mut self) {
+        let pending: Vec<Multiplicities> = std::mem::take(&mut self.per_thread)
+            .into_iter()
+            .map(|counts| {
+                let mut counts = counts.into_inner();
+                counts.settle();
+                counts
+            })
+            .collect();
+        if !pending.is_empty() {
+            self.add_all(&pending);
+        }
     }
 }
 

@@ -55,9 +55,15 @@ where
 }
 
 /// The multiplicity column from the counted `range16` sends.
-pub fn trace(mults: &Multiplicities) -> RowMajorMatrix<Val> {
+pub fn trace(mults: &mut Multiplicities) -> RowMajorMatrix<Val> {
+    use rayon::prelude::*;
+    mults.settle();
     RowMajorMatrix::new(
-        mults.range16.iter().map(|&m| Val::from_u64(m)).collect(),
+        mults
+            .range16
+            .par_iter()
+            .map(|&m| Val::from_u64(m))
+            .collect(),
         WIDTH,
     )
 }

@@ -3,10 +3,11 @@
 //! for it (BENCHMARKS.md), so one shard is spread over rayon's threads
 //! instead of one thread per shard.
 //!
-//! Rows are filled in chunks of [`CHUNK_ROWS`]: each chunk counts its
-//! lookups in multiplicities of its own, added up at the end, and returns
-//! what else it produced; the outputs come back in row order, and the first
-//! error (in row order) is the one returned, as a sequential fill would.
+//! Rows are filled in chunks of at most [`CHUNK_ROWS`]: each chunk counts
+//! its lookups in its thread's multiplicities, added up once the shard's
+//! tables are filled, and returns what else it produced; the outputs come
+//! back in row order, and the first error (in row order) is the one
+//! returned, as a sequential fill would.
 
 use crate::event::{padded_height, Multiplicities, TraceError};
 use cloak_prover::Val;
@@ -44,14 +45,20 @@ pub(crate) fn inverse_of_small(v: i64) -> Val {
     }
 }
 
-/// Rows per chunk: large enough that a chunk's own multiplicities (2.5 MiB,
-/// summed at the end) cost little beside its rows.
+/// Rows per chunk, at most.
 #[cfg(not(debug_assertions))]
 pub(crate) const CHUNK_ROWS: usize = 1 << 15;
 /// Small in debug builds, so that the tests' small shards are filled in
 /// several chunks too (and their proofs check the merged counts).
 #[cfg(debug_assertions)]
 pub(crate) const CHUNK_ROWS: usize = 1 << 10;
+/// Rows per chunk, at least (where a fill has more rows than that): a
+/// chunk's rows should outweigh its scheduling.
+pub(crate) const MIN_CHUNK_ROWS: usize = if CHUNK_ROWS < 1 << 10 {
+    CHUNK_ROWS
+} else {
+    1 << 10
+};
 
 /// A zeroed trace of `len` cells: a buffer an earlier shard's traces gave
 /// back ([`cloak_prover::trace_buffers`]) where one fits, else fresh memory.
@@ -140,8 +147,10 @@ pub(crate) fn zero_rows_from(values: &mut [Val], width: usize, first: usize) {
 }
 
 /// Runs `fill(first_row, rows, mults)` over the first `rows` rows of the
-/// row-major `values` (`width` cells a row), a chunk at a time in parallel.
-/// A fill of at most one chunk runs here, on `mults` itself.
+/// row-major `values` (`width` cells a row), a chunk at a time in parallel
+/// ([`chunk_rows_for`] rows a chunk). Each chunk counts its lookups in its
+/// thread's counters of `mults` (`Multiplicities::settle` adds them up). A
+/// fill of at most one chunk runs here, on `mults` itself.
 pub(crate) fn fill_chunks<C: Send, T: Send>(
     values: &mut [C],
     width: usize,
@@ -150,27 +159,46 @@ pub(crate) fn fill_chunks<C: Send, T: Send>(
     fill: impl Fn(usize, &mut [C], &mut Multiplicities) -> Result<T, TraceError> + Sync,
 ) -> Result<Vec<T>, TraceError> {
     let real = &mut values[..rows * width];
-    if rows <= CHUNK_ROWS {
+    let chunk = chunk_rows_for(rows);
+    if rows <= chunk {
         return Ok(vec![fill(0, real, mults)?]);
     }
-    let parts: Vec<Result<(T, Multiplicities), TraceError>> = real
-        .par_chunks_mut(CHUNK_ROWS * width)
+    let counts = &*mults;
+    // A thread that finds its counters in use (a fill that waits for rayon
+    // work of its own could run another chunk here) counts apart.
+    let spilled = std::sync::Mutex::new(Vec::new());
+    let parts: Vec<Result<T, TraceError>> = real
+        .par_chunks_mut(chunk * width)
         .enumerate()
-        .map(|(k, chunk)| {
-            let mut own = Multiplicities::default();
-            let out = fill(k * CHUNK_ROWS, chunk, &mut own)?;
-            Ok((out, own))
+        .map(|(k, rows)| {
+            let mine = counts.per_thread.get_or(Default::default);
+            match mine.try_borrow_mut() {
+                Ok(mut own) => fill(k * chunk, rows, &mut own),
+                Err(_) => {
+                    let mut own = Multiplicities::default();
+                    let out = fill(k * chunk, rows, &mut own);
+                    spilled.lock().unwrap_or_else(|e| e.into_inner()).push(own);
+                    out
+                }
+            }
         })
         .collect();
-    let mut outs = Vec::with_capacity(parts.len());
-    let mut counts = Vec::with_capacity(parts.len());
-    for part in parts {
-        let (out, own) = part?;
-        outs.push(out);
-        counts.push(own);
+    let spilled = spilled.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !spilled.is_empty() {
+        mults.add_all(&spilled);
     }
-    mults.add_all(&counts);
-    Ok(outs)
+    parts.into_iter().collect()
+}
+
+/// Rows a chunk of a `rows`-row fill takes: [`CHUNK_ROWS`] at most, and
+/// fewer, down to [`MIN_CHUNK_ROWS`], so each of rayon's threads gets
+/// about four chunks (a loop shard's Mul, Shift and Bitwise tables, 75 K
+/// rows each, were three chunks on three cores).
+pub(crate) fn chunk_rows_for(rows: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    rows.div_ceil(4 * threads)
+        .next_power_of_two()
+        .clamp(MIN_CHUNK_ROWS, CHUNK_ROWS)
 }
 
 impl Multiplicities {
@@ -247,6 +275,8 @@ mod tests {
         assert_eq!(firsts, vec![0, CHUNK_ROWS, 2 * CHUNK_ROWS, 3 * CHUNK_ROWS]);
         assert_eq!(&par_values[..2 * rows], &seq_values[..]);
         assert!(par_values[2 * rows..].iter().all(|v| *v == Val::ZERO));
+        // The chunks' counts stay with their threads until settled.
+        par.settle();
         assert_eq!(par.range16, seq.range16);
         assert_eq!(par.byte, seq.byte);
 
@@ -262,6 +292,37 @@ mod tests {
         };
         let err = fill_chunks(&mut par_values, 2, rows, &mut par, failing).unwrap_err();
         assert!(matches!(err, TraceError::TooManyRows { rows } if rows == bad1));
+
+        // Counts from several fills, some on threads still holding earlier
+        // ones, settle to the sequential counts.
+        let mut twice = Multiplicities::default();
+        fill_chunks(&mut par_values, 2, rows, &mut twice, fill).unwrap();
+        fill_chunks(&mut par_values, 2, rows, &mut twice, fill).unwrap();
+        twice.settle();
+        // (`seq` holds one `range16(5)` more than the fill's.)
+        for (i, (t, s)) in twice.range16.iter().zip(&seq.range16).enumerate() {
+            assert_eq!(*t, 2 * (s - u64::from(i == 5)), "range16 {i}");
+        }
+        for (t, s) in twice.byte.iter().zip(&seq.byte) {
+            assert!(t.iter().zip(s).all(|(t, s)| *t == 2 * s));
+        }
+    }
+
+    /// Chunks are powers of two between the bounds, about four a thread
+    /// where the rows allow it.
+    #[test]
+    fn chunk_sizes_spread_rows_over_the_threads() {
+        let threads = rayon::current_num_threads();
+        for rows in [1, 100, 1 << 12, 75_000, 1 << 18, 1 << 19, 1 << 22] {
+            let chunk = chunk_rows_for(rows);
+            assert!(chunk.is_power_of_two(), "{rows}");
+            assert!((MIN_CHUNK_ROWS..=CHUNK_ROWS).contains(&chunk), "{rows}");
+            let chunks = rows.div_ceil(chunk);
+            assert!(
+                chunk == MIN_CHUNK_ROWS || chunk == CHUNK_ROWS || chunks >= 2 * threads,
+                "{rows} rows: {chunks} chunks of {chunk} for {threads} threads"
+            );
+        }
     }
 
     /// A table made in a buffer an earlier trace left junk in is the table

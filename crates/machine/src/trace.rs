@@ -35,13 +35,16 @@ impl ChipTraces {
         mults: Multiplicities,
     ) -> Result<ChipTraces, TraceError> {
         let mut phases = crate::phases::Phases::start("chip phases");
-        Self::generate_timed(events, min_height, mults, &mut phases, false)
+        let parts: Vec<&[AluEvent]> = events.chunks(1 << 15).collect();
+        Self::generate_timed(&parts, min_height, mults, &mut phases, false)
     }
 
     /// [`ChipTraces::generate`], marking each chip's time in `phases`; the
     /// Shift trace as its rows' inputs if `shift_as_inputs`.
+    /// The events come in `parts` (the CPU's chunks' sends, in order), so
+    /// they are never gathered into one list before they are split.
     pub(crate) fn generate_timed(
-        events: &[AluEvent],
+        events: &[&[AluEvent]],
         min_height: usize,
         mut mults: Multiplicities,
         phases: &mut crate::phases::Phases,
@@ -49,10 +52,10 @@ impl ChipTraces {
     ) -> Result<ChipTraces, TraceError> {
         // Each chip's events, in order, split on every core.
         let parts: Vec<Result<[Vec<AluEvent>; 6], TraceError>> = events
-            .par_chunks(1 << 15)
+            .par_iter()
             .map(|chunk| {
                 let mut chips: [Vec<AluEvent>; 6] = Default::default();
-                for event in chunk {
+                for event in chunk.iter() {
                     let chip = match checked(event)? {
                         Opcode::Add | Opcode::Sub => 0,
                         Opcode::Slt | Opcode::Sltu => 2,
@@ -66,14 +69,11 @@ impl ChipTraces {
                 Ok(chips)
             })
             .collect();
-        let mut split: [Vec<AluEvent>; 6] = Default::default();
         let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
-        for (k, all) in split.iter_mut().enumerate() {
-            all.reserve_exact(parts.iter().map(|p| p[k].len()).sum());
-            for part in &parts {
-                all.extend_from_slice(&part[k]);
-            }
-        }
+        let split: [Vec<AluEvent>; 6] = std::array::from_fn(|k| {
+            let chip: Vec<&[AluEvent]> = parts.iter().map(|p| &p[k][..]).collect();
+            concat(&chip)
+        });
         let [add_sub_events, bitwise_events, mut lt_events, shift_events, mul_events, divrem_events] =
             split;
         phases.mark("alu_split");
@@ -96,7 +96,7 @@ impl ChipTraces {
         phases.mark("shift");
         let mul = mul::trace(&mul_events, min_height, &mut mults)?;
         phases.mark("mul");
-        let (range16, byte) = (range16::trace(&mults), byte::trace(&mults));
+        let (range16, byte) = (range16::trace(&mut mults), byte::trace(&mut mults));
         phases.mark("lookup_tables");
         Ok(ChipTraces {
             range16,
@@ -142,4 +142,24 @@ impl ChipTraces {
         .map(|t| t.height().trailing_zeros() as usize)
         .collect()
     }
+}
+/// `parts` one after the other, copied on every core (a shard's ALU events
+/// are tens of MiB, which one thread took milliseconds to copy).
+fn concat<T: Copy + Send + Sync>(parts: &[&[T]]) -> Vec<T> {
+    let mut starts = Vec::with_capacity(parts.len());
+    let mut total = 0;
+    for part in parts {
+        starts.push(total);
+        total += part.len();
+    }
+    let mut out = Vec::with_capacity(total);
+    (0..total)
+        .into_par_iter()
+        .with_min_len(1 << 12)
+        .map(|i| {
+            let p = starts.partition_point(|&s| s <= i) - 1;
+            parts[p][i - starts[p]]
+        })
+        .collect_into_vec(&mut out);
+    out
 }

@@ -144,28 +144,44 @@ pub fn generate_shard_as(
     min_height: usize,
     form: TraceForm,
 ) -> Result<ShardWitness, TraceError> {
+    generate_shard_with(program, shard, || Ok(claim), min_height, form)
+}
+
+/// [`generate_shard_as`] with the claim asked for only where the traces
+/// need it, after every table but the Commit table is made: the fast run
+/// that fixes it may still be going (the prover's first shard would
+/// otherwise wait for it). `claim`'s error is returned as it is.
+pub fn generate_shard_with<E: From<TraceError>>(
+    program: &ProgramAir,
+    shard: &Shard,
+    claim: impl FnOnce() -> Result<ExecutionClaim, E>,
+    min_height: usize,
+    form: TraceForm,
+) -> Result<ShardWitness, E> {
     let cycles = shard.cpu.len() as u64;
     if cycles == 0 {
-        return Err(TraceError::BadRecord("an empty shard".into()));
+        return Err(TraceError::BadRecord("an empty shard".into()).into());
     }
     if shard.end.clk >= MAX_TOTAL_CYCLES {
         return Err(TraceError::TooManyCycles {
             cycles: shard.end.clk,
             max: MAX_TOTAL_CYCLES,
-        });
+        }
+        .into());
     }
     if cycles > MAX_SHARD_CYCLES {
         return Err(TraceError::TooManyCycles {
             cycles,
             max: MAX_SHARD_CYCLES,
-        });
+        }
+        .into());
     }
     let mut phases = crate::phases::Phases::start("generation phases");
     let rows = shard.cpu.len();
     let height = crate::event::padded_height(rows, min_height)?;
     let mut mults = Multiplicities::default();
     let fill_inputs = |first, inputs: &mut [u32], mults: &mut Multiplicities| {
-        cpu_rows::cpu_inputs(program, shard, claim, first, inputs, mults)
+        cpu_rows::cpu_inputs(program, shard, first, inputs, mults)
     };
     let (cpu_trace, cpu_inputs, chunks) = match form {
         TraceForm::Values => {
@@ -216,8 +232,10 @@ pub fn generate_shard_as(
         }
     };
     let mut sends = CpuSends::default();
+    // Each chunk's ALU sends stay its own: the chips split them from there.
+    let mut alu_parts = Vec::with_capacity(chunks.len());
     let mut next_syscall = 0;
-    for chunk in chunks {
+    for mut chunk in chunks {
         // Each chunk takes the syscall events from its first cycle on; a
         // sequential fill takes them one after another, so no event may be
         // left between two chunks' runs of them.
@@ -225,15 +243,17 @@ pub fn generate_shard_as(
             let clk = shard.syscalls[next_syscall].clk;
             return Err(TraceError::BadRecord(format!(
                 "syscall event at cycle {clk} without its ECALL"
-            )));
+            ))
+            .into());
         }
         next_syscall = chunk.first_syscall + chunk.syscalls;
+        alu_parts.push(std::mem::take(&mut chunk.alu));
         sends.append(chunk);
     }
     phases.mark("cpu");
     let CpuSends {
-        alu,
         commit_counts,
+        commits,
         hint_calls,
         extend_calls,
         compress_calls,
@@ -254,7 +274,8 @@ pub fn generate_shard_as(
             return Err(TraceError::BadRecord(format!(
                 "HINT_READ at cycle {clk} wrote {} words for {len} bytes",
                 accesses.len()
-            )));
+            ))
+            .into());
         }
         let ts = timestamp(clk, Position::Memory);
         let rows = accesses.len().max(1);
@@ -332,16 +353,22 @@ pub fn generate_shard_as(
         mults.range16(g);
     }
 
-    let committed = commit_counts.map(|n| n > 0);
-    let commit_trace = commit::trace(claim.digest, commit_counts, min_height);
     phases.mark("memory");
     let program_trace = program.trace(&shard.cpu, |e| e.pc)?;
     phases.mark("program");
 
     let shift_as_inputs = form == TraceForm::Inputs;
+    let alu: Vec<&[crate::AluEvent]> = alu_parts.iter().map(Vec::as_slice).collect();
     let mut chips =
         ChipTraces::generate_timed(&alu, min_height, mults, &mut phases, shift_as_inputs)?;
     let shift_inputs = chips.shift_inputs.take();
+    // The claim, from here on: only the Commit table and the public values
+    // hold it.
+    let claim = claim()?;
+    cpu_rows::check_commits(&commits, &claim)?;
+    let committed = commit_counts.map(|n| n > 0);
+    let commit_trace = commit::trace(claim.digest, commit_counts, min_height);
+    phases.mark("claim");
     let mut traces = chips.into_vec();
     traces.extend([
         program_trace,
@@ -487,7 +514,7 @@ pub fn generate_global(
     }
     let blind_height = crate::event::padded_height(blinds.len(), min_height)?;
     let traces = vec![
-        range16::trace(&mults),
+        range16::trace(&mut mults),
         image.trace(),
         memory_trace,
         crate::blind::sink_trace(blinds, blind_height),
@@ -659,6 +686,61 @@ mod tests {
             .expect("a missing event");
         assert!(
             err.to_string().contains("ECALL without its syscall event"),
+            "{err}"
+        );
+    }
+
+    /// The claim is asked for once, after the tables that do not hold it,
+    /// and its error is what generation returns; every COMMIT is still
+    /// checked against it, the error naming the COMMIT's pc.
+    #[test]
+    fn the_claim_is_asked_for_last_and_checks_every_commit() {
+        let (air, shard, claim) = fibonacci_shard();
+        assert!(claim.digest.iter().any(|&w| w != 0), "fibonacci commits");
+        let honest = generate_shard(&air, &shard, claim, 16).unwrap();
+        let mut asked = 0;
+        let late = generate_shard_with(
+            &air,
+            &shard,
+            || {
+                asked += 1;
+                Ok::<_, TraceError>(claim)
+            },
+            16,
+            TraceForm::Values,
+        )
+        .unwrap();
+        assert_eq!(asked, 1);
+        assert_eq!(late.public_values, honest.public_values);
+        assert_eq!(late.traces.len(), honest.traces.len());
+        for (a, b) in late.traces.iter().zip(&honest.traces) {
+            assert_eq!(a.values, b.values);
+        }
+        // A failed claim's error comes back as it is.
+        let failed = generate_shard_with(
+            &air,
+            &shard,
+            || Err(TraceError::BadRecord("no claim".into())),
+            16,
+            TraceForm::Inputs,
+        )
+        .err()
+        .expect("the claim's error");
+        assert_eq!(
+            failed.to_string(),
+            TraceError::BadRecord("no claim".into()).to_string()
+        );
+        // A digest word other than what a COMMIT carried.
+        let word = claim.digest.iter().position(|&w| w != 0).unwrap();
+        let mut wrong = claim;
+        wrong.digest[word] ^= 1;
+        let err = generate_shard(&air, &shard, wrong, 16)
+            .err()
+            .expect("a COMMIT of another value")
+            .to_string();
+        assert!(
+            err.contains("COMMIT of a digest word with a value other than its last one")
+                && err.contains("pc 0x"),
             "{err}"
         );
     }

@@ -512,12 +512,16 @@ impl MachineKeys {
         claim: ClaimSource<'_>,
         cpu_form: TraceForm,
     ) -> Result<ShardWitness, ZkvmError> {
-        // The fast run's own error is what the prover reports.
-        let claim = claim
-            .get()
-            .map_err(|()| ZkvmError::Pipeline("the run that fixes the claim failed".into()))?;
+        // Asked for once every table but the Commit table is made, so the
+        // first shards' generation runs beside the fast run. The fast run's
+        // own error is what the prover reports.
+        let claim = || {
+            claim
+                .get()
+                .map_err(|()| ZkvmError::Pipeline("the run that fixes the claim failed".into()))
+        };
         let min = self.fri.min_trace_height();
-        let w = witness::generate_shard_as(&self.program, shard, claim, min, cpu_form)?;
+        let w = witness::generate_shard_with(&self.program, shard, claim, min, cpu_form)?;
         for t in 0..w.traces.len() {
             let height = w.height(t);
             if height > 1 << self.max_log_heights[t] {
@@ -808,7 +812,8 @@ impl MachineKeys {
         let (warm_tx, warm_rx) = std::sync::mpsc::channel::<TableSet>();
         let (committed, fast) = std::thread::scope(|scope| {
             // The fast run fixes the claim while pass 1 executes the first
-            // shards; their generation waits for it (`ClaimSource`).
+            // shards and generates their tables; only their Commit tables
+            // wait for it (`ClaimSource`).
             let fast = scope.spawn(|| {
                 let start = Instant::now();
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

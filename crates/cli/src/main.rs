@@ -44,6 +44,8 @@ enum Command {
 
 fn main() -> ExitCode {
     init_logging();
+    // Before anything uses rayon: its threads below the executor's.
+    cloak_machine::workers::init_rayon_pool();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {

@@ -39,6 +39,7 @@ pub mod sha_extend;
 pub mod shift;
 pub mod trace;
 pub mod witness;
+pub mod workers;
 pub mod zkvm;
 
 pub use air::{MachineAir, TableSet};

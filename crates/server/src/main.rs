@@ -6,6 +6,8 @@ use cloak_server::{serve, AttestMode, Limits, Pipeline, ServerConfig};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything uses rayon: its threads below the executor's.
+    cloak_machine::workers::init_rayon_pool();
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
         eprintln!("usage: cloak-server DATA_DIR LISTEN_ADDR [dev|tee]");

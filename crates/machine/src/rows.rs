@@ -86,26 +86,10 @@ pub(crate) fn stale(len: usize) -> Vec<Val> {
 /// Fresh zeroed memory, large buffers on huge pages where the kernel has them.
 pub(crate) fn fresh(len: usize) -> Vec<Val> {
     let values = Val::zero_vec(len);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let bytes = std::mem::size_of_val(values.as_slice());
-        if bytes >= 2 * HUGE {
-            let start = values.as_ptr() as usize;
-            let aligned = start.next_multiple_of(HUGE);
-            let end = (start + bytes) / HUGE * HUGE;
-            // SAFETY: the range lies inside the vector's allocation; the
-            // advice changes how its pages are backed, never their contents.
-            // A refusal (no transparent huge pages) leaves 4 KiB pages.
-            unsafe {
-                libc::madvise(
-                    aligned as *mut libc::c_void,
-                    end - aligned,
-                    libc::MADV_HUGEPAGE,
-                );
-            }
-        }
-    }
+    cloak_vm::huge::advise_huge_pages(
+        values.as_ptr().cast(),
+        std::mem::size_of_val(values.as_slice()),
+    );
     values
 }
 

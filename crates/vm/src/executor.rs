@@ -192,12 +192,14 @@ impl<'p> Executor<'p> {
         self.memory.enable_timestamps();
         let limit = self.config.max_cycles.unwrap_or(u64::MAX);
         let capacity = shard_cycles.min(limit).min(1 << 24) as usize;
+        let mut cpu = Vec::new();
+        crate::huge::reserve_huge(&mut cpu, capacity);
         let mut tracer = Tracer {
             shard: Shard {
                 index: 0,
                 start: self.boundary(),
                 end: self.boundary(),
-                cpu: Vec::with_capacity(capacity),
+                cpu,
                 syscalls: Vec::new(),
                 syscall_accesses: Vec::new(),
                 touched: Vec::new(),
@@ -246,8 +248,9 @@ impl<'p> Executor<'p> {
             let shard = &mut tracer.shard;
             shard.index += 1;
             shard.cpu.clear();
-            // Buffers `on_shard` swapped in may be smaller.
-            shard.cpu.reserve(capacity);
+            // Buffers `on_shard` swapped in may be smaller (or none: then
+            // fresh memory, on huge pages).
+            crate::huge::reserve_huge(&mut shard.cpu, capacity);
             shard.syscalls.clear();
             shard.syscall_accesses.clear();
             shard.touched.clear();

@@ -8,6 +8,7 @@
 pub mod elf;
 pub mod error;
 pub mod executor;
+pub mod huge;
 pub mod input;
 pub mod instruction;
 pub mod memory;

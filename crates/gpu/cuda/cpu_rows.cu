@@ -113,30 +113,17 @@ extern "C" __global__ void cpu_expand(const u32* __restrict__ inputs,
     } else {
         row[C_EQ] = KB_ONE;
     }
-    // The degree-2 helpers (cpu::fill_derived), in the field.
-    u32 bit0 = row[C_ADDR_BIT0], bit1 = row[C_ADDR_BIT1];
-    u32 prev_lo = row[C_MEM_PREV_LO], prev_hi = row[C_MEM_PREV_HI];
+    // The helper columns (cpu::fill_derived), in the field.
+    u32 bit0 = row[C_ADDR_BIT0];
     u32 c256 = cpu_mont(256);
-    row[C_SEL] = kb_add(prev_lo, kb_mul(bit1, kb_sub(prev_hi, prev_lo)));
-    row[C_BYTE] = kb_add(row[C_Q0], kb_mul(bit0, kb_sub(row[C_Q1], row[C_Q0])));
     u32 new_sel = kb_add(kb_mul(kb_sub(KB_ONE, bit0), kb_add(row[C_R0], kb_mul(row[C_Q1], c256))),
                          kb_mul(bit0, kb_add(row[C_Q0], kb_mul(row[C_R0], c256))));
-    row[C_NEW_SEL] = new_sel;
     row[C_STORED] = kb_add(kb_mul(row[F_SB], new_sel), kb_mul(row[F_SH], row[C_C_LO]));
-    row[C_HI_HIT] = kb_mul(bit1, kb_add(row[F_SB], row[F_SH]));
-    row[C_COND] = kb_add(kb_mul(row[F_BRANCH_EQ], row[C_EQ]), kb_mul(row[F_BRANCH_LT], row[C_A_LO]));
     u32 is_mem = 0;
 #pragma unroll
     for (int k = F_LB; k <= F_SW; k++) is_mem = kb_add(is_mem, row[k]);
     row[C_ADDR_HI_SCALED] =
         kb_mul(row[C_ADDR_HI], kb_add(kb_double(is_mem), kb_double(kb_double(row[F_JALR]))));
-    u32 fallthrough = kb_add(row[F_PC], cpu_mont(4));
-    u32 jalr_target = kb_add(kb_add(kb_double(kb_double(row[C_ADDR_W])), kb_double(bit1)),
-                             kb_mul(row[C_ADDR_HI], cpu_mont(1u << 16)));
-    row[C_NEXT_PC] = kb_add(
-        kb_add(fallthrough,
-               kb_mul(kb_add(row[C_TAKEN], row[F_JAL]), kb_sub(row[F_TARGET], fallthrough))),
-        kb_mul(row[F_JALR], kb_sub(jalr_target, fallthrough)));
     row[C_ENDS] = (r + 1 == n) ? KB_ONE : 0;
     u32* dst = out + r * C_WIDTH;
 #pragma unroll

@@ -1,6 +1,6 @@
 //! The CPU table made on the device from its rows' inputs
 //! (`cloak_machine::cpu_rows`): the host generates and uploads 24 small
-//! values a cycle instead of the table's 87 columns, and `cpu_expand`
+//! values a cycle instead of the table's 81 columns, and `cpu_expand`
 //! (cuda/cpu_rows.cu) writes the same cells `expand_row` would. The
 //! inputs go up bit-packed like any trace ([`crate::packed`]); each
 //! program's messages go up once per backend and stay.
@@ -42,19 +42,13 @@ pub fn cpu_rows_source() -> String {
         ("C_RX", c::RX),
         ("C_SIGN", c::SIGN),
         ("C_SIGN_REST", c::SIGN_REST),
-        ("C_NEW_SEL", c::NEW_SEL),
         ("C_EQ", c::EQ),
         ("C_INV_LO", c::INV_LO),
         ("C_INV_HI", c::INV_HI),
         ("C_TAKEN", c::TAKEN),
         ("C_SYS_HINT_LEN", c::SYS_HINT_LEN),
         ("C_SYS_DEFERRED", c::SYS_DEFERRED),
-        ("C_SEL", c::SEL),
-        ("C_BYTE", c::BYTE),
         ("C_STORED", c::STORED),
-        ("C_HI_HIT", c::HI_HIT),
-        ("C_COND", c::COND),
-        ("C_NEXT_PC", c::NEXT_PC),
         ("C_ENDS", c::ENDS),
         ("C_ADDR_HI_SCALED", c::ADDR_HI_SCALED),
         ("F_PC", f::PC),

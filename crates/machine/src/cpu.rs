@@ -37,12 +37,14 @@
 //!   `32 + w + 2^14 hi` are below 2^29 + 32 and distinct from register keys.
 //!   JALR targets are kept below 2^30 (`range16(4 hi)`), so the field value of
 //!   the target is the target.
-//! - *Degree 2.* Every constraint has degree at most 2, so the quotient (of
-//!   degree 3n over the zero-knowledge trace of 2n rows) fits the 4n-point LDE
-//!   and each interaction gets its own LogUp column. Products a flag would
-//!   multiply (the addressed limb and byte, the stored limb, the next pc, the
-//!   branch condition, the last-row marker) are helper columns, each pinned
-//!   on every row by one degree-2 equation, so they add no freedom.
+//! - *Degree.* The main constraints have degree at most 3 and the packed
+//!   LogUp constraints 4, which the quotient sized for the sparse masks fits
+//!   in `4n` points (docs/prover-design.md). The addressed limb and byte,
+//!   the byte-replaced limb, the high-limb hit, the branch condition and the
+//!   next pc are degree-2 expressions inside the constraints that use them
+//!   (helper columns until stop 30); the stored limb, the last-row marker and
+//!   the scaled high address limb stay helper columns, each pinned on every
+//!   row by one equation, so they add no freedom.
 //! - *Equality.* `eq` is boolean, `eq (b - c) = 0` limb by limb, and
 //!   `eq + (b_lo - c_lo) inv_lo + (b_hi - c_hi) inv_hi = 1`: if `b = c` the
 //!   last forces `eq = 1`; if not, the second forces `eq = 0`.
@@ -100,47 +102,38 @@ pub mod cols {
     /// Sign bit of a signed load, and the range-checked rest that proves it.
     pub const SIGN: usize = FETCH_WIDTH + 33;
     pub const SIGN_REST: usize = FETCH_WIDTH + 34;
-    /// The addressed limb with its addressed byte replaced by `r0` (what SB
-    /// writes), pinned on every row.
-    pub const NEW_SEL: usize = FETCH_WIDTH + 35;
     /// Branches: `b == c`, and the inverses that prove `b != c`.
-    pub const EQ: usize = FETCH_WIDTH + 36;
-    pub const INV_LO: usize = FETCH_WIDTH + 37;
-    pub const INV_HI: usize = FETCH_WIDTH + 38;
-    pub const TAKEN: usize = FETCH_WIDTH + 39;
+    pub const EQ: usize = FETCH_WIDTH + 35;
+    pub const INV_LO: usize = FETCH_WIDTH + 36;
+    pub const INV_HI: usize = FETCH_WIDTH + 37;
+    pub const TAKEN: usize = FETCH_WIDTH + 38;
     /// Syscall flags, one-hot on ECALL rows.
-    pub const SYS_HALT: usize = FETCH_WIDTH + 40;
-    pub const SYS_WRITE: usize = FETCH_WIDTH + 41;
-    pub const SYS_COMMIT: usize = FETCH_WIDTH + 42;
-    pub const SYS_DEFERRED: usize = FETCH_WIDTH + 43;
-    pub const SYS_HINT_LEN: usize = FETCH_WIDTH + 44;
-    pub const SYS_HINT_READ: usize = FETCH_WIDTH + 45;
+    pub const SYS_HALT: usize = FETCH_WIDTH + 39;
+    pub const SYS_WRITE: usize = FETCH_WIDTH + 40;
+    pub const SYS_COMMIT: usize = FETCH_WIDTH + 41;
+    pub const SYS_DEFERRED: usize = FETCH_WIDTH + 42;
+    pub const SYS_HINT_LEN: usize = FETCH_WIDTH + 43;
+    pub const SYS_HINT_READ: usize = FETCH_WIDTH + 44;
     /// Precompiles, served by their tables through the `precompile` bus.
-    pub const SYS_SHA_EXTEND: usize = FETCH_WIDTH + 46;
-    pub const SYS_SHA_COMPRESS: usize = FETCH_WIDTH + 47;
-    pub const SYS_KECCAK_PERMUTE: usize = FETCH_WIDTH + 48;
-    // Degree-2 helpers: products the constraints would otherwise multiply by
-    // a flag (degree 3). Each is pinned on every row by one degree-2
-    // constraint, and [`super::fill_derived`] computes them.
-    /// The addressed limb of the old word: `prev_lo`, or `prev_hi` when `bit1`.
-    pub const SEL: usize = FETCH_WIDTH + 49;
-    /// The addressed byte of that limb: `q0`, or `q1` when `bit0`.
-    pub const BYTE: usize = FETCH_WIDTH + 50;
-    /// The limb a sub-word store writes: `new_sel` for SB, `c_lo` for SH.
-    pub const STORED: usize = FETCH_WIDTH + 51;
-    /// A sub-word store into the high limb: `(SB + SH) bit1`.
-    pub const HI_HIT: usize = FETCH_WIDTH + 52;
-    /// A branch's condition before negation: `BRANCH_EQ eq + BRANCH_LT a_lo`.
-    pub const COND: usize = FETCH_WIDTH + 53;
-    /// The pc after this row.
-    pub const NEXT_PC: usize = FETCH_WIDTH + 54;
+    pub const SYS_SHA_EXTEND: usize = FETCH_WIDTH + 45;
+    pub const SYS_SHA_COMPRESS: usize = FETCH_WIDTH + 46;
+    pub const SYS_KECCAK_PERMUTE: usize = FETCH_WIDTH + 47;
+    // Helpers the constraints' degree needs, each pinned on every row by
+    // one constraint, and computed by [`super::fill_derived`]. (The
+    // addressed limb and byte, the byte-replaced limb, the high-limb hit,
+    // the branch condition and the next pc were helper columns too while a
+    // constraint's degree was held to 2; degree 4 now fits the quotient, so
+    // they are expressions: `CpuAir::eval`.)
+    /// The limb a sub-word store writes: the addressed limb with its
+    /// addressed byte replaced by `r0` for SB, `c_lo` for SH.
+    pub const STORED: usize = FETCH_WIDTH + 48;
     /// 1 on the shard's last real row, else 0 (filled by [`super::fill_ends`]).
-    pub const ENDS: usize = FETCH_WIDTH + 55;
+    pub const ENDS: usize = FETCH_WIDTH + 49;
     /// `addr_hi` times 2 (loads and stores) or 4 (JALR): one range check
     /// bounds the address below 2^31 or the jump target below 2^30.
-    pub const ADDR_HI_SCALED: usize = FETCH_WIDTH + 56;
+    pub const ADDR_HI_SCALED: usize = FETCH_WIDTH + 50;
 }
-pub const WIDTH: usize = FETCH_WIDTH + 57;
+pub const WIDTH: usize = FETCH_WIDTH + 51;
 
 /// The syscalls the CPU handles (itself or through another table), with their
 /// flag column.
@@ -261,32 +254,30 @@ where
         let (prev_lo, prev_hi) = (x(MEM_PREV_LO), x(MEM_PREV_HI));
         let (new_lo, new_hi) = (x(MEM_NEW_LO), x(MEM_NEW_HI));
         let (sb, sh, sw) = (x(f::SB), x(f::SH), x(f::SW));
-        // The helpers, on every row.
-        builder.assert_eq(
-            x(SEL),
-            prev_lo.clone() + bit1.clone() * (prev_hi.clone() - prev_lo.clone()),
-        );
-        builder.assert_eq(x(BYTE), x(Q0) + bit0.clone() * (x(Q1) - x(Q0)));
-        builder.assert_eq(
-            x(NEW_SEL),
-            (c(1) - bit0.clone()) * (x(R0) + x(Q1) * c(256)) + bit0 * (x(Q0) + x(R0) * c(256)),
-        );
-        builder.assert_eq(x(STORED), sb.clone() * x(NEW_SEL) + sh.clone() * x(C_LO));
-        builder.assert_eq(x(HI_HIT), (sb.clone() + sh.clone()) * bit1);
+        // The addressed limb of the old word (`prev_lo`, or `prev_hi` when
+        // `bit1`), its addressed byte (`q0`, or `q1` when `bit0`), and that
+        // limb with the addressed byte replaced by `r0` (what SB writes):
+        // degree 2 each.
+        let sel = prev_lo.clone() + bit1.clone() * (prev_hi.clone() - prev_lo.clone());
+        let byte = x(Q0) + bit0.clone() * (x(Q1) - x(Q0));
+        let new_sel =
+            (c(1) - bit0.clone()) * (x(R0) + x(Q1) * c(256)) + bit0 * (x(Q0) + x(R0) * c(256));
+        builder.assert_eq(x(STORED), sb.clone() * new_sel + sh.clone() * x(C_LO));
+        // A sub-word store into the high limb, and into the low one.
+        let hi_hit = (sb.clone() + sh.clone()) * bit1;
+        let lo_hit = sb + sh - hi_hit.clone();
         // The word after the access: SW writes `c`, SB and SH write `stored`
         // into the addressed limb, and everything else (loads, and rows that
         // access no memory) leaves it unchanged.
-        let lo_hit = sb + sh - x(HI_HIT);
         builder.assert_eq(
             new_lo - prev_lo.clone(),
             lo_hit * (x(STORED) - prev_lo.clone()) + sw.clone() * (x(C_LO) - prev_lo.clone()),
         );
         builder.assert_eq(
             new_hi - prev_hi.clone(),
-            x(HI_HIT) * (x(STORED) - prev_hi.clone()) + sw * (x(C_HI) - prev_hi.clone()),
+            hi_hit * (x(STORED) - prev_hi.clone()) + sw * (x(C_HI) - prev_hi.clone()),
         );
         // The addressed limb's bytes.
-        let (sel, byte) = (x(SEL), x(BYTE));
         let byte_op = x(f::LB) + x(f::LBU) + x(f::SB);
         builder.assert_zero(byte_op.clone() * (sel.clone() - x(Q0) - x(Q1) * c(256)));
         // Sign bits: the rest below 2^7 (bytes) or 2^15 (halves).
@@ -324,20 +315,18 @@ where
         builder.assert_one(x(EQ) + d_lo * x(INV_LO) + d_hi * x(INV_HI));
         // Taken: the condition, flipped for BNE, BGE and BGEU.
         let is_branch = x(f::BRANCH_EQ) + x(f::BRANCH_LT);
-        builder.assert_eq(x(COND), x(f::BRANCH_EQ) * x(EQ) + x(f::BRANCH_LT) * x(A_LO));
+        // The condition before negation (degree 2).
+        let cond = x(f::BRANCH_EQ) * x(EQ) + x(f::BRANCH_LT) * x(A_LO);
         builder.assert_eq(
             x(TAKEN),
-            x(COND) + x(f::BRANCH_NEG) * (is_branch - x(COND) * c(2)),
+            cond.clone() + x(f::BRANCH_NEG) * (is_branch - cond * c(2)),
         );
+        // The pc after this row (degree 2).
         let fallthrough = x(f::PC) + c(4);
         let jalr_target = x(ADDR_W) * c(4) + x(ADDR_BIT1) * c(2) + x(ADDR_HI) * c(1 << 16);
-        builder.assert_eq(
-            x(NEXT_PC),
-            fallthrough.clone()
-                + (x(TAKEN) + x(f::JAL)) * (x(f::TARGET) - fallthrough.clone())
-                + x(f::JALR) * (jalr_target - fallthrough),
-        );
-        let next_pc = x(NEXT_PC);
+        let next_pc = fallthrough.clone()
+            + (x(TAKEN) + x(f::JAL)) * (x(f::TARGET) - fallthrough.clone())
+            + x(f::JALR) * (jalr_target - fallthrough);
         builder
             .when_transition()
             .assert_zero(next_real.clone() * (next[f::PC].into() - next_pc.clone()));
@@ -515,29 +504,19 @@ fn times<F: Field>(flag: F, v: F) -> F {
     }
 }
 
-/// Computes a CPU row's degree-2 helper columns (`SEL` to `NEXT_PC`,
-/// `NEW_SEL` and `ADDR_HI_SCALED`; `ENDS` needs the next row, see
-/// [`fill_ends`]) from its other columns, exactly as [`CpuAir`] pins them.
-/// Trace generation calls it on every row, padding included.
+/// Computes a CPU row's helper columns (`STORED` and `ADDR_HI_SCALED`;
+/// `ENDS` needs the next row, see [`fill_ends`]) from its other columns,
+/// exactly as [`CpuAir`] pins them. Trace generation calls it on every
+/// row, padding included.
 pub fn fill_derived<F: Field>(row: &mut [F]) {
     use cols::*;
     let c = |v: u32| F::from_u32(v);
-    let (bit0, bit1) = (row[ADDR_BIT0], row[ADDR_BIT1]);
-    let (prev_lo, prev_hi) = (row[MEM_PREV_LO], row[MEM_PREV_HI]);
-    row[SEL] = prev_lo + times(bit1, prev_hi - prev_lo);
-    row[BYTE] = row[Q0] + times(bit0, row[Q1] - row[Q0]);
-    row[NEW_SEL] =
+    let bit0 = row[ADDR_BIT0];
+    let new_sel =
         times(F::ONE - bit0, row[R0] + row[Q1] * c(256)) + times(bit0, row[Q0] + row[R0] * c(256));
-    row[STORED] = times(row[f::SB], row[NEW_SEL]) + times(row[f::SH], row[C_LO]);
-    row[HI_HIT] = times(bit1, row[f::SB] + row[f::SH]);
-    row[COND] = times(row[f::BRANCH_EQ], row[EQ]) + times(row[f::BRANCH_LT], row[A_LO]);
+    row[STORED] = times(row[f::SB], new_sel) + times(row[f::SH], row[C_LO]);
     let is_mem = (f::LB..=f::SW).fold(F::ZERO, |acc, k| acc + row[k]);
     row[ADDR_HI_SCALED] = row[ADDR_HI] * (is_mem.double() + row[f::JALR].double().double());
-    let fallthrough = row[f::PC] + c(4);
-    let jalr_target = row[ADDR_W].double().double() + bit1.double() + row[ADDR_HI] * c(1 << 16);
-    row[NEXT_PC] = fallthrough
-        + times(row[TAKEN] + row[f::JAL], row[f::TARGET] - fallthrough)
-        + times(row[f::JALR], jalr_target - fallthrough);
 }
 
 /// Fills the `ENDS` column of a row-major CPU trace: 1 on the last real row.

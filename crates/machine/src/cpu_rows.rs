@@ -1,9 +1,9 @@
 //! The CPU table's rows in two steps: the *inputs*, what the execution
 //! decides (24 small values a cycle: the program row, the operands and
 //! result, the timestamp gaps, the address and memory words, the syscall),
-//! and their *expansion* into the 87 columns, every one of which the AIR
+//! and their *expansion* into the 81 columns, every one of which the AIR
 //! then pins (the fetched message, the clock, bytes, signs, inverses,
-//! flags and degree-2 helpers).
+//! flags and helpers).
 //!
 //! [`cpu_inputs`] makes the inputs and everything else a row sends (ALU
 //! events, lookups, syscall calls), with every check of the record.

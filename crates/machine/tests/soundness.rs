@@ -1192,38 +1192,39 @@ fn cpu_cases() -> Vec<Case> {
             "constraints not satisfied",
             cpu_exit_code,
         ),
+        // The addressed limb and byte, the byte-replaced limb, the high-limb
+        // hit, the branch condition and the next pc are expressions in the
+        // constraints (helper columns before stop 30): the sub-word loads'
+        // and stores' values below, `TAKEN` and the pc chain above reach them.
         (
-            "cpu: SEL (addressed limb)",
-            "constraints not satisfied",
-            |w| cpu_helper(w, c::SEL, "memory access", is_mem_row),
-        ),
-        (
-            "cpu: BYTE (addressed byte)",
-            "constraints not satisfied",
-            |w| cpu_helper(w, c::BYTE, "memory access", is_mem_row),
-        ),
-        (
-            "cpu: NEW_SEL (stored limb)",
-            "constraints not satisfied",
-            |w| cpu_helper(w, c::NEW_SEL, "memory access", is_mem_row),
-        ),
-        ("cpu: STORED", "constraints not satisfied", |w| {
-            cpu_helper(w, c::STORED, "store", |x| is(x[f::SW]))
-        }),
-        ("cpu: HI_HIT", "constraints not satisfied", |w| {
-            cpu_helper(w, c::HI_HIT, "store", |x| is(x[f::SW]))
-        }),
-        (
-            "cpu: COND (branch condition)",
+            "cpu: byte or half load value (A_LO of LB/LBU/LH/LHU)",
             "constraints not satisfied",
             |w| {
-                cpu_helper(w, c::COND, "branch", |x| {
-                    is(x[f::BRANCH_EQ]) || is(x[f::BRANCH_LT])
+                cpu_helper(w, c::A_LO, "sub-word load", |x| {
+                    is(x[f::WRITES_RD]) && (f::LB..=f::LHU).any(|k| is(x[k]))
                 })
             },
         ),
-        ("cpu: NEXT_PC", "constraints not satisfied", |w| {
-            cpu_helper(w, c::NEXT_PC, "any", |_| true)
+        (
+            "cpu: byte or half store's new low limb (MEM_NEW_LO of SB/SH)",
+            "constraints not satisfied",
+            |w| {
+                cpu_helper(w, c::MEM_NEW_LO, "sub-word store", |x| {
+                    is(x[f::SB]) || is(x[f::SH])
+                })
+            },
+        ),
+        (
+            "cpu: byte or half store's new high limb (MEM_NEW_HI of SB/SH)",
+            "constraints not satisfied",
+            |w| {
+                cpu_helper(w, c::MEM_NEW_HI, "sub-word store", |x| {
+                    is(x[f::SB]) || is(x[f::SH])
+                })
+            },
+        ),
+        ("cpu: STORED", "constraints not satisfied", |w| {
+            cpu_helper(w, c::STORED, "store", |x| is(x[f::SW]))
         }),
         (
             "cpu: HINT_LEN result without its range-checked copy (A_LO only)",

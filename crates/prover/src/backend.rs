@@ -18,7 +18,7 @@ use p3_matrix::Matrix;
 /// A main trace as trace generation hands it to [`ProverBackend::stage_main`]:
 /// its values, or the inputs they follow from, for a backend that makes the
 /// values on its device ([`ProverBackend::expands`]). The host then writes
-/// and moves the inputs only (the CPU table's: 24 of its 87 columns).
+/// and moves the inputs only (the CPU table's: 24 of its 81 columns).
 pub enum MainTrace {
     Values(RowMajorMatrix<Val>),
     Deferred(Box<dyn DeferredTrace>),

@@ -165,6 +165,19 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
+/// The pass-2 worker (of `workers`, shard `i` going to `i mod workers`)
+/// that proves the memory proof, and the backend that commits it: the one
+/// with a shard fewer, else the one with the last (partial) shard, so its
+/// small kernels overlap the first shards' work.
+fn memory_route(shards: usize, workers: usize) -> usize {
+    let workers = workers.max(1);
+    if shards.is_multiple_of(workers) {
+        (shards + workers - 1) % workers
+    } else {
+        shards % workers
+    }
+}
+
 /// Shards generated at once by default: three. Each shard's generation
 /// runs on every core (`rows.rs`), so more shards keep the cores busy
 /// while one is handed on (packed and uploaded, or proven). Since the
@@ -758,9 +771,9 @@ impl MachineKeys {
         inputs: Vec<Vec<u8>>,
         opts: &ProveOptions,
     ) -> Result<(Proof, ProveReport), ZkvmError> {
-        let Some(first) = backends.first() else {
+        if backends.is_empty() {
             return Err(ZkvmError::Pipeline("no backend to prove on".into()));
-        };
+        }
         let _release = cloak_prover::trace_buffers::release_when_dropped();
         let seeds = Seeds::new(opts.seed)?;
         let mut report = ProveReport::default();
@@ -930,9 +943,17 @@ impl MachineKeys {
         let global = witness::generate_global(&self.image, &words, &blinds, min)?;
         report.trace_cells += cells(&global.0);
         // The memory proof's commitment gives the shared challenges; the
-        // rest of it goes to pass 2's workers, ahead of the shards.
-        let (memory_job, external) =
-            self.commit_memory(first, global, &words, &mut commitments, &seeds)?;
+        // rest of it goes to pass 2's workers, ahead of the shards. It is
+        // committed on the backend that will prove it: the job holds that
+        // backend's data (another GPU's memory is not this one's).
+        let memory_worker = memory_route(shards, backends.len());
+        let (memory_job, external) = self.commit_memory(
+            &backends[memory_worker],
+            global,
+            &words,
+            &mut commitments,
+            &seeds,
+        )?;
         tracing::debug!(target: PIPELINE, ms = millis(start.elapsed()), "memory committed");
         prove_time += start.elapsed();
 
@@ -1005,11 +1026,10 @@ impl MachineKeys {
                 }
                 Ok(())
             },
-            // The memory proof to the worker with the least to do: one with
-            // a shard fewer, else the one with the last (partial) shard.
+            // The memory proof to the backend it was committed on.
             |index, workers| {
-                if index == shards && shards.is_multiple_of(workers) {
-                    (shards + workers - 1) % workers
+                if index == shards {
+                    memory_route(shards, workers)
                 } else {
                     index % workers
                 }

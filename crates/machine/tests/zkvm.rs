@@ -93,6 +93,95 @@ impl ProverBackend for KeepingBackend {
     }
 }
 
+/// The CPU backend as one GPU of several: what it commits and keeps is
+/// tagged with its device, and it refuses to prove from another device's
+/// data (a GPU cannot read another GPU's memory; stop 30 found the memory
+/// proof committed on the first GPU and proven on another).
+struct DeviceBackend {
+    device: usize,
+}
+
+impl ProverBackend for DeviceBackend {
+    type Committed = (usize, CpuCommitted, Vec<RowMajorMatrix<Val>>);
+    type Staged = (usize, Vec<RowMajorMatrix<Val>>);
+
+    fn name(&self) -> &'static str {
+        "device"
+    }
+
+    fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
+        Ok((self.device, traces))
+    }
+
+    fn commit_staged(
+        &self,
+        zk: &ZkRandomness,
+        (device, traces): Self::Staged,
+    ) -> Result<(Commitment, Self::Committed), ProveError> {
+        self.check(device, "staged")?;
+        let (commitment, data) = CpuBackend.commit_main(zk, traces.clone())?;
+        Ok((commitment, (self.device, data, traces)))
+    }
+
+    fn prove<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        traces: &[RowMajorMatrix<Val>],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        committed: Option<(Commitment, Self::Committed)>,
+    ) -> Result<StarkProof, ProveError> {
+        let committed = match committed {
+            Some((c, (device, data, _))) => {
+                self.check(device, "committed")?;
+                Some((c, data))
+            }
+            None => None,
+        };
+        CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)
+    }
+
+    fn keeps_traces(&self) -> bool {
+        true
+    }
+
+    fn prove_kept<A: ProvableAir>(
+        &self,
+        zk: &ZkRandomness,
+        pk: &ProvingKey,
+        airs: &[A],
+        public_values: &[Vec<Val>],
+        external: ExternalBus<Challenge>,
+        (commitment, (device, data, traces)): (Commitment, Self::Committed),
+    ) -> Result<StarkProof, ProveError> {
+        self.check(device, "kept")?;
+        CpuBackend.prove(
+            zk,
+            pk,
+            airs,
+            &traces,
+            public_values,
+            external,
+            Some((commitment, data)),
+        )
+    }
+}
+
+impl DeviceBackend {
+    fn check(&self, device: usize, what: &str) -> Result<(), ProveError> {
+        if device == self.device {
+            Ok(())
+        } else {
+            Err(ProveError::Prover(format!(
+                "data {what} on device {device} used on device {}",
+                self.device
+            )))
+        }
+    }
+}
+
 /// The CPU backend failing its `n`-th staging (on a generating thread) or
 /// its `n`-th commitment (on the prover's side).
 struct FailingBackend {
@@ -400,6 +489,18 @@ fn multi_shard_proofs_verify_and_chain() {
         .prove_on_many(&backends, &program, input, &opts)
         .unwrap();
     assert_eq!(spread.to_bytes(), proof.to_bytes());
+    // Over backends on different devices (each refusing another's data),
+    // for every count of them up to more than the shards: every commitment,
+    // the memory proof's included, is proven where it was made, and the
+    // bytes are the same.
+    for n in 1..=4 {
+        let devices: Vec<DeviceBackend> = (0..n).map(|device| DeviceBackend { device }).collect();
+        let input = vec![1000u32.to_le_bytes().to_vec()];
+        let (on_devices, _) = keys
+            .prove_on_many(&devices, &program, input, &opts)
+            .unwrap_or_else(|e| panic!("{n} devices: {e}"));
+        assert_eq!(on_devices.to_bytes(), proof.to_bytes(), "{n} devices");
+    }
     // Three shards' traces generated at once (three threads): the same bytes.
     let parallel = ProveOptions {
         trace_threads: 3,

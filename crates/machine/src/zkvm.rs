@@ -762,7 +762,8 @@ impl MachineKeys {
     /// [`Self::prove`] with the shards spread over several backends (one
     /// per GPU): shard `i` is committed and proven on `backends[i % n]`, by
     /// a worker thread per backend, while the shards are executed one ahead
-    /// in order. The memory proof runs on the first. The proof is the same
+    /// in order. The memory proof is committed and proven on one backend
+    /// (`memory_route`). The proof is the same
     /// bytes whatever `n` (each shard's randomness comes from its index).
     pub fn prove_on_many<B: ProverBackend>(
         &self,

@@ -62,8 +62,9 @@ pub const COPIED: [(usize, usize, usize); 3] = [
 /// shard's syscall events it took.
 #[derive(Default)]
 pub(crate) struct CpuSends<'a> {
+    /// The run's ALU operations: each run keeps its own (the chips split
+    /// them per run), so [`CpuSends::append`] leaves them out.
     pub alu: Vec<AluEvent>,
-    pub commit_counts: [u64; 8],
     /// Each COMMIT's `(word index, value, pc)`, checked against the claim
     /// once it is known (generation does not wait for the fast run).
     pub commits: Vec<(usize, u32, u32)>,
@@ -78,12 +79,8 @@ pub(crate) struct CpuSends<'a> {
 }
 
 impl<'a> CpuSends<'a> {
-    /// Appends the next run's sends.
+    /// Appends the next run's sends, but for its ALU operations.
     pub fn append(&mut self, next: CpuSends<'a>) {
-        self.alu.extend(next.alu);
-        for (mine, theirs) in self.commit_counts.iter_mut().zip(next.commit_counts) {
-            *mine += theirs;
-        }
         self.commits.extend(next.commits);
         self.hint_calls.extend(next.hint_calls);
         self.extend_calls.extend(next.extend_calls);
@@ -134,7 +131,6 @@ pub(crate) fn cpu_inputs<'a>(
     };
     let CpuSends {
         alu,
-        commit_counts,
         commits,
         hint_calls,
         extend_calls,
@@ -291,7 +287,6 @@ pub(crate) fn cpu_inputs<'a>(
                     return Err(bad("COMMIT of a digest word index outside 0..8"));
                 }
                 commits.push((index, cval, ev.pc));
-                commit_counts[index] += 1;
             } else if code == HINT_READ {
                 hint_calls.push((clk, b, cval, shard.accesses_of(sys)));
             } else if code == SHA_EXTEND || code == SHA_COMPRESS || code == KECCAK_PERMUTE {

@@ -252,7 +252,6 @@ pub fn generate_shard_with<E: From<TraceError>>(
     }
     phases.mark("cpu");
     let CpuSends {
-        commit_counts,
         commits,
         hint_calls,
         extend_calls,
@@ -366,6 +365,10 @@ pub fn generate_shard_with<E: From<TraceError>>(
     // hold it.
     let claim = claim()?;
     cpu_rows::check_commits(&commits, &claim)?;
+    let mut commit_counts = [0u64; 8];
+    for &(index, _, _) in &commits {
+        commit_counts[index] += 1;
+    }
     let committed = commit_counts.map(|n| n > 0);
     let commit_trace = commit::trace(claim.digest, commit_counts, min_height);
     phases.mark("claim");

@@ -93,34 +93,35 @@ impl ProverBackend for KeepingBackend {
     }
 }
 
-/// The CPU backend as one GPU of several: what it commits and keeps is
-/// tagged with its device, and it refuses to prove from another device's
-/// data (a GPU cannot read another GPU's memory; stop 30 found the memory
-/// proof committed on the first GPU and proven on another).
+/// [`KeepingBackend`] as one GPU of several: what it stages and commits
+/// is tagged with its device, and it refuses another device's data (a GPU
+/// cannot read another GPU's memory; stop 30 found the memory proof
+/// committed on the first GPU and proven on another).
 struct DeviceBackend {
     device: usize,
+    keeping: KeepingBackend,
 }
 
 impl ProverBackend for DeviceBackend {
-    type Committed = (usize, CpuCommitted, Vec<RowMajorMatrix<Val>>);
-    type Staged = (usize, Vec<RowMajorMatrix<Val>>);
+    type Committed = (usize, <KeepingBackend as ProverBackend>::Committed);
+    type Staged = (usize, <KeepingBackend as ProverBackend>::Staged);
 
     fn name(&self) -> &'static str {
         "device"
     }
 
     fn stage(&self, traces: Vec<RowMajorMatrix<Val>>) -> Result<Self::Staged, ProveError> {
-        Ok((self.device, traces))
+        Ok((self.device, self.keeping.stage(traces)?))
     }
 
     fn commit_staged(
         &self,
         zk: &ZkRandomness,
-        (device, traces): Self::Staged,
+        (device, staged): Self::Staged,
     ) -> Result<(Commitment, Self::Committed), ProveError> {
         self.check(device, "staged")?;
-        let (commitment, data) = CpuBackend.commit_main(zk, traces.clone())?;
-        Ok((commitment, (self.device, data, traces)))
+        let (commitment, data) = self.keeping.commit_staged(zk, staged)?;
+        Ok((commitment, (self.device, data)))
     }
 
     fn prove<A: ProvableAir>(
@@ -134,13 +135,14 @@ impl ProverBackend for DeviceBackend {
         committed: Option<(Commitment, Self::Committed)>,
     ) -> Result<StarkProof, ProveError> {
         let committed = match committed {
-            Some((c, (device, data, _))) => {
+            Some((c, (device, data))) => {
                 self.check(device, "committed")?;
                 Some((c, data))
             }
             None => None,
         };
-        CpuBackend.prove(zk, pk, airs, traces, public_values, external, committed)
+        self.keeping
+            .prove(zk, pk, airs, traces, public_values, external, committed)
     }
 
     fn keeps_traces(&self) -> bool {
@@ -154,18 +156,11 @@ impl ProverBackend for DeviceBackend {
         airs: &[A],
         public_values: &[Vec<Val>],
         external: ExternalBus<Challenge>,
-        (commitment, (device, data, traces)): (Commitment, Self::Committed),
+        (commitment, (device, data)): (Commitment, Self::Committed),
     ) -> Result<StarkProof, ProveError> {
         self.check(device, "kept")?;
-        CpuBackend.prove(
-            zk,
-            pk,
-            airs,
-            &traces,
-            public_values,
-            external,
-            Some((commitment, data)),
-        )
+        self.keeping
+            .prove_kept(zk, pk, airs, public_values, external, (commitment, data))
     }
 }
 
@@ -494,7 +489,12 @@ fn multi_shard_proofs_verify_and_chain() {
     // the memory proof's included, is proven where it was made, and the
     // bytes are the same.
     for n in 1..=4 {
-        let devices: Vec<DeviceBackend> = (0..n).map(|device| DeviceBackend { device }).collect();
+        let devices: Vec<DeviceBackend> = (0..n)
+            .map(|device| DeviceBackend {
+                device,
+                keeping: KeepingBackend::default(),
+            })
+            .collect();
         let input = vec![1000u32.to_le_bytes().to_vec()];
         let (on_devices, _) = keys
             .prove_on_many(&devices, &program, input, &opts)

@@ -18,7 +18,8 @@
 //
 // Kernels:
 //   hash_rows / hash_rows_inline: leaf digests of rows made of segments
-//   compress_layer: one Merkle layer, with an optional injected digest per node
+//   compress_sub: up to 8 Merkle layers above 128 nodes, with an optional
+//                 injected digest per node, in one launch
 //   compress_top: a tree's layers of 128 nodes and fewer, in one block
 
 #define B3_CHUNK_START 1u
@@ -232,14 +233,6 @@ __device__ __forceinline__ void compress_node(const u32* prev, u32* next, u64 i,
     for (int j = 0; j < 8; j++) next[i * 8 + j] = cv[j];
 }
 
-// One Merkle layer of n nodes.
-extern "C" __global__ void compress_layer(const u32* __restrict__ prev, u32* __restrict__ next,
-                                          u64 n, const u32* __restrict__ inject) {
-    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    compress_node(prev, next, i, inject);
-}
-
 // A tree's last layers in one block: layer l (l < levels) has n0 >> l
 // nodes, made from the layer before (`prev` for l = 0) into out[l], with
 // inject[l] (null for none); a barrier between layers makes each visible
@@ -259,5 +252,27 @@ extern "C" __global__ void compress_top(const u32* prev, u32 n0, u32 levels, Top
         __syncthreads();
         from = top.out[l];
         n >>= 1;
+    }
+}
+
+// Up to MERKLE_TOP_LEVELS layers below a wide one in one launch: block b
+// makes nodes [b * blockDim.x, (b + 1) * blockDim.x) of layer 0 (from
+// `prev`) into out[0], then the halves of those above them, each layer
+// after a barrier (a block's nodes of layer l + 1 are made from its own of
+// layer l). Launched a layer at a time, the layers of a few thousand nodes
+// each took as long as one compression (235 launches a one-shard proof,
+// 1.7 ms); nodes per block halve each layer, so `levels` is at most
+// log2(blockDim.x) + 1.
+extern "C" __global__ void compress_sub(const u32* prev, u32 levels, TopLayers layers) {
+    const u32 t = threadIdx.x;
+    u32 per = blockDim.x;
+    u64 base = (u64)blockIdx.x * per;
+    const u32* from = prev;
+    for (u32 l = 0; l < levels; l++) {
+        if (t < per) compress_node(from, layers.out[l], base + t, layers.inject[l]);
+        __syncthreads();
+        from = layers.out[l];
+        per >>= 1;
+        base >>= 1;
     }
 }

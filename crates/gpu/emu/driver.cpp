@@ -254,15 +254,23 @@ int main() {
                 emu_launch_threads(1, 1, 128, 1, [&] { compress_top(prev, next_len, levels, top); });
                 break;
             }
-            auto inject = hash_group(next_len);
-            std::vector<u32> next((size_t)next_len * 8, 0xffffffffu);
-            auto& prev = layers.back();
-            emu_launch((next_len + 127) / 128, 128, 1, [&] {
-                compress_layer(prev.data(), next.data(), next_len,
-                               inject.empty() ? nullptr : inject.data());
-            });
-            layers.push_back(next);
-            len = next_len;
+            // Up to 8 layers above 128 nodes in one compress_sub launch.
+            u32 levels = 0;
+            for (u32 n = next_len; n > 128 && levels < 8; n /= 2) levels++;
+            TopLayers sub;
+            std::vector<std::vector<u32>> injects;
+            u32 first = (u32)layers.size(), n = next_len;
+            for (u32 l = 0; l < levels; l++, n /= 2) {
+                layers.push_back(std::vector<u32>((size_t)n * 8, 0xffffffffu));
+                injects.push_back(hash_group(n));
+            }
+            for (u32 l = 0; l < levels; l++) {
+                sub.out[l] = layers[first + l].data();
+                sub.inject[l] = injects[l].empty() ? nullptr : injects[l].data();
+            }
+            const u32* prev = layers[first - 1].data();
+            emu_launch_threads(next_len / 128, 1, 128, 1, [&] { compress_sub(prev, levels, sub); });
+            len = n * 2;
         }
         u32 nl = (u32)layers.size();
         wr(&nl, 1);
@@ -407,7 +415,9 @@ int main() {
         u32 n = rd(), log_n = rd(), shift = rd(), omega = rd(), z[4];
         for (auto& x : z) x = rd();
         std::vector<u32> out((size_t)4 * n, 0xffffffffu);
-        emu_launch((n + 255) / 256, 256, 1, [&] {
+        // Mirrors open::inv_denoms: a thread per 8 points from 8 points up.
+        u32 threads = log_n < 3 ? n : n / 8;
+        emu_launch((threads + 255) / 256, 256, 1, [&] {
             open_inv_denoms(out.data(), n, log_n, shift, omega, z[0], z[1], z[2], z[3]);
         });
         wr(out.data(), out.size());
@@ -423,32 +433,22 @@ int main() {
         auto m = rdn((size_t)rows * w);
         u64 chunks = (rows + chunk_rows - 1) / chunk_rows;
         u32 width = npts * w;
-        std::vector<u32> part((size_t)4 * chunks * width, 0xffffffffu),
-            out((size_t)4 * width, 0xffffffffu);
+        // Mirrors open::evaluate_into: chunks add into zeroed limbs.
+        std::vector<u64> acc((size_t)4 * width, 0);
+        std::vector<u32> out((size_t)4 * width, 0xffffffffu);
         u64 threads = chunks * w;
         emu_launch((u32)((threads + 127) / 128), 128, 1, [&] {
             if (npts == 1)
                 open_eval_partial(m.data(), rows, w, inv[0].data(), zi[0][0], zi[0][1], zi[0][2],
-                                  zi[0][3], chunk_rows, chunks, part.data());
+                                  zi[0][3], chunk_rows, chunks, acc.data());
             else
                 open_eval_partial2(m.data(), rows, w, inv[0].data(), zi[0][0], zi[0][1], zi[0][2],
                                    zi[0][3], inv[1].data(), zi[1][0], zi[1][1], zi[1][2], zi[1][3],
-                                   chunk_rows, chunks, part.data());
+                                   chunk_rows, chunks, acc.data());
         });
-        // Mirrors open::evaluate_into: fold by 64 until at most 64 chunks are left.
-        while (chunks > 64) {
-            u64 groups = (chunks + 63) / 64;
-            std::vector<u32> next((size_t)4 * groups * width, 0xffffffffu);
-            u64 t = groups * width;
-            emu_launch((u32)((t + 127) / 128), 128, 1, [&] {
-                open_eval_fold(part.data(), chunks, width, 64, next.data());
-            });
-            part.swap(next);
-            chunks = groups;
-        }
         u32 last = npts - 1;
         emu_launch((width + 127) / 128, 128, 1, [&] {
-            open_eval_finish(part.data(), chunks, width, w, sc[0][0], sc[0][1], sc[0][2], sc[0][3],
+            open_eval_finish(acc.data(), width, w, sc[0][0], sc[0][1], sc[0][2], sc[0][3],
                              sc[last][0], sc[last][1], sc[last][2], sc[last][3], out.data());
         });
         wr(out.data(), out.size());

@@ -212,7 +212,6 @@ pub fn commit_salted(
     };
 
     let max_h = matrices[order[0]].height;
-    let compress = gpu.function("blake3", blake3_source, "compress_layer")?;
     let leaves = crate::profile::span(gpu, "merkle: leaf hashes (tallest)");
     let mut layers = vec![hash_rows(gpu, &group_of(max_h), max_h)?];
     drop(leaves);
@@ -261,23 +260,44 @@ pub fn commit_salted(
             drop(injects);
             break;
         }
-        let inject = inject_of(next_len)?;
-        let _s = crate::profile::span(gpu, "merkle: compress layers");
-        let mut next = gpu.alloc_u32(next_len * DIGEST_WORDS)?;
-        let n = next_len as u64;
-        let null = 0u64;
-        let prev = layers.last().expect("a layer");
-        let mut l = gpu.stream().launch_builder(&compress);
-        l.arg(prev).arg(&mut next).arg(&n);
-        match &inject {
-            Some(buf) => l.arg(buf),
-            None => l.arg(&null),
+        // Up to TOP_LEVELS layers above TOP_NODES nodes in one launch
+        // (`compress_sub`, TOP_NODES threads a block).
+        let levels = TOP_LEVELS.min((next_len / TOP_NODES).trailing_zeros() as usize);
+        let compress_sub = gpu.function("blake3", blake3_source, "compress_sub")?;
+        let mut sub = TopLayers {
+            out: [0; TOP_LEVELS],
+            inject: [0; TOP_LEVELS],
         };
-        // SAFETY: prev holds 2n digests, next and inject n each.
-        unsafe { l.launch(LaunchConfig::grid(n.div_ceil(128) as u32, 128)) }?;
-        layers.push(next);
-        layer_lens.push(next_len);
-        len = next_len;
+        let mut injects = Vec::new();
+        let (first, mut n) = (layers.len(), next_len);
+        for level in 0..levels {
+            let next = gpu.alloc_u32(n * DIGEST_WORDS)?;
+            sub.out[level] = gpu.device_ptr(&next);
+            if let Some(buf) = inject_of(n)? {
+                sub.inject[level] = gpu.device_ptr(&buf);
+                injects.push(buf);
+            }
+            layers.push(next);
+            layer_lens.push(n);
+            n /= 2;
+        }
+        let _s = crate::profile::span(gpu, "merkle: compress layers");
+        let levels32 = levels as u32;
+        let mut l = gpu.stream().launch_builder(&compress_sub);
+        l.arg(&layers[first - 1]).arg(&levels32).arg(&sub);
+        // SAFETY: the layer before holds 2 next_len digests; sub's layer l
+        // holds next_len >> l, its injected digests (where any) as many;
+        // next_len is a multiple of TOP_NODES (a power of two above it) and
+        // levels <= log2(TOP_NODES) + 1, so every block has a node in each
+        // layer. `injects` outlives the launch (freed in stream order).
+        unsafe {
+            l.launch(LaunchConfig::grid(
+                (next_len / TOP_NODES) as u32,
+                TOP_NODES as u32,
+            ))
+        }?;
+        drop(injects);
+        len = n * 2;
     }
     Ok(GpuMerkleTree { layers, layer_lens })
 }

@@ -178,9 +178,10 @@ fn emulated_merkle_matches_plonky3() {
     }
     // Leaves of one BLAKE3 chunk (256 words) or less, then of several: one
     // full chunk, two, four exactly, and five (two subtrees merged early).
-    // The last case's tree has layers above 128 nodes (a launch each) and
-    // injections both there and in the layers `compress_top` makes.
-    let cases: [&[(usize, usize)]; 8] = [
+    // The last two cases' trees have layers above 128 nodes (`compress_sub`:
+    // up to 8 a launch, so the last one takes two) and injections both there
+    // and in the layers `compress_top` makes.
+    let cases: [&[(usize, usize)]; 9] = [
         &[(1 << 8, 10)],
         &[(1 << 6, 16)],
         &[(1 << 4, 252)],
@@ -196,6 +197,7 @@ fn emulated_merkle_matches_plonky3() {
             (1 << 6, 9),
         ],
         &[(1 << 10, 2), (1 << 9, 3), (1 << 5, 5), (1, 1)],
+        &[(1 << 17, 1), (1 << 12, 2), (1 << 8, 1), (1 << 2, 3)],
     ];
     for (i, shapes) in cases.iter().enumerate() {
         let mut rng = ZkRng::seed_from_u64(200 + i as u64);
@@ -472,22 +474,40 @@ fn emulated_open_matches_plonky3() {
         return;
     }
     let mut rng = ZkRng::seed_from_u64(0x0be);
-    // Denominators of the small cosets.
-    for log_n in 0..=4usize {
-        let z: Challenge = rng.random();
+    // Denominators of the small cosets: one a thread below 8 points,
+    // batches of 8 from there.
+    let denoms_at = |z: Challenge, log_n: usize| -> Vec<Challenge> {
         let mut req = vec![9u32, 1 << log_n, log_n as u32];
         req.push(raw(Val::GENERATOR));
         req.push(raw(Val::two_adic_generator(log_n)));
         req.extend_from_slice(ext_as_raw(&[z]));
-        let got: Vec<Challenge> = ext_from_raw(run(&req)).unwrap();
+        ext_from_raw(run(&req)).unwrap()
+    };
+    for log_n in 0..=6usize {
+        let z: Challenge = rng.random();
         assert_eq!(
-            got,
+            denoms_at(z, log_n),
             check::cpu_inv_denoms(z, log_n),
             "2^{log_n}: denominators"
         );
     }
-    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded
-    // twice; (13, 6, 2): 4096 chunks, folded once to exactly 64.
+    // z on the coset: its own denominator is zero (no inverse), and the
+    // other points of its batch of 8 keep theirs.
+    let log_n = 4;
+    let points: Vec<Val> = (0..1usize << log_n)
+        .map(|i| {
+            Val::GENERATOR * Val::two_adic_generator(log_n).exp_u64(reverse_bits(i, log_n) as u64)
+        })
+        .collect();
+    let z = Challenge::from(points[5]);
+    let want: Vec<Challenge> = points
+        .iter()
+        .map(|&x| (z - x).try_inverse().unwrap_or(Challenge::ZERO))
+        .collect();
+    assert_eq!(want[5], Challenge::ZERO);
+    assert_eq!(denoms_at(z, log_n), want, "z on the coset");
+    // Chunks added into each column's limbs: one (3, 5, 256), 74 (9, 17,
+    // 7), 1366 (12, 40, 3), 4096 (13, 6, 2).
     for (log_n, w, chunk_rows) in [
         (3usize, 5usize, 256u32),
         (8, 3, 16),

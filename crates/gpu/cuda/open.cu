@@ -11,11 +11,14 @@
 // z - x differs from z only in its constant limb, so its inverse is
 // conj / N with conj and the base-field norm N cheap in that limb
 // (kb4_inv's formula), and N is inverted for INV_BATCH points at once
-// (Montgomery's trick: one Fermat inversion instead of eight). The batch is
-// the points 8k .. 8k + 7, which in bit-reversed order are x_8k times the
-// eighth roots of unity: one power of omega a batch. (A Fermat inversion
-// and a power a point took 90 us a 2^21-point launch on an H200.)
+// (Montgomery's trick: one Fermat inversion instead of eight). From 256
+// points up, lane l of warp g takes the points 256 g + l + 32 j (j < 8), so
+// each of its stores is a warp's consecutive elements; in bit-reversed
+// order they are its first point times powers of a 256th root of unity:
+// one power of omega a batch. (A Fermat inversion and a power a point took
+// 90 us a 2^21-point launch on an H200.)
 #define INV_BATCH 8
+#define INV_BATCH_MIN_LOG 8
 __device__ __forceinline__ void inv_denom_parts(u32 x, u32 z0, u32 z2, u32 c0, u32 c1, u32* n0,
                                                 u32* n1, u32* norm) {
     const u32 a0 = kb_sub(z0, x);
@@ -37,8 +40,8 @@ extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift
     // The norm's parts that do not depend on x: n0 = a0^2 + c0, n1 = 2 a0 z2 + c1.
     const u32 c0 = kb_sub(kb_mul_w(kb_square(z2)), kb_mul_w(kb_double(kb_mul(z1, z3))));
     const u32 c1 = kb_neg(kb_add(kb_square(z1), kb_mul_w(kb_square(z3))));
-    if (log_n < 3) {
-        // Too few points for a batch: one a thread.
+    if (log_n < INV_BATCH_MIN_LOG) {
+        // Too few points for batches: one a thread.
         if (t >= n) return;
         u32 rev = log_n == 0 ? 0u : (__brev((u32)t) >> (32 - log_n));
         u32 x = kb_mul(shift, kb_pow(omega, rev));
@@ -47,22 +50,22 @@ extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift
         inv_denom_store(out + 4 * t, x, z0, z1, z2, z3, n0, n1, kb_inv(norm));
         return;
     }
-    const u64 i0 = t * INV_BATCH;
+    const u64 i0 = ((t >> 5) << 8) + (t & 31);
     if (i0 >= n) return;
     const u32 rev0 = __brev((u32)i0) >> (32 - log_n);
     const u32 x0 = kb_mul(shift, kb_pow(omega, rev0));
-    // bitrev(i0 + j) = bitrev(i0) + bitrev3(j) * n / 8.
-    const u32 w8 = kb_pow(omega, 1u << (log_n - 3));
-    u32 w8p[INV_BATCH];
-    w8p[0] = KB_ONE;
+    // bitrev(i0 + 32 j) = bitrev(i0) + bitrev3(j) * n / 256.
+    const u32 r = kb_pow(omega, 1u << (log_n - INV_BATCH_MIN_LOG));
+    u32 rp[INV_BATCH];
+    rp[0] = KB_ONE;
 #pragma unroll
-    for (int k = 1; k < INV_BATCH; k++) w8p[k] = kb_mul(w8p[k - 1], w8);
+    for (int k = 1; k < INV_BATCH; k++) rp[k] = kb_mul(rp[k - 1], r);
     const int rev3[INV_BATCH] = {0, 4, 2, 6, 1, 5, 3, 7};
     u32 x[INV_BATCH], n0[INV_BATCH], n1[INV_BATCH], norm[INV_BATCH], prefix[INV_BATCH];
     u32 acc = KB_ONE;
 #pragma unroll
     for (int j = 0; j < INV_BATCH; j++) {
-        x[j] = kb_mul(x0, w8p[rev3[j]]);
+        x[j] = kb_mul(x0, rp[rev3[j]]);
         inv_denom_parts(x[j], z0, z2, c0, c1, &n0[j], &n1[j], &norm[j]);
         // A zero norm (z on the coset) stays zero, as kb4_inv leaves it,
         // without zeroing its batch.
@@ -77,17 +80,14 @@ extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift
             norm_inv = kb_mul(inv, prefix[j]);
             inv = kb_mul(inv, norm[j]);
         }
-        inv_denom_store(out + 4 * (i0 + j), x[j], z0, z1, z2, z3, n0[j], n1[j], norm_inv);
+        inv_denom_store(out + 4 * (i0 + 32 * j), x[j], z0, z1, z2, z3, n0[j], n1[j], norm_inv);
     }
 }
 
-// Column sums of the barycentric evaluation over the first `rows` rows at
-// NP points (one or two): each chunk c of rows adds its sum over rows i of
-// (inv_p[i] - zinv_p) * M[i][j] (p3's adjusted weights times the column)
-// to acc[4 * (p * w + j) + k], limb by limb, as integers (atomically: a sum
-// of canonical words, exact in any order, below 2^63 for up to 2^32
-// chunks; the finish reduces it). The chunk's sum is computed as
-// sum inv_p[i] M[i][j] - zinv_p sum M[i][j]:
+// Partial column sums of the barycentric evaluation over the first `rows`
+// rows at NP points (one or two): part[c * NP * w + p * w + j] = sum over
+// rows i of chunk c of (inv_p[i] - zinv_p) * M[i][j] (p3's adjusted weights
+// times the column), computed as sum inv_p[i] M[i][j] - zinv_p sum M[i][j]:
 // four lazy dot products a point (one reduction each at the end) and one
 // plain sum, instead of a subtraction and four reduced products a cell. Both
 // points of a matrix opened at two (a trace at zeta and the next row's
@@ -96,7 +96,7 @@ extern "C" __global__ void open_inv_denoms(u32* out, u64 n, u32 log_n, u32 shift
 template <int NP>
 __device__ __forceinline__ void eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
                                              const u32* const* inv, const kb4* zinv,
-                                             u32 chunk_rows, u64 chunks, u64* __restrict__ acc_out) {
+                                             u32 chunk_rows, u64 chunks, u32* __restrict__ part) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= chunks * w) return;
     u64 c = t / w;
@@ -153,46 +153,59 @@ __device__ __forceinline__ void eval_partial(const u32* __restrict__ m, u64 rows
     for (int p = 0; p < NP; p++) {
         kb4 weighted = {{kb_redc(acc[p][0]), kb_redc(acc[p][1]), kb_redc(acc[p][2]),
                          kb_redc(acc[p][3])}};
-        kb4 v = kb4_sub(weighted, kb4_mul_base(zinv[p], col_sum));
-#pragma unroll
-        for (int k = 0; k < 4; k++) atomicAdd(acc_out + 4 * (p * w + j) + k, (u64)v.c[k]);
+        kb4_store(part + 4 * (c * NP * w + p * w + j),
+                  kb4_sub(weighted, kb4_mul_base(zinv[p], col_sum)));
     }
 }
 
 extern "C" __global__ void open_eval_partial(const u32* __restrict__ m, u64 rows, u32 w,
                                              const u32* __restrict__ inv_denoms, u32 zi0, u32 zi1,
                                              u32 zi2, u32 zi3, u32 chunk_rows, u64 chunks,
-                                             u64* __restrict__ acc) {
+                                             u32* __restrict__ part) {
     const u32* inv[1] = {inv_denoms};
     kb4 zinv[1] = {{{zi0, zi1, zi2, zi3}}};
-    eval_partial<1>(m, rows, w, inv, zinv, chunk_rows, chunks, acc);
+    eval_partial<1>(m, rows, w, inv, zinv, chunk_rows, chunks, part);
 }
 
 extern "C" __global__ void open_eval_partial2(const u32* __restrict__ m, u64 rows, u32 w,
                                               const u32* __restrict__ inv0, u32 zi0, u32 zi1,
                                               u32 zi2, u32 zi3, const u32* __restrict__ inv1,
                                               u32 zj0, u32 zj1, u32 zj2, u32 zj3, u32 chunk_rows,
-                                              u64 chunks, u64* __restrict__ acc) {
+                                              u64 chunks, u32* __restrict__ part) {
     const u32* inv[2] = {inv0, inv1};
     kb4 zinv[2] = {{{zi0, zi1, zi2, zi3}}, {{zj0, zj1, zj2, zj3}}};
-    eval_partial<2>(m, rows, w, inv, zinv, chunk_rows, chunks, acc);
+    eval_partial<2>(m, rows, w, inv, zinv, chunk_rows, chunks, part);
 }
 
-// out[j] = scale * (acc[j]'s limbs mod p), with scale s for the columns
-// below `split` and t for the others (a second point's values). (The
-// chunks' sums used to be written out and added by fold launches, 136 of
-// them a one-shard proof, each mostly latency: 2.6 ms with this finish.)
-extern "C" __global__ void open_eval_finish(const u64* __restrict__ acc, u32 w, u32 split, u32 s0,
-                                            u32 s1, u32 s2, u32 s3, u32 t0, u32 t1, u32 t2,
-                                            u32 t3, u32* __restrict__ out) {
+// Fewer partial sums: out[g * w + j] = sum of part[c * w + j] over the
+// chunks c of group g (`group` chunks each). The host folds until few
+// chunks are left, so the finish below stays short. (A block a column
+// adding all chunks at once, with a shared-memory tree, took longer: 2.92
+// against 2.53 ms a one-shard loop proof, BENCHMARKS.md stop 28.)
+extern "C" __global__ void open_eval_fold(const u32* __restrict__ part, u64 chunks, u32 w,
+                                          u32 group, u32* __restrict__ out) {
+    u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    u64 groups = (chunks + group - 1) / group;
+    if (t >= groups * w) return;
+    u64 g = t / w;
+    u32 j = (u32)(t % w);
+    u64 end = (g + 1) * group < chunks ? (g + 1) * group : chunks;
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    for (u64 c = g * group; c < end; c++) acc = kb4_add(acc, kb4_load(part + 4 * (c * w + j)));
+    kb4_store(out + 4 * t, acc);
+}
+
+// out[j] = scale * sum over chunks of part[c * w + j], with scale s for the
+// columns below `split` and t for the others (a second point's values).
+extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 chunks, u32 w,
+                                            u32 split, u32 s0, u32 s1, u32 s2, u32 s3, u32 t0,
+                                            u32 t1, u32 t2, u32 t3, u32* __restrict__ out) {
     u32 j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= w) return;
-    // acc's limbs hold Montgomery words; their sums mod p are the sum's words.
-    kb4 sum;
-#pragma unroll
-    for (int k = 0; k < 4; k++) sum.c[k] = (u32)(acc[4 * j + k] % KB_P);
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    for (u64 c = 0; c < chunks; c++) acc = kb4_add(acc, kb4_load(part + 4 * (c * w + j)));
     kb4 s = j < split ? kb4{{s0, s1, s2, s3}} : kb4{{t0, t1, t2, t3}};
-    kb4_store(out + 4 * j, kb4_mul(sum, s));
+    kb4_store(out + 4 * j, kb4_mul(acc, s));
 }
 
 // One matrix's share of the reduced openings at up to two points: for each

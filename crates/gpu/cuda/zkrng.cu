@@ -222,6 +222,42 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
 #endif
 }
 
+// Merkle salts (cloak_prover::salt_rng::SaltRng): out[i] = keystream word
+// first + i, mod p, for i < n: one word a salt, so no count, scan or
+// scatter. A thread makes one keystream block; on the device a block's
+// words are staged in shared memory and written out by consecutive threads
+// (as zk_scatter does), in the emulation directly.
+extern "C" __global__ void zk_salts(ZK_KEY_PARAMS, u64 first, u64 n, u32* __restrict__ out) {
+    const u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    const zk_key key = ZK_KEY;
+    const u64 b = (first >> 4) + t;
+    const u64 w0 = b << 4;
+    const u64 stop = first + n;
+#ifdef CLOAK_EMU
+    if (w0 >= stop) return;
+    u32 buf[16];
+    zk_block(key, b, buf);
+    for (int j = 0; j < 16; j++) {
+        const u64 w = w0 + j;
+        if (w >= first && w < stop) out[w - first] = buf[j] % KB_P;
+    }
+#else
+    __shared__ u32 staged[ZK_SCATTER_BLOCK * 16];
+    if (w0 < stop) {
+        u32 buf[16];
+        zk_block(key, b, buf);
+#pragma unroll
+        for (int j = 0; j < 16; j++) staged[threadIdx.x * 16 + j] = buf[j] % KB_P;
+    }
+    __syncthreads();
+    const u64 block_w0 = ((first >> 4) + (u64)blockIdx.x * blockDim.x) << 4;
+    for (u32 k = threadIdx.x; k < blockDim.x * 16; k += blockDim.x) {
+        const u64 w = block_w0 + k;
+        if (w >= first && w < stop) out[w - first] = staged[k];
+    }
+#endif
+}
+
 // The hiding PCS's widened trace (vendored p3-fri `masked_trace_lde`): trace
 // h x w and the random codewords' values on the trace domain (h x nrc
 // draws, row-major) side by side, h x (w + nrc). Block (32, 8): a row per

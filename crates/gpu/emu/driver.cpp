@@ -415,8 +415,8 @@ int main() {
         u32 n = rd(), log_n = rd(), shift = rd(), omega = rd(), z[4];
         for (auto& x : z) x = rd();
         std::vector<u32> out((size_t)4 * n, 0xffffffffu);
-        // Mirrors open::inv_denoms: a thread per 8 points from 8 points up.
-        u32 threads = log_n < 3 ? n : n / 8;
+        // Mirrors open::inv_denoms: a thread per 8 points from 256 points up.
+        u32 threads = log_n < 8 ? n : n / 8;
         emu_launch((threads + 255) / 256, 256, 1, [&] {
             open_inv_denoms(out.data(), n, log_n, shift, omega, z[0], z[1], z[2], z[3]);
         });
@@ -433,22 +433,32 @@ int main() {
         auto m = rdn((size_t)rows * w);
         u64 chunks = (rows + chunk_rows - 1) / chunk_rows;
         u32 width = npts * w;
-        // Mirrors open::evaluate_into: chunks add into zeroed limbs.
-        std::vector<u64> acc((size_t)4 * width, 0);
-        std::vector<u32> out((size_t)4 * width, 0xffffffffu);
+        std::vector<u32> part((size_t)4 * chunks * width, 0xffffffffu),
+            out((size_t)4 * width, 0xffffffffu);
         u64 threads = chunks * w;
         emu_launch((u32)((threads + 127) / 128), 128, 1, [&] {
             if (npts == 1)
                 open_eval_partial(m.data(), rows, w, inv[0].data(), zi[0][0], zi[0][1], zi[0][2],
-                                  zi[0][3], chunk_rows, chunks, acc.data());
+                                  zi[0][3], chunk_rows, chunks, part.data());
             else
                 open_eval_partial2(m.data(), rows, w, inv[0].data(), zi[0][0], zi[0][1], zi[0][2],
                                    zi[0][3], inv[1].data(), zi[1][0], zi[1][1], zi[1][2], zi[1][3],
-                                   chunk_rows, chunks, acc.data());
+                                   chunk_rows, chunks, part.data());
         });
+        // Mirrors open::evaluate_into: fold by 64 until at most 64 chunks are left.
+        while (chunks > 64) {
+            u64 groups = (chunks + 63) / 64;
+            std::vector<u32> next((size_t)4 * groups * width, 0xffffffffu);
+            u64 t = groups * width;
+            emu_launch((u32)((t + 127) / 128), 128, 1, [&] {
+                open_eval_fold(part.data(), chunks, width, 64, next.data());
+            });
+            part.swap(next);
+            chunks = groups;
+        }
         u32 last = npts - 1;
         emu_launch((width + 127) / 128, 128, 1, [&] {
-            open_eval_finish(acc.data(), width, w, sc[0][0], sc[0][1], sc[0][2], sc[0][3],
+            open_eval_finish(part.data(), chunks, width, w, sc[0][0], sc[0][1], sc[0][2], sc[0][3],
                              sc[last][0], sc[last][1], sc[last][2], sc[last][3], out.data());
         });
         wr(out.data(), out.size());
@@ -523,6 +533,21 @@ int main() {
         std::vector<u32> out((size_t)height * S_WIDTH, 0xffffffffu);
         emu_launch((height + 127) / 128, 128, 1,
                    [&] { shift_expand(inputs.data(), out.data(), n, height); });
+        wr(out.data(), out.size());
+    } else if (cmd == 19) {
+        u32 k[8];
+        for (auto& x : k) x = rd();
+        u64 stream = rd();
+        stream |= (u64)rd() << 32;
+        u64 first = rd();
+        first |= (u64)rd() << 32;
+        u64 n = rd();
+        // Mirrors zkrng::salt_words: a thread a keystream block.
+        u64 blocks = ((first & 15) + n + 15) / 16;
+        std::vector<u32> out(n, 0xffffffffu);
+        emu_launch((u32)((blocks + 127) / 128), 128, 1, [&] {
+            zk_salts(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n, out.data());
+        });
         wr(out.data(), out.size());
     } else {
         fprintf(stderr, "unknown command %u\n", cmd);

@@ -73,11 +73,6 @@ static inline unsigned atomicMax(unsigned* p, unsigned v) {
     if (v > old) *p = v;
     return old;
 }
-static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
-    unsigned long long old = *p;
-    *p = old + v;
-    return old;
-}
 
 // Runs `kernel()` for every thread of a (gx, gy) x (bx, by) launch, each
 // block's threads at once on threads of their own that wait for each

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cloak_prover::config::{FriSettings, ZkRng};
+use cloak_prover::config::{FriSettings, SaltRng, ZkRng};
 use cloak_prover::stark::Commitment;
 use cudarc::driver::CudaSlice;
 
@@ -29,7 +29,7 @@ pub enum ZkDraws<'a> {
     /// Drawn when needed from the hiding PCS's mask and salt streams.
     Streams {
         masks: &'a mut ZkRng,
-        salts: &'a mut ZkRng,
+        salts: &'a mut SaltRng,
     },
     /// Drawn earlier from those streams, in the order they are asked for.
     Ahead(&'a mut DrawnAhead),
@@ -129,7 +129,7 @@ impl AheadPlan {
         gpu: &GpuContext,
         ntt: &Ntt,
         mask_rng: &mut ZkRng,
-        salt_rng: &mut ZkRng,
+        salt_rng: &mut SaltRng,
     ) -> Result<Ahead> {
         let mut drawn = DrawnAhead::default();
         let mut run = |drawn: &mut DrawnAhead, masks: Vec<usize>, salts: Vec<usize>| {

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use cloak_machine::cpu_rows::{CpuRowInputs, CPU_ROWS_KIND};
 use cloak_machine::shift::{ShiftRowInputs, SHIFT_ROWS_KIND};
-use cloak_prover::config::{FriSettings, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS};
+use cloak_prover::config::{FriSettings, SaltRng, Val, ZkRandomness, ZkRng, NUM_RANDOM_CODEWORDS};
 use cloak_prover::stark::{self, Commitment, ExternalBus, ProvableAir, ProveError, ProvingKey};
 use cloak_prover::{Challenge, MainTrace, ProverBackend, StarkProof};
 use p3_field::BasedVectorSpace;
@@ -109,7 +109,7 @@ pub struct GpuCommitted {
     pub traces: Vec<DeviceMatrix>,
     pub round: Round,
     pub mask_rng: ZkRng,
-    pub salt_rng: ZkRng,
+    pub salt_rng: SaltRng,
     /// The proof's challenge-free work, done in pass 1 ([`crate::ahead`]).
     pub ahead: Option<crate::ahead::Ahead>,
 }
@@ -361,7 +361,7 @@ impl GpuBackend {
         // to draw as it would have.
         let (mut masks, mut salts) = (
             crate::zkrng::fork(&committed.mask_rng),
-            crate::zkrng::fork(&committed.salt_rng),
+            crate::zkrng::fork_salts(&committed.salt_rng),
         );
         match plan.draw(&self.gpu, &self.ntt, &mut masks, &mut salts) {
             Ok(ahead) => {

@@ -6,7 +6,7 @@
 //! word for word. Device outputs are poisoned (0xffffffff, not a field
 //! element) before each kernel, so an unwritten element fails the check.
 
-use cloak_prover::config::{Challenge, Dft, Val, ValMmcs, ZkRng};
+use cloak_prover::config::{Challenge, Dft, SaltRng, Val, ValMmcs, ZkRng};
 use p3_commit::Mmcs;
 use p3_dft::TwoAdicSubgroupDft;
 use p3_field::{Field, PrimeCharacteristicRing};
@@ -258,7 +258,7 @@ pub fn check_poseidon2(gpu: &GpuContext, seed: u64, n: usize) -> Result<Vec<Chec
 
 /// The CPU mmcs of the config, with its salt rng seeded from `salt_seed`.
 pub fn cpu_mmcs(salt_seed: [u8; 32]) -> ValMmcs {
-    cloak_prover::config::merkle_mmcs(ZkRng::from_seed(salt_seed))
+    cloak_prover::config::merkle_mmcs(SaltRng::from_seed(salt_seed))
 }
 
 /// Salts as `ValMmcs::commit` draws them, uploaded next to the matrices.
@@ -267,7 +267,7 @@ pub fn upload_salts(
     salt_seed: [u8; 32],
     heights: &[usize],
 ) -> Result<Vec<DeviceMatrix>> {
-    hiding_salts(&mut ZkRng::from_seed(salt_seed), heights)
+    hiding_salts(&mut SaltRng::from_seed(salt_seed), heights)
         .iter()
         .map(|s| DeviceMatrix::upload(gpu, s))
         .collect()
@@ -290,7 +290,7 @@ pub fn compare_tree(
     if gpu_root != cpu_root {
         return Ok(Err(format!("root: gpu {gpu_root:?} cpu {cpu_root:?}")));
     }
-    let salts = hiding_salts(&mut ZkRng::from_seed(salt_seed), &heights);
+    let salts = hiding_salts(&mut SaltRng::from_seed(salt_seed), &heights);
     let max_h = heights.iter().copied().max().unwrap_or(1);
     for &idx in indices {
         let idx = idx % max_h;
@@ -455,7 +455,7 @@ pub fn check_fri(gpu: &GpuContext, seed: u64, log_n: usize, rounds: usize) -> Re
     }
 
     // The GPU.
-    let mut salt_rng = ZkRng::from_seed(salt_seed);
+    let mut salt_rng = SaltRng::from_seed(salt_seed);
     let mut cur = DeviceExtVec::upload(gpu, &inputs[0])?;
     let device_inputs: Vec<DeviceExtVec> = inputs[1..]
         .iter()
@@ -538,8 +538,8 @@ pub fn check_ahead(gpu: &GpuContext, seed: u64) -> Result<Check> {
     let streams = || {
         let mut masks = ZkRng::seed_from_u64(seed);
         masks.set_stream(1);
-        let mut salts = ZkRng::seed_from_u64(seed);
-        salts.set_stream(2);
+        let mut salts = SaltRng::seed_from_u64(seed);
+        salts.keystream_mut().set_stream(2);
         (masks, salts)
     };
     let ntt = Ntt::default();
@@ -581,8 +581,10 @@ pub fn check_ahead(gpu: &GpuContext, seed: u64) -> Result<Check> {
         if ahead.random.0 != random {
             return Err("the random polynomials' commitments differ".into());
         }
-        if (ahead_masks.get_word_pos(), ahead_salts.get_word_pos())
-            != (masks.get_word_pos(), salts.get_word_pos())
+        if (
+            ahead_masks.get_word_pos(),
+            ahead_salts.keystream().get_word_pos(),
+        ) != (masks.get_word_pos(), salts.keystream().get_word_pos())
         {
             return Err("the streams stop at other words".into());
         }

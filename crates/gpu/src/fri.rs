@@ -12,7 +12,7 @@
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing, TwoAdicField};
 
-use cloak_prover::config::{Challenge, Val, ZkRng};
+use cloak_prover::config::{Challenge, SaltRng, Val};
 
 use crate::context::{GpuContext, GpuError, LaunchConfigExt, Result};
 use crate::field::{base_word, ext_as_raw, ext_words};
@@ -115,7 +115,7 @@ pub fn add_scaled(
 /// `v.len / 2` rows of 8: the layout ExtensionMmcs hands the inner MMCS, so
 /// nothing is copied), which [`fold`] folds and query answers open, its
 /// salts and the tree.
-pub fn commit_layer(gpu: &GpuContext, v: DeviceExtVec, salt_rng: &mut ZkRng) -> Result<Round> {
+pub fn commit_layer(gpu: &GpuContext, v: DeviceExtVec, salt_rng: &mut SaltRng) -> Result<Round> {
     let salts = salts_on_device(gpu, salt_rng, v.len / 2)?;
     commit_layer_with_salts(gpu, v, salts)
 }

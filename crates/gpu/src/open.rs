@@ -53,17 +53,22 @@ fn eval_chunk_rows(rows: usize, width: usize) -> u32 {
 }
 
 /// Points a thread of `open_inv_denoms` inverts together (cuda/open.cu's
-/// `INV_BATCH`), from 8 points up.
+/// `INV_BATCH`)...
 const INV_BATCH_LOG: usize = 3;
+/// ... from this many points up (`INV_BATCH_MIN_LOG`; one a thread below).
+const INV_BATCH_MIN_LOG: usize = 8;
 
 /// Threads of an `open_inv_denoms` launch for `2^log_n` points.
 fn inv_denoms_threads(log_n: usize) -> u64 {
-    if log_n < INV_BATCH_LOG {
+    if log_n < INV_BATCH_MIN_LOG {
         1 << log_n
     } else {
         1 << (log_n - INV_BATCH_LOG)
     }
 }
+
+/// Chunk sums per thread of `open_eval_fold`; the finish adds at most this many.
+const EVAL_FOLD: u64 = 64;
 
 /// `1/(z − x_i)` for the `2^log_n` points `x_i = GENERATOR · ω^bitrev(i)`.
 pub fn inv_denoms(gpu: &GpuContext, z: Challenge, log_n: usize) -> Result<DeviceExtVec> {
@@ -159,8 +164,7 @@ pub fn evaluate_into(
     let w = m.width as u32;
     let chunk_rows = eval_chunk_rows(rows, m.width);
     let chunks = rows.div_ceil(chunk_rows as usize) as u64;
-    // Every chunk adds its sums into these (4 limbs a column and point).
-    let mut acc = gpu.zeros::<u64>(4 * width)?;
+    let mut part = gpu.alloc_u32(4 * chunks as usize * width)?;
     let rows64 = rows as u64;
     let kernel = if npts == 1 {
         "open_eval_partial"
@@ -178,10 +182,10 @@ pub fn evaluate_into(
             .arg(&zi[2])
             .arg(&zi[3]);
     }
-    l.arg(&chunk_rows).arg(&chunks).arg(&mut acc);
+    l.arg(&chunk_rows).arg(&chunks).arg(&mut part);
     let threads = chunks * w as u64;
     // SAFETY: m holds rows x w words (and more), each inv rows elements,
-    // acc 4 x npts x w limbs.
+    // part chunks x npts x w.
     unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(128) as u32, 128)) }?;
     // p3: scaling = z (z^N − g^N) / (N g^N), N the low coset's size.
     let g_pow_n = Val::GENERATOR.exp_power_of_2(log_rows);
@@ -189,15 +193,36 @@ pub fn evaluate_into(
     let scale = |z: Challenge| ext_words(z * (z.exp_power_of_2(log_rows) - g_pow_n) * denom_inv);
     let s = scale(points[0].0);
     let t = scale(points[npts - 1].0);
+    // Fold the chunks' sums in groups until few are left for the finish
+    // (one thread a column and point).
     let w_all = width as u32;
+    let (mut part, mut chunks) = (part, chunks);
+    if chunks > EVAL_FOLD {
+        let fold = gpu.function("open", open_source, "open_eval_fold")?;
+        while chunks > EVAL_FOLD {
+            let groups = chunks.div_ceil(EVAL_FOLD);
+            let mut next = gpu.alloc_u32(4 * groups as usize * width)?;
+            let group = EVAL_FOLD as u32;
+            let mut l = gpu.stream().launch_builder(&fold);
+            l.arg(&part)
+                .arg(&chunks)
+                .arg(&w_all)
+                .arg(&group)
+                .arg(&mut next);
+            let threads = groups * w_all as u64;
+            // SAFETY: part holds chunks x width elements, next groups x width.
+            unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(128) as u32, 128)) }?;
+            (part, chunks) = (next, groups);
+        }
+    }
     let f = gpu.function("open", open_source, "open_eval_finish")?;
     let mut l = gpu.stream().launch_builder(&f);
-    l.arg(&acc).arg(&w_all).arg(&w);
+    l.arg(&part).arg(&chunks).arg(&w_all).arg(&w);
     for word in s.iter().chain(t.iter()) {
         l.arg(word);
     }
     l.arg(out);
-    // SAFETY: acc holds 4 x width limbs, out (checked) width elements.
+    // SAFETY: part holds chunks x width elements, out (checked) width.
     unsafe { l.launch(LaunchConfig::grid(w_all.div_ceil(128), 128)) }?;
     Ok(())
 }

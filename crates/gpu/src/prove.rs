@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use cloak_prover::challenger::DetChallenger;
 use cloak_prover::config::Config;
 use cloak_prover::config::{
-    Challenge, FriSettings, Val, ZkRandomness, ZkRng, KEYGEN_SEED, NUM_RANDOM_CODEWORDS,
+    Challenge, FriSettings, SaltRng, Val, ZkRandomness, ZkRng, KEYGEN_SEED, NUM_RANDOM_CODEWORDS,
 };
 use cloak_prover::stark::{Commitment, ExternalBus, ProvableAir, ProvingKey};
 use cloak_prover::StarkProof;
@@ -214,7 +214,7 @@ pub struct MainCommitted {
     pub traces: Vec<DeviceMatrix>,
     pub round: Round,
     pub mask_rng: ZkRng,
-    pub salt_rng: ZkRng,
+    pub salt_rng: SaltRng,
     /// The proof's challenge-free work, if pass 1 did it.
     pub ahead: Option<Ahead>,
 }
@@ -1102,7 +1102,7 @@ fn prove_fri(
     let mut t = ProverTranscript::<DetChallenger, Val, Challenge>::new(challenger, shape);
     let mut fri_salts = {
         let (mut salts, _) = zk.streams();
-        <ZkRng as SeedableRng>::from_rng(&mut salts)
+        <SaltRng as SeedableRng>::from_rng(&mut salts)
     };
     let commit_phase = (|| -> Result<_> {
         let mut inputs = inputs.into_iter().peekable();

@@ -21,7 +21,7 @@
 //! come back.
 
 use cloak_prover::config::{
-    Challenge, FriSettings, Val, ZkRng, DIGEST_BYTES, NUM_RANDOM_CODEWORDS,
+    Challenge, FriSettings, SaltRng, Val, DIGEST_BYTES, NUM_RANDOM_CODEWORDS,
 };
 use cloak_prover::stark::Commitment;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
@@ -67,7 +67,7 @@ impl Round {
     pub fn commit(
         gpu: &GpuContext,
         ldes: Vec<DeviceMatrix>,
-        salt_rng: &mut ZkRng,
+        salt_rng: &mut SaltRng,
     ) -> Result<(Commitment, Round)> {
         let heights: Vec<usize> = ldes.iter().map(|m| m.height).collect();
         let salts = salts_split(gpu, salt_rng, &heights)?;
@@ -335,7 +335,7 @@ pub fn commit_preprocessed(
     ntt: &Ntt,
     fri: FriSettings,
     tables: &[RowMajorMatrix<Val>],
-    salt_rng: &mut ZkRng,
+    salt_rng: &mut SaltRng,
 ) -> Result<(Commitment, Round, Vec<DeviceMatrix>)> {
     let mut ldes = Vec::with_capacity(tables.len());
     let mut raw = Vec::with_capacity(tables.len());

@@ -11,7 +11,8 @@
 //! sequential draws would have left it. The draws stay in their chunks
 //! ([`Samples::copy_to`]) so callers scatter them in parallel too.
 
-use cloak_prover::config::{Val, ZkRng};
+use cloak_prover::config::{SaltRng, Val, ZkRng};
+use cudarc::driver::CudaSlice;
 use p3_field::{PrimeCharacteristicRing as _, PrimeField32};
 use rayon::prelude::*;
 
@@ -25,6 +26,15 @@ pub(crate) fn fork(rng: &ZkRng) -> ZkRng {
     let mut r = <ZkRng as rand::SeedableRng>::from_seed(rng.get_seed());
     r.set_stream(rng.get_stream());
     r.set_word_pos(rng.get_word_pos());
+    r
+}
+
+/// [`fork`] for the salt stream.
+pub(crate) fn fork_salts(rng: &SaltRng) -> SaltRng {
+    let mut r = <SaltRng as rand::SeedableRng>::from_seed(rng.keystream().get_seed());
+    let k = r.keystream_mut();
+    k.set_stream(rng.keystream().get_stream());
+    k.set_word_pos(rng.keystream().get_word_pos());
     r
 }
 
@@ -332,37 +342,68 @@ pub fn draw_split(
     Ok(out)
 }
 
-/// Salt matrices (`height × 4` each) for matrices of these heights, drawn
-/// as `MerkleTreeHidingMmcs::commit` draws them, in one call.
-pub fn salts_split(
+/// `n` salt elements made on the device (`zk_salts`): the values
+/// `(0..n).map(|_| rng.random::<Val>())` gives from a [`SaltRng`], keystream
+/// word by word, and `rng` advanced as far. Nothing crosses the bus.
+fn salt_words(
     gpu: &crate::GpuContext,
-    rng: &mut ZkRng,
-    heights: &[usize],
-) -> crate::Result<Vec<crate::DeviceMatrix>> {
-    use cloak_prover::config::SALT_ELEMS;
-    let sizes: Vec<usize> = heights.iter().map(|h| h * SALT_ELEMS).collect();
-    Ok(draw_split(gpu, rng, &sizes)?
-        .into_iter()
-        .zip(heights)
-        .map(|(buf, &height)| crate::DeviceMatrix {
-            buf,
-            width: SALT_ELEMS,
-            height,
-        })
-        .collect())
+    rng: &mut SaltRng,
+    n: usize,
+) -> crate::Result<CudaSlice<u32>> {
+    use crate::context::LaunchConfigExt;
+    use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+    let mut out = gpu.alloc_u32(n)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let first = u64::try_from(rng.keystream().get_word_pos())
+        .map_err(|_| crate::GpuError::Invalid("ChaCha20 word position past 2^64".into()))?;
+    let (k, stream) = key_words(rng.keystream());
+    let f = gpu.function("zkrng", zkrng_source, "zk_salts")?;
+    let n64 = n as u64;
+    let blocks = ((first & 15) + n64).div_ceil(16);
+    let mut l = gpu.stream().launch_builder(&f);
+    for w in &k {
+        l.arg(w);
+    }
+    l.arg(&stream).arg(&first).arg(&n64).arg(&mut out);
+    // SAFETY: out holds n words; each index below n is written once.
+    unsafe {
+        l.launch(LaunchConfig::grid(
+            blocks.div_ceil(SCATTER_BLOCK) as u32,
+            SCATTER_BLOCK as u32,
+        ))
+    }?;
+    rng.keystream_mut()
+        .set_word_pos(u128::from(first) + u128::from(n64));
+    Ok(out)
 }
 
-/// One hiding salt matrix (`height × 4`), drawn on the device as
+/// Salt matrices (`height × 4` each) for matrices of these heights, made
+/// as `MerkleTreeHidingMmcs::commit` draws them from its [`SaltRng`].
+pub fn salts_split(
+    gpu: &crate::GpuContext,
+    rng: &mut SaltRng,
+    heights: &[usize],
+) -> crate::Result<Vec<crate::DeviceMatrix>> {
+    heights
+        .iter()
+        .map(|&h| salts_on_device(gpu, rng, h))
+        .collect()
+}
+
+/// One hiding salt matrix (`height × 4`), made on the device as
 /// `MerkleTreeHidingMmcs::commit` draws it on the host
 /// (`RowMajorMatrix::rand(rng, height, 4)`, [`crate::hiding_salts`]).
 pub fn salts_on_device(
     gpu: &crate::GpuContext,
-    rng: &mut ZkRng,
+    rng: &mut SaltRng,
     height: usize,
 ) -> crate::Result<crate::DeviceMatrix> {
     use cloak_prover::config::SALT_ELEMS;
     Ok(crate::DeviceMatrix {
-        buf: draw_on_device(gpu, rng, height * SALT_ELEMS)?,
+        buf: salt_words(gpu, rng, height * SALT_ELEMS)?,
         width: SALT_ELEMS,
         height,
     })

@@ -15,7 +15,7 @@ use cloak_gpu::blake3::digest_bytes;
 use cloak_gpu::check;
 use cloak_gpu::field::{as_raw, from_raw};
 use cloak_gpu::merkle::hiding_salts;
-use cloak_prover::config::{Val, ZkRng};
+use cloak_prover::config::{SaltRng, Val, ZkRng};
 use p3_commit::Mmcs;
 use p3_field::{Field, PrimeCharacteristicRing, TwoAdicField};
 use p3_koala_bear::default_koalabear_poseidon2_16;
@@ -207,7 +207,7 @@ fn emulated_merkle_matches_plonky3() {
             .collect();
         let seed = [i as u8 + 7; 32];
         let heights: Vec<usize> = shapes.iter().map(|s| s.0).collect();
-        let salts = hiding_salts(&mut ZkRng::from_seed(seed), &heights);
+        let salts = hiding_salts(&mut SaltRng::from_seed(seed), &heights);
         let mut req = vec![4, mats.len() as u32];
         for (m, s) in mats.iter().zip(&salts) {
             req.extend([m.height() as u32, m.width() as u32]);
@@ -245,6 +245,45 @@ fn emulated_merkle_matches_plonky3() {
     }
 }
 
+/// `zk_salts` (op 19) makes the salts a [`SaltRng`] gives, one keystream
+/// word each, from any start (mid-block too) and over many blocks.
+#[test]
+fn emulated_salts_match_the_host() {
+    use rand::Rng;
+
+    if emulator().is_none() {
+        return;
+    }
+    for (seed, skip, n) in [
+        (1u64, 0usize, 1usize),
+        (2, 5, 16),
+        (3, 17, 3000),
+        (4, 1, 40_000),
+    ] {
+        let mut host = SaltRng::seed_from_u64(seed);
+        host.keystream_mut().set_stream(seed * 3);
+        for _ in 0..skip {
+            host.next_u32();
+        }
+        let k = host.keystream();
+        let key = k.get_seed();
+        let (stream, first) = (k.get_stream(), k.get_word_pos() as u64);
+        let mut req = vec![19u32];
+        req.extend((0..8).map(|i| u32::from_le_bytes(key[4 * i..4 * i + 4].try_into().unwrap())));
+        req.extend([
+            stream as u32,
+            (stream >> 32) as u32,
+            first as u32,
+            (first >> 32) as u32,
+        ]);
+        req.push(n as u32);
+        let want: Vec<Val> = (0..n).map(|_| host.random()).collect();
+        let got = from_raw(run(&req)).unwrap();
+        check::compare(&got, &want).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(host.keystream().get_word_pos(), (first + n as u64) as u128);
+    }
+}
+
 /// FRI's fold and reduced-input injection (op 5, 6) and the layer commitment
 /// (op 4 on the folded words read as rows of 8) over several rounds, against
 /// p3-fri's commit phase pieces: `ExtensionMmcs::commit_matrix` and
@@ -264,7 +303,7 @@ fn emulated_fri_commit_phase_matches_plonky3() {
     let extra: Vec<Challenge> = (0..1 << (log_n - 3)).map(|_| rng.random()).collect();
     let salt_seed = [7u8; 32];
     let mmcs = ChallengeMmcs::new(check::cpu_mmcs(salt_seed));
-    let mut salt_rng = ZkRng::from_seed(salt_seed);
+    let mut salt_rng = SaltRng::from_seed(salt_seed);
     let folding = TwoAdicFriFolding::<(), ()>(std::marker::PhantomData);
     let mut words = ext_as_raw(&folded).to_vec();
     for round in 0..6 {
@@ -474,7 +513,7 @@ fn emulated_open_matches_plonky3() {
         return;
     }
     let mut rng = ZkRng::seed_from_u64(0x0be);
-    // Denominators of the small cosets: one a thread below 8 points,
+    // Denominators of the small cosets: one a thread below 256 points,
     // batches of 8 from there.
     let denoms_at = |z: Challenge, log_n: usize| -> Vec<Challenge> {
         let mut req = vec![9u32, 1 << log_n, log_n as u32];
@@ -483,7 +522,7 @@ fn emulated_open_matches_plonky3() {
         req.extend_from_slice(ext_as_raw(&[z]));
         ext_from_raw(run(&req)).unwrap()
     };
-    for log_n in 0..=6usize {
+    for log_n in (0..=9usize).chain([12]) {
         let z: Challenge = rng.random();
         assert_eq!(
             denoms_at(z, log_n),
@@ -493,21 +532,21 @@ fn emulated_open_matches_plonky3() {
     }
     // z on the coset: its own denominator is zero (no inverse), and the
     // other points of its batch of 8 keep theirs.
-    let log_n = 4;
+    let log_n = 9;
     let points: Vec<Val> = (0..1usize << log_n)
         .map(|i| {
             Val::GENERATOR * Val::two_adic_generator(log_n).exp_u64(reverse_bits(i, log_n) as u64)
         })
         .collect();
-    let z = Challenge::from(points[5]);
+    let z = Challenge::from(points[37]);
     let want: Vec<Challenge> = points
         .iter()
         .map(|&x| (z - x).try_inverse().unwrap_or(Challenge::ZERO))
         .collect();
-    assert_eq!(want[5], Challenge::ZERO);
+    assert_eq!(want[37], Challenge::ZERO);
     assert_eq!(denoms_at(z, log_n), want, "z on the coset");
-    // Chunks added into each column's limbs: one (3, 5, 256), 74 (9, 17,
-    // 7), 1366 (12, 40, 3), 4096 (13, 6, 2).
+    // (9, 17, 7): 74 chunks, folded once; (12, 40, 3): 1366 chunks, folded
+    // twice; (13, 6, 2): 4096 chunks, folded once to exactly 64.
     for (log_n, w, chunk_rows) in [
         (3usize, 5usize, 256u32),
         (8, 3, 16),

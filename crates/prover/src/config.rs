@@ -40,8 +40,9 @@ pub type Digest = [u8; DIGEST_BYTES];
 pub type ZkRng = ChaCha20Rng;
 /// Field elements of salt per Merkle leaf.
 pub const SALT_ELEMS: usize = 4;
+pub use crate::salt_rng::SaltRng;
 pub type ValMmcs =
-    MerkleTreeHidingMmcs<Val, u8, MerkleHash, MerkleCompress, ZkRng, 2, DIGEST_BYTES, SALT_ELEMS>;
+    MerkleTreeHidingMmcs<Val, u8, MerkleHash, MerkleCompress, SaltRng, 2, DIGEST_BYTES, SALT_ELEMS>;
 pub type ChallengeMmcs = ExtensionMmcs<Val, Challenge, ValMmcs>;
 pub type Dft = Radix2DitParallel<Val>;
 /// Random codewords the hiding PCS mixes into each batch (at least the extension degree).
@@ -127,7 +128,7 @@ impl FriSettings {
 }
 
 /// The config's Merkle commitment scheme, its salts drawn from `salt_rng`.
-pub fn merkle_mmcs(salt_rng: ZkRng) -> ValMmcs {
+pub fn merkle_mmcs(salt_rng: SaltRng) -> ValMmcs {
     let compress = MerkleCompress::new(Blake3);
     ValMmcs::new(MerkleHash::new(Blake3), compress, 0, salt_rng)
 }
@@ -176,10 +177,10 @@ impl ZkRandomness {
 
     /// The two streams [`seeded_config`] builds the config from:
     /// `(salt_rng, mask_rng)`, both forked from a master ChaCha20 seeded
-    /// with `seed`, salts first.
-    pub fn streams(&self) -> (ZkRng, ZkRng) {
+    /// with `seed`, salts first (the salts' words reduced: [`SaltRng`]).
+    pub fn streams(&self) -> (SaltRng, ZkRng) {
         let mut master = ZkRng::from_seed(self.seed);
-        let salt_rng = ZkRng::from_rng(&mut master);
+        let salt_rng = SaltRng::from_rng(&mut master);
         let mask_rng = ZkRng::from_rng(&mut master);
         (salt_rng, mask_rng)
     }
@@ -190,9 +191,9 @@ impl ZkRandomness {
     /// config clones the input MMCS into the FRI MMCS first, and cloning a
     /// `MerkleTreeHidingMmcs` forks its rng (`R::from_rng(&mut rng)`, one
     /// ChaCha20 seed drawn), so the input MMCS's salts start past that draw.
-    pub fn pcs_streams(&self) -> (ZkRng, ZkRng) {
+    pub fn pcs_streams(&self) -> (SaltRng, ZkRng) {
         let (mut salts, masks) = self.streams();
-        let _fri_salts = ZkRng::from_rng(&mut salts);
+        let _fri_salts = SaltRng::from_rng(&mut salts);
         (salts, masks)
     }
 }

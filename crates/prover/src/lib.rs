@@ -10,6 +10,7 @@ pub mod backend;
 pub mod challenger;
 pub mod config;
 pub mod proof;
+pub mod salt_rng;
 pub mod stark;
 pub mod trace_buffers;
 

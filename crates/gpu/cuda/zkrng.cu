@@ -222,12 +222,27 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
 #endif
 }
 
-// Merkle salts (cloak_prover::salt_rng::SaltRng): out[i] = keystream word
-// first + i, mod p, for i < n: one word a salt, so no count, scan or
-// scatter. A thread makes one keystream block; on the device a block's
-// words are staged in shared memory and written out by consecutive threads
-// (as zk_scatter does), in the emulation directly.
-extern "C" __global__ void zk_salts(ZK_KEY_PARAMS, u64 first, u64 n, u32* __restrict__ out) {
+// Merkle salts (cloak_prover::salt_rng::SaltRng): salt i (i < n) is
+// keystream word first + i, mod p: one word a salt, so no count, scan or
+// scatter. Consecutive salts fill up to ZK_SALT_OUTS matrices in one
+// launch: salt i goes to the first output k with i < end[k], at i - end[k-1]
+// (launched a matrix at a time, 181 launches a one-shard proof took 1.3 ms).
+// A thread makes one keystream block; on the device a block's words are
+// staged in shared memory and written out by consecutive threads (as
+// zk_scatter does), in the emulation directly.
+#define ZK_SALT_OUTS 16
+struct ZkSaltOuts {
+    u32* out[ZK_SALT_OUTS];
+    u64 end[ZK_SALT_OUTS];
+};
+
+__device__ __forceinline__ void zk_salt_put(const ZkSaltOuts& o, u32 outs, u64 i, u32 v) {
+    u32 k = 0;
+    while (k + 1 < outs && i >= o.end[k]) k++;
+    o.out[k][i - (k == 0 ? 0 : o.end[k - 1])] = v;
+}
+
+extern "C" __global__ void zk_salts(ZK_KEY_PARAMS, u64 first, u64 n, u32 outs, ZkSaltOuts o) {
     const u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     const zk_key key = ZK_KEY;
     const u64 b = (first >> 4) + t;
@@ -239,7 +254,7 @@ extern "C" __global__ void zk_salts(ZK_KEY_PARAMS, u64 first, u64 n, u32* __rest
     zk_block(key, b, buf);
     for (int j = 0; j < 16; j++) {
         const u64 w = w0 + j;
-        if (w >= first && w < stop) out[w - first] = buf[j] % KB_P;
+        if (w >= first && w < stop) zk_salt_put(o, outs, w - first, buf[j] % KB_P);
     }
 #else
     __shared__ u32 staged[ZK_SCATTER_BLOCK * 16];
@@ -253,7 +268,7 @@ extern "C" __global__ void zk_salts(ZK_KEY_PARAMS, u64 first, u64 n, u32* __rest
     const u64 block_w0 = ((first >> 4) + (u64)blockIdx.x * blockDim.x) << 4;
     for (u32 k = threadIdx.x; k < blockDim.x * 16; k += blockDim.x) {
         const u64 w = block_w0 + k;
-        if (w >= first && w < stop) out[w - first] = staged[k];
+        if (w >= first && w < stop) zk_salt_put(o, outs, w - first, staged[k]);
     }
 #endif
 }

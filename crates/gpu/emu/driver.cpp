@@ -541,12 +541,37 @@ int main() {
         stream |= (u64)rd() << 32;
         u64 first = rd();
         first |= (u64)rd() << 32;
-        u64 n = rd();
-        // Mirrors zkrng::salt_words: a thread a keystream block.
+        // Output sizes (at most 16), then the salts concatenated back.
+        u32 outs = rd();
+        std::vector<std::vector<u32>> bufs(outs);
+        ZkSaltOuts o;
+        u64 n = 0;
+        for (u32 i = 0; i < outs; i++) {
+            u32 len = rd();
+            bufs[i].assign(len > 0 ? len : 1, 0xffffffffu);
+            n += len;
+            o.out[i] = bufs[i].data();
+            o.end[i] = n;
+        }
+        // Mirrors zkrng::salts_split: a thread a keystream block.
         u64 blocks = ((first & 15) + n + 15) / 16;
-        std::vector<u32> out(n, 0xffffffffu);
         emu_launch((u32)((blocks + 127) / 128), 128, 1, [&] {
-            zk_salts(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n, out.data());
+            zk_salts(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], stream, first, n, outs, o);
+        });
+        for (u32 i = 0; i < outs; i++) {
+            u64 len = o.end[i] - (i ? o.end[i - 1] : 0);
+            wr(bufs[i].data(), len);
+        }
+    } else if (cmd == 20) {
+        u32 log_h = rd(), shift = rd(), scale = rd(), g = rd(), p = rd();
+        u64 h = 1ull << log_h;
+        auto idft = rdn((size_t)h * 8);
+        auto r = rdn((size_t)h * 8);
+        std::vector<u32> out((size_t)4 * h * 8, 0xffffffffu);
+        // Mirrors rounds.rs: COEFF_ROWS rows a thread.
+        u64 threads = (4 * h + 7) / 8;
+        emu_launch((u32)((threads + 255) / 256), 256, 1, [&] {
+            quotient_chunk_coeffs(idft.data(), r.data(), out.data(), log_h, shift, scale, g, p);
         });
         wr(out.data(), out.size());
     } else {

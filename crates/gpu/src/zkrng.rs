@@ -12,7 +12,6 @@
 //! ([`Samples::copy_to`]) so callers scatter them in parallel too.
 
 use cloak_prover::config::{SaltRng, Val, ZkRng};
-use cudarc::driver::CudaSlice;
 use p3_field::{PrimeCharacteristicRing as _, PrimeField32};
 use rayon::prelude::*;
 
@@ -342,55 +341,82 @@ pub fn draw_split(
     Ok(out)
 }
 
-/// `n` salt elements made on the device (`zk_salts`): the values
-/// `(0..n).map(|_| rng.random::<Val>())` gives from a [`SaltRng`], keystream
-/// word by word, and `rng` advanced as far. Nothing crosses the bus.
-fn salt_words(
-    gpu: &crate::GpuContext,
-    rng: &mut SaltRng,
-    n: usize,
-) -> crate::Result<CudaSlice<u32>> {
-    use crate::context::LaunchConfigExt;
-    use cudarc::driver::{LaunchConfig, PushKernelArg};
+/// Matrices one `zk_salts` launch fills (cuda/zkrng.cu's `ZK_SALT_OUTS`).
+const SALT_OUTS: usize = 16;
 
-    let mut out = gpu.alloc_u32(n)?;
-    if n == 0 {
-        return Ok(out);
-    }
-    let first = u64::try_from(rng.keystream().get_word_pos())
-        .map_err(|_| crate::GpuError::Invalid("ChaCha20 word position past 2^64".into()))?;
-    let (k, stream) = key_words(rng.keystream());
-    let f = gpu.function("zkrng", zkrng_source, "zk_salts")?;
-    let n64 = n as u64;
-    let blocks = ((first & 15) + n64).div_ceil(16);
-    let mut l = gpu.stream().launch_builder(&f);
-    for w in &k {
-        l.arg(w);
-    }
-    l.arg(&stream).arg(&first).arg(&n64).arg(&mut out);
-    // SAFETY: out holds n words; each index below n is written once.
-    unsafe {
-        l.launch(LaunchConfig::grid(
-            blocks.div_ceil(SCATTER_BLOCK) as u32,
-            SCATTER_BLOCK as u32,
-        ))
-    }?;
-    rng.keystream_mut()
-        .set_word_pos(u128::from(first) + u128::from(n64));
-    Ok(out)
+/// `ZkSaltOuts` of cuda/zkrng.cu: each output's address and the salts
+/// that end it (a running total).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SaltOuts {
+    out: [u64; SALT_OUTS],
+    end: [u64; SALT_OUTS],
 }
 
+// SAFETY: plain words, laid out as the kernel's struct of 16 pointers and 16 u64.
+unsafe impl cudarc::driver::DeviceRepr for SaltOuts {}
+
 /// Salt matrices (`height × 4` each) for matrices of these heights, made
-/// as `MerkleTreeHidingMmcs::commit` draws them from its [`SaltRng`].
+/// on the device (`zk_salts`, up to [`SALT_OUTS`] matrices a launch) as
+/// `MerkleTreeHidingMmcs::commit` draws them from its [`SaltRng`] (salt `i`
+/// is keystream word `i` mod p), and `rng` advanced as far. Nothing
+/// crosses the bus.
 pub fn salts_split(
     gpu: &crate::GpuContext,
     rng: &mut SaltRng,
     heights: &[usize],
 ) -> crate::Result<Vec<crate::DeviceMatrix>> {
-    heights
+    use crate::context::LaunchConfigExt;
+    use cloak_prover::config::SALT_ELEMS;
+    use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+    let mut mats = heights
         .iter()
-        .map(|&h| salts_on_device(gpu, rng, h))
-        .collect()
+        .map(|&height| {
+            Ok(crate::DeviceMatrix {
+                buf: gpu.alloc_u32(height * SALT_ELEMS)?,
+                width: SALT_ELEMS,
+                height,
+            })
+        })
+        .collect::<crate::Result<Vec<_>>>()?;
+    let f = gpu.function("zkrng", zkrng_source, "zk_salts")?;
+    for group in mats.chunks_mut(SALT_OUTS) {
+        let mut outs = SaltOuts {
+            out: [0; SALT_OUTS],
+            end: [0; SALT_OUTS],
+        };
+        let mut n = 0u64;
+        for (k, m) in group.iter().enumerate() {
+            n += (m.height * SALT_ELEMS) as u64;
+            outs.out[k] = gpu.device_ptr(&m.buf);
+            outs.end[k] = n;
+        }
+        if n == 0 {
+            continue;
+        }
+        let first = u64::try_from(rng.keystream().get_word_pos())
+            .map_err(|_| crate::GpuError::Invalid("ChaCha20 word position past 2^64".into()))?;
+        let (k, stream) = key_words(rng.keystream());
+        let (blocks, count) = (((first & 15) + n).div_ceil(16), group.len() as u32);
+        let mut l = gpu.stream().launch_builder(&f);
+        for w in &k {
+            l.arg(w);
+        }
+        l.arg(&stream).arg(&first).arg(&n).arg(&count).arg(&outs);
+        // SAFETY: output k holds end[k] - end[k - 1] words (its height x
+        // 4), each written once; the buffers outlive the launch (they are
+        // returned, freed in stream order).
+        unsafe {
+            l.launch(LaunchConfig::grid(
+                blocks.div_ceil(SCATTER_BLOCK) as u32,
+                SCATTER_BLOCK as u32,
+            ))
+        }?;
+        rng.keystream_mut()
+            .set_word_pos(u128::from(first) + u128::from(n));
+    }
+    Ok(mats)
 }
 
 /// One hiding salt matrix (`height × 4`), made on the device as
@@ -401,12 +427,7 @@ pub fn salts_on_device(
     rng: &mut SaltRng,
     height: usize,
 ) -> crate::Result<crate::DeviceMatrix> {
-    use cloak_prover::config::SALT_ELEMS;
-    Ok(crate::DeviceMatrix {
-        buf: salt_words(gpu, rng, height * SALT_ELEMS)?,
-        width: SALT_ELEMS,
-        height,
-    })
+    Ok(salts_split(gpu, rng, &[height])?.remove(0))
 }
 
 #[cfg(test)]

@@ -246,7 +246,8 @@ fn emulated_merkle_matches_plonky3() {
 }
 
 /// `zk_salts` (op 19) makes the salts a [`SaltRng`] gives, one keystream
-/// word each, from any start (mid-block too) and over many blocks.
+/// word each, from any start (mid-block too), over many blocks, into
+/// consecutive outputs of any sizes (empty ones too).
 #[test]
 fn emulated_salts_match_the_host() {
     use rand::Rng;
@@ -254,12 +255,18 @@ fn emulated_salts_match_the_host() {
     if emulator().is_none() {
         return;
     }
-    for (seed, skip, n) in [
-        (1u64, 0usize, 1usize),
-        (2, 5, 16),
-        (3, 17, 3000),
-        (4, 1, 40_000),
-    ] {
+    let cases: [(u64, usize, &[usize]); 5] = [
+        (1, 0, &[1]),
+        (2, 5, &[16]),
+        (3, 17, &[3000]),
+        (4, 1, &[40_000]),
+        (
+            5,
+            9,
+            &[4, 0, 12, 8000, 36, 1, 20, 4, 4, 4, 4, 4, 4, 4, 4, 1000],
+        ),
+    ];
+    for (seed, skip, sizes) in cases {
         let mut host = SaltRng::seed_from_u64(seed);
         host.keystream_mut().set_stream(seed * 3);
         for _ in 0..skip {
@@ -276,11 +283,48 @@ fn emulated_salts_match_the_host() {
             first as u32,
             (first >> 32) as u32,
         ]);
-        req.push(n as u32);
+        req.push(sizes.len() as u32);
+        req.extend(sizes.iter().map(|&n| n as u32));
+        let n: usize = sizes.iter().sum();
         let want: Vec<Val> = (0..n).map(|_| host.random()).collect();
         let got = from_raw(run(&req)).unwrap();
         check::compare(&got, &want).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert_eq!(host.keystream().get_word_pos(), (first + n as u64) as u128);
+    }
+}
+
+/// `quotient_chunk_coeffs` (op 20), each row's powers made from the row
+/// before, against its definition: row i < h is
+/// `idft[bitrev(i)] * scale * shift^i - g^i r[i]`, row h + i is
+/// `p g^i r[i]`, the rest zero; heights below and above a thread's 8 rows.
+#[test]
+fn emulated_quotient_chunk_coeffs_match_their_definition() {
+    use rand::RngExt;
+
+    if emulator().is_none() {
+        return;
+    }
+    let mut rng = ZkRng::seed_from_u64(0xc0ef);
+    for log_h in [0usize, 1, 2, 3, 5, 10] {
+        let h = 1usize << log_h;
+        let (shift, scale, g, p): (Val, Val, Val, Val) =
+            (rng.random(), rng.random(), rng.random(), rng.random());
+        let idft: Vec<Val> = (0..8 * h).map(|_| rng.random()).collect();
+        let r: Vec<Val> = (0..8 * h).map(|_| rng.random()).collect();
+        let mut req = vec![20u32, log_h as u32, raw(shift), raw(scale), raw(g), raw(p)];
+        req.extend_from_slice(as_raw(&idft));
+        req.extend_from_slice(as_raw(&r));
+        let got = from_raw(run(&req)).unwrap();
+        let mut want = vec![Val::ZERO; 4 * h * 8];
+        for i in 0..h {
+            let src = reverse_bits(i, log_h);
+            let (sp, gp) = (scale * shift.exp_u64(i as u64), g.exp_u64(i as u64));
+            for c in 0..8 {
+                want[i * 8 + c] = idft[src * 8 + c] * sp - gp * r[i * 8 + c];
+                want[(h + i) * 8 + c] = p * gp * r[i * 8 + c];
+            }
+        }
+        check::compare(&got, &want).unwrap_or_else(|e| panic!("2^{log_h}: {e}"));
     }
 }
 

@@ -177,35 +177,6 @@ extern "C" __global__ void open_eval_partial2(const u32* __restrict__ m, u64 row
     eval_partial<2>(m, rows, w, inv, zinv, chunk_rows, chunks, part);
 }
 
-// The sum of part[c * w + j] over chunks c0 .. end: eight loads in flight
-// (added as integers, reduced once: a sum of Montgomery words mod p is the
-// sum's word). One load at a time, each of the fold's and the finish's up
-// to 64 loads waited for the one before: 2.6 ms of launches a one-shard
-// proof, mostly that latency.
-__device__ __forceinline__ kb4 eval_sum_chunks(const u32* __restrict__ part, u64 c0, u64 end,
-                                               u32 w, u32 j) {
-    u64 acc[4] = {0, 0, 0, 0};
-    u64 c = c0;
-    for (; c + 8 <= end; c += 8) {
-        kb4 v[8];
-#pragma unroll
-        for (int r = 0; r < 8; r++) v[r] = kb4_load(part + 4 * ((c + r) * w + j));
-#pragma unroll
-        for (int r = 0; r < 8; r++)
-#pragma unroll
-            for (int k = 0; k < 4; k++) acc[k] += v[r].c[k];
-    }
-    for (; c < end; c++) {
-        kb4 v = kb4_load(part + 4 * (c * w + j));
-#pragma unroll
-        for (int k = 0; k < 4; k++) acc[k] += v.c[k];
-    }
-    kb4 sum;
-#pragma unroll
-    for (int k = 0; k < 4; k++) sum.c[k] = (u32)(acc[k] % KB_P);
-    return sum;
-}
-
 // Fewer partial sums: out[g * w + j] = sum of part[c * w + j] over the
 // chunks c of group g (`group` chunks each). The host folds until few
 // chunks are left, so the finish below stays short. (A block a column
@@ -219,7 +190,9 @@ extern "C" __global__ void open_eval_fold(const u32* __restrict__ part, u64 chun
     u64 g = t / w;
     u32 j = (u32)(t % w);
     u64 end = (g + 1) * group < chunks ? (g + 1) * group : chunks;
-    kb4_store(out + 4 * t, eval_sum_chunks(part, g * group, end, w, j));
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    for (u64 c = g * group; c < end; c++) acc = kb4_add(acc, kb4_load(part + 4 * (c * w + j)));
+    kb4_store(out + 4 * t, acc);
 }
 
 // out[j] = scale * sum over chunks of part[c * w + j], with scale s for the
@@ -229,7 +202,8 @@ extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 ch
                                             u32 t1, u32 t2, u32 t3, u32* __restrict__ out) {
     u32 j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= w) return;
-    kb4 acc = eval_sum_chunks(part, 0, chunks, w, j);
+    kb4 acc = {{0u, 0u, 0u, 0u}};
+    for (u64 c = 0; c < chunks; c++) acc = kb4_add(acc, kb4_load(part + 4 * (c * w + j)));
     kb4 s = j < split ? kb4{{s0, s1, s2, s3}} : kb4{{t0, t1, t2, t3}};
     kb4_store(out + 4 * j, kb4_mul(acc, s));
 }
@@ -239,6 +213,15 @@ extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 ch
 // alpha times the matrix's first offset; four lazy dot products, one
 // reduction each), then for each point k
 // ro[x] += (wo_k - rescale_k * compressed) * inv_k[x].
+//
+// A block (REDUCE_BLOCK threads) takes REDUCE_BLOCK rows, and reads them a
+// tile of at most 32 columns at a time into shared memory, consecutive
+// threads reading consecutive words (a tile of a matrix at most 32 wide is
+// one contiguous run); each thread then walks its own row in the tile. (A
+// thread reading its own row from memory made each load a warp's 32
+// separate rows: 2.6 ms a one-shard proof, at a third of the bandwidth.)
+#define REDUCE_BLOCK 128
+#define REDUCE_TILE 32
 extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
                                        const u32* __restrict__ apow, u32 npts,
                                        const u32* __restrict__ inv0, u32 wo00, u32 wo01, u32 wo02,
@@ -246,33 +229,36 @@ extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
                                        const u32* __restrict__ inv1, u32 wo10, u32 wo11, u32 wo12,
                                        u32 wo13, u32 rs10, u32 rs11, u32 rs12, u32 rs13,
                                        u32* __restrict__ ro) {
-    u64 x = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (x >= h) return;
-    const u32* row = m + x * w;
+    __shared__ u32 tile[REDUCE_BLOCK][REDUCE_TILE + 1];
+    const u32 tid = threadIdx.x;
+    const u64 row0 = (u64)blockIdx.x * REDUCE_BLOCK;
+    const u64 x = row0 + tid;
+    const u32 rows = h - row0 < REDUCE_BLOCK ? (u32)(h - row0) : REDUCE_BLOCK;
     u64 acc[4] = {0, 0, 0, 0};
-    u32 j = 0;
-    // Eight loads in flight, as in open_eval_partial.
-    for (; j + 8 <= w; j += 8) {
-        u32 v[8];
-#pragma unroll
-        for (int r = 0; r < 8; r++) v[r] = row[j + r];
-#pragma unroll
-        for (int r = 0; r < 8; r += 2) {
-            const u32* a = apow + 4 * (j + r);
-#pragma unroll
-            for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], a[k], v[r], a[4 + k], v[r + 1]);
+    for (u32 c0 = 0; c0 < w; c0 += REDUCE_TILE) {
+        const u32 cw = w - c0 < REDUCE_TILE ? w - c0 : REDUCE_TILE;
+        for (u32 e = tid; e < rows * cw; e += REDUCE_BLOCK) {
+            const u32 r = cw == REDUCE_TILE ? e >> 5 : e / cw, c = e - r * cw;
+            tile[r][c] = m[(row0 + r) * w + c0 + c];
         }
-    }
-    for (; j + 1 < w; j += 2) {
-        u32 v0 = row[j], v1 = row[j + 1];
-        const u32* a = apow + 4 * j;
+        __syncthreads();
+        if (x < h) {
+            const u32* t = tile[tid];
+            const u32* a = apow + 4 * c0;
+            u32 j = 0;
+            for (; j + 1 < cw; j += 2) {
 #pragma unroll
-        for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], a[k], v0, a[4 + k], v1);
-    }
-    if (j < w) {
+                for (int k = 0; k < 4; k++)
+                    acc[k] = kb_acc2(acc[k], a[4 * j + k], t[j], a[4 * j + 4 + k], t[j + 1]);
+            }
+            if (j < cw) {
 #pragma unroll
-        for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], apow[4 * j + k], row[j]);
+                for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], a[4 * j + k], t[j]);
+            }
+        }
+        __syncthreads();
     }
+    if (x >= h) return;
     kb4 comp = {{kb_redc(acc[0]), kb_redc(acc[1]), kb_redc(acc[2]), kb_redc(acc[3])}};
     kb4 acc_ro = kb4_load(ro + 4 * x);
     kb4 wo0 = {{wo00, wo01, wo02, wo03}}, rs0 = {{rs00, rs01, rs02, rs03}};

@@ -72,43 +72,32 @@ extern "C" __global__ void quotient_last_mask(const u32* __restrict__ t,
 // (`coset_idft_batch(evals, 1/shift)`); then, with r the chunk's mask
 // (h x 8) and p = shift^h,
 //   c[i]     -= g^i r[i],   c[h + i] += p g^i r[i]   (i < h),
-// rows 2h.. stay zero. A thread makes COEFF_ROWS consecutive rows and
-// their 8 columns, each row's powers of shift and g from the row before
-// (two exponentiations a row were most of the kernel's time: 1.65 ms a
-// one-shard proof).
-#define COEFF_ROWS 8
+// rows 2h.. stay zero. One thread per row (< 4h) and its 8 columns, so a
+// row's powers of shift and g are made once, not once a column (two
+// exponentiations a word took most of the kernel's time).
 extern "C" __global__ void quotient_chunk_coeffs(const u32* __restrict__ idft,
                                                  const u32* __restrict__ r, u32* __restrict__ out,
                                                  u32 log_h, u32 shift, u32 scale, u32 g, u32 p) {
     const u64 h = 1ull << log_h;
-    const u64 row0 = ((u64)blockIdx.x * blockDim.x + threadIdx.x) * COEFF_ROWS;
-    u32 sp = 0, gp = 0, pg = 0;
-    for (int k = 0; k < COEFF_ROWS; k++) {
-        const u64 row = row0 + k;
-        if (row >= 4 * h) return;
-        u32* o = out + row * 8;
-        if (row < h) {
-            if (k == 0) {
-                sp = kb_mul(scale, kb_pow(shift, (u32)row));
-                gp = kb_pow(g, (u32)row);
-            } else {
-                sp = kb_mul(sp, shift);
-                gp = kb_mul(gp, g);
-            }
-            const u32* src = idft + (u64)bitrev_bits(row, log_h) * 8;
-            const u32* m = r + row * 8;
+    const u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= 4 * h) return;
+    u32* o = out + row * 8;
+    if (row < h) {
+        const u32 sp = kb_mul(scale, kb_pow(shift, (u32)row));
+        const u32 gp = kb_pow(g, (u32)row);
+        const u32* src = idft + (u64)bitrev_bits(row, log_h) * 8;
+        const u32* m = r + row * 8;
 #pragma unroll
-            for (int c = 0; c < 8; c++) o[c] = kb_sub(kb_mul(src[c], sp), kb_mul(gp, m[c]));
-        } else if (row < 2 * h) {
-            const u64 i = row - h;
-            pg = k == 0 || i == 0 ? kb_mul(p, kb_pow(g, (u32)i)) : kb_mul(pg, g);
-            const u32* m = r + i * 8;
+        for (int k = 0; k < 8; k++) o[k] = kb_sub(kb_mul(src[k], sp), kb_mul(gp, m[k]));
+    } else if (row < 2 * h) {
+        const u64 i = row - h;
+        const u32 pg = kb_mul(p, kb_pow(g, (u32)i));
+        const u32* m = r + i * 8;
 #pragma unroll
-            for (int c = 0; c < 8; c++) o[c] = kb_mul(pg, m[c]);
-        } else {
+        for (int k = 0; k < 8; k++) o[k] = kb_mul(pg, m[k]);
+    } else {
 #pragma unroll
-            for (int c = 0; c < 8; c++) o[c] = 0;
-        }
+        for (int k = 0; k < 8; k++) o[k] = 0;
     }
 }
 

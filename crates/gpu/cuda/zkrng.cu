@@ -195,7 +195,10 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
         return true;
     });
 #else
-    __shared__ u32 staged[ZK_SCATTER_BLOCK * 16];
+    // Staged word k at k + k / 16: a thread's about 16 words land in
+    // different banks from its neighbours' (unpadded, a warp's stores went
+    // to two banks).
+    __shared__ u32 staged[ZK_SCATTER_BLOCK * 17];
     __shared__ u64 block_end;
     const u64 t0 = (u64)blockIdx.x * blockDim.x;
     const u64 base = offsets[t0];
@@ -204,7 +207,8 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
     if (i < n) {
         zk_walk(key, first, t, [&](u64 rel, u32 x) {
             if (x >= KB_P) return true;
-            staged[i - base + c] = x;
+            const u64 k = i - base + c;
+            staged[k + (k >> 4)] = x;
             c++;
             if (i + c == n) {
                 end[0] = rel + 1;
@@ -218,7 +222,10 @@ extern "C" __global__ void zk_scatter(ZK_KEY_PARAMS, u64 first, u64 n_segs,
     if (t == last) block_end = i + c;
     __syncthreads();
     const u64 stop = block_end < n ? block_end : n;
-    for (u64 k = base + threadIdx.x; k < stop; k += blockDim.x) draws[k] = staged[k - base];
+    for (u64 k = base + threadIdx.x; k < stop; k += blockDim.x) {
+        const u64 s = k - base;
+        draws[k] = staged[s + (s >> 4)];
+    }
 #endif
 }
 
@@ -257,18 +264,20 @@ extern "C" __global__ void zk_salts(ZK_KEY_PARAMS, u64 first, u64 n, u32 outs, Z
         if (w >= first && w < stop) zk_salt_put(o, outs, w - first, buf[j] % KB_P);
     }
 #else
-    __shared__ u32 staged[ZK_SCATTER_BLOCK * 16];
+    // A thread's 16 words 17 apart: at 16 apart, a warp's stores went to
+    // two banks.
+    __shared__ u32 staged[ZK_SCATTER_BLOCK * 17];
     if (w0 < stop) {
         u32 buf[16];
         zk_block(key, b, buf);
 #pragma unroll
-        for (int j = 0; j < 16; j++) staged[threadIdx.x * 16 + j] = buf[j] % KB_P;
+        for (int j = 0; j < 16; j++) staged[threadIdx.x * 17 + j] = buf[j] % KB_P;
     }
     __syncthreads();
     const u64 block_w0 = ((first >> 4) + (u64)blockIdx.x * blockDim.x) << 4;
     for (u32 k = threadIdx.x; k < blockDim.x * 16; k += blockDim.x) {
         const u64 w = block_w0 + k;
-        if (w >= first && w < stop) zk_salt_put(o, outs, w - first, staged[k]);
+        if (w >= first && w < stop) zk_salt_put(o, outs, w - first, staged[(k >> 4) * 17 + (k & 15)]);
     }
 #endif
 }

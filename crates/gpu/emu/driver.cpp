@@ -474,7 +474,8 @@ int main() {
         }
         auto ro = rdn((size_t)4 * h);
         auto m = rdn((size_t)h * w);
-        emu_launch((h + 127) / 128, 128, 1, [&] {
+        // Threads share tiles of the matrix: run at once, with barriers.
+        emu_launch_threads((h + 127) / 128, 1, 128, 1, [&] {
             open_reduce(m.data(), h, w, apow.data(), npts, inv[0].data(), wo[0][0], wo[0][1],
                         wo[0][2], wo[0][3], rs[0][0], rs[0][1], rs[0][2], rs[0][3], inv[1].data(),
                         wo[1][0], wo[1][1], wo[1][2], wo[1][3], rs[1][0], rs[1][1], rs[1][2],
@@ -568,9 +569,7 @@ int main() {
         auto idft = rdn((size_t)h * 8);
         auto r = rdn((size_t)h * 8);
         std::vector<u32> out((size_t)4 * h * 8, 0xffffffffu);
-        // Mirrors rounds.rs: COEFF_ROWS rows a thread.
-        u64 threads = (4 * h + 7) / 8;
-        emu_launch((u32)((threads + 255) / 256), 256, 1, [&] {
+        emu_launch((u32)((4 * h + 255) / 256), 256, 1, [&] {
             quotient_chunk_coeffs(idft.data(), r.data(), out.data(), log_h, shift, scale, g, p);
         });
         wr(out.data(), out.size());

@@ -514,9 +514,7 @@ pub fn commit_quotient(
                     fri.log_blowup
                 )));
             }
-            // COEFF_ROWS (cuda/prove.cu) rows a thread.
-            let threads = rows.div_ceil(QUOTIENT_COEFF_ROWS);
-            unsafe { l.launch(LaunchConfig::grid(threads.div_ceil(256) as u32, 256)) }?;
+            unsafe { l.launch(LaunchConfig::grid(rows.div_ceil(256) as u32, 256)) }?;
             ntt.dif_inplace(gpu, &mut out, log_lde, width, 1, false)?;
             ldes.push(DeviceMatrix {
                 buf: out,
@@ -592,9 +590,6 @@ pub fn commit_random(
     );
     Round::commit_drawn(gpu, ldes, zk)
 }
-
-/// Rows a thread of `quotient_chunk_coeffs` makes (cuda/prove.cu's `COEFF_ROWS`).
-const QUOTIENT_COEFF_ROWS: u64 = 8;
 
 /// The first `cols` columns of the committed polynomial on the coset
 /// `GENERATOR · ⟨ω_q⟩` of `2^log_q` points, column-major in natural order

@@ -213,15 +213,9 @@ extern "C" __global__ void open_eval_finish(const u32* __restrict__ part, u64 ch
 // alpha times the matrix's first offset; four lazy dot products, one
 // reduction each), then for each point k
 // ro[x] += (wo_k - rescale_k * compressed) * inv_k[x].
-//
-// A block (REDUCE_BLOCK threads) takes REDUCE_BLOCK rows, and reads them a
-// tile of at most 32 columns at a time into shared memory, consecutive
-// threads reading consecutive words (a tile of a matrix at most 32 wide is
-// one contiguous run); each thread then walks its own row in the tile. (A
-// thread reading its own row from memory made each load a warp's 32
-// separate rows: 2.6 ms a one-shard proof, at a third of the bandwidth.)
-#define REDUCE_BLOCK 128
-#define REDUCE_TILE 32
+// (Rows read through shared-memory tiles of 32 columns, consecutive threads
+// reading consecutive words, took longer: 3.49 against 2.60 ms a one-shard
+// proof, BENCHMARKS.md stop 31.)
 extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
                                        const u32* __restrict__ apow, u32 npts,
                                        const u32* __restrict__ inv0, u32 wo00, u32 wo01, u32 wo02,
@@ -229,36 +223,33 @@ extern "C" __global__ void open_reduce(const u32* __restrict__ m, u64 h, u32 w,
                                        const u32* __restrict__ inv1, u32 wo10, u32 wo11, u32 wo12,
                                        u32 wo13, u32 rs10, u32 rs11, u32 rs12, u32 rs13,
                                        u32* __restrict__ ro) {
-    __shared__ u32 tile[REDUCE_BLOCK][REDUCE_TILE + 1];
-    const u32 tid = threadIdx.x;
-    const u64 row0 = (u64)blockIdx.x * REDUCE_BLOCK;
-    const u64 x = row0 + tid;
-    const u32 rows = h - row0 < REDUCE_BLOCK ? (u32)(h - row0) : REDUCE_BLOCK;
-    u64 acc[4] = {0, 0, 0, 0};
-    for (u32 c0 = 0; c0 < w; c0 += REDUCE_TILE) {
-        const u32 cw = w - c0 < REDUCE_TILE ? w - c0 : REDUCE_TILE;
-        for (u32 e = tid; e < rows * cw; e += REDUCE_BLOCK) {
-            const u32 r = cw == REDUCE_TILE ? e >> 5 : e / cw, c = e - r * cw;
-            tile[r][c] = m[(row0 + r) * w + c0 + c];
-        }
-        __syncthreads();
-        if (x < h) {
-            const u32* t = tile[tid];
-            const u32* a = apow + 4 * c0;
-            u32 j = 0;
-            for (; j + 1 < cw; j += 2) {
-#pragma unroll
-                for (int k = 0; k < 4; k++)
-                    acc[k] = kb_acc2(acc[k], a[4 * j + k], t[j], a[4 * j + 4 + k], t[j + 1]);
-            }
-            if (j < cw) {
-#pragma unroll
-                for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], a[4 * j + k], t[j]);
-            }
-        }
-        __syncthreads();
-    }
+    u64 x = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (x >= h) return;
+    const u32* row = m + x * w;
+    u64 acc[4] = {0, 0, 0, 0};
+    u32 j = 0;
+    // Eight loads in flight, as in open_eval_partial.
+    for (; j + 8 <= w; j += 8) {
+        u32 v[8];
+#pragma unroll
+        for (int r = 0; r < 8; r++) v[r] = row[j + r];
+#pragma unroll
+        for (int r = 0; r < 8; r += 2) {
+            const u32* a = apow + 4 * (j + r);
+#pragma unroll
+            for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], a[k], v[r], a[4 + k], v[r + 1]);
+        }
+    }
+    for (; j + 1 < w; j += 2) {
+        u32 v0 = row[j], v1 = row[j + 1];
+        const u32* a = apow + 4 * j;
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[k] = kb_acc2(acc[k], a[k], v0, a[4 + k], v1);
+    }
+    if (j < w) {
+#pragma unroll
+        for (int k = 0; k < 4; k++) acc[k] = kb_acc1(acc[k], apow[4 * j + k], row[j]);
+    }
     kb4 comp = {{kb_redc(acc[0]), kb_redc(acc[1]), kb_redc(acc[2]), kb_redc(acc[3])}};
     kb4 acc_ro = kb4_load(ro + 4 * x);
     kb4 wo0 = {{wo00, wo01, wo02, wo03}}, rs0 = {{rs00, rs01, rs02, rs03}};

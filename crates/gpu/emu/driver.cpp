@@ -474,8 +474,7 @@ int main() {
         }
         auto ro = rdn((size_t)4 * h);
         auto m = rdn((size_t)h * w);
-        // Threads share tiles of the matrix: run at once, with barriers.
-        emu_launch_threads((h + 127) / 128, 1, 128, 1, [&] {
+        emu_launch((h + 127) / 128, 128, 1, [&] {
             open_reduce(m.data(), h, w, apow.data(), npts, inv[0].data(), wo[0][0], wo[0][1],
                         wo[0][2], wo[0][3], rs[0][0], rs[0][1], rs[0][2], rs[0][3], inv[1].data(),
                         wo[1][0], wo[1][1], wo[1][2], wo[1][3], rs[1][0], rs[1][1], rs[1][2],

@@ -407,7 +407,7 @@ PY
       # Where the heaviest kernels stand against the hardware's limits:
       # compute and memory throughput, occupancy, registers a thread.
       # NCUSOL_KERNELS: other kernel names (anchored regexes).
-      for k in ${NCUSOL_KERNELS:-hash_rows_inline ntt_dif_pass_r9 lde_first_pass_masked_r10 compress_layer lde_to_columns open_reduce}; do
+      for k in ${NCUSOL_KERNELS:-hash_rows_inline ntt_dif_pass_r9 lde_first_pass_masked_r10 compress_sub lde_to_columns open_reduce}; do
         ncu --clock-control none -k "regex:^$k\$" -c "${NCU_COUNT:-12}" \
           --section SpeedOfLight --section Occupancy --section LaunchStats \
           --section ComputeWorkloadAnalysis \

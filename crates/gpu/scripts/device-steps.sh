@@ -7,6 +7,10 @@
 #            byte-identical and verifying)
 #   bench    the suite's loop, fibonacci and json cases on the GPU
 #   gpus     json on one GPU and on two (`--gpus 1`, `--gpus 2`)
+#   gpusame  loop 4.2 M and json proven with one seed on one GPU and on two,
+#            alternating (1, 2, 2, 1): the same proof bytes? The last one
+#            verified. (Machines with two GPUs: nothing else checks the
+#            routing of work across GPUs on real devices.)
 #   grind    loop 4.2 M cycles with the proof-of-work search on the GPU and
 #            on the host (CLOAK_GPU_HOST_GRIND=1), same call
 #   p2ab     loop 4.2 M cycles profiled with Poseidon2's round loops rolled,
@@ -116,6 +120,28 @@ for step in "$@"; do
       timeout 240 .dev/cloak bench --backend gpu --only o -o "$OUT/bench.csv" > "$OUT/bench.txt" 2>&1
       echo "bench rc=$?"
       cut -d, -f1,3,4,6,9 "$OUT/bench.csv"
+      ;;
+    gpusame)
+      same=0; differ=0
+      for prog in "loop u32:600000" "json vec@guests/inputs/json-records.json"; do
+        set -- $prog
+        first=""
+        for n in 1 2 2 1; do
+          rm -f /tmp/gpusame.bin  # a failed run must not hash the previous proof
+          timeout 120 .dev/cloak prove guests/bin/$1.elf --input $2 --backend gpu --gpus $n \
+            -o /tmp/gpusame.bin \
+            --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
+            > "$OUT/gpusame-$1-$n.txt" 2>&1
+          rc=$?
+          h=$(sha256sum < /tmp/gpusame.bin | cut -c1-16)
+          [ -z "$first" ] && first=$h
+          if [ $rc -eq 0 ] && [ "$h" = "$first" ]; then same=$((same + 1)); else differ=$((differ + 1)); fi
+          echo "$1 gpus=$n rc=$rc: $h $(grep -E '^setup:' "$OUT/gpusame-$1-$n.txt")"
+        done
+        timeout 120 .dev/cloak verify --elf guests/bin/$1.elf /tmp/gpusame.bin > "$OUT/gpusame-$1-verify.txt" 2>&1
+        echo "$1 verify rc=$?"
+      done
+      echo "gpusame: $same same, $differ differ or failed"
       ;;
     gpus)
       # Throughput on one GPU and on two, same call (json's 40 shards, loop's 9).

@@ -1,6 +1,11 @@
 //! The zero-knowledge draws of the hiding PCS and MMCS, made in parallel on
-//! the host with exactly the values (and the final stream position) of the
-//! sequential draws.
+//! the host or the device with exactly the values (and the final stream
+//! position) of the sequential draws.
+//!
+//! The Merkle salts come from a [`SaltRng`], whose words the sampler always
+//! accepts: salt `i` is keystream word `i` mod p, so [`salts_split`] makes
+//! each from its own word. The masks and random codewords come from the
+//! plain stream, as below.
 //!
 //! Plonky3 samples a KoalaBear element (`StandardUniform`, p3-monty-31 0.8.0)
 //! as `next_u32() >> 1`, retried while it is ≥ p (about 1 word in 128), from
@@ -357,7 +362,7 @@ struct SaltOuts {
 unsafe impl cudarc::driver::DeviceRepr for SaltOuts {}
 
 /// Salt matrices (`height × 4` each) for matrices of these heights, made
-/// on the device (`zk_salts`, up to [`SALT_OUTS`] matrices a launch) as
+/// on the device (`zk_salts`, up to 16 matrices a launch) as
 /// `MerkleTreeHidingMmcs::commit` draws them from its [`SaltRng`] (salt `i`
 /// is keystream word `i` mod p), and `rng` advanced as far. Nothing
 /// crosses the bus.

@@ -37,6 +37,11 @@
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
+#   envab    this binary under each of the environments in $ENVAB (space
+#            separated, e.g. "CLOAK_RAYON_NICE=5 CLOAK_RAYON_NICE=19"; one
+#            VAR=VALUE each, or "-" for none) inside `cloak bench --only
+#            loop` and `--only fibonacci` (warm), alternating, ENVAB_ROUNDS
+#            rounds (default 4): loop's and fibonacci's 4.2 M-cycle rows
 #   benchab  the previous binary against this one inside `cloak bench
 #            --only loop` and `--only fibonacci` (warm), alternating
 #   hostknobs loop, fibonacci and json under each of $KNOBS (environment
@@ -228,6 +233,23 @@ PY
               --insecure-seed 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
               > "$OUT/ab-$bin-$1-$round.txt" 2>&1
             echo "$bin $1 #$round rc=$?: $(sha256sum < /tmp/ab.bin | cut -c1-16) $(grep -E '^setup:' "$OUT/ab-$bin-$1-$round.txt")"
+          done
+        done
+      done
+      ;;
+    envab)
+      for round in $(seq 1 "${ENVAB_ROUNDS:-4}"); do
+        for setting in ${ENVAB:--}; do
+          tag=$(echo "$setting" | tr -c 'A-Za-z0-9_\n' '-')
+          for prog in loop fibonacci; do
+            if [ "$setting" = - ]; then
+              timeout 120 .dev/cloak bench --backend gpu --only $prog -o "$OUT/envab-$tag-$prog-$round.csv" \
+                > "$OUT/envab-$tag-$prog-$round.txt" 2>&1
+            else
+              timeout 120 env "$setting" .dev/cloak bench --backend gpu --only $prog -o "$OUT/envab-$tag-$prog-$round.csv" \
+                > "$OUT/envab-$tag-$prog-$round.txt" 2>&1
+            fi
+            echo "$setting $prog #$round rc=$?: $(grep -E '^[a-z]+,u32:[67]00000,' "$OUT/envab-$tag-$prog-$round.csv" | cut -d, -f1,3,6,9)"
           done
         done
       done

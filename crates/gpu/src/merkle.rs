@@ -225,30 +225,41 @@ pub fn commit_salted(
         let _s = crate::profile::span(gpu, "merkle: leaf hashes (shorter)");
         Ok(Some(hash_rows(gpu, &group, next_len)?))
     };
+    // The `levels` layers of `n, n / 2, …` digests one launch makes (pushed
+    // onto `layers`), each with the shorter matrices' digests injected into
+    // it, as the launch's table; the injected buffers must outlive the launch.
+    let alloc_layers = |n: usize,
+                        levels: usize,
+                        layers: &mut Vec<CudaSlice<u32>>,
+                        layer_lens: &mut Vec<usize>|
+     -> Result<(TopLayers, Vec<CudaSlice<u32>>)> {
+        let mut table = TopLayers {
+            out: [0; TOP_LEVELS],
+            inject: [0; TOP_LEVELS],
+        };
+        let mut injects = Vec::new();
+        for level in 0..levels {
+            let n = n >> level;
+            let next = gpu.alloc_u32(n * DIGEST_WORDS)?;
+            table.out[level] = gpu.device_ptr(&next);
+            if let Some(buf) = inject_of(n)? {
+                table.inject[level] = gpu.device_ptr(&buf);
+                injects.push(buf);
+            }
+            layers.push(next);
+            layer_lens.push(n);
+        }
+        Ok((table, injects))
+    };
     while len > 1 {
         let next_len = len / 2;
+        let first = layers.len();
         if next_len <= TOP_NODES {
-            // The rest of the tree in one block.
+            // The rest of the tree in one block: next_len nodes down to the root.
             let compress_top = gpu.function("blake3", blake3_source, "compress_top")?;
             let _s = crate::profile::span(gpu, "merkle: compress layers");
-            let mut top = TopLayers {
-                out: [0; TOP_LEVELS],
-                inject: [0; TOP_LEVELS],
-            };
-            let mut injects = Vec::new();
-            let (first, mut n, mut levels) = (layers.len(), next_len, 0usize);
-            while n >= 1 {
-                let next = gpu.alloc_u32(n * DIGEST_WORDS)?;
-                top.out[levels] = gpu.device_ptr(&next);
-                if let Some(buf) = inject_of(n)? {
-                    top.inject[levels] = gpu.device_ptr(&buf);
-                    injects.push(buf);
-                }
-                layers.push(next);
-                layer_lens.push(n);
-                levels += 1;
-                n /= 2;
-            }
+            let levels = next_len.trailing_zeros() as usize + 1;
+            let (top, injects) = alloc_layers(next_len, levels, &mut layers, &mut layer_lens)?;
             let (n0, levels32) = (next_len as u32, levels as u32);
             let mut l = gpu.stream().launch_builder(&compress_top);
             l.arg(&layers[first - 1]).arg(&n0).arg(&levels32).arg(&top);
@@ -264,23 +275,7 @@ pub fn commit_salted(
         // (`compress_sub`, TOP_NODES threads a block).
         let levels = TOP_LEVELS.min((next_len / TOP_NODES).trailing_zeros() as usize);
         let compress_sub = gpu.function("blake3", blake3_source, "compress_sub")?;
-        let mut sub = TopLayers {
-            out: [0; TOP_LEVELS],
-            inject: [0; TOP_LEVELS],
-        };
-        let mut injects = Vec::new();
-        let (first, mut n) = (layers.len(), next_len);
-        for level in 0..levels {
-            let next = gpu.alloc_u32(n * DIGEST_WORDS)?;
-            sub.out[level] = gpu.device_ptr(&next);
-            if let Some(buf) = inject_of(n)? {
-                sub.inject[level] = gpu.device_ptr(&buf);
-                injects.push(buf);
-            }
-            layers.push(next);
-            layer_lens.push(n);
-            n /= 2;
-        }
+        let (sub, injects) = alloc_layers(next_len, levels, &mut layers, &mut layer_lens)?;
         let _s = crate::profile::span(gpu, "merkle: compress layers");
         let levels32 = levels as u32;
         let mut l = gpu.stream().launch_builder(&compress_sub);
@@ -297,7 +292,7 @@ pub fn commit_salted(
             ))
         }?;
         drop(injects);
-        len = n * 2;
+        len = next_len >> (levels - 1);
     }
     Ok(GpuMerkleTree { layers, layer_lens })
 }

@@ -39,6 +39,12 @@ static u32 rd() {
     }
     return v;
 }
+// A 64-bit value sent as two words, low first.
+static u64 rd64() {
+    u64 lo = rd();
+    return lo | (u64)rd() << 32;
+}
+
 static std::vector<u32> rdn(size_t n) {
     std::vector<u32> v(n);
     if (n && fread(v.data(), 4, n, stdin) != n) {
@@ -300,13 +306,10 @@ int main() {
     } else if (cmd == 7) {
         u32 k[8];
         for (auto& x : k) x = rd();
-        u64 stream = rd();
-        stream |= (u64)rd() << 32;
-        u64 first = rd();
-        first |= (u64)rd() << 32;
+        u64 stream = rd64();
+        u64 first = rd64();
         u64 n = rd();
-        u64 words = rd();
-        words |= (u64)rd() << 32;
+        u64 words = rd64();
         // Mirrors zkrng::draw_on_device (one window, no retry: the caller
         // sizes it), with a thread a ChaCha20 block and its scan in levels.
         u64 n_segs = (words + (first & 15) + 15) / 16;
@@ -537,10 +540,8 @@ int main() {
     } else if (cmd == 19) {
         u32 k[8];
         for (auto& x : k) x = rd();
-        u64 stream = rd();
-        stream |= (u64)rd() << 32;
-        u64 first = rd();
-        first |= (u64)rd() << 32;
+        u64 stream = rd64();
+        u64 first = rd64();
         // Output sizes (at most 16), then the salts concatenated back.
         u32 outs = rd();
         std::vector<std::vector<u32>> bufs(outs);

@@ -63,6 +63,11 @@ pub struct ProveArgs {
     /// (default: 0; each holds one shard's execution record).
     #[arg(long, value_name = "N")]
     exec_ahead: Option<usize>,
+    /// Threads tracing shards at once, from checkpoints a run ahead makes
+    /// (default: `CLOAK_EXEC_THREADS`, else 1; the records are the same on
+    /// any number).
+    #[arg(long, value_name = "N")]
+    exec_threads: Option<usize>,
     /// With `--backend gpu`: use at most this many GPUs (default: all; the
     /// shards are spread over them, one worker each).
     #[arg(long, value_name = "N")]
@@ -460,6 +465,7 @@ pub fn prove(args: ProveArgs) -> Result<ExitCode> {
         exec_ahead: args
             .exec_ahead
             .unwrap_or(cloak_machine::zkvm::DEFAULT_EXEC_AHEAD),
+        exec_threads: args.exec_threads.unwrap_or(0),
     };
     if let Prover::Gpu(gpu) = &prover {
         println!(

@@ -38,10 +38,11 @@
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
 #   envab    this binary under each of the environments in $ENVAB (space
-#            separated, e.g. "CLOAK_RAYON_NICE=5 CLOAK_RAYON_NICE=19"; one
-#            VAR=VALUE each, or "-" for none) inside `cloak bench --only
-#            loop` and `--only fibonacci` (warm), alternating, ENVAB_ROUNDS
-#            rounds (default 4): loop's and fibonacci's 4.2 M-cycle rows
+#            separated, e.g. "CLOAK_RAYON_NICE=5 CLOAK_RAYON_NICE=19"; each
+#            VAR=VALUE[,VAR=VALUE...], or "-" for none) inside `cloak bench --only
+#            loop` and `--only fibonacci` (or each of $ENVAB_PROGS; warm),
+#            alternating, ENVAB_ROUNDS rounds (default 4): loop's and
+#            fibonacci's 4.2 M-cycle rows (json's one row)
 #   benchab  the previous binary against this one inside `cloak bench
 #            --only loop` and `--only fibonacci` (warm), alternating
 #   hostknobs loop, fibonacci and json under each of $KNOBS (environment
@@ -50,6 +51,10 @@
 #            1's end, proving time (pipeline-summary.py)
 #   membw    the host's memory bandwidth on 1 to 16 threads (membw.cpp)
 #   hostperf the host's heaviest symbols over a loop 4.2 M proof (perf)
+#   tracebench the executor alone (.dev/executor-bench, the vm crate's
+#            `executor` bench): loop and fibonacci ~4 M cycles in fast mode
+#            and traced in 2^19-cycle shards on 1 to 4 threads
+#            (run_traced_parallel), alone and with every core busy
 #   timeline loop 4.2 M cycles with the pipeline's per-shard events
 #   cpuload  the timeline's proof with /proc/stat sampled every 10 ms
 #            (cpu-sample.sh): busy cores per pass (CPULOAD_JSON=1: json's)
@@ -241,15 +246,16 @@ PY
       for round in $(seq 1 "${ENVAB_ROUNDS:-4}"); do
         for setting in ${ENVAB:--}; do
           tag=$(echo "$setting" | tr -c 'A-Za-z0-9_\n' '-')
-          for prog in loop fibonacci; do
+          for prog in ${ENVAB_PROGS:-loop fibonacci}; do
             if [ "$setting" = - ]; then
               timeout 120 .dev/cloak bench --backend gpu --only $prog -o "$OUT/envab-$tag-$prog-$round.csv" \
                 > "$OUT/envab-$tag-$prog-$round.txt" 2>&1
             else
-              timeout 120 env "$setting" .dev/cloak bench --backend gpu --only $prog -o "$OUT/envab-$tag-$prog-$round.csv" \
+              # shellcheck disable=SC2046 # one word per VAR=VALUE
+              timeout 120 env $(echo "$setting" | tr ',' ' ') .dev/cloak bench --backend gpu --only $prog -o "$OUT/envab-$tag-$prog-$round.csv" \
                 > "$OUT/envab-$tag-$prog-$round.txt" 2>&1
             fi
-            echo "$setting $prog #$round rc=$?: $(grep -E '^[a-z]+,u32:[67]00000,' "$OUT/envab-$tag-$prog-$round.csv" | cut -d, -f1,3,6,9)"
+            echo "$setting $prog #$round rc=$?: $(grep -E '^[a-z]+,(u32:[67]00000|vec@)' "$OUT/envab-$tag-$prog-$round.csv" | cut -d, -f1,3,6,9)"
           done
         done
       done
@@ -375,6 +381,11 @@ PY
       echo "shardgen rc=$?"
       grep generate_shard "$OUT/shardgen.txt"
       grep "generation phases" "$OUT/shardgen.txt" | tail -2 | sed -E 's/.*phases=//'
+      ;;
+    tracebench)
+      THREADS=1,2,3,4 SHARD=524288 LOOP_N=600000 FIB_N=700000 timeout 120 .dev/executor-bench \
+        > "$OUT/tracebench.txt" 2>&1
+      echo "tracebench rc=$?"; grep -E "^(program|loop|fibonacci)," "$OUT/tracebench.txt"
       ;;
     timeline)
       # When each shard of loop 4.2 M is executed, generated, staged,

@@ -154,6 +154,10 @@ pub struct ProveOptions {
     /// a generating thread that finishes waits for the next shard's
     /// execution.
     pub exec_ahead: usize,
+    /// Threads tracing shards at once, from checkpoints a run ahead makes
+    /// (`Executor::run_traced_parallel`; the same records); 1 traces on one
+    /// thread, 0 picks [`default_exec_threads`].
+    pub exec_threads: usize,
 }
 
 /// The target of the pipeline's per-shard events (`RUST_LOG=cloak::pipeline=debug`
@@ -189,6 +193,19 @@ pub fn default_trace_threads() -> usize {
     3
 }
 
+/// Tracing threads by default: `CLOAK_EXEC_THREADS` if set, else one. On
+/// one H200 the proof waits for the GPU, not for the tracer, once the first
+/// shard is there: three tracing threads took cores from trace generation
+/// and were no faster (BENCHMARKS.md, stop 32). More threads are for hosts
+/// whose GPUs outrun one tracer.
+pub fn default_exec_threads() -> usize {
+    std::env::var("CLOAK_EXEC_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
 impl ProveReport {
     /// The wall time of both passes: execution, trace generation,
     /// committing and proving. With shards pipelined (and spread over
@@ -209,6 +226,7 @@ impl Default for ProveOptions {
             pipeline: true,
             trace_threads: 0,
             exec_ahead: DEFAULT_EXEC_AHEAD,
+            exec_threads: 0,
         }
     }
 }
@@ -482,7 +500,8 @@ impl MachineKeys {
     }
 
     /// Runs `program` in tracing mode, cut into the shards proving uses
-    /// (`cut.rs`), handing each shard's record to `on_shard`.
+    /// (`cut.rs`), on `opts.exec_threads` threads, handing each shard's
+    /// record to `on_shard` in order.
     fn run_sharded(
         &self,
         program: &Program,
@@ -498,7 +517,11 @@ impl MachineKeys {
             max_syscall_cost: pricing.budget(opts.shard_cycles),
             syscall_cost: &cost,
         };
-        executor.run_traced_with(&policy, on_shard)
+        let threads = match opts.exec_threads {
+            0 => default_exec_threads(),
+            n => n,
+        };
+        executor.run_traced_parallel(&policy, threads, on_shard)
     }
 
     /// Executes `program` in tracing mode and cuts it into the shards proving

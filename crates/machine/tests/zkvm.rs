@@ -248,6 +248,7 @@ fn a_failure_in_the_shard_pipeline_stops_it_with_its_error() {
                 shard_cycles: 1 << 12,
                 seed: Some([2; 32]),
                 trace_threads: threads,
+                exec_threads: threads,
                 ..ProveOptions::default()
             };
             let input = vec![1000u32.to_le_bytes().to_vec()];
@@ -272,12 +273,13 @@ fn a_failure_in_the_shard_pipeline_stops_it_with_its_error() {
 fn a_failing_run_is_reported_as_the_execution_error() {
     let program = guest("fibonacci");
     let keys = MachineKeys::new(&program, FriSettings::DEFAULT).unwrap();
-    for (pipeline, threads) in [(true, 1), (true, 3), (false, 1)] {
+    for (pipeline, threads) in [(true, 1), (true, 3), (false, 1), (false, 3)] {
         let opts = ProveOptions {
             shard_cycles: 1 << 12,
             seed: Some([2; 32]),
             pipeline,
             trace_threads: threads,
+            exec_threads: threads,
             exec: cloak_vm::ExecConfig {
                 max_cycles: Some(20_000),
                 ..cloak_vm::ExecConfig::default()
@@ -509,6 +511,21 @@ fn multi_shard_proofs_verify_and_chain() {
     let input = vec![1000u32.to_le_bytes().to_vec()];
     let (parallel_proof, _) = keys.prove(&program, input, &parallel).unwrap();
     assert_eq!(parallel_proof.to_bytes(), proof.to_bytes());
+    // Shards traced on one thread and on three (from checkpoints): the
+    // same bytes.
+    for exec_threads in [1, 3] {
+        let traced = ProveOptions {
+            exec_threads,
+            ..opts.clone()
+        };
+        let input = vec![1000u32.to_le_bytes().to_vec()];
+        let (traced_proof, _) = keys.prove(&program, input, &traced).unwrap();
+        assert_eq!(
+            traced_proof.to_bytes(),
+            proof.to_bytes(),
+            "{exec_threads} tracing threads"
+        );
+    }
     // A backend that keeps the committed traces (as the GPU's does) proves
     // the kept shards in pass 2 without their traces being generated again:
     // all three with the default budget, the last alone with none. Shards

@@ -1,8 +1,10 @@
 //! The interpreter.
 //!
-//! One generic loop serves both modes: `step::<false>` is fast mode (no record),
-//! `step::<true>` additionally fills a [`CpuEvent`] and keeps timestamps. The
-//! const parameter removes every tracing branch from the fast path at compile time.
+//! One generic loop serves every mode ([`mode`]): fast mode keeps no record,
+//! stamps mode keeps each register's and memory word's last-access timestamp
+//! (what parallel tracing checkpoints, `parallel.rs`), tracing mode also
+//! fills a [`CpuEvent`] per cycle. The const parameter removes the other
+//! modes' branches from each loop at compile time.
 
 use crate::error::ExecError;
 use crate::instruction::{Instruction, Opcode};
@@ -12,6 +14,29 @@ use crate::record::{
     timestamp, BoundaryState, CpuEvent, MemoryAccess, Position, Shard, SyscallEvent, TouchedWord,
 };
 use std::collections::VecDeque;
+
+/// What a run keeps besides the machine state: the const parameter of the
+/// interpreter's loop.
+pub(crate) mod mode {
+    /// Nothing: fast mode.
+    pub const FAST: u8 = 0;
+    /// Every register's and memory word's last-access timestamp, and the
+    /// last syscall's event, but no record: the run that checkpoints shard
+    /// starts for parallel tracing.
+    pub const STAMPS: u8 = 1;
+    /// Timestamps and the execution record: tracing mode.
+    pub const TRACE: u8 = 2;
+
+    /// Whether mode `m` keeps timestamps.
+    pub const fn stamps(m: u8) -> bool {
+        m != FAST
+    }
+
+    /// Whether mode `m` records events.
+    pub const fn events(m: u8) -> bool {
+        m == TRACE
+    }
+}
 
 /// Limits on one execution.
 #[derive(Clone, Debug, Default)]
@@ -36,8 +61,9 @@ pub struct ShardPolicy<'a> {
     /// Close the shard right after the syscall that brings its syscalls' total
     /// cost to this or more (a single syscall still fits any shard).
     pub max_syscall_cost: u64,
-    /// The cost of one recorded syscall, in the caller's units.
-    pub syscall_cost: &'a dyn Fn(&SyscallEvent) -> u64,
+    /// The cost of one recorded syscall, in the caller's units (shared by
+    /// the threads of a parallel run).
+    pub syscall_cost: &'a (dyn Fn(&SyscallEvent) -> u64 + Sync),
 }
 
 impl ShardPolicy<'static> {
@@ -86,6 +112,40 @@ pub(crate) struct Tracer {
     pub(crate) shard_start_ts: u64,
 }
 
+impl Tracer {
+    /// A tracer without buffers.
+    pub(crate) fn empty() -> Tracer {
+        Tracer {
+            shard: Shard {
+                index: 0,
+                start: BoundaryState::default(),
+                end: BoundaryState::default(),
+                cpu: Vec::new(),
+                syscalls: Vec::new(),
+                syscall_accesses: Vec::new(),
+                touched: Vec::new(),
+                halted: false,
+            },
+            first_touch: Vec::new(),
+            shard_start_ts: 0,
+        }
+    }
+
+    /// Empties the buffers for shard `index`, keeping their memory, with
+    /// room for `capacity` CPU events (buffers `on_shard` swapped in may be
+    /// smaller, or none: then fresh memory, on huge pages).
+    pub(crate) fn reset(&mut self, index: u32, capacity: usize) {
+        let shard = &mut self.shard;
+        shard.index = index;
+        shard.cpu.clear();
+        crate::huge::reserve_huge(&mut shard.cpu, capacity);
+        shard.syscalls.clear();
+        shard.syscall_accesses.clear();
+        shard.touched.clear();
+        self.first_touch.clear();
+    }
+}
+
 /// Runs one program on one input.
 pub struct Executor<'p> {
     pub(crate) program: &'p Program,
@@ -100,6 +160,12 @@ pub struct Executor<'p> {
     pub(crate) config: ExecConfig,
     pub(crate) reg_ts: [u64; 32],
     pub(crate) tracer: Option<Tracer>,
+    /// Words syscalls accessed in this shard so far (stamps and tracing
+    /// modes): where the next syscall's accesses start.
+    pub(crate) shard_accesses: u32,
+    /// The event of the syscall the last step made (stamps and tracing
+    /// modes), for the shard policy's cost.
+    pub(crate) last_syscall: Option<SyscallEvent>,
 }
 
 impl<'p> Executor<'p> {
@@ -127,6 +193,8 @@ impl<'p> Executor<'p> {
             config,
             reg_ts: [0; 32],
             tracer: None,
+            shard_accesses: 0,
+            last_syscall: None,
         }
     }
 
@@ -158,7 +226,7 @@ impl<'p> Executor<'p> {
     pub fn run(&mut self) -> Result<ExecOutput, ExecError> {
         let limit = self.config.max_cycles.unwrap_or(u64::MAX);
         while self.clk < limit {
-            if self.step::<false>()? {
+            if self.step::<{ mode::FAST }>()? {
                 return Ok(self.finish());
             }
         }
@@ -188,56 +256,19 @@ impl<'p> Executor<'p> {
         policy: &ShardPolicy<'_>,
         mut on_shard: impl FnMut(&mut Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
-        let shard_cycles = policy.max_cycles.max(1);
         self.memory.enable_timestamps();
-        let limit = self.config.max_cycles.unwrap_or(u64::MAX);
-        let capacity = shard_cycles.min(limit).min(1 << 24) as usize;
-        let mut cpu = Vec::new();
-        crate::huge::reserve_huge(&mut cpu, capacity);
+        let limit = self.limit();
+        let capacity = self.shard_capacity(policy);
         let mut tracer = Tracer {
-            shard: Shard {
-                index: 0,
-                start: self.boundary(),
-                end: self.boundary(),
-                cpu,
-                syscalls: Vec::new(),
-                syscall_accesses: Vec::new(),
-                touched: Vec::new(),
-                halted: false,
-            },
+            shard: self.empty_shard(0),
             first_touch: Vec::new(),
             shard_start_ts: 0,
         };
+        crate::huge::reserve_huge(&mut tracer.shard.cpu, capacity);
         loop {
-            let shard_end = limit.min(self.clk.saturating_add(shard_cycles));
-            tracer.shard_start_ts = timestamp(self.clk, Position::Rs1);
-            tracer.shard.start = self.boundary();
-            self.tracer = Some(tracer);
-            let mut syscalls_seen = 0;
-            let mut syscall_cost = 0u64;
-            while self.clk < shard_end && !self.halted {
-                if let Err(e) = self.step::<true>() {
-                    self.tracer = None;
-                    return Err(e.into());
-                }
-                let syscalls = &self
-                    .tracer
-                    .as_ref()
-                    .expect("a shard is open")
-                    .shard
-                    .syscalls;
-                if syscalls.len() > syscalls_seen {
-                    for event in &syscalls[syscalls_seen..] {
-                        syscall_cost = syscall_cost.saturating_add((policy.syscall_cost)(event));
-                    }
-                    syscalls_seen = syscalls.len();
-                    if syscall_cost >= policy.max_syscall_cost {
-                        break;
-                    }
-                }
+            if let Err(e) = self.trace_shard(&mut tracer, policy, limit) {
+                return Err(e.into());
             }
-            tracer = self.tracer.take().expect("a shard is open");
-            self.close_shard(&mut tracer);
             on_shard(&mut tracer.shard)?;
             if self.halted {
                 return Ok(self.finish());
@@ -245,16 +276,8 @@ impl<'p> Executor<'p> {
             if self.clk >= limit {
                 return Err(ExecError::CycleLimit { pc: self.pc, limit }.into());
             }
-            let shard = &mut tracer.shard;
-            shard.index += 1;
-            shard.cpu.clear();
-            // Buffers `on_shard` swapped in may be smaller (or none: then
-            // fresh memory, on huge pages).
-            crate::huge::reserve_huge(&mut shard.cpu, capacity);
-            shard.syscalls.clear();
-            shard.syscall_accesses.clear();
-            shard.touched.clear();
-            tracer.first_touch.clear();
+            let next = tracer.shard.index + 1;
+            tracer.reset(next, capacity);
         }
     }
 
@@ -268,7 +291,75 @@ impl<'p> Executor<'p> {
         Ok((output, shards))
     }
 
-    fn boundary(&self) -> BoundaryState {
+    /// The cycle limit (none: `u64::MAX`).
+    pub(crate) fn limit(&self) -> u64 {
+        self.config.max_cycles.unwrap_or(u64::MAX)
+    }
+
+    /// The CPU events a shard under `policy` may hold, to reserve.
+    pub(crate) fn shard_capacity(&self, policy: &ShardPolicy<'_>) -> usize {
+        policy.max_cycles.max(1).min(self.limit()).min(1 << 24) as usize
+    }
+
+    /// A shard numbered `index` with no events, starting here.
+    pub(crate) fn empty_shard(&self, index: u32) -> Shard {
+        Shard {
+            index,
+            start: self.boundary(),
+            end: self.boundary(),
+            cpu: Vec::new(),
+            syscalls: Vec::new(),
+            syscall_accesses: Vec::new(),
+            touched: Vec::new(),
+            halted: false,
+        }
+    }
+
+    /// Traces one shard from the current state into `tracer` (its buffers
+    /// empty), up to the cut `policy` makes, a halt or `limit`, and closes it.
+    pub(crate) fn trace_shard(
+        &mut self,
+        tracer: &mut Tracer,
+        policy: &ShardPolicy<'_>,
+        limit: u64,
+    ) -> Result<(), ExecError> {
+        tracer.shard_start_ts = timestamp(self.clk, Position::Rs1);
+        tracer.shard.start = self.boundary();
+        self.tracer = Some(std::mem::replace(tracer, Tracer::empty()));
+        let run = self.run_shard::<{ mode::TRACE }>(policy, limit);
+        *tracer = self.tracer.take().expect("a shard is open");
+        run?;
+        self.close_shard(tracer);
+        Ok(())
+    }
+
+    /// Steps in mode `M` (stamps or tracing) until the shard that starts
+    /// here ends: after `policy.max_cycles` cycles or at `limit`, at a halt,
+    /// or right after the syscall that brings the shard's syscall cost to
+    /// `policy.max_syscall_cost`. The serial tracer and the parallel run's
+    /// checkpointing leader cut shards here, so they cut them alike.
+    pub(crate) fn run_shard<const M: u8>(
+        &mut self,
+        policy: &ShardPolicy<'_>,
+        limit: u64,
+    ) -> Result<(), ExecError> {
+        let shard_end = limit.min(self.clk.saturating_add(policy.max_cycles.max(1)));
+        self.shard_accesses = 0;
+        self.last_syscall = None;
+        let mut syscall_cost = 0u64;
+        while self.clk < shard_end && !self.halted {
+            self.step::<M>()?;
+            if let Some(event) = self.last_syscall.take() {
+                syscall_cost = syscall_cost.saturating_add((policy.syscall_cost)(&event));
+                if syscall_cost >= policy.max_syscall_cost {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn boundary(&self) -> BoundaryState {
         BoundaryState {
             clk: self.clk,
             pc: self.pc,
@@ -277,7 +368,7 @@ impl<'p> Executor<'p> {
         }
     }
 
-    fn close_shard(&self, tracer: &mut Tracer) {
+    pub(crate) fn close_shard(&self, tracer: &mut Tracer) {
         let shard = &mut tracer.shard;
         shard.end = self.boundary();
         shard.halted = self.halted;
@@ -293,27 +384,29 @@ impl<'p> Executor<'p> {
         shard.touched.sort_unstable_by_key(|t| t.addr);
     }
 
-    fn finish(&mut self) -> ExecOutput {
+    pub(crate) fn finish(&mut self) -> ExecOutput {
         let mut out = std::mem::take(&mut self.output);
         out.cycles = self.clk;
         out.committed = self.committed;
         out
     }
 
-    /// Records a memory access at `ts` in tracing mode.
+    /// Records a memory access at `ts` (stamps and tracing modes).
     #[inline(always)]
-    pub(crate) fn touch(&mut self, addr: u32, prev_value: u32, ts: u64) -> u64 {
+    pub(crate) fn touch<const M: u8>(&mut self, addr: u32, prev_value: u32, ts: u64) -> u64 {
         let prev_ts = self.memory.touch(addr, ts);
-        let tracer = self.tracer.as_mut().expect("tracing");
-        if prev_ts < tracer.shard_start_ts {
-            tracer.first_touch.push((addr, prev_value, prev_ts));
+        if mode::events(M) {
+            let tracer = self.tracer.as_mut().expect("tracing");
+            if prev_ts < tracer.shard_start_ts {
+                tracer.first_touch.push((addr, prev_value, prev_ts));
+            }
         }
         prev_ts
     }
 
     /// A word-granular access made by a syscall: writes `value` (pass the current
     /// value for a read) and records it in tracing mode.
-    pub(crate) fn syscall_access<const TRACE: bool>(
+    pub(crate) fn syscall_access<const M: u8>(
         &mut self,
         addr: u32,
         value: u32,
@@ -322,19 +415,22 @@ impl<'p> Executor<'p> {
         if value != prev_value {
             self.store_word(addr, value)?;
         }
-        if TRACE {
-            let prev_ts = self.touch(addr, prev_value, timestamp(self.clk, Position::Memory));
-            self.tracer
-                .as_mut()
-                .expect("tracing")
-                .shard
-                .syscall_accesses
-                .push(MemoryAccess {
-                    addr,
-                    value,
-                    prev_value,
-                    prev_ts,
-                });
+        if mode::stamps(M) {
+            let prev_ts = self.touch::<M>(addr, prev_value, timestamp(self.clk, Position::Memory));
+            self.shard_accesses += 1;
+            if mode::events(M) {
+                self.tracer
+                    .as_mut()
+                    .expect("tracing")
+                    .shard
+                    .syscall_accesses
+                    .push(MemoryAccess {
+                        addr,
+                        value,
+                        prev_value,
+                        prev_ts,
+                    });
+            }
         }
         Ok(())
     }
@@ -371,7 +467,7 @@ impl<'p> Executor<'p> {
     }
 
     #[inline(always)]
-    fn load<const TRACE: bool>(
+    fn load<const M: u8>(
         &mut self,
         addr: u32,
         width: u32,
@@ -380,17 +476,18 @@ impl<'p> Executor<'p> {
         self.check_access(addr, width, "load")?;
         let word_addr = addr & !3;
         let word = self.memory.load(word_addr);
-        if TRACE {
+        if mode::stamps(M) {
             ev.mem_addr = word_addr;
             ev.mem_value = word;
             ev.mem_prev = word;
-            ev.mem_prev_ts = self.touch(word_addr, word, timestamp(self.clk, Position::Memory));
+            ev.mem_prev_ts =
+                self.touch::<M>(word_addr, word, timestamp(self.clk, Position::Memory));
         }
         Ok(word >> ((addr & 3) * 8))
     }
 
     #[inline(always)]
-    fn store<const TRACE: bool>(
+    fn store<const M: u8>(
         &mut self,
         addr: u32,
         width: u32,
@@ -408,18 +505,19 @@ impl<'p> Executor<'p> {
             (prev & !mask) | ((value << shift) & mask)
         };
         self.store_word(word_addr, word)?;
-        if TRACE {
+        if mode::stamps(M) {
             ev.mem_addr = word_addr;
             ev.mem_value = word;
             ev.mem_prev = prev;
-            ev.mem_prev_ts = self.touch(word_addr, prev, timestamp(self.clk, Position::Memory));
+            ev.mem_prev_ts =
+                self.touch::<M>(word_addr, prev, timestamp(self.clk, Position::Memory));
         }
         Ok(())
     }
 
     /// Executes one instruction; returns whether the program halted.
     #[inline(always)]
-    fn step<const TRACE: bool>(&mut self) -> Result<bool, ExecError> {
+    fn step<const M: u8>(&mut self) -> Result<bool, ExecError> {
         use Opcode::*;
         let pc = self.pc;
         let Some(&ins) = self.program.fetch(pc) else {
@@ -431,7 +529,7 @@ impl<'p> Executor<'p> {
         };
         let mut ev = CpuEvent::default();
         let (a, b) = (self.regs[ins.rs1 as usize], self.regs[ins.rs2 as usize]);
-        if TRACE {
+        if mode::stamps(M) {
             self.trace_reads(&ins, a, b, &mut ev);
         }
         let imm = ins.imm;
@@ -498,25 +596,25 @@ impl<'p> Executor<'p> {
                 if taken {
                     next_pc = pc.wrapping_add(imm);
                 }
-                return self.retire::<TRACE>(&ins, None, next_pc, ev);
+                return self.retire::<M>(&ins, None, next_pc, ev);
             }
-            Lb => self.load::<TRACE>(a.wrapping_add(imm), 1, &mut ev)? as i8 as u32,
-            Lh => self.load::<TRACE>(a.wrapping_add(imm), 2, &mut ev)? as i16 as u32,
-            Lw => self.load::<TRACE>(a.wrapping_add(imm), 4, &mut ev)?,
-            Lbu => self.load::<TRACE>(a.wrapping_add(imm), 1, &mut ev)? & 0xff,
-            Lhu => self.load::<TRACE>(a.wrapping_add(imm), 2, &mut ev)? & 0xffff,
+            Lb => self.load::<M>(a.wrapping_add(imm), 1, &mut ev)? as i8 as u32,
+            Lh => self.load::<M>(a.wrapping_add(imm), 2, &mut ev)? as i16 as u32,
+            Lw => self.load::<M>(a.wrapping_add(imm), 4, &mut ev)?,
+            Lbu => self.load::<M>(a.wrapping_add(imm), 1, &mut ev)? & 0xff,
+            Lhu => self.load::<M>(a.wrapping_add(imm), 2, &mut ev)? & 0xffff,
             Sb | Sh | Sw => {
                 let width = match ins.opcode {
                     Sb => 1,
                     Sh => 2,
                     _ => 4,
                 };
-                self.store::<TRACE>(a.wrapping_add(imm), width, b, &mut ev)?;
-                return self.retire::<TRACE>(&ins, None, next_pc, ev);
+                self.store::<M>(a.wrapping_add(imm), width, b, &mut ev)?;
+                return self.retire::<M>(&ins, None, next_pc, ev);
             }
-            Fence => return self.retire::<TRACE>(&ins, None, next_pc, ev),
+            Fence => return self.retire::<M>(&ins, None, next_pc, ev),
             Ecall => {
-                let result = self.ecall::<TRACE>(a, b)?;
+                let result = self.ecall::<M>(a, b)?;
                 if self.halted {
                     next_pc = 0;
                 }
@@ -531,12 +629,12 @@ impl<'p> Executor<'p> {
             }
             Invalid => return Err(ExecError::InvalidInstruction { pc, word: imm }),
         };
-        self.retire::<TRACE>(&ins, Some(result), next_pc, ev)
+        self.retire::<M>(&ins, Some(result), next_pc, ev)
     }
 
     /// Writes rd, advances pc and clk, and stores the event.
     #[inline(always)]
-    fn retire<const TRACE: bool>(
+    fn retire<const M: u8>(
         &mut self,
         ins: &Instruction,
         result: Option<u32>,
@@ -546,7 +644,7 @@ impl<'p> Executor<'p> {
         if let Some(value) = result {
             let rd = ins.rd as usize;
             if rd != 0 {
-                if TRACE {
+                if mode::stamps(M) {
                     ev.rd = value;
                     ev.rd_prev = self.regs[rd];
                     ev.rd_prev_ts =
@@ -555,7 +653,7 @@ impl<'p> Executor<'p> {
                 self.regs[rd] = value;
             }
         }
-        if TRACE {
+        if mode::events(M) {
             ev.pc = self.pc;
             self.tracer.as_mut().expect("tracing").shard.cpu.push(ev);
         }
@@ -596,33 +694,5 @@ pub fn operand_reads(op: Opcode) -> (bool, bool) {
         Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Jalr | Lb | Lh | Lw
         | Lbu | Lhu => (true, false),
         Lui | Auipc | Jal | Fence | Unsupported | Invalid => (false, false),
-    }
-}
-
-/// Helper for syscalls in tracing mode: opens the event before its accesses.
-impl Executor<'_> {
-    pub(crate) fn begin_syscall_event(&mut self, code: u32, arg1: u32, arg2: u32) -> Option<usize> {
-        let clk = self.clk;
-        let tracer = self.tracer.as_mut()?;
-        let first_access = tracer.shard.syscall_accesses.len() as u32;
-        tracer.shard.syscalls.push(SyscallEvent {
-            clk,
-            code,
-            arg1,
-            arg2,
-            result: 0,
-            first_access,
-            access_count: 0,
-        });
-        Some(tracer.shard.syscalls.len() - 1)
-    }
-
-    pub(crate) fn end_syscall_event(&mut self, event: Option<usize>, result: u32) {
-        if let (Some(i), Some(tracer)) = (event, self.tracer.as_mut()) {
-            let count = tracer.shard.syscall_accesses.len() as u32;
-            let ev = &mut tracer.shard.syscalls[i];
-            ev.result = result;
-            ev.access_count = count - ev.first_access;
-        }
     }
 }

@@ -12,6 +12,7 @@ pub mod huge;
 pub mod input;
 pub mod instruction;
 pub mod memory;
+mod parallel;
 pub mod precompiles;
 pub mod program;
 pub mod record;

@@ -4,7 +4,9 @@
 //! one shift and one pointer load per access, no hashing. Untouched memory reads
 //! as zero and costs nothing. In tracing mode each word also carries the
 //! timestamp of its last access, kept in a parallel table so fast mode pays
-//! nothing for it.
+//! nothing for it, and each page touched since the last
+//! [`Memory::take_touched_pages`] is marked, so that a parallel run can hand
+//! its tracers only the pages that changed ([`PageSnapshot`]).
 
 /// Bytes per page (64 KiB).
 pub const PAGE_BYTES: u64 = 1 << 16;
@@ -20,6 +22,21 @@ fn new_table<T>() -> PageTable<T> {
     v.into_boxed_slice()
         .try_into()
         .unwrap_or_else(|_| unreachable!("table has PAGE_COUNT entries"))
+}
+
+fn clone_page<T: Copy>(page: &Page<T>) -> Page<T> {
+    page.to_vec()
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("page has PAGE_WORDS entries"))
+}
+
+fn clone_table<T: Copy>(table: &PageTable<T>) -> PageTable<T> {
+    let mut copy = new_table();
+    for (slot, page) in copy.iter_mut().zip(table.iter()) {
+        *slot = page.as_ref().map(clone_page);
+    }
+    copy
 }
 
 fn new_page<T: Copy + Default>() -> Page<T> {
@@ -43,12 +60,34 @@ pub struct MemoryLimitExceeded {
     pub limit_bytes: u64,
 }
 
+/// One page's words and timestamps as they were when it was taken.
+pub struct PageSnapshot {
+    index: usize,
+    values: Option<Page<u32>>,
+    timestamps: Option<Page<u64>>,
+}
+
 /// Guest memory, word granular. Addresses passed in must be 4-aligned.
 pub struct Memory {
     values: PageTable<u32>,
     timestamps: Option<PageTable<u64>>,
+    /// A bit per page: touched since the last `take_touched_pages`.
+    touched: Box<[u64; PAGE_COUNT / 64]>,
     pages: u64,
     max_pages: u64,
+}
+
+impl Clone for Memory {
+    /// A deep copy, built on the heap (a page table is 512 KiB).
+    fn clone(&self) -> Memory {
+        Memory {
+            values: clone_table(&self.values),
+            timestamps: self.timestamps.as_ref().map(clone_table),
+            touched: self.touched.clone(),
+            pages: self.pages,
+            max_pages: self.max_pages,
+        }
+    }
 }
 
 impl Memory {
@@ -57,6 +96,7 @@ impl Memory {
         Memory {
             values: new_table(),
             timestamps: None,
+            touched: Box::new([0; PAGE_COUNT / 64]),
             pages: 0,
             max_pages: limit_bytes.map_or(u64::MAX, |b| b.div_ceil(PAGE_BYTES)),
         }
@@ -142,7 +182,53 @@ impl Memory {
             .as_mut()
             .expect("touch() requires enable_timestamps()");
         let page = table[p].get_or_insert_with(new_page::<u64>);
+        self.touched[p / 64] |= 1 << (p % 64);
         std::mem::replace(&mut page[w], ts)
+    }
+
+    /// Copies of the pages touched ([`Memory::touch`]) since the last call,
+    /// and forgets that they were.
+    pub fn take_touched_pages(&mut self) -> Vec<PageSnapshot> {
+        let mut out = Vec::new();
+        for (i, bits) in self.touched.iter_mut().enumerate() {
+            let mut rest = std::mem::take(bits);
+            while rest != 0 {
+                let index = i * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                out.push(PageSnapshot {
+                    index,
+                    values: self.values[index].as_ref().map(clone_page),
+                    timestamps: self
+                        .timestamps
+                        .as_ref()
+                        .and_then(|t| t[index].as_ref().map(clone_page)),
+                });
+            }
+        }
+        out
+    }
+
+    /// Makes a page what `snapshot` says it was. A memory that was equal to
+    /// the snapshot's source before that page changed becomes equal to it
+    /// again on that page (pages are never freed, so a snapshot without
+    /// values is only taken of a page this memory lacks as well).
+    pub fn restore_page(&mut self, snapshot: &PageSnapshot) {
+        let p = snapshot.index;
+        match (&mut self.values[p], &snapshot.values) {
+            (Some(mine), Some(theirs)) => mine.copy_from_slice(&theirs[..]),
+            (slot @ None, Some(theirs)) => {
+                *slot = Some(clone_page(theirs));
+                self.pages += 1;
+            }
+            (_, None) => {}
+        }
+        if let Some(table) = &mut self.timestamps {
+            match (&mut table[p], &snapshot.timestamps) {
+                (Some(mine), Some(theirs)) => mine.copy_from_slice(&theirs[..]),
+                (slot @ None, Some(theirs)) => *slot = Some(clone_page(theirs)),
+                (_, None) => {}
+            }
+        }
     }
 
     /// Every word with a non-zero timestamp, as `(address, value, timestamp)`,
@@ -191,6 +277,33 @@ mod tests {
                 limit_bytes: PAGE_BYTES
             })
         );
+    }
+
+    #[test]
+    fn touched_pages_restore_a_copy_to_the_original() {
+        let mut m = Memory::new(None);
+        m.enable_timestamps();
+        m.store(0x1_0000, 5).unwrap();
+        m.touch(0x1_0000, 3);
+        let mut copy = m.clone();
+        m.take_touched_pages();
+        m.store(0x1_0004, 6).unwrap();
+        m.touch(0x1_0004, 7);
+        m.store(0x5_0000, 8).unwrap();
+        m.touch(0x5_0000, 9);
+        m.touch(0x9_0000, 10); // a read of memory never written
+        let pages = m.take_touched_pages();
+        assert_eq!(
+            pages.iter().map(|p| p.index).collect::<Vec<_>>(),
+            vec![1, 5, 9]
+        );
+        assert!(m.take_touched_pages().is_empty(), "taking forgets them");
+        for page in &pages {
+            copy.restore_page(page);
+        }
+        assert_eq!(copy.touched_words(), m.touched_words());
+        assert_eq!(copy.allocated_bytes(), m.allocated_bytes());
+        assert_eq!(copy.allocated_bytes(), 2 * PAGE_BYTES);
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct SyscallEvent {
 }
 
 /// Machine state between two cycles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BoundaryState {
     /// Cycles executed before this point.
     pub clk: u64,

@@ -1,8 +1,9 @@
 //! The guest ABI's system calls (see `shared/spec/guest-abi.md`).
 
 use crate::error::ExecError;
-use crate::executor::Executor;
+use crate::executor::{mode, Executor};
 use crate::precompiles;
+use crate::record::SyscallEvent;
 use sha2::{Digest, Sha256};
 
 pub const HALT: u32 = 0x0000_0000;
@@ -66,20 +67,30 @@ fn reserved_name(code: u32) -> Option<&'static str> {
 impl Executor<'_> {
     /// Runs the syscall whose code is in t0 with a0 = `arg1`, a1 = `arg2`;
     /// returns the value t0 holds afterwards.
-    pub(crate) fn ecall<const TRACE: bool>(
-        &mut self,
-        arg1: u32,
-        arg2: u32,
-    ) -> Result<u32, ExecError> {
+    pub(crate) fn ecall<const M: u8>(&mut self, arg1: u32, arg2: u32) -> Result<u32, ExecError> {
         let code = self.regs[5];
-        let event = if TRACE {
-            self.begin_syscall_event(code, arg1, arg2)
-        } else {
-            None
-        };
-        let result = self.dispatch::<TRACE>(code, arg1, arg2)?;
-        if TRACE {
-            self.end_syscall_event(event, result);
+        let clk = self.clk;
+        let first_access = self.shard_accesses;
+        let result = self.dispatch::<M>(code, arg1, arg2)?;
+        if mode::stamps(M) {
+            let event = SyscallEvent {
+                clk,
+                code,
+                arg1,
+                arg2,
+                result,
+                first_access,
+                access_count: self.shard_accesses - first_access,
+            };
+            if mode::events(M) {
+                self.tracer
+                    .as_mut()
+                    .expect("tracing")
+                    .shard
+                    .syscalls
+                    .push(event);
+            }
+            self.last_syscall = Some(event);
         }
         Ok(result)
     }
@@ -93,12 +104,7 @@ impl Executor<'_> {
         }
     }
 
-    fn dispatch<const TRACE: bool>(
-        &mut self,
-        code: u32,
-        arg1: u32,
-        arg2: u32,
-    ) -> Result<u32, ExecError> {
+    fn dispatch<const M: u8>(&mut self, code: u32, arg1: u32, arg2: u32) -> Result<u32, ExecError> {
         match code {
             HALT => self.halt(arg1).map(|()| code),
             WRITE => self.write(arg1, arg2, self.regs[12]).map(|()| code),
@@ -127,12 +133,12 @@ impl Executor<'_> {
                     "no input buffer left to read (the host gave too few --input buffers)",
                 )),
             },
-            HINT_READ => self.hint_read::<TRACE>(arg1, arg2).map(|()| code),
+            HINT_READ => self.hint_read::<M>(arg1, arg2).map(|()| code),
             SHA_EXTEND => {
                 self.check_region(code, arg1, 64, "w")?;
                 let mut w = self.read_words::<64>(arg1);
                 precompiles::sha256_extend(&mut w);
-                self.write_words::<TRACE>(arg1, &w)?;
+                self.write_words::<M>(arg1, &w)?;
                 Ok(code)
             }
             SHA_COMPRESS => {
@@ -147,15 +153,15 @@ impl Executor<'_> {
                 let w = self.read_words::<64>(arg1);
                 let mut h = self.read_words::<8>(arg2);
                 precompiles::sha256_compress(&w, &mut h);
-                self.write_words::<TRACE>(arg1, &w)?;
-                self.write_words::<TRACE>(arg2, &h)?;
+                self.write_words::<M>(arg1, &w)?;
+                self.write_words::<M>(arg2, &h)?;
                 Ok(code)
             }
             KECCAK_PERMUTE => {
                 self.check_region(code, arg1, 50, "state")?;
                 let mut state = self.read_words::<50>(arg1);
                 precompiles::keccak_permute(&mut state);
-                self.write_words::<TRACE>(arg1, &state)?;
+                self.write_words::<M>(arg1, &state)?;
                 Ok(code)
             }
             ENTER_UNCONSTRAINED | EXIT_UNCONSTRAINED => Err(ExecError::UnsupportedSyscall {
@@ -236,7 +242,7 @@ impl Executor<'_> {
         Ok(())
     }
 
-    fn hint_read<const TRACE: bool>(&mut self, ptr: u32, len: u32) -> Result<(), ExecError> {
+    fn hint_read<const M: u8>(&mut self, ptr: u32, len: u32) -> Result<(), ExecError> {
         let Some(available) = self.inputs.front().map(Vec::len) else {
             return Err(self.fail(HINT_READ, "no input buffer left to read"));
         };
@@ -252,7 +258,7 @@ impl Executor<'_> {
         for (i, chunk) in buf.chunks(4).enumerate() {
             let mut word = [0u8; 4];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.syscall_access::<TRACE>(ptr + 4 * i as u32, u32::from_le_bytes(word))?;
+            self.syscall_access::<M>(ptr + 4 * i as u32, u32::from_le_bytes(word))?;
         }
         Ok(())
     }
@@ -279,9 +285,9 @@ impl Executor<'_> {
     }
 
     /// Writes `words` back, recording one access per word (reads included).
-    fn write_words<const TRACE: bool>(&mut self, ptr: u32, words: &[u32]) -> Result<(), ExecError> {
+    fn write_words<const M: u8>(&mut self, ptr: u32, words: &[u32]) -> Result<(), ExecError> {
         for (i, &w) in words.iter().enumerate() {
-            self.syscall_access::<TRACE>(ptr + 4 * i as u32, w)?;
+            self.syscall_access::<M>(ptr + 4 * i as u32, w)?;
         }
         Ok(())
     }

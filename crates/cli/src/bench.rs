@@ -19,6 +19,10 @@ pub struct BenchArgs {
     /// Only the small sizes (a quick check that the suite runs).
     #[arg(long)]
     quick: bool,
+    /// Also loop and fibonacci at about 2^23 and 2^24 cycles: the
+    /// throughput once a proof's first shard and last shards weigh little.
+    #[arg(long, conflicts_with = "quick")]
+    large: bool,
     /// Run only the cases whose program name contains this.
     #[arg(long)]
     only: Option<String>,
@@ -53,27 +57,51 @@ pub struct BenchArgs {
     plot_overhead: Option<PathBuf>,
 }
 
-/// `(program, input, small)`: sizes near 2^17, 2^20, 2^21 and 2^22 cycles for loop
-/// and fibonacci (about 7 and 6 cycles per iteration plus ~6 K cycles of
-/// start-up and public-value hashing), the hashes (software and precompile)
-/// on a short input, the precompile hashes of 150 KB, and the real workload:
-/// json, serde_json parsing 150 KB of records (20.6 M cycles).
-const SUITE: &[(&str, &str, bool)] = &[
-    ("loop", "u32:17000", true),
-    ("loop", "u32:148000", false),
-    ("loop", "u32:290000", false),
-    ("loop", "u32:600000", false),
-    ("fibonacci", "u32:20000", true),
-    ("fibonacci", "u32:170000", false),
-    ("fibonacci", "u32:340000", false),
-    ("fibonacci", "u32:700000", false),
-    ("sha256-soft", "vec@guests/inputs/abc.txt", true),
-    ("sha256", "vec@guests/inputs/abc.txt", true),
-    ("sha256", "vec@guests/inputs/json-records.json", false),
-    ("json", "vec@guests/inputs/json-records.json", false),
-    ("keccak256-soft", "vec@guests/inputs/abc.txt", true),
-    ("keccak256", "vec@guests/inputs/abc.txt", true),
-    ("keccak256", "vec@guests/inputs/json-records.json", false),
+/// Which runs of `cloak bench` prove a case.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    /// Every run (`--quick` runs only these).
+    Small,
+    /// Every run but `--quick`.
+    Default,
+    /// Only `--large`.
+    Large,
+}
+
+/// `(program, input, tier)`: sizes near 2^17, 2^20, 2^21 and 2^22 cycles
+/// for loop and fibonacci (about 7 and 6 cycles per iteration plus ~6 K
+/// cycles of start-up and public-value hashing; 2^23 and 2^24 with
+/// `--large`), the hashes (software and precompile) on a short input, the
+/// precompile hashes of 150 KB, and the real workload: json, serde_json
+/// parsing 150 KB of records (20.6 M cycles).
+const SUITE: &[(&str, &str, Tier)] = &[
+    ("loop", "u32:17000", Tier::Small),
+    ("loop", "u32:148000", Tier::Default),
+    ("loop", "u32:290000", Tier::Default),
+    ("loop", "u32:600000", Tier::Default),
+    ("loop", "u32:1200000", Tier::Large),
+    ("loop", "u32:2400000", Tier::Large),
+    ("fibonacci", "u32:20000", Tier::Small),
+    ("fibonacci", "u32:170000", Tier::Default),
+    ("fibonacci", "u32:340000", Tier::Default),
+    ("fibonacci", "u32:700000", Tier::Default),
+    ("fibonacci", "u32:1400000", Tier::Large),
+    ("fibonacci", "u32:2800000", Tier::Large),
+    ("sha256-soft", "vec@guests/inputs/abc.txt", Tier::Small),
+    ("sha256", "vec@guests/inputs/abc.txt", Tier::Small),
+    (
+        "sha256",
+        "vec@guests/inputs/json-records.json",
+        Tier::Default,
+    ),
+    ("json", "vec@guests/inputs/json-records.json", Tier::Default),
+    ("keccak256-soft", "vec@guests/inputs/abc.txt", Tier::Small),
+    ("keccak256", "vec@guests/inputs/abc.txt", Tier::Small),
+    (
+        "keccak256",
+        "vec@guests/inputs/json-records.json",
+        Tier::Default,
+    ),
 ];
 
 /// zkvm-perf's columns, then Cloak's: the backend, the time split (pass 1's
@@ -113,8 +141,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", args.output.display()))?;
     writeln!(out, "{HEADER}")?;
     println!("{HEADER}");
-    for &(name, input, small) in SUITE {
-        if args.quick && !small {
+    for &(name, input, tier) in SUITE {
+        let runs = match tier {
+            Tier::Small => true,
+            Tier::Default => !args.quick,
+            Tier::Large => args.large,
+        };
+        if !runs {
             continue;
         }
         if args.only.as_deref().is_some_and(|o| !name.contains(o)) {

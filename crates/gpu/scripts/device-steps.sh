@@ -6,6 +6,8 @@
 #   checks   cloak-gpu-check --quick, then prove-check.sh (CPU/GPU proofs
 #            byte-identical and verifying)
 #   bench    the suite's loop, fibonacci and json cases on the GPU
+#   large    loop and fibonacci up to ~2^24 cycles (`cloak bench --large`),
+#            LARGE_ROUNDS rounds (default 2), each program in its own run
 #   gpus     json on one GPU and on two (`--gpus 1`, `--gpus 2`)
 #   gpusame  loop 4.2 M and json proven with one seed on one GPU and on two,
 #            alternating (1, 2, 2, 1): the same proof bytes? The last one
@@ -130,6 +132,16 @@ for step in "$@"; do
       timeout 240 .dev/cloak bench --backend gpu --only o -o "$OUT/bench.csv" > "$OUT/bench.txt" 2>&1
       echo "bench rc=$?"
       cut -d, -f1,3,4,6,9 "$OUT/bench.csv"
+      ;;
+    large)
+      for round in $(seq 1 "${LARGE_ROUNDS:-2}"); do
+        for prog in loop fibonacci; do
+          timeout 200 .dev/cloak bench --backend gpu --large --only $prog -o "$OUT/large-$prog-$round.csv" \
+            > "$OUT/large-$prog-$round.txt" 2>&1
+          echo "large $prog #$round rc=$?"
+          grep -E "^$prog," "$OUT/large-$prog-$round.csv" | cut -d, -f1,3,4,6,9
+        done
+      done
       ;;
     gpusame)
       same=0; differ=0

@@ -81,6 +81,9 @@
 #            .cubin-cache here and carry that, to skip NVRTC next time)
 #
 #   crates/gpu/scripts/device-steps.sh OUT_DIR STEP...
+#
+# A call brings back only a few files: pack OUT_DIR into one tarball as the
+# call's last command (as stop 32's calls did).
 set -u
 OUT=${1:?OUT_DIR}
 shift

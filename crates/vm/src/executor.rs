@@ -417,7 +417,8 @@ impl<'p> Executor<'p> {
         }
         if mode::stamps(M) {
             let prev_ts = self.touch::<M>(addr, prev_value, timestamp(self.clk, Position::Memory));
-            self.shard_accesses += 1;
+            // Wrapping, as the record's u32 positions (`len() as u32`) do.
+            self.shard_accesses = self.shard_accesses.wrapping_add(1);
             if mode::events(M) {
                 self.tracer
                     .as_mut()

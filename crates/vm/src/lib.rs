@@ -22,6 +22,7 @@ pub use elf::ElfError;
 pub use error::ExecError;
 pub use executor::{operand_reads, ExecConfig, ExecOutput, Executor, ShardPolicy};
 pub use instruction::{Instruction, Opcode};
+pub use parallel::MAX_TRACING_THREADS;
 pub use program::{Program, Segment};
 pub use record::{BoundaryState, CpuEvent, MemoryAccess, Shard, SyscallEvent, TouchedWord};
 

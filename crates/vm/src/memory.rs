@@ -67,6 +67,13 @@ pub struct PageSnapshot {
     timestamps: Option<Page<u64>>,
 }
 
+impl PageSnapshot {
+    /// The page's number (its address over [`PAGE_BYTES`]).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
 /// Guest memory, word granular. Addresses passed in must be 4-aligned.
 pub struct Memory {
     values: PageTable<u32>,

@@ -26,6 +26,10 @@ use crate::record::Shard;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+/// More tracing threads than this are not started: each holds a copy of
+/// the guest's memory, and a few already outrun the run ahead.
+pub const MAX_TRACING_THREADS: usize = 16;
+
 /// The machine state at a shard's start, less what tracers already hold.
 struct Checkpoint {
     clk: u64,
@@ -116,16 +120,18 @@ impl<'p> Executor<'p> {
     /// `on_shard` sees the shards in order on the calling thread. At most
     /// `threads + 1` traced shards wait for `on_shard` at once (each holds
     /// its record), and the leader checkpoints at most twice that far ahead.
-    /// With `threads` 0 or 1 this is the serial run.
+    /// With `threads` 0 or 1, or an executor that has halted already, this
+    /// is the serial run; threads past [`MAX_TRACING_THREADS`] are not used.
     pub fn run_traced_parallel<E: From<ExecError>>(
         &mut self,
         policy: &ShardPolicy<'_>,
         threads: usize,
         mut on_shard: impl FnMut(&mut Shard) -> Result<(), E>,
     ) -> Result<ExecOutput, E> {
-        if threads <= 1 {
+        if threads <= 1 || self.halted {
             return self.run_traced_with(policy, on_shard);
         }
+        let threads = threads.min(MAX_TRACING_THREADS);
         self.memory.enable_timestamps();
         let ahead = threads + 1;
         let shared = Shared {
@@ -156,6 +162,9 @@ impl<'p> Executor<'p> {
         let capacity = self.shard_capacity(policy);
         let shared = &shared;
         std::thread::scope(|scope| {
+            // A spawn that fails (the OS refusing a thread) panics here:
+            // the threads already started must stop, not wait for it.
+            let _guard = PanicGuard(shared);
             for (slot, base) in bases.into_iter().enumerate() {
                 scope.spawn(move || trace_shards(shared, slot, base, policy, ahead, capacity));
             }
@@ -208,10 +217,16 @@ impl<'p> Executor<'p> {
     /// checkpoints after the one it holds up to `target` (`since`, in
     /// order: each carries what changed before it).
     fn restore(&mut self, since: &[Arc<Checkpoint>], target: &Checkpoint, inputs_at_start: usize) {
-        for checkpoint in since {
+        // Each page as the latest of them has it, copied once.
+        let mut restored = std::collections::HashSet::new();
+        for checkpoint in since.iter().rev() {
             for page in &checkpoint.pages {
-                self.memory.restore_page(page);
+                if restored.insert(page.index()) {
+                    self.memory.restore_page(page);
+                }
             }
+        }
+        for checkpoint in since {
             self.output
                 .public_values
                 .extend_from_slice(&checkpoint.public_values);

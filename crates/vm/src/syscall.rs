@@ -80,7 +80,7 @@ impl Executor<'_> {
                 arg2,
                 result,
                 first_access,
-                access_count: self.shard_accesses - first_access,
+                access_count: self.shard_accesses.wrapping_sub(first_access),
             };
             if mode::events(M) {
                 self.tracer

@@ -255,3 +255,22 @@ impl From<ExecError> for Stop {
         Stop::Exec(e)
     }
 }
+
+#[test]
+fn an_executor_that_has_halted_traces_as_the_serial_one_does() {
+    let program = guest("loop");
+    let inputs = vec![1000u32.to_le_bytes().to_vec()];
+    let after_run = |threads: usize| {
+        let mut e = Executor::new(&program, inputs.clone(), ExecConfig::default());
+        e.run().unwrap();
+        let mut shards = Vec::new();
+        let result = e.run_traced_parallel(&ShardPolicy::cycles(4096), threads, |s| {
+            shards.push(s.clone());
+            Ok::<(), ExecError>(())
+        });
+        (shards, result)
+    };
+    let serial = after_run(1);
+    assert_eq!(after_run(3), serial);
+    assert!(serial.1.is_ok());
+}

@@ -1,6 +1,6 @@
 //! The interpreter.
 //!
-//! One generic loop serves every mode ([`mode`]): fast mode keeps no record,
+//! One generic loop serves every mode (`mode`): fast mode keeps no record,
 //! stamps mode keeps each register's and memory word's last-access timestamp
 //! (what parallel tracing checkpoints, `parallel.rs`), tracing mode also
 //! fills a [`CpuEvent`] per cycle. The const parameter removes the other

@@ -1,23 +1,25 @@
 //! Tracing mode on several threads, with the serial tracer's shards.
 //!
-//! Tracing a 2^19-cycle shard takes one core 13-20 ms; a GPU commits one
-//! faster, so a serial tracer leaves it waiting (BENCHMARKS.md, stop 32).
-//! Here the executor itself runs ahead in stamps mode (timestamps, no
-//! record: several times faster) and, at each shard's start, publishes a
-//! [`Checkpoint`]: the registers and their timestamps, the counters, and
-//! copies of the memory pages touched since the last checkpoint. Tracer
-//! threads each keep a memory of their own; to trace shard `k` a tracer
-//! restores the pages of the checkpoints after the state it holds, up to
-//! `k`'s, and then runs the serial tracer's code on one shard. A tracer that
-//! finished shard `j` holds checkpoint `j + 1`'s state exactly, since
-//! execution is deterministic, so it only restores what changed since.
+//! Tracing a 2^19-cycle shard takes one core 13-20 ms on the GPU machine,
+//! and the prover's pass 1 waits for it. Here the executor itself runs ahead
+//! in stamps mode (timestamps, no record) and, at each shard's start,
+//! publishes a [`Checkpoint`]: the registers and their timestamps, the
+//! counters, and copies of the memory pages touched since the last
+//! checkpoint. Tracer threads take the shards in turn and each keep a
+//! memory of their own; to trace shard `k` a tracer restores the pages of
+//! the checkpoints after the state it holds, up to `k`'s, and then runs the
+//! serial tracer's code on one shard. A tracer that finished shard `j` holds
+//! checkpoint `j + 1`'s state exactly, since execution is deterministic, so
+//! it only restores what changed since. (On one H200 the proofs were no
+//! faster for it, BENCHMARKS.md stop 32: the prover uses one thread unless
+//! told otherwise.)
 //!
 //! The leader cuts shards with the serial tracer's code (`run_shard`), so
 //! the shards, their order, the output and the errors are the serial run's:
-//! the records handed on are equal field for field (tests below and in
-//! `tests/parallel.rs`). An error ends the run where the serial run would
-//! end it: the shards before it are handed on, then the error (the tracer
-//! of the failing shard meets it again).
+//! the records handed on are equal field for field (`tests/parallel.rs`).
+//! An error ends the run where the serial run would end it: the shards
+//! before it are handed on, then the error (the tracer of the failing
+//! shard meets it again).
 
 use crate::error::ExecError;
 use crate::executor::{mode, ExecOutput, Executor, ShardPolicy, Tracer};
@@ -53,17 +55,15 @@ struct State {
     published: usize,
     /// Set when the leader stops: the run's output or its error.
     leader: Option<Result<ExecOutput, ExecError>>,
-    /// The next shard a tracer takes.
-    next: usize,
     /// Shards handed to `on_shard` so far.
     delivered: usize,
     /// Traced shards waiting to be handed on.
     traced: BTreeMap<usize, Result<Tracer, ExecError>>,
     /// Buffers of shards handed on, for the next shards.
     free: Vec<Tracer>,
-    /// Per tracer thread: the checkpoint its memory holds (`usize::MAX`
+    /// Per tracer thread: the first checkpoint it still needs (`usize::MAX`
     /// once it has stopped).
-    holds: Vec<usize>,
+    needs: Vec<usize>,
     /// Set to stop every thread: `on_shard` failed or a thread panicked.
     stop: bool,
     panicked: bool,
@@ -83,17 +83,9 @@ impl Shared {
         self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Drops the checkpoints no tracer needs any more: those at or below
-    /// every tracer's state, and below the next shard to take.
+    /// Drops the checkpoints no tracer needs any more.
     fn collect(state: &mut State) {
-        let keep_from = state
-            .holds
-            .iter()
-            .copied()
-            .min()
-            .unwrap_or(usize::MAX)
-            .saturating_add(1)
-            .min(state.next);
+        let keep_from = state.needs.iter().copied().min().unwrap_or(usize::MAX);
         state.checkpoints = state.checkpoints.split_off(&keep_from);
     }
 }
@@ -139,11 +131,10 @@ impl<'p> Executor<'p> {
                 checkpoints: BTreeMap::new(),
                 published: 0,
                 leader: None,
-                next: 0,
                 delivered: 0,
                 traced: BTreeMap::new(),
                 free: Vec::new(),
-                holds: vec![0; threads],
+                needs: vec![0; threads],
                 stop: false,
                 panicked: false,
             }),
@@ -166,7 +157,9 @@ impl<'p> Executor<'p> {
             // the threads already started must stop, not wait for it.
             let _guard = PanicGuard(shared);
             for (slot, base) in bases.into_iter().enumerate() {
-                scope.spawn(move || trace_shards(shared, slot, base, policy, ahead, capacity));
+                scope.spawn(move || {
+                    trace_shards(shared, slot, threads, base, policy, ahead, capacity)
+                });
             }
             let leader = &mut *self;
             scope.spawn(move || leader.lead(shared, policy, 2 * ahead, inputs_at_start));
@@ -288,11 +281,16 @@ impl<'p> Executor<'p> {
     }
 }
 
-/// A tracer thread: takes the next shard while fewer than `ahead` wait to
-/// be handed on, brings `executor` to its checkpoint and traces it.
+/// A tracer thread: traces shards `slot`, `slot + threads`, ... (each
+/// while fewer than `ahead` shards wait to be handed on), bringing
+/// `executor` to each one's checkpoint. Taking shards in turn keeps every
+/// tracer within `threads` checkpoints of the next shard, which bounds the
+/// checkpoints kept (a free-for-all lets one tracer lose every race and
+/// pin them all).
 fn trace_shards(
     shared: &Shared,
     slot: usize,
+    threads: usize,
     mut executor: Executor<'_>,
     policy: &ShardPolicy<'_>,
     ahead: usize,
@@ -301,26 +299,27 @@ fn trace_shards(
     let _guard = PanicGuard(shared);
     let inputs_at_start = executor.inputs.len();
     let limit = executor.limit();
+    // The checkpoint this memory holds.
     let mut holds = 0usize;
+    let mut index = slot;
     loop {
         let mut state = shared.lock();
-        let index = loop {
+        loop {
             if state.stop {
                 return;
             }
-            if state.next < state.published && state.next < state.delivered + ahead {
-                break state.next;
+            if index < state.published && index < state.delivered + ahead {
+                break;
             }
-            if state.leader.is_some() && state.next >= state.published {
-                state.holds[slot] = usize::MAX;
+            if state.leader.is_some() && index >= state.published {
+                state.needs[slot] = usize::MAX;
                 Shared::collect(&mut state);
                 return;
             }
             state = shared.wait(state);
-        };
-        state.next += 1;
-        // Every checkpoint after the one this memory holds, up to the shard's.
-        // (Shards are taken in order, so `holds <= index`.)
+        }
+        // Every checkpoint after the one this memory holds, up to the
+        // shard's (`holds <= index`: shards are taken in order).
         let since: Vec<Arc<Checkpoint>> = state
             .checkpoints
             .range(holds + 1..index + 1)
@@ -336,9 +335,11 @@ fn trace_shards(
         let failed = traced.is_err();
         let mut state = shared.lock();
         state.traced.insert(index, traced.map(|()| tracer));
-        // After shard `index` this memory is checkpoint `index + 1`'s.
+        // After shard `index` this memory is checkpoint `index + 1`'s; the
+        // next shard needs those after it, up to its own.
         holds = index + 1;
-        state.holds[slot] = if failed { usize::MAX } else { holds };
+        index += threads;
+        state.needs[slot] = if failed { usize::MAX } else { holds + 1 };
         Shared::collect(&mut state);
         shared.changed.notify_all();
         if failed {

@@ -52,7 +52,7 @@ pub fn sha256_compress(w: &[u32; 64], h: &mut [u32; 8]) {
     }
 }
 
-/// Keccak-f[1600] on 25 little-endian lanes stored as 50 u32 words.
+/// `Keccak-f[1600]` on 25 little-endian lanes stored as 50 u32 words.
 pub fn keccak_permute(words: &mut [u32; 50]) {
     let mut lanes = [0u64; 25];
     for (lane, pair) in lanes.iter_mut().zip(words.chunks_exact(2)) {

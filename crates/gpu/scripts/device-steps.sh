@@ -36,6 +36,9 @@
 #   nttreg   NTT passes as register tiles (default) against radix-4
 #            shared-memory tiles (CLOAK_GPU_NTT_REG=0) on loop, fibonacci
 #            and json, alternating, same seed: same bytes?
+#   execthreads shards traced on 1 and 3 threads (CLOAK_EXEC_THREADS; or
+#            those $EXEC_THREADS lists) on loop, fibonacci and json,
+#            alternating, same seed: same bytes?
 #   workers  one, two and three provers per GPU (CLOAK_GPU_WORKERS; or
 #            those $WORKERS lists) on loop,
 #            fibonacci and json, alternating, same seed: same bytes?
@@ -339,6 +342,9 @@ PY
       ;;
     nttreg)
       seeded_by_env nttreg CLOAK_GPU_NTT_REG 0 1
+      ;;
+    execthreads)
+      seeded_by_env execthreads CLOAK_EXEC_THREADS ${EXEC_THREADS:-1 3}
       ;;
     ahead)
       # Pass 2's challenge-free work done in pass 1 (default, 1) against not

@@ -103,7 +103,8 @@ impl ExecOutput {
     }
 }
 
-/// Per-shard state kept only in tracing mode.
+/// Per-shard state kept only in tracing mode (`default()`: no buffers).
+#[derive(Default)]
 pub(crate) struct Tracer {
     pub(crate) shard: Shard,
     /// `(addr, prev_value, prev_ts)` of each memory word at its first access in this shard.
@@ -113,24 +114,6 @@ pub(crate) struct Tracer {
 }
 
 impl Tracer {
-    /// A tracer without buffers.
-    pub(crate) fn empty() -> Tracer {
-        Tracer {
-            shard: Shard {
-                index: 0,
-                start: BoundaryState::default(),
-                end: BoundaryState::default(),
-                cpu: Vec::new(),
-                syscalls: Vec::new(),
-                syscall_accesses: Vec::new(),
-                touched: Vec::new(),
-                halted: false,
-            },
-            first_touch: Vec::new(),
-            shard_start_ts: 0,
-        }
-    }
-
     /// Empties the buffers for shard `index`, keeping their memory, with
     /// room for `capacity` CPU events (buffers `on_shard` swapped in may be
     /// smaller, or none: then fresh memory, on huge pages).
@@ -224,7 +207,7 @@ impl<'p> Executor<'p> {
 
     /// Fast mode: runs to HALT without recording anything.
     pub fn run(&mut self) -> Result<ExecOutput, ExecError> {
-        let limit = self.config.max_cycles.unwrap_or(u64::MAX);
+        let limit = self.limit();
         while self.clk < limit {
             if self.step::<{ mode::FAST }>()? {
                 return Ok(self.finish());
@@ -259,12 +242,8 @@ impl<'p> Executor<'p> {
         self.memory.enable_timestamps();
         let limit = self.limit();
         let capacity = self.shard_capacity(policy);
-        let mut tracer = Tracer {
-            shard: self.empty_shard(0),
-            first_touch: Vec::new(),
-            shard_start_ts: 0,
-        };
-        crate::huge::reserve_huge(&mut tracer.shard.cpu, capacity);
+        let mut tracer = Tracer::default();
+        tracer.reset(0, capacity);
         loop {
             if let Err(e) = self.trace_shard(&mut tracer, policy, limit) {
                 return Err(e.into());
@@ -301,20 +280,6 @@ impl<'p> Executor<'p> {
         policy.max_cycles.max(1).min(self.limit()).min(1 << 24) as usize
     }
 
-    /// A shard numbered `index` with no events, starting here.
-    pub(crate) fn empty_shard(&self, index: u32) -> Shard {
-        Shard {
-            index,
-            start: self.boundary(),
-            end: self.boundary(),
-            cpu: Vec::new(),
-            syscalls: Vec::new(),
-            syscall_accesses: Vec::new(),
-            touched: Vec::new(),
-            halted: false,
-        }
-    }
-
     /// Traces one shard from the current state into `tracer` (its buffers
     /// empty), up to the cut `policy` makes, a halt or `limit`, and closes it.
     pub(crate) fn trace_shard(
@@ -325,7 +290,7 @@ impl<'p> Executor<'p> {
     ) -> Result<(), ExecError> {
         tracer.shard_start_ts = timestamp(self.clk, Position::Rs1);
         tracer.shard.start = self.boundary();
-        self.tracer = Some(std::mem::replace(tracer, Tracer::empty()));
+        self.tracer = Some(std::mem::take(tracer));
         let run = self.run_shard::<{ mode::TRACE }>(policy, limit);
         *tracer = self.tracer.take().expect("a shard is open");
         run?;

@@ -326,7 +326,7 @@ fn trace_shards(
             .map(|(_, c)| c.clone())
             .collect();
         let target = state.checkpoints[&index].clone();
-        let mut tracer = state.free.pop().unwrap_or_else(Tracer::empty);
+        let mut tracer = state.free.pop().unwrap_or_default();
         drop(state);
 
         executor.restore(&since, &target, inputs_at_start);

@@ -103,7 +103,7 @@ pub struct TouchedWord {
 }
 
 /// One shard of the execution record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Shard {
     pub index: u32,
     pub start: BoundaryState,
